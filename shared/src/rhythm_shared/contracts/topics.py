@@ -1,0 +1,48 @@
+"""The one map of Rhythm's topics. Topic names appear nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PEOPLE = "rhythm.people.v1"
+GOALS = "rhythm.goals.v1"
+CHECKINS = "rhythm.checkins.v1"
+CADENCE = "rhythm.cadence.v1"
+NOTIFICATIONS = "rhythm.notifications.v1"
+
+DLQ_PREFIX = "rhythm.dlq."
+
+#: Enough partitions to scale a consumer group out to this many replicas.
+DEFAULT_PARTITIONS = 12
+DLQ_PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    description: str
+
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec(PEOPLE, DEFAULT_PARTITIONS, -1, "People and org units from the HR platform."),
+        TopicSpec(GOALS, DEFAULT_PARTITIONS, -1, "Goals, key results and progress."),
+        TopicSpec(CHECKINS, DEFAULT_PARTITIONS, -1, "Check-ins, reflections, feedback, reviews."),
+        TopicSpec(CADENCE, DEFAULT_PARTITIONS, -1, "Cadence policies, due and missed check-ins."),
+        TopicSpec(NOTIFICATIONS, DEFAULT_PARTITIONS, 13 * WEEK_MS, "Notification outcomes."),
+    )
+}
+
+
+def dlq_topic(group: str) -> str:
+    """The dead-letter topic of a consumer group: ``rhythm.dlq.<group>``."""
+    return f"{DLQ_PREFIX}{group}"
+
+
+def dlq_spec(group: str) -> TopicSpec:
+    return TopicSpec(dlq_topic(group), DLQ_PARTITIONS, 4 * WEEK_MS, f"Dead letters of {group}.")
