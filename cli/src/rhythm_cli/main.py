@@ -1,10 +1,15 @@
-"""The ``rhythm`` command: one entry point for infrastructure, contracts, services and operations."""
+"""The ``rhythm`` command: infrastructure, contracts, services and operations."""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
 
 import typer
 
 from rhythm_cli import contracts, infra, serve
+
+SERVICES = ("goals", "checkins", "notifications", "reporting", "people")
 
 app = typer.Typer(
     name="rhythm",
@@ -16,6 +21,14 @@ app.add_typer(infra.app, name="infra")
 app.add_typer(contracts.app, name="contracts")
 app.command("serve")(serve.serve)
 app.command("token")(serve.token)
+
+# A service that offers operations (`rhythm checkins sweep`, `rhythm reporting rebuild`, ...)
+# exposes a Typer app as `rhythm_<service>.cli:app`; the services stay independent packages.
+for _name in SERVICES:
+    if importlib.util.find_spec(f"rhythm_{_name}") and importlib.util.find_spec(
+        f"rhythm_{_name}.cli"
+    ):
+        app.add_typer(importlib.import_module(f"rhythm_{_name}.cli").app, name=_name)
 
 
 if __name__ == "__main__":  # pragma: no cover

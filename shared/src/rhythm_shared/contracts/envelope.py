@@ -85,7 +85,9 @@ def to_record(
     )
 
 
-def _header_map(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str]) -> dict[str, str]:
+def _header_map(
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str],
+) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, raw in items:
@@ -101,7 +103,9 @@ def from_record(
 ) -> Envelope:
     """Decode a binary-mode CloudEvent; raise :class:`EnvelopeError` saying what is wrong."""
     h = _header_map(headers)
-    missing = [a for a in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time") if a not in h]
+    missing = [
+        a for a in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time") if a not in h
+    ]
     if missing:
         raise EnvelopeError(f"not a CloudEvent: missing headers {', '.join(missing)}")
     if h["ce_specversion"] != SPEC_VERSION:

@@ -1,0 +1,324 @@
+"""The service factory: one process runs the HTTP API, the consumers, the outbox relay and the
+timed jobs, and stops them in reverse order on shutdown (uvicorn turns SIGTERM into that)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import REGISTRY, make_asgi_app
+from pydantic import AwareDatetime, BaseModel
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from rhythm_shared.contracts.topics import TOPICS, TopicSpec, dlq_spec
+from rhythm_shared.kit.auth import Authenticator, Role
+from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
+from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
+from rhythm_shared.kit.db import KitTables, create_engine, session_factory
+from rhythm_shared.kit.errors import Forbidden
+from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
+from rhythm_shared.kit.jobs import JobSpec, run_periodically
+from rhythm_shared.kit.kafka import broker_reachable, ensure_topics, make_producer
+from rhythm_shared.kit.migrations import upgrade_to_head
+from rhythm_shared.kit.outbox import OutboxRelay
+from rhythm_shared.kit.settings import ServiceSettings
+from rhythm_shared.kit.telemetry import setup_logging, setup_tracing
+from rhythm_shared.kit.uow import UnitOfWorkFactory
+
+log = logging.getLogger("rhythm.app")
+
+
+@dataclass
+class Runtime:
+    """What the composition root wires once and hands to entrypoints and use cases."""
+
+    name: str
+    settings: ServiceSettings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tables: KitTables
+    uow: UnitOfWorkFactory
+    authenticator: Authenticator
+    producer: AIOKafkaProducer | None = None
+    broker: KafkaBroker | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    settings: ServiceSettings
+    metadata: MetaData
+    tables: KitTables
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _: ()
+    jobs: Callable[[Runtime], Sequence[JobSpec]] = lambda _: ()
+    #: Called after the database is migrated and before anything consumes: service resources.
+    on_start: Callable[[Runtime], Any] | None = None
+    on_stop: Callable[[Runtime], Any] | None = None
+    clock: Clock | None = None
+    description: str = ""
+    span_exporter: SpanExporter | None = None
+
+
+def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
+    # Every service may create the whole catalog: creation is idempotent and the topic map is one.
+    return [*TOPICS.values(), *(dlq_spec(c.group) for c in consumers)]
+
+
+def create_app(defn: ServiceDefinition) -> FastAPI:
+    settings = defn.settings
+    setup_logging(settings.log_level, settings.log_json)
+    provider = setup_tracing(
+        f"rhythm-{defn.name}", settings.otel_exporter_otlp_endpoint, defn.span_exporter
+    )
+    clock = defn.clock or SystemClock()
+    engine = create_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
+    runtime = Runtime(
+        name=defn.name,
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        tables=defn.tables,
+        uow=UnitOfWorkFactory(sessions, defn.tables, clock, source=f"/rhythm/{defn.name}"),
+        authenticator=Authenticator(
+            settings.jwt_secret.get_secret_value(),
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        await upgrade_to_head(engine, defn.migrations)
+        if defn.on_start:
+            result = defn.on_start(runtime)
+            if asyncio.iscoroutine(result):
+                await result
+        consumers = list(defn.consumers(runtime)) if settings.run_consumers else []
+        bootstrap = settings.kafka_bootstrap_servers
+        await ensure_topics(
+            bootstrap,
+            _topic_specs(defn, consumers),
+            prefix=settings.kafka_topic_prefix,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication_factor,
+        )
+        runtime.producer = make_producer(bootstrap)
+        await runtime.producer.start()
+        if settings.run_relay:
+            runtime.relay = OutboxRelay(
+                engine,
+                defn.tables,
+                runtime.producer,
+                topic_prefix=settings.kafka_topic_prefix,
+                batch_size=settings.relay_batch_size,
+                poll_interval_s=settings.relay_poll_interval_s,
+                wakeup=runtime.uow.events_committed,
+            )
+            tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
+        if consumers:
+            runtime.broker = _make_broker(runtime, consumers, provider)
+            await runtime.broker.start()
+        if settings.run_jobs:
+            for job in defn.jobs(runtime):
+                tasks.append(asyncio.create_task(run_periodically(job, stop), name=job.name))
+        log.info("service_started", extra={"service": defn.name, "consumers": len(consumers)})
+        try:
+            yield
+        finally:
+            # Reverse order: stop taking work, finish what is in flight, then close resources.
+            if runtime.broker is not None:
+                await runtime.broker.stop()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if runtime.relay is not None:
+                with contextlib.suppress(Exception):
+                    await runtime.relay.publish_pending()
+            await runtime.producer.stop()
+            if defn.on_stop:
+                result = defn.on_stop(runtime)
+                if asyncio.iscoroutine(result):
+                    await result
+            await engine.dispose()
+            log.info("service_stopped", extra={"service": defn.name})
+
+    app = FastAPI(
+        title=f"Rhythm {defn.name}",
+        description=defn.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(_operations_router(runtime))
+    for router in defn.routers:
+        app.include_router(router)
+    app.mount("/metrics", make_asgi_app(REGISTRY))
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics"
+    )
+    return app
+
+
+def _sanitize(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
+    headers = [(k, v.decode(errors="replace").encode()) for k, v in (record.headers or ())]
+    return dataclasses.replace(record, headers=headers)
+
+
+async def _tolerant_parser(msg: Any, original: Callable[[Any], Any]) -> Any:
+    # FastStream decodes headers as UTF-8; a record with a broken header must reach our
+    # dead-letter logic rather than fail inside the framework.
+    try:
+        return await original(msg)
+    except UnicodeDecodeError:
+        return await original(tuple(_sanitize(r) for r in msg))
+
+
+async def _raw_decoder(msg: Any) -> Any:
+    # Bodies are decoded by the contract (rhythm_shared.contracts.envelope), not the framework.
+    return msg.raw_message
+
+
+def _make_broker(runtime: Runtime, consumers: Sequence[ConsumerSpec], provider: Any) -> KafkaBroker:
+    settings = runtime.settings
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        middlewares=[
+            KafkaTelemetryMiddleware(tracer_provider=provider),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"rhythm-{runtime.name}"),
+        ],
+        logger=logging.getLogger(f"rhythm.{runtime.name}.broker"),
+    )
+    assert runtime.producer is not None
+    for spec in consumers:
+        consumer = EventConsumer(
+            spec,
+            runtime.uow,
+            runtime.producer,
+            max_attempts=settings.consumer_max_attempts,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
+        runtime.consumers.append(consumer)
+        subscriber = broker.subscriber(
+            *(settings.topic(t) for t in spec.topics),
+            group_id=f"{settings.kafka_topic_prefix}{spec.group}",
+            batch=True,
+            max_records=settings.consumer_batch_size,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            # Offsets are committed after the effect's transaction, never before (DESIGN §3).
+            ack_policy=AckPolicy.MANUAL,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+            parser=_tolerant_parser,
+            decoder=_raw_decoder,
+        )
+        subscriber(_batch_handler(consumer))
+    return broker
+
+
+def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
+    async def handle(body: Any, message: KafkaMessage) -> None:
+        records = message.raw_message
+        batch = records if isinstance(records, tuple) else (records,)
+        try:
+            await consumer.handle_batch(batch)
+        except Exception:
+            # Infrastructure failure: rewind to the batch start and try again shortly.
+            log.exception("consumer_batch_failed", extra={"group": consumer.group})
+            await message.nack()
+            await asyncio.sleep(1.0)
+            return
+        await message.ack()
+
+    return handle
+
+
+class ClockChange(BaseModel):
+    now: AwareDatetime
+
+
+def _operations_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    ready_cache: dict[str, tuple[float, bool]] = {}
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz() -> Response:
+        checks: dict[str, bool] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:
+            checks["database"] = False
+        cached = ready_cache.get("broker")
+        if cached and time.monotonic() - cached[0] < 5:
+            checks["broker"] = cached[1]
+        else:
+            checks["broker"] = await broker_reachable(runtime.settings.kafka_bootstrap_servers)
+            ready_cache["broker"] = (time.monotonic(), checks["broker"])
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of Rhythm's events")
+    async def asyncapi() -> dict[str, Any]:
+        from rhythm_shared.contracts.export import asyncapi_document
+
+        document: dict[str, Any] = asyncapi_document()
+        return document
+
+    if runtime.settings.environment == "development":
+
+        @router.get("/v1/admin/clock", summary="The service's clock (development only)")
+        async def get_clock() -> dict[str, Any]:
+            return {"now": runtime.clock.now()}
+
+        @router.put("/v1/admin/clock", summary="Move the service's clock (development only)")
+        async def set_clock(change: ClockChange, principal: PrincipalDep) -> dict[str, Any]:
+            if not principal.has(Role.HR_ADMIN):
+                raise Forbidden("only hr_admin may move the clock")
+            if not isinstance(runtime.clock, SystemClock | ManualClock):
+                raise Forbidden("this clock cannot be moved")
+            runtime.clock.travel_to(change.now)
+            return {"now": runtime.clock.now()}
+
+    return router
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[Runtime]:
+    """Run an app's lifespan (start-up and shutdown) around a block: for tests and tools."""
+    async with app.router.lifespan_context(app):
+        yield app.state.runtime

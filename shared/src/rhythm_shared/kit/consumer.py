@@ -1,0 +1,152 @@
+"""Consuming events: parse, deduplicate, apply in one transaction, commit the offset after it.
+
+A consumer is a map from event type to a handler ``(uow, envelope) -> None``. For each record:
+an unreadable one goes straight to the group's dead-letter topic; a known one runs its handler in
+a unit of work guarded by the inbox (a duplicate has no second effect); a handler that keeps
+failing after bounded retries sends the record to the dead-letter topic and the partition moves
+on. Infrastructure failures (database or broker down) are not the record's fault: the batch is
+rewound and retried, nothing is dead-lettered and no offset is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from prometheus_client import Counter
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
+from rhythm_shared.kit.kafka import send_to_dlq
+from rhythm_shared.kit.uow import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger("rhythm.consumer")
+tracer = trace.get_tracer("rhythm.consumer")
+
+CONSUMED = Counter("rhythm_events_consumed_total", "Events consumed", ["group", "type", "outcome"])
+
+Handler = Callable[[UnitOfWork, Envelope], Awaitable[None]]
+
+
+class InfrastructureError(Exception):
+    """The database or broker is unavailable: retry the batch later, blame no record."""
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group: which topics it reads and what it does with each event type."""
+
+    group: str
+    topics: Sequence[str]
+    handlers: Mapping[type[Event], Handler]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _is_infrastructure(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, OperationalError | InfrastructureError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        uow_factory: UnitOfWorkFactory,
+        producer: AIOKafkaProducer,
+        *,
+        max_attempts: int = 3,
+        topic_prefix: str = "",
+        retry_base_s: float = 0.05,
+    ) -> None:
+        self.spec = spec
+        self.group = spec.group
+        self.uow_factory = uow_factory
+        self.producer = producer
+        self.max_attempts = max_attempts
+        self.topic_prefix = topic_prefix
+        self.retry_base_s = retry_base_s
+
+    async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            await self.handle_record(record)
+
+    async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        # OpenTelemetry messaging conventions: a CONSUMER span "<destination> process" whose
+        # parent is the producer's context from the record's W3C traceparent header.
+        with tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=propagate.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.consumer.group.name": self.group,
+                "messaging.kafka.message.offset": record.offset,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.operation.type": "process",
+            },
+        ) as span:
+            try:
+                envelope = from_record(record.headers or (), record.value)
+            except EnvelopeError as exc:
+                CONSUMED.labels(self.group, headers.get("ce_type", "?"), "dead_lettered").inc()
+                await self._dead_letter(record, f"unreadable: {exc}")
+                return
+            span.set_attribute("messaging.message.id", envelope.id)
+            handler = self.spec.handlers.get(type(envelope.event))
+            if handler is None:
+                CONSUMED.labels(self.group, envelope.type, "ignored").inc()
+                return
+            await self._apply(record, envelope, handler)
+
+    async def _apply(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, handler: Handler
+    ) -> None:
+        last_error: BaseException | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.uow_factory() as uow:
+                    if not await uow.first_time(self.group, envelope.id):
+                        CONSUMED.labels(self.group, envelope.type, "duplicate").inc()
+                        return
+                    await handler(uow, envelope)
+                CONSUMED.labels(self.group, envelope.type, "applied").inc()
+                return
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    raise
+                last_error = exc
+                log.warning(
+                    "event_handler_failed",
+                    extra={
+                        "group": self.group,
+                        "event_id": envelope.id,
+                        "type": envelope.type,
+                        "attempt": attempt,
+                        "error": repr(exc),
+                    },
+                )
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.retry_base_s * 2**attempt * random.uniform(0.5, 1.5))
+        CONSUMED.labels(self.group, envelope.type, "dead_lettered").inc()
+        await self._dead_letter(
+            record,
+            f"handler failed {self.max_attempts} times: {type(last_error).__name__}: {last_error}",
+        )
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        await send_to_dlq(
+            self.producer, record, group=self.group, reason=reason, prefix=self.topic_prefix
+        )

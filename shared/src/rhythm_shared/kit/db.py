@@ -1,0 +1,157 @@
+"""One DATABASE_URL, two engines: SQLite (aiosqlite, the embedded default) and PostgreSQL (asyncpg).
+
+The kit's own tables (outbox, inbox, idempotency keys) are defined on each service's metadata
+by :func:`define_kit_tables`, so they live in the service's database and migrate with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: An auto-incrementing 64-bit key that SQLite also auto-increments (it needs INTEGER).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes in, UTC-aware datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass(frozen=True)
+class KitTables:
+    outbox: Table
+    inbox: Table
+    idempotency: Table
+
+
+def define_kit_tables(metadata: MetaData) -> KitTables:
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(300), nullable=False),
+        Column("event_type", String(120), nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("published_at", UtcDateTime, nullable=True),
+        comment="Transactional outbox: events committed with their state change, relayed in order.",
+    )
+    # The relay only ever reads unpublished rows, oldest first: a partial index keeps that cheap
+    # however many published rows pile up.
+    Index(
+        "ix_outbox_unpublished",
+        outbox.c.seq,
+        postgresql_where=outbox.c.published_at.is_(None),
+        sqlite_where=outbox.c.published_at.is_(None),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(120), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("processed_at", UtcDateTime, nullable=False),
+        comment="Consumed event ids per consumer: a duplicate has no second effect.",
+    )
+    idempotency = Table(
+        "idempotency_keys",
+        metadata,
+        Column("tenant_id", String(128), primary_key=True),
+        Column("principal", String(128), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("response", Text, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        comment="Responses to writes sent with an Idempotency-Key header.",
+    )
+    return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
+
+
+def is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``. SQLite gets WAL, a busy timeout and immediate transactions."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 60}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy emit BEGIN itself (below), so writers take the lock up front
+            # instead of failing with SQLITE_BUSY when a read transaction upgrades.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

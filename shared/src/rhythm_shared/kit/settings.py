@@ -1,0 +1,86 @@
+"""Settings every service shares, from the environment (12-factor), validated by pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Signs development tokens only; refused outside development (see the validator below).
+DEV_JWT_SECRET = "rhythm-development-secret-change-me-0123456789"  # noqa: S105
+
+
+def run_dir() -> Path:
+    """Where local state lives (SQLite files, broker data): ``$RHYTHM_HOME/.run`` or ``./.run``."""
+    import os
+
+    return Path(os.environ.get("RHYTHM_HOME", ".")).resolve() / ".run"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings of one service process. Each service subclasses it with its name and port."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    service_name: str = Field("service", description="Name of the service (fixed per service).")
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="development allows the dev JWT secret and the clock endpoint."
+    )
+    database_url: str = Field(
+        "", description="SQLAlchemy async URL; default: a SQLite file under .run/."
+    )
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_topic_prefix: str = Field(
+        "", description="Prefix for every topic name (isolates environments sharing a cluster)."
+    )
+    topic_partitions: int = Field(12, ge=1, description="Partitions of topics created at start.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    http_port: int = Field(8000, description="Port of the HTTP API.")
+    jwt_secret: SecretStr = Field(
+        SecretStr(DEV_JWT_SECRET), description="HS256 secret for bearer tokens (development)."
+    )
+    jwt_jwks_url: str | None = Field(None, description="JWKS URL of the identity provider.")
+    jwt_audience: str | None = Field(None, description="Expected `aud` claim, if any.")
+    jwt_issuer: str | None = Field(None, description="Expected `iss` claim, if any.")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint for traces; tracing stays local when unset."
+    )
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="JSON log lines (false: human-readable).")
+    consumer_batch_size: int = Field(500, ge=1, description="Records per consumer batch.")
+    consumer_max_attempts: int = Field(
+        3, ge=1, description="Attempts per event before it goes to the dead-letter topic."
+    )
+    consumer_session_timeout_ms: int = Field(10_000, description="Kafka group session timeout.")
+    consumer_heartbeat_interval_ms: int = Field(3_000, description="Kafka heartbeat interval.")
+    relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")
+    relay_poll_interval_s: float = Field(0.5, gt=0, description="Outbox poll when idle (s).")
+    run_consumers: bool = Field(True, description="Run the Kafka consumers in this process.")
+    run_relay: bool = Field(True, description="Run the outbox relay in this process.")
+    run_jobs: bool = Field(True, description="Run the timed jobs in this process.")
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_outside_development(self) -> ServiceSettings:
+        if (
+            self.environment == "production"
+            and self.jwt_jwks_url is None
+            and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+        ):
+            raise ValueError(
+                "the development JWT secret is refused in production: "
+                "set JWT_SECRET or JWT_JWKS_URL"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{run_dir() / (self.service_name + '.db')}"
+
+    def topic(self, name: str) -> str:
+        """The physical name of a logical topic from the topic map."""
+        return f"{self.kafka_topic_prefix}{name}"

@@ -1,0 +1,133 @@
+"""The unit of work: one database transaction that holds a state change and its outgoing events.
+
+Entrypoints own the boundary (``async with uow_factory() as uow:`` commits on a clean exit and
+rolls back on an exception); use cases take the unit of work and never commit themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.envelope import new_event_id, to_record
+from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.db import KitTables
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: KitTables,
+        clock: Clock,
+        source: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._source = source
+        self.tables = tables
+        self.clock = clock
+        self._on_commit = on_commit
+        self._session: AsyncSession | None = None
+        self._published = 0
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `async with`")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                await session.commit()
+                if self._published and self._on_commit:
+                    self._on_commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    @property
+    def dialect(self) -> str:
+        return self._sessions.kw["bind"].dialect.name  # type: ignore[no-any-return]
+
+    def insert(self, table: Any) -> Any:
+        """A dialect-aware INSERT that supports ``on_conflict_do_nothing``."""
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    async def publish(self, event: Event, *, event_id: str | None = None) -> str:
+        """Queue ``event`` in the outbox, in this transaction. Returns its CloudEvents id.
+
+        The current trace context is stored with it, so the consumer's span joins the trace of
+        the request that caused the event (W3C Trace Context).
+        """
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        eid = event_id or new_event_id()
+        record = to_record(event, source=self._source, event_id=eid, trace_headers=trace_headers)
+        await self.session.execute(
+            self.tables.outbox.insert().values(
+                event_id=eid,
+                topic=record.topic,
+                key=record.key.decode(),
+                event_type=event.type,
+                headers=[[k, v.decode()] for k, v in record.headers],
+                payload=record.value.decode(),
+                created_at=self.clock.now(),
+            )
+        )
+        self._published += 1
+        return eid
+
+    async def first_time(self, consumer: str, event_id: str) -> bool:
+        """Record that ``consumer`` handles ``event_id`` now; False if it already has."""
+        stmt = (
+            self.insert(self.tables.inbox)
+            .values(consumer=consumer, event_id=event_id, processed_at=self.clock.now())
+            .on_conflict_do_nothing()
+        )
+        result = await self.session.execute(stmt)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+class UnitOfWorkFactory:
+    """Makes units of work; wakes the outbox relay when one commits events."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tables: KitTables,
+        clock: Clock,
+        source: str,
+    ) -> None:
+        self.sessions = sessions
+        self.tables = tables
+        self.clock = clock
+        self.source = source
+        self.events_committed = asyncio.Event()
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(
+            self.sessions, self.tables, self.clock, self.source, self.events_committed.set
+        )

@@ -1,0 +1,111 @@
+"""pytest fixtures: the broker, the databases (SQLite always, PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rhythm_shared.kit.clock import ManualClock
+from rhythm_shared.kit.kafka import broker_reachable
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DEFAULT_POSTGRES = "postgresql+asyncpg://rhythm:rhythm@127.0.0.1:55432/rhythm_test"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS if set; else testcontainers where Docker answers; else the
+    project's own launcher (``rhythm infra up``)."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        if not asyncio.run(broker_reachable(configured, timeout_s=10)):
+            pytest.fail(f"KAFKA_BOOTSTRAP_SERVERS={configured} does not answer")
+        yield configured
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    bootstrap = "127.0.0.1:9092"
+    if not asyncio.run(broker_reachable(bootstrap, timeout_s=2)):
+        subprocess.run(["rhythm", "infra", "up"], check=True)  # noqa: S607 (the venv command)
+    yield bootstrap
+
+
+def _postgres_url() -> str:
+    return os.environ.get("RHYTHM_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+
+
+async def _postgres_reachable(url: str) -> bool:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "service.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    admin_url = _postgres_url()
+    if not await _postgres_reachable(admin_url):
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {admin_url} is not reachable in CI")
+        pytest.skip("PostgreSQL is not reachable (run `make infra-up` where it is installed)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A fresh namespace of topics per test, so tests never read each other's events."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"tenant-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
