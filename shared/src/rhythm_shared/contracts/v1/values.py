@@ -1,0 +1,195 @@
+"""Closed sets and small value types shared by the v1 events.
+
+Enums are ``StrEnum`` so a body carries the plain string and the JSON Schema lists every value:
+an integrator can switch on them without guessing. Adding a value is a breaking change for a
+consumer that switches exhaustively, so it means a ``v2`` type.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field
+
+
+class OwnerType(StrEnum):
+    """Who owns a goal: a person, an org unit (department, team) or the whole company."""
+
+    PERSON = "person"
+    ORG_UNIT = "org_unit"
+    COMPANY = "company"
+
+
+class GoalKind(StrEnum):
+    """An OKR (objective with measurable key results) or a KPI (a measure kept on target)."""
+
+    OKR = "okr"
+    KPI = "kpi"
+
+
+class Visibility(StrEnum):
+    """Who may see a goal: everyone in the tenant, or only the owner and their manager chain."""
+
+    TENANT = "tenant"
+    PRIVATE = "private"
+
+
+class GoalStatus(StrEnum):
+    """Where a goal stands."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+    ACHIEVED = "achieved"
+    ABANDONED = "abandoned"
+
+
+class Direction(StrEnum):
+    """Whether a key result is met by going up (revenue) or down (churn) towards its target."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+
+class ArchiveReason(StrEnum):
+    """Why a goal left the active set."""
+
+    PERIOD_ENDED = "period_ended"
+    SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"
+    OWNER_DEACTIVATED = "owner_deactivated"
+
+
+class CheckinKind(StrEnum):
+    """A conversation the cadence can owe: the monthly check-in or the quarterly review."""
+
+    MONTHLY = "monthly"
+    QUARTERLY_REVIEW = "quarterly_review"
+
+
+class FeedbackKind(StrEnum):
+    """Informal feedback: recognition of something that went well, or a suggestion to improve."""
+
+    PRAISE = "praise"
+    CONSTRUCTIVE = "constructive"
+
+
+class Initiator(StrEnum):
+    """Who started a check-in; the employee-initiated share is a reported ownership measure."""
+
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+
+
+class PolicyScope(StrEnum):
+    """What a cadence policy applies to; the most specific wins (employee > org_unit > tenant)."""
+
+    TENANT = "tenant"
+    ORG_UNIT = "org_unit"
+    EMPLOYEE = "employee"
+
+
+class Frequency(StrEnum):
+    """How often a kind of check-in is owed."""
+
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+
+
+class EscalationTarget(StrEnum):
+    """Where a cadence policy escalates repeated misses beyond the manager."""
+
+    SKIP_LEVEL = "skip_level"
+    HR = "hr"
+
+
+class EscalationLevel(StrEnum):
+    """Who an escalation went to: the manager first, then the skip-level manager or HR."""
+
+    MANAGER = "manager"
+    SKIP_LEVEL = "skip_level"
+    HR = "hr"
+
+
+class Channel(StrEnum):
+    """How a notification reaches its recipient."""
+
+    EMAIL = "email"
+    PUSH = "push"
+    WEBHOOK = "webhook"
+
+
+class NotificationCategory(StrEnum):
+    """What a notification is about; recipients opt in or out per category."""
+
+    CHECKIN_DUE = "checkin_due"
+    CHECKIN_MISSED = "checkin_missed"
+    CADENCE_ESCALATED = "cadence_escalated"
+    GOAL_STALE = "goal_stale"
+    GOAL_AT_RISK = "goal_at_risk"
+    FEEDBACK_RECEIVED = "feedback_received"
+    CHECKIN_INVITATION = "checkin_invitation"
+    DIGEST = "digest"
+
+
+class DeliveryFailure(StrEnum):
+    """Why a delivery failed for good (after its retries)."""
+
+    INVALID_ADDRESS = "invalid_address"
+    REJECTED = "rejected"
+    BOUNCED = "bounced"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    PROVIDER_ERROR = "provider_error"
+
+
+class SuppressionReason(StrEnum):
+    """Why a notification was deliberately not sent."""
+
+    OPTED_OUT = "opted_out"
+    UNSUBSCRIBED = "unsubscribed"
+    DIGESTED = "digested"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    INACTIVE = "inactive"
+
+
+def _iana_zone(value: str) -> str:
+    # The zone must load here, or every consumer computing local due times would fail later.
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone") from exc
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$",
+        examples=["Europe/Amsterdam"],
+    ),
+    AfterValidator(_iana_zone),
+]
+"""An IANA time zone name such as ``Europe/Amsterdam``."""
+
+Locale = Annotated[
+    str,
+    Field(pattern=r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$", examples=["en-GB"]),
+]
+"""A BCP 47 language tag of language, optional script and optional region: ``nl``, ``en-GB``."""
+
+DisplayName = Annotated[str, Field(min_length=1, max_length=200)]
+"""A human name shown in messages (person, org unit, goal title)."""
+
+
+def check_period(start: date, end: date) -> None:
+    """Shared rule for every ``period_start``/``period_end`` pair."""
+    if end < start:
+        raise ValueError("period_end is before period_start")
