@@ -28,7 +28,8 @@ Instant = AwareDatetime
 class Event(BaseModel):
     """Base of every integration event: ``tenant_id`` and ``occurred_at`` ride on all of them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # Tolerant reader: a consumer ignores fields a newer producer added (additive changes stay v1).
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
     #: CloudEvents ``type``, e.g. ``rhythm.goal.created.v1``.
     type: ClassVar[str]

@@ -1,0 +1,76 @@
+"""A relay killed with SIGKILL between publish and mark: a duplicate, never a loss."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from rhythm_shared.contracts import topics
+from rhythm_shared.contracts.envelope import from_record
+from rhythm_shared.kit.app import running
+from rhythm_shared.testing import read_records, wait_for
+from tests.kit import sample
+from tests.kit.test_kit import settings
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothing(
+    database_url: str, topic_prefix: str, kafka_bootstrap: str, tenant: str
+) -> None:
+    n = 20
+    writer = sample.build(
+        settings(database_url, topic_prefix, kafka_bootstrap).model_copy(
+            update={"run_relay": False, "run_consumers": False}
+        )
+    )
+    async with running(writer) as runtime:
+        for i in range(n):
+            async with runtime.uow() as uow:
+                await sample.greet(
+                    uow, tenant, "e-0", sample.Greet(greeting_id=f"g-{i}", receiver_id=f"e-{i + 1}")
+                )
+
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.kit.relay_crash",
+        database_url,
+        kafka_bootstrap,
+        topic_prefix,
+        cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(crashed.communicate(), 120)
+    assert crashed.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    topic = f"{topic_prefix}{topics.CHECKINS}"
+    published_before_restart = await read_records(kafka_bootstrap, topic, min_count=n)
+    assert len(published_before_restart) == n
+
+    # Restart: the relay publishes the unmarked rows again; the consumer's inbox absorbs them.
+    app = sample.build(settings(database_url, topic_prefix, kafka_bootstrap))
+    async with running(app) as runtime:
+        counts = await wait_for(lambda: _all_applied(runtime, n), timeout_s=60)
+        async with runtime.engine.connect() as conn:
+            unpublished = await conn.scalar(
+                select(func.count())
+                .select_from(sample.kit.outbox)
+                .where(sample.kit.outbox.c.published_at.is_(None))
+            )
+    on_topic = await read_records(kafka_bootstrap, topic, min_count=2 * n, settle_s=0.5)
+    ids = [from_record(r.headers, r.value).id for r in on_topic]
+    assert len(ids) == 2 * n
+    assert len(set(ids)) == n
+    assert counts == {f"g-{i}": 1 for i in range(n)}  # ... and applied exactly once
+    assert unpublished == 0
+
+
+async def _all_applied(runtime: object, n: int) -> dict[str, int] | None:
+    counts = await sample.effect_counts(runtime)  # type: ignore[arg-type]
+    return counts if len(counts) == n else None
