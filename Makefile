@@ -1,0 +1,62 @@
+# Rhythm developer tasks.
+#
+#   make install       uv workspace into .venv (with the `rhythm` command)
+#   make infra-up      local Kafka (KRaft) + PostgreSQL on 127.0.0.1, data under .run/
+#   make infra-down    stop them (data is kept)
+#   make infra-status  what is running where
+#   make lint          ruff + mypy
+#   make test          install, infra-up, lint, then pytest against the local infrastructure
+#   make clean         stop the infrastructure, delete its data and the tool caches
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON_VERSION ?= 3.11
+UV_VERSION ?= 0.13.8
+VENV := .venv
+RHYTHM := $(VENV)/bin/rhythm
+PYTEST_ARGS ?=
+
+# Directories that hold Python code today (mypy refuses a list with an empty directory).
+PY_DIRS := $(strip $(foreach d,shared cli services bench tests,\
+	$(if $(shell find $(d) -name '*.py' -not -path '*/.*' 2>/dev/null | head -n 1),$(d))))
+
+.PHONY: install infra-up infra-down infra-status lint test clean
+
+install:
+	@command -v uv >/dev/null 2>&1 || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "uv==$(UV_VERSION)"
+	@if [ -f uv.lock ]; then \
+		uv sync --python $(PYTHON_VERSION) --frozen; \
+	else \
+		uv sync --python $(PYTHON_VERSION); \
+	fi
+	@test -x $(RHYTHM) || { echo "uv sync did not install $(RHYTHM)" >&2; exit 1; }
+
+infra-up:
+	$(RHYTHM) infra up
+
+infra-down:
+	$(RHYTHM) infra down
+
+infra-status:
+	$(RHYTHM) infra status
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(PY_DIRS)
+
+# pytest's exit code 5 ("no tests collected") fails the target like any other failure.
+test: install
+	$(MAKE) --no-print-directory infra-up
+	$(MAKE) --no-print-directory lint
+	set -a; . ./.run/infra.env; set +a; \
+	status=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
+	exit $$status
+
+clean:
+	if [ -x $(RHYTHM) ]; then $(RHYTHM) infra down; fi
+	rm -rf .run/kafka/data .run/kafka/kafka.* .run/kafka/cluster.id .run/kafka/server.properties
+	rm -rf .run/postgres .run/infra.env
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
