@@ -1,0 +1,1 @@
+"""Rhythm people: the HR gateway that owns ``rhythm.people.v1``."""
