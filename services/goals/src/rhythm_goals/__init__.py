@@ -1,0 +1,1 @@
+"""Rhythm goals: OKRs and KPIs that stay in view."""
