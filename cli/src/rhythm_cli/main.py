@@ -7,7 +7,7 @@ import importlib.util
 
 import typer
 
-from rhythm_cli import contracts, infra, serve
+from rhythm_cli import contracts, infra, mailbox, serve
 
 SERVICES = ("goals", "checkins", "notifications", "reporting", "people")
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(infra.app, name="infra")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(mailbox.app, name="mailbox")
 app.command("serve")(serve.serve)
 app.command("token")(serve.token)
 
