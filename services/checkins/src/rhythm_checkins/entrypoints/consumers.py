@@ -1,0 +1,69 @@
+"""Kafka consumers: each handler maps one event type to one use case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rhythm_checkins.use_cases import directory
+from rhythm_shared.contracts import topics
+from rhythm_shared.contracts.envelope import Envelope
+from rhythm_shared.contracts.v1 import (
+    EmployeeDeactivated,
+    EmployeeUpserted,
+    GoalArchived,
+    GoalCreated,
+    GoalProgressRecorded,
+    OrgUnitUpserted,
+)
+from rhythm_shared.kit.consumer import ConsumerSpec
+from rhythm_shared.kit.uow import UnitOfWork
+
+GROUP = "checkins"
+
+
+async def on_employee_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, EmployeeUpserted)
+    await directory.apply_employee_upserted(uow, envelope.event)
+
+
+async def on_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, EmployeeDeactivated)
+    await directory.apply_employee_deactivated(uow, envelope.event)
+
+
+async def on_org_unit_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, OrgUnitUpserted)
+    await directory.apply_org_unit_upserted(uow, envelope.event)
+
+
+async def on_goal_created(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, GoalCreated)
+    await directory.apply_goal_created(uow, envelope.event)
+
+
+async def on_goal_archived(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, GoalArchived)
+    await directory.apply_goal_archived(uow, envelope.event)
+
+
+async def on_goal_progress_recorded(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, GoalProgressRecorded)
+    await directory.apply_goal_progress(uow, envelope.event)
+
+
+def consumers(_runtime: Any) -> Sequence[ConsumerSpec]:
+    return [
+        ConsumerSpec(
+            group=GROUP,
+            topics=[topics.PEOPLE, topics.GOALS],
+            handlers={
+                EmployeeUpserted: on_employee_upserted,
+                EmployeeDeactivated: on_employee_deactivated,
+                OrgUnitUpserted: on_org_unit_upserted,
+                GoalCreated: on_goal_created,
+                GoalArchived: on_goal_archived,
+                GoalProgressRecorded: on_goal_progress_recorded,
+            },
+        )
+    ]

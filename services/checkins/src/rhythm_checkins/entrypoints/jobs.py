@@ -1,0 +1,42 @@
+"""The cadence sweep, on a timer inside the service and once on demand (``rhythm checkins
+sweep``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from rhythm_checkins.settings import Settings
+from rhythm_checkins.use_cases.cadence import SweepResult, sweep
+from rhythm_shared.kit.app import Runtime
+from rhythm_shared.kit.jobs import JobSpec
+
+log = logging.getLogger("rhythm.checkins.sweep")
+
+
+async def sweep_once(runtime: Runtime, batch_size: int) -> SweepResult:
+    """One batch in its own transaction (rows stay locked only that long)."""
+    async with runtime.uow() as uow:
+        return await sweep(uow, batch_size)
+
+
+async def sweep_until_done(runtime: Runtime, batch_size: int) -> SweepResult:
+    """Batches until nothing more is due (or only rows another sweeper holds)."""
+    total = SweepResult()
+    while True:
+        result = await sweep_once(runtime, batch_size)
+        total.add(result)
+        if result.handled == 0:
+            return total
+
+
+def jobs(runtime: Runtime) -> Sequence[JobSpec]:
+    settings = runtime.settings
+    batch = settings.sweep_batch_size if isinstance(settings, Settings) else 500
+    interval = settings.sweep_interval_s if isinstance(settings, Settings) else 30.0
+
+    async def run() -> int:
+        return (await sweep_once(runtime, batch)).handled
+
+    # A full batch means more is due now: the kit runs the next round without waiting.
+    return [JobSpec(name="cadence-sweep", interval_s=interval, run=run, full_round=batch)]

@@ -1,0 +1,1 @@
+"""One function per command; each takes a unit of work and never commits (entrypoints do)."""
