@@ -1,0 +1,1 @@
+"""Rhythm notifications: email, push and webhooks that people act on, never spam."""

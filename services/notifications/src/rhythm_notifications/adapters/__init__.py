@@ -1,0 +1,1 @@
+"""Adapters: the database, SMTP, Web Push, webhooks, templates and signed tokens."""

@@ -1,0 +1,62 @@
+"""Outbound webhooks signed per the Standard Webhooks spec (https://www.standardwebhooks.com/).
+
+Headers: ``webhook-id`` (the same on every retry, so receivers de-duplicate), ``webhook-timestamp``
+(Unix seconds of this attempt) and ``webhook-signature`` = ``v1,`` + base64(HMAC-SHA256(key,
+"{id}.{timestamp}.{body}")), where the key is the base64 part of the ``whsec_`` secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import httpx
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status_code: int | None
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender:
+    def __init__(self, timeout_s: float) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+
+    async def post(
+        self, url: str, *, msg_id: str, timestamp: int, body: str, secret: str
+    ) -> WebhookResult:
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, msg_id, timestamp, body),
+            "user-agent": "Rhythm-Webhooks/1",
+        }
+        try:
+            response = await self._client.post(url, content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            return WebhookResult(None, f"{type(exc).__name__}: {exc}"[:500])
+        return WebhookResult(response.status_code, response.text[:500])
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,73 @@
+"""What a person wants per category, and what that means for one notification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rhythm_notifications.domain.routing import Category, ChannelChoice, Rule
+from rhythm_notifications.domain.schedule import DeliveryMode
+from rhythm_shared.contracts.v1 import Channel, SuppressionReason
+
+
+@dataclass(frozen=True)
+class CategoryPreference:
+    channel: ChannelChoice
+    mode: DeliveryMode = DeliveryMode.IMMEDIATE
+    unsubscribed: bool = False  # set by the one-click link, not the preferences page
+
+
+class Plan(StrEnum):
+    SEND = "send"
+    DIGEST = "digest"
+    SUPPRESS = "suppress"
+
+
+@dataclass(frozen=True)
+class Decision:
+    plan: Plan
+    channels: tuple[Channel, ...] = ()
+    mode: DeliveryMode = DeliveryMode.IMMEDIATE
+    reason: SuppressionReason | None = None
+
+
+def channels_for(choice: ChannelChoice, *, has_push: bool) -> tuple[Channel, ...]:
+    """Email and/or push; push needs a subscription, and a push-only choice without one falls
+    back to email rather than reaching nobody."""
+    wanted: list[Channel] = []
+    if choice in (ChannelChoice.EMAIL, ChannelChoice.BOTH):
+        wanted.append(Channel.EMAIL)
+    if choice in (ChannelChoice.PUSH, ChannelChoice.BOTH) and has_push:
+        wanted.append(Channel.PUSH)
+    if choice is ChannelChoice.PUSH and not has_push:
+        wanted.append(Channel.EMAIL)
+    return tuple(wanted)
+
+
+def decide(rule: Rule, pref: CategoryPreference | None, *, has_push: bool) -> Decision:
+    """Send now, collect in a digest, or suppress (opt-out is respected even when critical)."""
+    choice = pref.channel if pref else rule.default_channel
+    if choice is ChannelChoice.NONE:
+        reason = (
+            SuppressionReason.UNSUBSCRIBED
+            if pref and pref.unsubscribed
+            else SuppressionReason.OPTED_OUT
+        )
+        return Decision(Plan.SUPPRESS, reason=reason)
+    channels = channels_for(choice, has_push=has_push)
+    mode = pref.mode if pref else DeliveryMode.IMMEDIATE
+    if mode is not DeliveryMode.IMMEDIATE and not rule.critical:
+        return Decision(Plan.DIGEST, channels, mode=mode)
+    return Decision(Plan.SEND, channels)
+
+
+def after_unsubscribe(current: ChannelChoice) -> ChannelChoice:
+    """The one-click link stops email for the category; push, if chosen, stays."""
+    if current in (ChannelChoice.BOTH, ChannelChoice.PUSH):
+        return ChannelChoice.PUSH
+    return ChannelChoice.NONE
+
+
+def is_capped(category: Category, *, critical: bool) -> bool:
+    """At most one message per category per day, except escalations (critical notices)."""
+    return not critical and category is not Category.DIGEST

@@ -1,0 +1,1 @@
+"""Entrypoints: HTTP, Kafka consumers and timed jobs. They translate and delegate."""

@@ -1,0 +1,59 @@
+"""What the notifications service consumes, and which use case each event goes to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rhythm_notifications import use_cases
+from rhythm_notifications.domain.routing import NOTIFYING_EVENTS
+from rhythm_shared.contracts import topics
+from rhythm_shared.contracts.base import EVENT_TYPES, Event
+from rhythm_shared.contracts.envelope import Envelope
+from rhythm_shared.contracts.v1 import CheckinCompleted, EmployeeDeactivated, EmployeeUpserted
+from rhythm_shared.kit.app import Runtime
+from rhythm_shared.kit.consumer import ConsumerSpec, Handler
+from rhythm_shared.kit.uow import UnitOfWork
+
+GROUP = "notifications"
+
+#: Domain events HR platforms may receive over webhooks: everything on these topics.
+WEBHOOK_TOPICS = (topics.GOALS, topics.CHECKINS, topics.CADENCE)
+
+
+def webhook_event_types() -> list[str]:
+    return sorted(t for t, model in EVENT_TYPES.items() if model.topic in WEBHOOK_TOPICS)
+
+
+async def on_employee_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, EmployeeUpserted)
+    await use_cases.upsert_employee(uow, envelope.event)
+
+
+async def on_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, EmployeeDeactivated)
+    await use_cases.deactivate_employee(uow, envelope.event)
+
+
+async def on_domain_event(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Every goals/check-ins/cadence event: forward to webhooks; notify if the table says so."""
+    await use_cases.forward_to_webhooks(uow, envelope)
+    if isinstance(envelope.event, CheckinCompleted):
+        await use_cases.record_checkin_held(uow, envelope.event)
+    if isinstance(envelope.event, NOTIFYING_EVENTS):
+        await use_cases.notify(uow, envelope)
+
+
+def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    handlers: dict[type[Event], Handler] = {
+        EmployeeUpserted: on_employee_upserted,
+        EmployeeDeactivated: on_employee_deactivated,
+    }
+    for event_type in webhook_event_types():
+        handlers[EVENT_TYPES[event_type]] = on_domain_event
+    return [
+        ConsumerSpec(
+            group=GROUP,
+            topics=(topics.PEOPLE, *WEBHOOK_TOPICS),
+            handlers=handlers,
+        )
+    ]

@@ -1,0 +1,396 @@
+"""HTTP API: preferences, push subscriptions, delivery history, unsubscribe, webhook endpoints.
+
+Handlers translate requests into use-case calls and results into responses; no rules here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from rhythm_notifications import use_cases
+from rhythm_notifications.adapters.tokens import BadToken, verify_unsubscribe
+from rhythm_notifications.adapters.webhooks import new_secret
+from rhythm_notifications.domain.routing import ChannelChoice
+from rhythm_notifications.domain.schedule import DeliveryMode
+from rhythm_notifications.entrypoints.consumers import webhook_event_types
+from rhythm_notifications.settings import Settings
+from rhythm_shared.contracts.v1 import NotificationCategory
+from rhythm_shared.kit.errors import NotFound
+from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
+from rhythm_shared.kit.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["20:00"])]
+
+
+class CategorySettingModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: ChannelChoice = Field(description="email, push, both or none.")
+    mode: DeliveryMode = Field(
+        DeliveryMode.IMMEDIATE, description="immediate, or collected in a daily/weekly digest."
+    )
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "quiet_hours_start": "19:00",
+                    "quiet_hours_end": "08:30",
+                    "working_days": [1, 2, 3, 4, 5],
+                    "digest_hour": 9,
+                    "categories": {
+                        "checkin_missed": {"channel": "email", "mode": "daily"},
+                        "feedback_received": {"channel": "push"},
+                    },
+                }
+            ]
+        },
+    )
+
+    quiet_hours_start: HHMM | None = Field(None, description="Start of quiet hours, local time.")
+    quiet_hours_end: HHMM | None = Field(None, description="End of quiet hours, local time.")
+    working_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5],
+        min_length=1,
+        description="ISO weekdays (Monday = 1) on which messages may arrive.",
+    )
+    digest_hour: int = Field(9, ge=0, le=23, description="Local hour digests go out.")
+    categories: dict[NotificationCategory, CategorySettingModel] = Field(
+        default_factory=dict, description="Per category: channel and delivery mode."
+    )
+
+
+class PreferencesOut(BaseModel):
+    employee_id: str
+    quiet_hours_start: str | None
+    quiet_hours_end: str | None
+    working_days: list[int]
+    digest_hour: int
+    categories: dict[str, CategorySettingModel]
+    unsubscribed: list[str] = Field(description="Categories stopped by a one-click unsubscribe.")
+
+
+def _view(view: use_cases.PreferencesView) -> dict[str, Any]:
+    return PreferencesOut(
+        employee_id=view.employee_id,
+        quiet_hours_start=view.quiet_hours_start,
+        quiet_hours_end=view.quiet_hours_end,
+        working_days=view.working_days,
+        digest_hour=view.digest_hour,
+        categories={
+            k: CategorySettingModel(channel=v.channel, mode=v.mode)
+            for k, v in view.categories.items()
+        },
+        unsubscribed=view.unsubscribed,
+    ).model_dump(mode="json")
+
+
+@router.get("/preferences", response_model=PreferencesOut, summary="A person's preferences")
+async def get_preferences(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    employee_id: Annotated[str | None, Query(description="hr_admin only: someone else")] = None,
+) -> dict[str, Any]:
+    async with runtime.uow() as uow:
+        view = await use_cases.get_preferences(uow, principal, employee_id or principal.subject)
+    return _view(view)
+
+
+@router.put("/preferences", response_model=PreferencesOut, summary="Set a person's preferences")
+async def put_preferences(
+    body: PreferencesIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+    employee_id: Annotated[str | None, Query(description="hr_admin only: someone else")] = None,
+) -> JSONResponse:
+    target = employee_id or principal.subject
+    command = use_cases.SetPreferences(
+        quiet_hours_start=body.quiet_hours_start,
+        quiet_hours_end=body.quiet_hours_end,
+        working_days=body.working_days,
+        digest_hour=body.digest_hour,
+        categories={
+            k.value: use_cases.CategorySetting(v.channel, v.mode)
+            for k, v in body.categories.items()
+        },
+    )
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        return 200, _view(await use_cases.set_preferences(uow, principal, target, command))
+
+    return await run_idempotent(
+        runtime,
+        principal,
+        idempotency_key,
+        {"p": body.model_dump(mode="json"), "t": target},
+        action,
+    )
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+class PushSubscriptionIn(BaseModel):
+    """The browser's PushSubscription.toJSON(), as the Push API gives it."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint": "https://push.example.net/wpush/v2/gAAAAABk",
+                    "keys": {
+                        "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u"
+                        "-Ts1XbjhazAkj7I99e8QcYP7DkM",
+                        "auth": "tBHItJI5svbpez7KI4CCXg",
+                    },
+                }
+            ]
+        },
+    )
+
+    endpoint: str = Field(min_length=1, max_length=2048)
+    keys: PushKeys
+
+
+class PushSubscriptionOut(BaseModel):
+    id: str
+    endpoint: str
+    created_at: datetime
+
+
+@router.post(
+    "/push-subscriptions",
+    status_code=201,
+    response_model=PushSubscriptionOut,
+    summary="Subscribe this browser/device to push",
+)
+async def subscribe_push(
+    body: PushSubscriptionIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    settings = _settings(runtime)
+    command = use_cases.Subscribe(body.endpoint, body.keys.p256dh, body.keys.auth)
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        created = await use_cases.subscribe_push(
+            uow, principal, command, allow_http=settings.environment != "production"
+        )
+        return 201, created
+
+    return await run_idempotent(
+        runtime, principal, idempotency_key, body.model_dump(mode="json"), action
+    )
+
+
+@router.get(
+    "/push-subscriptions",
+    response_model=list[PushSubscriptionOut],
+    summary="My push subscriptions",
+)
+async def list_push(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    async with runtime.uow() as uow:
+        return await use_cases.list_push_subscriptions(uow, principal)
+
+
+@router.delete(
+    "/push-subscriptions/{subscription_id}", status_code=204, summary="Unsubscribe from push"
+)
+async def unsubscribe_push(
+    subscription_id: str, runtime: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    async with runtime.uow() as uow:
+        await use_cases.unsubscribe_push(uow, principal, subscription_id)
+    return Response(status_code=204)
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="The notification_id in NotificationSent/Failed/Suppressed.")
+    recipient_id: str
+    category: str
+    channel: str | None
+    status: str = Field(description="pending, claimed, sending, sent, failed or suppressed.")
+    reason: str | None
+    detail: str | None
+    attempts: int
+    source_event_id: str
+    source_type: str
+    idempotency_key: str
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+@router.get(
+    "/deliveries",
+    response_model=list[DeliveryOut],
+    summary="Delivery history, per recipient and/or per source event",
+)
+async def list_deliveries(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    recipient_id: str | None = None,
+    source_event_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    async with runtime.uow() as uow:
+        return await use_cases.list_deliveries(
+            uow,
+            principal,
+            recipient_id=recipient_id,
+            source_event_id=source_event_id,
+            limit=limit,
+        )
+
+
+def _settings(runtime: Any) -> Settings:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _grant(runtime: Any, token: str) -> Any:
+    try:
+        return verify_unsubscribe(_settings(runtime).unsubscribe_secret.get_secret_value(), token)
+    except BadToken as exc:
+        raise NotFound("this unsubscribe link is not valid") from exc
+
+
+@router.post(
+    "/unsubscribe",
+    response_class=PlainTextResponse,
+    summary="One-click unsubscribe (RFC 8058): stops email for one category",
+)
+async def one_click_unsubscribe(
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=1000)],
+) -> PlainTextResponse:
+    # RFC 8058 §3.1: the POST body is "List-Unsubscribe=One-Click" (form-encoded; we need
+    # nothing from it). No cookies, no login: the signed token in the URL is the authority.
+    grant = _grant(runtime, token)
+    async with runtime.uow() as uow:
+        await use_cases.unsubscribe(uow, grant.tenant_id, grant.employee_id, grant.category)
+    return PlainTextResponse(f"Unsubscribed from {grant.category} emails.\n")
+
+
+@router.get(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    summary="Unsubscribe page: a GET never unsubscribes (link scanners follow links)",
+)
+async def unsubscribe_page(
+    runtime: RuntimeDep, token: Annotated[str, Query(max_length=1000)]
+) -> HTMLResponse:
+    grant = _grant(runtime, token)
+    from html import escape
+
+    return HTMLResponse(
+        "<!DOCTYPE html><html><body>"
+        f"<p>Stop emails about <strong>{escape(grant.category)}</strong>?</p>"
+        f'<form method="post" action="?token={escape(token)}">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form></body></html>'
+    )
+
+
+class WebhookEndpointIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hr.example.com/hooks/rhythm",
+                    "event_types": ["rhythm.checkin.missed.v1", "rhythm.goal.stale.v1"],
+                    "description": "HR platform",
+                }
+            ]
+        },
+    )
+
+    url: str = Field(min_length=1, max_length=2048)
+    event_types: list[str] | None = Field(
+        None, description="CloudEvents types to receive; null for every goals/check-in event."
+    )
+    description: str | None = Field(None, max_length=200)
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str] | None
+    description: str | None
+    created_at: datetime
+    secret: str | None = Field(
+        None, description="whsec_ signing secret; shown once, when the endpoint is created."
+    )
+
+
+@router.post(
+    "/webhook-endpoints",
+    status_code=201,
+    response_model=WebhookEndpointOut,
+    summary="Register a webhook endpoint (hr_admin or integration)",
+)
+async def register_webhook(
+    body: WebhookEndpointIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    settings = _settings(runtime)
+    command = use_cases.RegisterWebhook(body.url, body.event_types, body.description)
+    secret = new_secret()
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        created = await use_cases.register_webhook(
+            uow,
+            principal,
+            command,
+            secret=secret,
+            allow_http=settings.environment != "production",
+            known_types=webhook_event_types(),
+        )
+        return 201, created
+
+    return await run_idempotent(
+        runtime, principal, idempotency_key, body.model_dump(mode="json"), action
+    )
+
+
+@router.get(
+    "/webhook-endpoints",
+    response_model=list[WebhookEndpointOut],
+    summary="The tenant's webhook endpoints",
+)
+async def list_webhooks(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    async with runtime.uow() as uow:
+        return await use_cases.list_webhooks(uow, principal)
+
+
+@router.delete(
+    "/webhook-endpoints/{endpoint_id}", status_code=204, summary="Remove a webhook endpoint"
+)
+async def delete_webhook(
+    endpoint_id: str, runtime: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    async with runtime.uow() as uow:
+        await use_cases.delete_webhook(uow, principal, endpoint_id)
+    return Response(status_code=204)

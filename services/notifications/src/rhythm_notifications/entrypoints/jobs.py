@@ -1,0 +1,301 @@
+"""Timed jobs: the dispatcher (sends due deliveries), the digest composer, the webhook sender.
+
+Each round claims due rows through the ``(status, next_attempt_at)`` index with
+``FOR UPDATE SKIP LOCKED``, so its cost follows what is due and replicas share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from prometheus_client import Counter
+
+from rhythm_notifications import use_cases
+from rhythm_notifications.adapters.email import build_message, check_address
+from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
+from rhythm_notifications.adapters.templates import Rendered, Templates
+from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscribe
+from rhythm_notifications.adapters.webhooks import WebhookSender
+from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
+from rhythm_notifications.settings import Settings
+from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
+from rhythm_shared.kit.app import Runtime
+from rhythm_shared.kit.jobs import JobSpec
+
+log = logging.getLogger("rhythm.notifications.dispatch")
+
+DELIVERED = Counter(
+    "rhythm_notifications_deliveries_total", "Delivery outcomes", ["channel", "status"]
+)
+
+
+class Mailer(Protocol):
+    async def send(
+        self,
+        message: EmailMessage,
+        to_address: str,
+        before_data: Callable[[], Awaitable[None]],
+    ) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Channels:
+    """The outside world, wired by main.build (tests pass their own)."""
+
+    mailer: Mailer
+    pusher: WebPushSender
+    webhooks: WebhookSender
+    templates: Templates
+
+
+def unsubscribe_url(settings: Settings, tenant: str, employee: str, category: str) -> str:
+    token = sign_unsubscribe(
+        settings.unsubscribe_secret.get_secret_value(),
+        UnsubscribeGrant(tenant, employee, category),
+    )
+    return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
+
+
+class Dispatcher:
+    def __init__(self, runtime: Runtime, settings: Settings, channels: Channels) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.channels = channels
+        self.policy = RetryPolicy(
+            settings.delivery_max_attempts,
+            settings.delivery_retry_base_s,
+            settings.delivery_retry_max_s,
+        )
+        self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
+
+    async def run_once(self) -> int:
+        """One round: take back expired leases, claim what is due, send it, record it."""
+        uow_factory = self.runtime.uow
+        async with uow_factory() as uow:
+            await use_cases.recover_expired(uow, self.settings.dispatch_batch_size)
+        token = str(uuid.uuid4())
+        async with uow_factory() as uow:
+            claimed = await use_cases.claim_due(
+                uow,
+                limit=self.settings.dispatch_batch_size,
+                lease_s=self.settings.delivery_lease_s,
+                token=token,
+            )
+        if claimed:
+            await asyncio.gather(*(self._deliver(d, token) for d in claimed))
+        return len(claimed)
+
+    async def _deliver(self, delivery: use_cases.Claimed, token: str) -> None:
+        async with self._in_flight:
+            person = delivery.person
+            now = self.runtime.clock.now()
+            if person is None or not person.active_at(now):
+                reason = (
+                    SuppressionReason.UNKNOWN_RECIPIENT
+                    if person is None
+                    else SuppressionReason.INACTIVE
+                )
+                async with self.runtime.uow() as uow:
+                    await use_cases.suppress_claimed(uow, delivery, token, reason)
+                DELIVERED.labels(delivery.channel, "suppressed").inc()
+                return
+            try:
+                if delivery.channel == Channel.EMAIL.value:
+                    outcome = await self._email(delivery, token, person)
+                else:
+                    outcome = await self._push(delivery, token, person)
+            except use_cases.LostClaim:
+                log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
+                return
+            async with self.runtime.uow() as uow:
+                status = await use_cases.record_outcome(uow, delivery, token, outcome, self.policy)
+            DELIVERED.labels(delivery.channel, status.value).inc()
+            if not isinstance(outcome, Sent):
+                log.info(
+                    "delivery_not_sent",
+                    extra={
+                        "delivery_id": delivery.id,
+                        "channel": delivery.channel,
+                        "status": status.value,
+                        "detail": getattr(outcome, "detail", None),
+                    },
+                )
+
+    def _render(self, delivery: use_cases.Claimed, person: use_cases.Person) -> Rendered:
+        context: dict[str, Any] = {
+            "facts": {},
+            "names": {},
+            "role": "",
+            "items": [],
+            "summary": None,
+            **delivery.payload,
+            "name": person.display_name,
+            "unsubscribe_url": unsubscribe_url(
+                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+            ),
+        }
+        return self.channels.templates.render(
+            delivery.category, person.locale, person.time_zone, context
+        )
+
+    async def _mark_sending(self, delivery: use_cases.Claimed, token: str) -> None:
+        async with self.runtime.uow() as uow:
+            await use_cases.mark_sending(uow, delivery, token)
+
+    async def _email(
+        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
+    ) -> Outcome:
+        problem = check_address(person.email)
+        if problem:
+            return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
+        try:
+            rendered = self._render(delivery, person)
+        except Exception as exc:  # a template bug must not stop the other deliveries
+            log.exception("render_failed", extra={"delivery_id": delivery.id})
+            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
+        message = build_message(
+            rendered,
+            sender=self.settings.email_from,
+            to_name=person.display_name,
+            to_address=person.email,
+            unsubscribe_url=unsubscribe_url(
+                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+            ),
+            idempotency_key=delivery.idempotency_key,
+            category=delivery.category,
+            now=self.runtime.clock.now(),
+        )
+        return await self.channels.mailer.send(
+            message, person.email, lambda: self._mark_sending(delivery, token)
+        )
+
+    async def _push(
+        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
+    ) -> Outcome:
+        async with self.runtime.uow() as uow:
+            targets = await use_cases.push_targets(uow, delivery.tenant_id, delivery.recipient_id)
+        if not targets:
+            return Failed(DeliveryFailure.UNREACHABLE, "no push subscription left")
+        try:
+            rendered = self._render(delivery, person)
+        except Exception as exc:
+            log.exception("render_failed", extra={"delivery_id": delivery.id})
+            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
+        lines = [line.strip() for line in rendered.text.splitlines() if line.strip()]
+        message = {
+            "title": rendered.subject,
+            "body": lines[1] if len(lines) > 1 else "",
+            "category": delivery.category,
+            "notification_id": delivery.id,
+        }
+        await self._mark_sending(delivery, token)
+        outcomes: list[Outcome] = []
+        gone = 0
+        for target in targets:
+            result = await self.channels.pusher.send(
+                PushTarget(target.endpoint, target.p256dh, target.auth),
+                message,
+                push_topic(delivery.idempotency_key),
+            )
+            if isinstance(result, Gone):
+                gone += 1
+                async with self.runtime.uow() as uow:
+                    await use_cases.remove_push_subscription(uow, target.id)
+                continue
+            outcomes.append(result)
+        return _combine(outcomes, gone)
+
+
+def _combine(outcomes: Sequence[Outcome], gone: int) -> Outcome:
+    """One push notification reaches a person if any of their subscriptions took it."""
+    if any(isinstance(o, Sent) for o in outcomes):
+        return Sent()
+    retries = [o for o in outcomes if isinstance(o, Retry)]
+    if retries:
+        return retries[0]
+    failures = [o for o in outcomes if isinstance(o, Failed)]
+    if failures:
+        return failures[0]
+    return Failed(DeliveryFailure.UNREACHABLE, f"all {gone} push subscriptions have expired")
+
+
+class WebhookDispatcher:
+    def __init__(self, runtime: Runtime, settings: Settings, sender: WebhookSender) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.sender = sender
+        self.policy = RetryPolicy(
+            settings.webhook_max_attempts, settings.webhook_retry_base_s, 10 * 3600.0
+        )
+
+    async def run_once(self) -> int:
+        token = str(uuid.uuid4())
+        async with self.runtime.uow() as uow:
+            claimed = await use_cases.claim_webhooks(
+                uow,
+                limit=self.settings.dispatch_batch_size,
+                lease_s=max(self.settings.webhook_timeout_s * 3, 60.0),
+                token=token,
+            )
+        await asyncio.gather(*(self._post(d, token) for d in claimed))
+        return len(claimed)
+
+    async def _post(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
+        result = await self.sender.post(
+            delivery.url,
+            msg_id=delivery.id,
+            timestamp=int(self.runtime.clock.now().timestamp()),
+            body=delivery.body,
+            secret=delivery.secret,
+        )
+        async with self.runtime.uow() as uow:
+            status = await use_cases.record_webhook_result(
+                uow,
+                delivery,
+                token,
+                status_code=result.status_code,
+                detail=result.detail,
+                policy=self.policy,
+            )
+        DELIVERED.labels("webhook", status.value).inc()
+
+
+class DigestComposer:
+    def __init__(self, runtime: Runtime, batch: int = 500) -> None:
+        self.runtime = runtime
+        self.batch = batch
+
+    async def run_once(self) -> int:
+        async with self.runtime.uow() as uow:
+            return await use_cases.compose_digests(uow, self.batch)
+
+
+def jobs(runtime: Runtime) -> Sequence[JobSpec]:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    dispatcher: Dispatcher = runtime.extras["dispatcher"]
+    webhooks: WebhookDispatcher = runtime.extras["webhook_dispatcher"]
+    digests: DigestComposer = runtime.extras["digests"]
+    return [
+        JobSpec(
+            "dispatch_notifications",
+            settings.dispatch_interval_s,
+            dispatcher.run_once,
+            full_round=settings.dispatch_batch_size,
+        ),
+        JobSpec(
+            "dispatch_webhooks",
+            settings.dispatch_interval_s,
+            webhooks.run_once,
+            full_round=settings.dispatch_batch_size,
+        ),
+        JobSpec("compose_digests", settings.digest_interval_s, digests.run_once, full_round=500),
+    ]

@@ -1,0 +1,96 @@
+"""Composition root: wires the real adapters; tests pass their own by the same parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rhythm_notifications.adapters.db import kit, metadata
+from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
+from rhythm_notifications.adapters.push import WebPushSender
+from rhythm_notifications.adapters.templates import Templates
+from rhythm_notifications.adapters.webhooks import WebhookSender
+from rhythm_notifications.entrypoints import http
+from rhythm_notifications.entrypoints.consumers import consumers
+from rhythm_notifications.entrypoints.jobs import (
+    Channels,
+    DigestComposer,
+    Dispatcher,
+    Mailer,
+    WebhookDispatcher,
+    jobs,
+)
+from rhythm_notifications.settings import Settings
+from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.clock import Clock
+
+__all__ = ["Settings", "build"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    pusher: WebPushSender | None = None,
+    webhooks: WebhookSender | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    vapid = settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None
+    channels = Channels(
+        mailer=mailer
+        or SmtpMailer(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                username=settings.smtp_username,
+                password=password,
+                timeout_s=settings.smtp_timeout_s,
+                sender=settings.email_from,
+                connections=settings.smtp_connections,
+            )
+        ),
+        pusher=pusher
+        or WebPushSender(
+            vapid,
+            settings.vapid_subject,
+            ttl_s=settings.push_ttl_s,
+            timeout_s=settings.push_timeout_s,
+        ),
+        webhooks=webhooks or WebhookSender(settings.webhook_timeout_s),
+        templates=Templates(),
+    )
+
+    def on_start(runtime: Runtime) -> None:
+        runtime.extras["channels"] = channels
+        runtime.extras["dispatcher"] = Dispatcher(runtime, settings, channels)
+        runtime.extras["webhook_dispatcher"] = WebhookDispatcher(
+            runtime, settings, channels.webhooks
+        )
+        runtime.extras["digests"] = DigestComposer(runtime)
+
+    async def on_stop(runtime: Runtime) -> None:
+        await channels.mailer.close()
+        await channels.webhooks.close()
+
+    return create_app(
+        ServiceDefinition(
+            name="notifications",
+            settings=settings,
+            metadata=metadata,
+            tables=kit,
+            migrations=MIGRATIONS,
+            routers=[http.router],
+            consumers=consumers,
+            jobs=jobs,
+            on_start=on_start,
+            on_stop=on_stop,
+            clock=clock,
+            description="Email, push and webhooks that people act on, never spam.",
+        )
+    )

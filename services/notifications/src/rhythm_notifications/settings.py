@@ -1,0 +1,72 @@
+"""Settings of the notifications service (unprefixed environment variables, like every service)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from rhythm_shared.kit.settings import ServiceSettings
+
+#: Signs unsubscribe links in development only; refused in production (see below).
+DEV_UNSUBSCRIBE_SECRET = "rhythm-dev-unsubscribe-secret-change-me-0123456789"  # noqa: S105
+
+
+class Settings(ServiceSettings):
+    service_name: str = "notifications"
+    http_port: int = 8003
+
+    # --- email (SMTP) ---
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
+    smtp_port: int = Field(1025, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none, STARTTLS after connecting, or implicit TLS (SMTPS)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user, if the server wants one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password.")
+    smtp_timeout_s: float = Field(30.0, gt=0, description="SMTP command timeout.")
+    smtp_connections: int = Field(4, ge=1, le=64, description="Parallel SMTP sessions.")
+    email_from: str = Field(
+        "Rhythm <rhythm@localhost.localdomain>", description="From header of every email."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8003", description="Base URL of this service, for unsubscribe links."
+    )
+    unsubscribe_secret: SecretStr = Field(
+        SecretStr(DEV_UNSUBSCRIBE_SECRET), description="HMAC key of one-click unsubscribe tokens."
+    )
+
+    # --- web push (VAPID, RFC 8292) ---
+    vapid_private_key: SecretStr | None = Field(
+        None, description="VAPID private key (base64url raw key or PEM); push is off without it."
+    )
+    vapid_subject: str = Field(
+        "mailto:rhythm@localhost.localdomain", description="VAPID `sub` claim (mailto: or URL)."
+    )
+    push_ttl_s: int = Field(24 * 3600, ge=0, description="How long a push service keeps a message.")
+    push_timeout_s: float = Field(10.0, gt=0, description="Push request timeout.")
+
+    # --- outbound webhooks (Standard Webhooks) ---
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Webhook request timeout.")
+    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a webhook fails.")
+    webhook_retry_base_s: float = Field(5.0, gt=0, description="First webhook retry delay.")
+
+    # --- delivery ---
+    delivery_max_attempts: int = Field(5, ge=1, description="Attempts before a delivery fails.")
+    delivery_retry_base_s: float = Field(30.0, gt=0, description="First retry delay (doubles).")
+    delivery_retry_max_s: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    delivery_lease_s: float = Field(
+        120.0, gt=0, description="How long a claimed delivery is owned before it is recovered."
+    )
+    dispatch_batch_size: int = Field(200, ge=1, description="Deliveries claimed per round.")
+    dispatch_interval_s: float = Field(0.5, gt=0, description="Dispatcher poll when idle.")
+    digest_interval_s: float = Field(30.0, gt=0, description="Digest job poll interval.")
+
+    @model_validator(mode="after")
+    def _refuse_dev_unsubscribe_secret(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET
+        ):
+            raise ValueError("set UNSUBSCRIBE_SECRET: the development secret is refused")
+        return self
