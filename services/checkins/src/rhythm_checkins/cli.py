@@ -49,7 +49,7 @@ async def run_sweep(as_of: datetime, batch_size: int | None = None) -> tuple[Swe
     settings = Settings(run_consumers=False, run_jobs=False, run_relay=False)
     application = build(settings, clock=ManualClock(as_of))
     async with running(application) as runtime:
-        result = await sweep_until_done(runtime, batch_size or settings.sweep_batch_size)
+        result = await sweep_until_done(runtime.uow, batch_size or settings.sweep_batch_size)
         relayed = await relay_all(runtime)
     return result, relayed
 

@@ -4,27 +4,31 @@ sweep``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rhythm_checkins.settings import Settings
 from rhythm_checkins.use_cases.cadence import SweepResult, sweep
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.jobs import JobSpec
+from rhythm_shared.kit.uow import UnitOfWork
 
 log = logging.getLogger("rhythm.checkins.sweep")
 
 
-async def sweep_once(runtime: Runtime, batch_size: int) -> SweepResult:
+UowFactory = Callable[[], UnitOfWork]
+
+
+async def sweep_once(uow_factory: UowFactory, batch_size: int) -> SweepResult:
     """One batch in its own transaction (rows stay locked only that long)."""
-    async with runtime.uow() as uow:
+    async with uow_factory() as uow:
         return await sweep(uow, batch_size)
 
 
-async def sweep_until_done(runtime: Runtime, batch_size: int) -> SweepResult:
+async def sweep_until_done(uow_factory: UowFactory, batch_size: int) -> SweepResult:
     """Batches until nothing more is due (or only rows another sweeper holds)."""
     total = SweepResult()
     while True:
-        result = await sweep_once(runtime, batch_size)
+        result = await sweep_once(uow_factory, batch_size)
         total.add(result)
         if result.handled == 0:
             return total
@@ -36,7 +40,7 @@ def jobs(runtime: Runtime) -> Sequence[JobSpec]:
     interval = settings.sweep_interval_s if isinstance(settings, Settings) else 30.0
 
     async def run() -> int:
-        return (await sweep_once(runtime, batch)).handled
+        return (await sweep_once(runtime.uow, batch)).handled
 
     # A full batch means more is due now: the kit runs the next round without waiting.
     return [JobSpec(name="cadence-sweep", interval_s=interval, run=run, full_round=batch)]
