@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -173,3 +175,6 @@ class CheckinsService:
 
     async def cadence_events(self, *types: str, min_count: int = 1) -> list[Envelope]:
         return await self.events(topics.CADENCE, types=types, min_count=min_count)
+
+
+StartCheckins = Callable[..., contextlib.AbstractAsyncContextManager[CheckinsService]]

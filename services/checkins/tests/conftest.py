@@ -13,13 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # make checkins_harness importable
 
-from checkins_harness import CheckinsService
+from checkins_harness import CheckinsService, StartCheckins
 
 from rhythm_checkins.main import Settings, build
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
-
-StartCheckins = Callable[..., contextlib.AbstractAsyncContextManager[CheckinsService]]
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ import asyncio
 from datetime import UTC, date, datetime
 
 import pytest
-from checkins_harness import MONTHLY_POLICY, employee
+from checkins_harness import MONTHLY_POLICY, StartCheckins, employee
 from sqlalchemy import func, select
 
-from conftest import StartCheckins
 from rhythm_checkins.adapters.db import kit
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_shared.contracts import topics
@@ -273,7 +272,7 @@ async def test_a_tenant_policy_is_planned_by_the_sweeper_in_batches(
         both = {
             **MONTHLY_POLICY,
             "rules": [
-                *MONTHLY_POLICY["rules"],  # type: ignore[list-item]
+                *MONTHLY_POLICY["rules"],
                 {
                     "kind": "quarterly_review",
                     "frequency": "quarterly",
