@@ -1,0 +1,173 @@
+"""People events consumed from real Kafka; the staleness job under a moved clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from goals_harness import GoalsService, StartGoals, decode
+from sqlalchemy import select
+
+from rhythm_goals.adapters.db import employees, goals, org_units
+from rhythm_goals.entrypoints.jobs import staleness_job
+from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
+from rhythm_shared.testing import publish_events, wait_for
+
+pytestmark = pytest.mark.kafka
+
+
+async def _manager_of(svc: GoalsService, employee_id: str) -> str | None:
+    async with svc.runtime.uow() as uow:
+        row = (
+            await uow.session.execute(
+                select(employees.c.manager_id).where(
+                    employees.c.tenant_id == svc.tenant, employees.c.employee_id == employee_id
+                )
+            )
+        ).first()
+    return None if row is None else (row.manager_id or "")
+
+
+async def test_people_events_are_consumed_and_a_replayed_one_has_no_second_effect(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals(consumers=True) as svc:
+        send = {"topic_prefix": svc.topic_prefix}
+        ids = await publish_events(
+            svc.bootstrap,
+            [
+                svc.unit("ou-platform", head_id="mia"),
+                svc.employee("mia", org_unit_id="ou-platform"),
+                svc.employee("ann", manager_id="mia", org_unit_id="ou-platform"),
+            ],
+            **send,
+        )
+        assert await wait_for(lambda: _manager_of(svc, "ann"), timeout_s=30) == "mia"
+
+        # The same ce_id again, even with another body, is a duplicate: no second effect.
+        svc.clock.advance(timedelta(minutes=1))
+        await publish_events(
+            svc.bootstrap,
+            [svc.employee("ann", manager_id="sam", org_unit_id="ou-platform")],
+            event_ids=[ids[2]],
+            **send,
+        )
+        # A fresh event after it tells us the consumer has passed the duplicate.
+        await publish_events(svc.bootstrap, [svc.employee("zed", manager_id="mia")], **send)
+        assert await wait_for(lambda: _manager_of(svc, "zed"), timeout_s=30) == "mia"
+        assert await _manager_of(svc, "ann") == "mia"
+
+        # The slice is what authorises: mia, ann's manager, may now edit ann's goals.
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        response = await svc.client.patch(
+            f"/v1/goals/{goal_id}", json={"title": "Set by mia"}, headers=svc.auth("mia")
+        )
+        assert response.status_code == 200
+        async with svc.runtime.uow() as uow:
+            unit = (
+                await uow.session.execute(
+                    select(org_units).where(org_units.c.tenant_id == svc.tenant)
+                )
+            ).one()
+        assert unit.head_id == "mia"
+
+        # Deactivation in effect: the person's open goals are archived.
+        await publish_events(
+            svc.bootstrap,
+            [
+                EmployeeDeactivated(
+                    tenant_id=svc.tenant,
+                    occurred_at=svc.clock.now(),
+                    employee_id="ann",
+                    effective_at=svc.clock.now(),
+                )
+            ],
+            **send,
+        )
+        (archived,) = await svc.records("rhythm.goal.archived.v1")
+        event = decode(archived).event
+        assert isinstance(event, GoalArchived)
+        assert event.goal_id == goal_id
+        assert event.reason == "owner_deactivated"
+
+
+async def _run_staleness(svc: GoalsService) -> int:
+    return await staleness_job(svc.runtime).run()
+
+
+async def test_the_staleness_job_reports_exactly_one_goal_stale_per_spell(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        goal_id = (
+            await svc.create("ann", period_start="2026-03-01", period_end="2026-06-30")
+        ).json()["goal_id"]
+        other = (await svc.create("ann", update_interval_days=60, period_end="2026-06-30")).json()[
+            "goal_id"
+        ]
+        created_at = svc.clock.now()
+
+        svc.clock.advance(timedelta(days=13, hours=23))
+        assert await _run_staleness(svc) == 0  # not yet due
+
+        svc.clock.advance(timedelta(hours=2))
+        assert await _run_staleness(svc) == 1
+        svc.clock.advance(timedelta(days=3))
+        assert await _run_staleness(svc) == 0  # still stale, already reported
+        goal = (await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))).json()
+        assert goal["stale"] is True
+
+        (record,) = await svc.records("rhythm.goal.stale.v1")
+        event = decode(record).event
+        assert isinstance(event, GoalStale)
+        assert record.key == f"{svc.tenant}/{goal_id}".encode()
+        assert event.goal_id == goal_id
+        assert event.owner_id == "ann"
+        assert event.last_progress_at == created_at
+        assert event.update_interval_days == 14
+
+        # Progress ends the spell; the next spell is reported once more, from that progress.
+        response = await svc.client.post(
+            f"/v1/goals/{goal_id}/key-results/kr-1/progress",
+            json={"value": 700, "confidence": 0.6},
+            headers=svc.auth("ann"),
+        )
+        assert response.json()["stale"] is False
+        progress_at = svc.clock.now()
+        svc.clock.advance(timedelta(days=14, minutes=1))
+        assert await _run_staleness(svc) == 1  # the first goal's new spell; other is not due
+        assert await _run_staleness(svc) == 0
+
+        stale = await svc.records("rhythm.goal.stale.v1", min_count=2)
+        assert len(stale) == 2
+        spells = sorted(decode(r).event.last_progress_at for r in stale)  # type: ignore[attr-defined]
+        assert spells == [created_at, progress_at]
+        assert {decode(r).event.goal_id for r in stale} == {goal_id}  # type: ignore[attr-defined]
+        other_goal = (await svc.client.get(f"/v1/goals/{other}", headers=svc.auth("ann"))).json()
+        assert other_goal["stale"] is False
+
+
+async def test_archived_closed_and_finished_goals_are_not_reported_stale(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        auth = svc.auth("ann")
+        archived = (await svc.create("ann")).json()["goal_id"]
+        achieved = (await svc.create("ann")).json()["goal_id"]
+        await svc.create("ann", period_end="2026-03-10")  # over before it could go stale
+        await svc.client.post(f"/v1/goals/{archived}/archive", headers=auth)
+        await svc.client.post(
+            f"/v1/goals/{achieved}/status", json={"status": "achieved"}, headers=auth
+        )
+
+        svc.clock.advance(timedelta(days=15))
+        assert await _run_staleness(svc) == 1  # the finished one is claimed, not reported
+        assert await _run_staleness(svc) == 0
+        assert await svc.records("rhythm.goal.stale.v1", min_count=0, settle_s=1.0) == []
+        async with svc.runtime.uow() as uow:
+            due = (
+                await uow.session.execute(
+                    select(goals.c.goal_id).where(goals.c.next_stale_check_at.is_not(None))
+                )
+            ).all()
+        assert due == []
