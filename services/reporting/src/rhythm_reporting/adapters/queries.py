@@ -1,0 +1,235 @@
+"""Dashboard queries against the active generation. Each reads a handful of rollup rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rhythm_reporting.adapters.db import (
+    OBLIGATION_COUNTS,
+    UNIT_GOAL_COUNTS,
+    UNIT_MONTH_COUNTS,
+    employees,
+    goal_facts,
+    manager_people,
+    manager_period_stats,
+    org_units,
+    read_model_generations,
+    unit_goal_stats,
+    unit_month_stats,
+    unit_people,
+)
+from rhythm_reporting.domain.projection import TENANT
+
+Row = dict[str, Any]
+
+
+class Queries:
+    def __init__(self, conn: AsyncConnection, tenant: str, generation: int) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.g = generation
+
+    @classmethod
+    async def open(cls, conn: AsyncConnection, tenant: str) -> Queries:
+        generation = (
+            await conn.execute(
+                select(read_model_generations.c.generation).where(
+                    read_model_generations.c.status == "active"
+                )
+            )
+        ).scalar()
+        return cls(conn, tenant, int(generation or 0))
+
+    async def _rows(self, query: Select[Any]) -> list[Row]:
+        return [dict(r) for r in (await self.conn.execute(query)).mappings().all()]
+
+    # -- the org ---------------------------------------------------------------------------
+
+    async def unit(self, unit: str) -> Row | None:
+        rows = await self._rows(
+            select(org_units.c.org_unit_id, org_units.c.name, org_units.c.parent_id).where(
+                org_units.c.generation == self.g,
+                org_units.c.tenant_id == self.tenant,
+                org_units.c.org_unit_id == unit,
+            )
+        )
+        return rows[0] if rows else None
+
+    async def all_units(self) -> list[Row]:
+        return await self._rows(
+            select(
+                org_units.c.org_unit_id, org_units.c.name, org_units.c.parent_id, org_units.c.head_id
+            ).where(org_units.c.generation == self.g, org_units.c.tenant_id == self.tenant)
+        )
+
+    async def headed_by(self, employee_id: str) -> list[str]:
+        rows = await self.conn.execute(
+            select(org_units.c.org_unit_id)
+            .where(
+                org_units.c.generation == self.g,
+                org_units.c.tenant_id == self.tenant,
+                org_units.c.head_id == employee_id,
+            )
+            .order_by(org_units.c.org_unit_id)
+        )
+        return [r[0] for r in rows.all()]
+
+    async def ancestors(self, unit: str) -> list[str]:
+        """The unit and its ancestors (bounded walk: bad data must not loop)."""
+        chain = [unit]
+        current: str | None = unit
+        while current is not None and len(chain) < 100:
+            row = await self.unit(current)
+            current = row["parent_id"] if row else None
+            if current is None or current in chain:
+                break
+            chain.append(current)
+        return chain
+
+    async def children(self, unit: str) -> list[Row]:
+        condition = (
+            org_units.c.parent_id.is_(None) if unit == TENANT else org_units.c.parent_id == unit
+        )
+        return await self._rows(
+            select(org_units.c.org_unit_id, org_units.c.name)
+            .where(org_units.c.generation == self.g, org_units.c.tenant_id == self.tenant, condition)
+            .order_by(org_units.c.name, org_units.c.org_unit_id)
+        )
+
+    def subtree(self, unit: str) -> Select[Any]:
+        """SELECT of the ids of ``unit`` and every unit below it (recursive; UNION stops cycles)."""
+        base = select(literal(unit).label("org_unit_id")).cte("subtree", recursive=True)
+        step = select(org_units.c.org_unit_id).where(
+            org_units.c.generation == self.g,
+            org_units.c.tenant_id == self.tenant,
+            org_units.c.parent_id == base.c.org_unit_id,
+        )
+        tree = base.union(step)
+        return select(tree.c.org_unit_id)
+
+    async def people(self, units: Sequence[str]) -> dict[str, int]:
+        rows = await self.conn.execute(
+            select(unit_people.c.org_unit_id, unit_people.c.people).where(
+                unit_people.c.generation == self.g,
+                unit_people.c.tenant_id == self.tenant,
+                unit_people.c.org_unit_id.in_(list(units)),
+            )
+        )
+        return {r[0]: int(r[1]) for r in rows.all()}
+
+    async def names(self, people: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(people))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            select(employees.c.employee_id, employees.c.display_name).where(
+                employees.c.generation == self.g,
+                employees.c.tenant_id == self.tenant,
+                employees.c.employee_id.in_(ids),
+            )
+        )
+        return {r[0]: r[1] for r in rows.all()}
+
+    # -- rollups -----------------------------------------------------------------------------
+
+    async def monthly(self, units: Sequence[str], months: Sequence[str]) -> list[Row]:
+        """unit_month_stats rows of ``units`` for ``months`` (missing rows are all zeros)."""
+        t = unit_month_stats
+        return await self._rows(
+            select(t.c.org_unit_id, t.c.month, *(t.c[c] for c in UNIT_MONTH_COUNTS)).where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.org_unit_id.in_(list(units)),
+                t.c.month.in_(list(months)),
+            )
+        )
+
+    async def goals(self, units: Sequence[str], start: date, end: date) -> list[Row]:
+        """unit_goal_stats of ``units`` summed over goal periods that overlap [start, end]."""
+        t = unit_goal_stats
+        return await self._rows(
+            select(t.c.org_unit_id, *(func.sum(t.c[c]).label(c) for c in UNIT_GOAL_COUNTS))
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.org_unit_id.in_(list(units)),
+                t.c.period_start <= end,
+                t.c.period_end >= start,
+            )
+            .group_by(t.c.org_unit_id)
+        )
+
+    async def managers(self, unit: str, period: str) -> list[Row]:
+        """Obligation counts of each manager's direct reports in the scope and period."""
+        t = manager_period_stats
+        query = select(t.c.manager_id, *(func.sum(t.c[c]).label(c) for c in OBLIGATION_COUNTS)).where(
+            t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period
+        )
+        if unit != TENANT:
+            query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
+        rows = await self._rows(query.group_by(t.c.manager_id))
+        if not rows:
+            return rows
+        teams = await self.conn.execute(
+            select(manager_people.c.manager_id, manager_people.c.people).where(
+                manager_people.c.generation == self.g,
+                manager_people.c.tenant_id == self.tenant,
+                manager_people.c.manager_id.in_([r["manager_id"] for r in rows]),
+            )
+        )
+        sizes = {m: int(p) for m, p in teams.all()}
+        for row in rows:
+            row["team_size"] = sizes.get(row["manager_id"], 0)
+        return rows
+
+    async def goals_needing_attention(
+        self, unit: str, start: date, end: date, limit: int
+    ) -> list[Row]:
+        t = goal_facts
+        query = select(
+            t.c.goal_id,
+            t.c.title,
+            t.c.owner_type,
+            t.c.owner_id,
+            t.c.org_unit_id,
+            t.c.status,
+            t.c.progress_bp,
+            t.c.confidence_bp,
+            t.c.last_progress_at,
+            t.c.is_stale,
+            t.c.period_end,
+        ).where(
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.needs_attention.is_(True),
+            t.c.visibility == "tenant",
+            t.c.period_start <= end,
+            t.c.period_end >= start,
+        )
+        if unit != TENANT:
+            query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
+        query = query.order_by(
+            t.c.status.desc(), func.coalesce(t.c.progress_bp, 0), t.c.goal_id
+        ).limit(limit)
+        return await self._rows(query)
+
+    async def unit_names(self, ids: Iterable[str]) -> dict[str, str]:
+        wanted = sorted({i for i in ids if i})
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            select(org_units.c.org_unit_id, org_units.c.name).where(
+                org_units.c.generation == self.g,
+                org_units.c.tenant_id == self.tenant,
+                org_units.c.org_unit_id.in_(wanted),
+            )
+        )
+        return {r[0]: r[1] or r[0] for r in rows.all()}
+
+
+__all__ = ["Queries", "union"]

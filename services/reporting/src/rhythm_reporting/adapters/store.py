@@ -1,0 +1,367 @@
+"""Loading and bulk-writing the read model of one generation, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Table, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rhythm_reporting.adapters.db import (
+    FACT_TABLES,
+    PEOPLE_COLUMNS,
+    ROLLUP_TABLES,
+    consumer_positions,
+    employee_versions,
+    employees,
+    key_columns,
+    org_units,
+    read_model_generations,
+    value_columns,
+)
+from rhythm_reporting.domain.projection import EmployeeVersion, Fact
+
+CHUNK = 500
+#: Serialises live writers across replicas on PostgreSQL (SQLite's BEGIN IMMEDIATE does it there).
+LIVE_WRITER_LOCK = 7_301_600
+
+
+def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class ReadModelStore:
+    """One generation of the read model, seen through one session (one transaction)."""
+
+    def __init__(self, session: AsyncSession, generation: int) -> None:
+        self.session = session
+        self.generation = generation
+        self.dialect = session.bind.dialect.name
+
+    def _insert(self, table: Table) -> Any:
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    # -- generations and positions --------------------------------------------------------
+
+    async def lock_live_writers(self) -> None:
+        if self.dialect == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": LIVE_WRITER_LOCK}
+            )
+
+    async def positions(self, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
+        query = select(
+            consumer_positions.c.topic, consumer_positions.c.partition, consumer_positions.c.next_offset
+        ).where(consumer_positions.c.generation == self.generation)
+        if topics is not None:
+            query = query.where(consumer_positions.c.topic.in_(list(topics)))
+        rows = (await self.session.execute(query)).all()
+        return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    async def save_positions(self, positions: Mapping[tuple[str, int], int], now: datetime) -> None:
+        if not positions:
+            return
+        stmt = self._insert(consumer_positions)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["generation", "topic", "partition"],
+            set_={"next_offset": stmt.excluded.next_offset, "updated_at": stmt.excluded.updated_at},
+        )
+        await self.session.execute(
+            stmt,
+            [
+                {
+                    "generation": self.generation,
+                    "topic": topic,
+                    "partition": partition,
+                    "next_offset": offset,
+                    "updated_at": now,
+                }
+                for (topic, partition), offset in sorted(positions.items())
+            ],
+        )
+
+    # -- the org dimension -----------------------------------------------------------------
+
+    async def load_unit_parents(self, tenant: str, units: Iterable[str]) -> dict[str, str | None]:
+        """Parent pointers of ``units`` and all their known ancestors."""
+        known: dict[str, str | None] = {}
+        frontier = {u for u in units if u}
+        while frontier:
+            found: set[str] = set()
+            for chunk in _chunks(sorted(frontier)):
+                rows = await self.session.execute(
+                    select(org_units.c.org_unit_id, org_units.c.parent_id).where(
+                        org_units.c.generation == self.generation,
+                        org_units.c.tenant_id == tenant,
+                        org_units.c.org_unit_id.in_(chunk),
+                    )
+                )
+                for unit, parent in rows.all():
+                    known[unit] = parent
+                    found.add(unit)
+            frontier = {known[u] for u in found if known[u]} - set(known)
+        return known
+
+    async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(org_units)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["generation", "tenant_id", "org_unit_id"],
+            set_={c: stmt.excluded[c] for c in ("name", "parent_id", "head_id", "updated_at")},
+        )
+        await self.session.execute(
+            stmt, [{"generation": self.generation, "tenant_id": tenant, **r} for r in rows]
+        )
+
+    async def load_versions(
+        self, tenant: str, people: Iterable[str]
+    ) -> dict[str, list[EmployeeVersion]]:
+        out: dict[str, list[EmployeeVersion]] = defaultdict(list)
+        t = employee_versions
+        for chunk in _chunks(sorted(set(people))):
+            rows = await self.session.execute(
+                select(
+                    t.c.employee_id,
+                    t.c.valid_from,
+                    t.c.org_unit_id,
+                    t.c.manager_id,
+                    t.c.display_name,
+                    t.c.active,
+                )
+                .where(
+                    t.c.generation == self.generation,
+                    t.c.tenant_id == tenant,
+                    t.c.employee_id.in_(chunk),
+                )
+                .order_by(t.c.employee_id, t.c.valid_from)
+            )
+            for r in rows.all():
+                out[r.employee_id].append(
+                    EmployeeVersion(r.valid_from, r.org_unit_id, r.manager_id, r.display_name, r.active)
+                )
+        return dict(out)
+
+    async def save_versions(self, tenant: str, versions: Mapping[str, Sequence[EmployeeVersion]]) -> None:
+        rows = []
+        for employee_id, history in versions.items():
+            for i, v in enumerate(history):
+                rows.append(
+                    {
+                        "generation": self.generation,
+                        "tenant_id": tenant,
+                        "employee_id": employee_id,
+                        "valid_from": v.valid_from,
+                        "valid_to": history[i + 1].valid_from if i + 1 < len(history) else None,
+                        "org_unit_id": v.org_unit_id,
+                        "manager_id": v.manager_id,
+                        "display_name": v.display_name,
+                        "active": v.active,
+                    }
+                )
+        if not rows:
+            return
+        stmt = self._insert(employee_versions)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["generation", "tenant_id", "employee_id", "valid_from"],
+            set_={c: stmt.excluded[c] for c in value_columns(employee_versions)},
+        )
+        await self.session.execute(stmt, rows)
+
+    async def load_employees(self, tenant: str, people: Iterable[str]) -> dict[str, Fact]:
+        return await self._load_rows(employees, "employee_id", tenant, people)
+
+    async def save_employees(self, tenant: str, rows: Iterable[Fact]) -> None:
+        await self._upsert_rows(employees, tenant, list(rows))
+
+    # -- facts -------------------------------------------------------------------------------
+
+    async def load_facts(self, kind: str, tenant: str, keys: Iterable[str]) -> dict[str, Fact]:
+        table, key = FACT_TABLES[kind]
+        return await self._load_rows(table, key, tenant, keys)
+
+    async def load_facts_of_people(
+        self, kind: str, tenant: str, people: Iterable[str]
+    ) -> dict[str, Fact]:
+        table, key = FACT_TABLES[kind]
+        out: dict[str, Fact] = {}
+        for chunk in _chunks(sorted(set(people))):
+            condition = or_(*(table.c[col].in_(chunk) for col in PEOPLE_COLUMNS[kind]))
+            rows = await self.session.execute(
+                select(table).where(
+                    table.c.generation == self.generation, table.c.tenant_id == tenant, condition
+                )
+            )
+            for row in rows.mappings().all():
+                fact = dict(row)
+                out[fact.pop(key)] = _strip(fact)
+        return out
+
+    async def save_facts(self, kind: str, tenant: str, facts: Mapping[str, Fact]) -> None:
+        table, key = FACT_TABLES[kind]
+        await self._upsert_rows(table, tenant, [{key: k, **f} for k, f in facts.items()])
+
+    # -- rollups -----------------------------------------------------------------------------
+
+    async def load_unit_rollups(
+        self, table_name: str, tenant: str, units: Iterable[str]
+    ) -> dict[str, dict[tuple[Any, ...], dict[str, int]]]:
+        """Rows of subtree rollups for ``units``: unit -> rest of key -> counts."""
+        table = ROLLUP_TABLES[table_name]
+        keys = key_columns(table)[1:]
+        values = value_columns(table)
+        out: dict[str, dict[tuple[Any, ...], dict[str, int]]] = defaultdict(dict)
+        for chunk in _chunks(sorted(set(units))):
+            rows = await self.session.execute(
+                select(table).where(
+                    table.c.generation == self.generation,
+                    table.c.tenant_id == tenant,
+                    table.c.org_unit_id.in_(chunk),
+                )
+            )
+            for row in rows.mappings().all():
+                out[row["org_unit_id"]][tuple(row[k] for k in keys)] = {v: row[v] for v in values}
+        return dict(out)
+
+    async def add_to_rollup(
+        self, table_name: str, rows: Sequence[tuple[str, tuple[Any, ...], Mapping[str, int]]]
+    ) -> None:
+        """``count = count + delta`` for each (tenant, key, deltas) row, inserting new rows."""
+        if not rows:
+            return
+        table = ROLLUP_TABLES[table_name]
+        keys = key_columns(table)
+        values = value_columns(table)
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["generation", "tenant_id", *keys],
+            set_={v: table.c[v] + stmt.excluded[v] for v in values},
+        )
+        params = []
+        for tenant, key, deltas in rows:
+            row: dict[str, Any] = {"generation": self.generation, "tenant_id": tenant}
+            row.update(zip(keys, key, strict=True))
+            for v in values:
+                row[v] = deltas.get(v, 0)
+            params.append(row)
+        await self.session.execute(stmt, params)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _load_rows(
+        self, table: Table, key: str, tenant: str, keys: Iterable[str]
+    ) -> dict[str, Fact]:
+        out: dict[str, Fact] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            rows = await self.session.execute(
+                select(table).where(
+                    table.c.generation == self.generation,
+                    table.c.tenant_id == tenant,
+                    table.c[key].in_(chunk),
+                )
+            )
+            for row in rows.mappings().all():
+                fact = dict(row)
+                out[fact.pop(key)] = _strip(fact)
+        return out
+
+    async def _upsert_rows(self, table: Table, tenant: str, rows: list[Fact]) -> None:
+        if not rows:
+            return
+        columns = [c.name for c in table.columns if c.name not in ("generation", "tenant_id")]
+        params = [
+            {"generation": self.generation, "tenant_id": tenant, **{c: r.get(c) for c in columns}}
+            for r in rows
+        ]
+        for row in params:
+            for c in table.columns:
+                if row.get(c.name) is None and isinstance(c.type, Boolean) and not c.nullable:
+                    row[c.name] = False
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={c: stmt.excluded[c] for c in value_columns(table)},
+        )
+        await self.session.execute(stmt, params)
+
+
+def _strip(fact: Fact) -> Fact:
+    fact.pop("generation", None)
+    fact.pop("tenant_id", None)
+    return fact
+
+
+# -- generations -----------------------------------------------------------------------------
+
+
+async def active_generation(session: AsyncSession) -> int | None:
+    return (
+        await session.execute(
+            select(read_model_generations.c.generation).where(
+                read_model_generations.c.status == "active"
+            )
+        )
+    ).scalar()
+
+
+async def ensure_active_generation(session: AsyncSession, now: datetime) -> int:
+    current = await active_generation(session)
+    if current is not None:
+        return current
+    await session.execute(
+        read_model_generations.insert().values(
+            generation=1, status="active", created_at=now, activated_at=now
+        )
+    )
+    return 1
+
+
+async def start_generation(session: AsyncSession, now: datetime) -> int:
+    """A new, empty generation to build; abandoned earlier builds are retired."""
+    await session.execute(
+        update(read_model_generations)
+        .where(read_model_generations.c.status == "building")
+        .values(status="retired")
+    )
+    latest = (
+        await session.execute(select(func.max(read_model_generations.c.generation)))
+    ).scalar() or 0
+    generation = int(latest) + 1
+    await session.execute(
+        read_model_generations.insert().values(generation=generation, status="building", created_at=now)
+    )
+    return generation
+
+
+async def activate_generation(session: AsyncSession, generation: int, now: datetime) -> None:
+    await session.execute(
+        update(read_model_generations)
+        .where(read_model_generations.c.status == "active")
+        .values(status="retired")
+    )
+    await session.execute(
+        update(read_model_generations)
+        .where(read_model_generations.c.generation == generation)
+        .values(status="active", activated_at=now)
+    )
+
+
+async def retired_generations(session: AsyncSession) -> list[int]:
+    rows = await session.execute(
+        select(read_model_generations.c.generation).where(
+            read_model_generations.c.status == "retired"
+        )
+    )
+    return [r[0] for r in rows.all()]

@@ -1,0 +1,264 @@
+"""Batch ingest of every topic: one transaction per batch, positions stored with the effect.
+
+Reporting sees everything an organisation does, so it does not use the kit's per-event consumer
+(an inbox row and a transaction per event). Instead, per batch of records:
+
+1. decode every record with the contract (``from_record``);
+2. in ONE transaction: read the stored position of each partition, skip records below it
+   (a replay or a restart mid-batch neither loses nor double counts), dead-letter unreadable
+   records to ``rhythm.dlq.reporting``, project the rest with bulk upserts and store the new
+   positions (``consumer_positions``);
+3. commit the Kafka offsets afterwards, for lag monitoring only: the stored positions are the
+   truth, and on every partition assignment the consumer seeks to them.
+
+Facts are keyed by their own ids, so even a duplicate record at a new offset changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
+from rhythm_shared.contracts.topics import TOPICS
+from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.kafka import send_to_dlq
+
+from rhythm_reporting.adapters.store import ReadModelStore, active_generation
+from rhythm_reporting.use_cases import project_events
+
+log = logging.getLogger("rhythm.reporting.ingest")
+tracer = trace.get_tracer("rhythm.reporting.ingest")
+
+GROUP = "reporting"
+INGESTED = Counter(
+    "rhythm_reporting_records_total", "Records seen by reporting's ingest", ["outcome"]
+)
+BATCH_SECONDS = Histogram("rhythm_reporting_batch_seconds", "Time to apply one batch")
+
+Record = ConsumerRecord[bytes, bytes]
+Positions = dict[tuple[str, int], int]
+
+
+def every_topic(prefix: str) -> list[str]:
+    return [f"{prefix}{name}" for name in TOPICS]
+
+
+@dataclass
+class Decoded:
+    record: Record
+    envelope: Envelope | None
+    error: str | None = None
+
+
+def decode(records: Iterable[Record]) -> list[Decoded]:
+    out = []
+    for record in records:
+        try:
+            out.append(Decoded(record, from_record(record.headers or (), record.value)))
+        except EnvelopeError as exc:
+            out.append(Decoded(record, None, f"unreadable: {exc}"))
+    return out
+
+
+class BatchApplier:
+    """Applies batches of records to one read-model generation (or to whichever is active)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        clock: Clock,
+        *,
+        topic_prefix: str,
+        generation: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.producer = producer
+        self.clock = clock
+        self.topic_prefix = topic_prefix
+        #: None: the live model, i.e. the active generation, looked up in each transaction.
+        self.generation = generation
+
+    async def _target(self, session: AsyncSession) -> ReadModelStore:
+        if self.generation is not None:
+            return ReadModelStore(session, self.generation)
+        store = ReadModelStore(session, 0)
+        # Live writers take one lock, then read the pointer: a rebuild's swap (which takes the
+        # same lock) is either wholly before this batch or wholly after it.
+        await store.lock_live_writers()
+        active = await active_generation(session)
+        if active is None:
+            raise RuntimeError("no active read-model generation (the service creates one)")
+        store.generation = active
+        return store
+
+    async def positions(self) -> Positions:
+        async with self.sessions() as session, session.begin():
+            return await (await self._target(session)).positions()
+
+    async def apply(self, records: Sequence[Record]) -> Positions:
+        """Apply one batch in one transaction; returns the stored positions after it."""
+        decoded = decode(records)
+        with (
+            tracer.start_as_current_span(
+                "reporting ingest", kind=SpanKind.CONSUMER, attributes={
+                    "messaging.system": "kafka",
+                    "messaging.consumer.group.name": GROUP,
+                    "messaging.batch.message_count": len(records),
+                    "messaging.operation.type": "process",
+                },
+            ),
+            BATCH_SECONDS.time(),
+        ):
+            async with self.sessions() as session, session.begin():
+                store = await self._target(session)
+                stored = await store.positions({r.topic for r in records})
+                fresh = [
+                    d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)
+                ]
+                for item in fresh:
+                    if item.envelope is None:
+                        await send_to_dlq(
+                            self.producer,
+                            item.record,
+                            group=GROUP,
+                            reason=item.error or "unreadable",
+                            prefix=self.topic_prefix,
+                        )
+                await project_events(
+                    store, [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope]
+                )
+                advanced = dict(stored)
+                for d in fresh:
+                    tp = _tp(d.record)
+                    advanced[tp] = max(advanced.get(tp, 0), d.record.offset + 1)
+                await store.save_positions(
+                    {tp: o for tp, o in advanced.items() if stored.get(tp) != o}, self.clock.now()
+                )
+        INGESTED.labels("applied").inc(sum(1 for d in fresh if d.envelope))
+        INGESTED.labels("dead_lettered").inc(sum(1 for d in fresh if d.envelope is None))
+        INGESTED.labels("skipped").inc(len(records) - len(fresh))
+        return advanced
+
+
+def _tp(record: Record) -> tuple[str, int]:
+    return (record.topic, record.partition)
+
+
+class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingest: LiveIngest) -> None:
+        self.ingest = ingest
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.ingest.seek_to_stored(assigned)
+
+
+class LiveIngest:
+    """The service's consumer group ``reporting`` on every topic, applying batches live."""
+
+    def __init__(
+        self,
+        applier: BatchApplier,
+        *,
+        bootstrap: str,
+        topics: Sequence[str],
+        group_id: str,
+        batch_size: int,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
+        retry_delay_s: float = 1.0,
+    ) -> None:
+        self.applier = applier
+        self.topics = list(topics)
+        self.batch_size = batch_size
+        self.retry_delay_s = retry_delay_s
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=batch_size,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._stop = asyncio.Event()
+        self.batches = 0
+
+    async def seek_to_stored(self, partitions: Iterable[TopicPartition]) -> None:
+        stored = await self.applier.positions()
+        unknown = []
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                unknown.append(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        if unknown:
+            await self.consumer.seek_to_beginning(*unknown)
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=_SeekToStoredPositions(self))
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            try:
+                await self.applier.apply(records)
+            except Exception:
+                # Nothing was committed: go back to the stored positions and try again.
+                log.exception("reporting_batch_failed", extra={"records": len(records)})
+                await asyncio.sleep(self.retry_delay_s)
+                with contextlib.suppress(Exception):
+                    await self.seek_to_stored(self.consumer.assignment())
+                continue
+            self.batches += 1
+            with contextlib.suppress(KafkaError):
+                # For lag dashboards only; the stored positions decide where to resume.
+                await self.consumer.commit(
+                    {TopicPartition(t, p): r.offset + 1 for (t, p), r in _last(records).items()}
+                )
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+
+
+def _last(records: Sequence[Record]) -> dict[tuple[str, int], Record]:
+    out: dict[tuple[str, int], Record] = {}
+    for r in records:
+        out[(r.topic, r.partition)] = r
+    return out
+
+
+async def run_live_ingest(ingest: LiveIngest) -> None:
+    """Run until stopped; an unexpected crash of the loop is logged and the loop restarted."""
+    while not ingest._stop.is_set():
+        try:
+            await ingest.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reporting_ingest_crashed")
+            await asyncio.sleep(ingest.retry_delay_s)

@@ -1,0 +1,107 @@
+"""Composition root of the reporting service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from rhythm_shared.contracts.topics import TOPICS, dlq_spec
+from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.kafka import ensure_topics, make_producer
+
+from rhythm_reporting.adapters.db import kit, metadata
+from rhythm_reporting.adapters.reader import make_reader
+from rhythm_reporting.adapters.store import ensure_active_generation
+from rhythm_reporting.entrypoints.consumers import (
+    GROUP,
+    BatchApplier,
+    LiveIngest,
+    every_topic,
+    run_live_ingest,
+)
+from rhythm_reporting.entrypoints.http import dashboard_page_router, dashboards_router
+from rhythm_reporting.settings import Settings
+
+__all__ = ["Settings", "build"]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+DESCRIPTION = """\
+Reporting: is the rhythm of goals, check-ins and feedback alive in the organisation, and where
+is it not? It consumes every topic into plain SQL read models (see the `v_*` views) and answers
+the executive dashboard under `/v1/dashboards` (page: `/dashboard`). Groups of fewer than five
+people are suppressed; every table exports as CSV."""
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None, **adapters: Any) -> FastAPI:
+    settings = settings or Settings()
+
+    async def on_start(runtime: Runtime) -> None:
+        async with runtime.sessions() as session, session.begin():
+            await ensure_active_generation(session, runtime.clock.now())
+        runtime.extras["reader"] = adapters.get("reader") or make_reader(
+            runtime.engine, settings.effective_database_url
+        )
+        runtime.extras["settings"] = settings
+        if not settings.run_consumers:
+            return
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [*TOPICS.values(), dlq_spec(GROUP)],
+            prefix=settings.kafka_topic_prefix,
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication_factor,
+        )
+        producer = make_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        applier = BatchApplier(
+            runtime.sessions, producer, runtime.clock, topic_prefix=settings.kafka_topic_prefix
+        )
+        ingest = LiveIngest(
+            applier,
+            bootstrap=settings.kafka_bootstrap_servers,
+            topics=every_topic(settings.kafka_topic_prefix),
+            group_id=f"{settings.kafka_topic_prefix}{GROUP}",
+            batch_size=settings.ingest_batch_size,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        )
+        await ingest.start()
+        runtime.extras.update(
+            ingest=ingest,
+            ingest_producer=producer,
+            ingest_task=asyncio.create_task(run_live_ingest(ingest), name="reporting-ingest"),
+        )
+
+    async def on_stop(runtime: Runtime) -> None:
+        ingest: LiveIngest | None = runtime.extras.get("ingest")
+        if ingest is not None:
+            await ingest.stop()
+            task: asyncio.Task[None] = runtime.extras["ingest_task"]
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 30)
+            await ingest.close()
+            await runtime.extras["ingest_producer"].stop()
+        reader = runtime.extras.get("reader")
+        if reader is not None and reader.engine is not runtime.engine:
+            await reader.engine.dispose()
+
+    return create_app(
+        ServiceDefinition(
+            name="reporting",
+            settings=settings,
+            metadata=metadata,
+            tables=kit,
+            migrations=MIGRATIONS,
+            routers=[dashboards_router, dashboard_page_router],
+            on_start=on_start,
+            on_stop=on_stop,
+            clock=clock,
+            description=DESCRIPTION,
+        )
+    )

@@ -1,0 +1,211 @@
+"""Reporting's use cases: project a batch of events into the read model.
+
+The dashboards' questions are answered in :mod:`rhythm_reporting.dashboards`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.v1 import (
+    CheckinCompleted,
+    EmployeeDeactivated,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+)
+
+from rhythm_reporting.adapters.store import ReadModelStore
+from rhythm_reporting.domain.projection import (
+    FACT_KINDS,
+    SUBTREE_ROLLUPS,
+    Deltas,
+    EmployeeVersion,
+    Fact,
+    FactRef,
+    OrgTree,
+    apply_employee_event,
+    apply_event,
+    contributions,
+    current_employee,
+    fact_ref,
+    link_completions,
+    move_subtree,
+    people_of,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class Projected:
+    events: int
+    facts: int
+    rollup_rows: int
+
+
+async def project_events(store: ReadModelStore, events: Sequence[tuple[str, Event]]) -> Projected:
+    """Apply ``(event id, event)`` pairs, in order, to the store's generation. The caller owns
+    the transaction (and stores the consumed positions in it)."""
+    by_tenant: dict[str, list[tuple[str, Event]]] = defaultdict(list)
+    for event_id, event in events:
+        by_tenant[event.tenant_id].append((event_id, event))
+    facts = rows = 0
+    for tenant, tenant_events in by_tenant.items():
+        f, r = await _project_tenant(store, tenant, tenant_events)
+        facts += f
+        rows += r
+    return Projected(len(events), facts, rows)
+
+
+async def _project_tenant(
+    store: ReadModelStore, tenant: str, events: Sequence[tuple[str, Event]]
+) -> tuple[int, int]:
+    unit_events = [e for _, e in events if isinstance(e, OrgUnitUpserted)]
+    people_events: dict[str, list[EmployeeUpserted | EmployeeDeactivated]] = defaultdict(list)
+    fact_events: list[tuple[FactRef, Event]] = []
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for event_id, event in events:
+        if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
+            people_events[event.employee_id].append(event)
+            continue
+        ref = fact_ref(event, event_id)
+        if ref is None:
+            continue
+        fact_events.append((ref, event))
+        wanted[ref.kind].add(ref.key)
+        if isinstance(event, CheckinCompleted) and event.obligation_id:
+            wanted["obligation"].add(event.obligation_id)
+
+    # 1. The people whose history changes, and every fact attributed through them.
+    changed_people = set(people_events)
+    versions = await store.load_versions(tenant, changed_people)
+    old_employees = await store.load_employees(tenant, changed_people)
+    loaded: dict[FactRef, Fact] = {}
+    for kind in FACT_KINDS:
+        found = await store.load_facts(kind, tenant, wanted[kind])
+        if changed_people:
+            found.update(await store.load_facts_of_people(kind, tenant, changed_people))
+        loaded.update({FactRef(kind, tenant, key): fact for key, fact in found.items()})
+    old = {ref: dict(fact) for ref, fact in loaded.items()}
+
+    new_versions: dict[str, list[EmployeeVersion]] = {}
+    new_employees: dict[str, Fact] = {}
+    for employee_id, history in people_events.items():
+        by_start = {v.valid_from: v for v in versions.get(employee_id, [])}
+        deactivated = (old_employees.get(employee_id) or {}).get("deactivated_at")
+        for event in history:
+            deactivated = apply_employee_event(by_start, deactivated, event)
+        new_versions[employee_id] = [by_start[k] for k in sorted(by_start)]
+        new_employees[employee_id] = current_employee(
+            employee_id, new_versions[employee_id], deactivated
+        )
+    versions.update(new_versions)
+
+    # 2. Fold the events into the facts.
+    current_facts = loaded
+    for ref, event in fact_events:
+        apply_event(current_facts, ref, event)
+    # Completed check-ins name their obligation: load those not in the batch before linking.
+    named = {
+        f["obligation_id"]
+        for ref, f in current_facts.items()
+        if ref.kind == "checkin" and f.get("obligation_id") and f.get("held_at") is not None
+    }
+    named -= {ref.key for ref in current_facts if ref.kind == "obligation"}
+    for key, fact in (await store.load_facts("obligation", tenant, named)).items():
+        ref = FactRef("obligation", tenant, key)
+        current_facts[ref] = fact
+        old[ref] = dict(fact)
+    obligations = {ref: f for ref, f in current_facts.items() if ref.kind == "obligation"}
+    link_completions(current_facts, obligations)
+    current_facts.update(obligations)
+
+    # 3. Attribute every touched fact to the unit its people were in at the time.
+    needed = {p for ref, f in current_facts.items() for p in people_of(ref.kind, f)}
+    missing = needed - set(versions)
+    if missing:
+        versions.update(await store.load_versions(tenant, missing))
+
+    def versions_of(_: str, employee_id: str) -> list[EmployeeVersion]:
+        return versions.get(employee_id, [])
+
+    for ref, fact in current_facts.items():
+        resolve(ref.kind, tenant, fact, versions_of)
+
+    # 4. The tree: where rollups of moved units go; then the facts' contributions under it.
+    units_needed: set[str] = set()
+    for unit_event in unit_events:
+        units_needed.update(u for u in (unit_event.org_unit_id, unit_event.parent_id) if u)
+    for fact in (*current_facts.values(), *old.values()):
+        units_needed.update(v for k, v in fact.items() if k.endswith("unit_id") and v)
+    for employee in (*new_employees.values(), *old_employees.values()):
+        if employee.get("org_unit_id"):
+            units_needed.add(employee["org_unit_id"])
+    tree = OrgTree(await store.load_unit_parents(tenant, units_needed))
+    deltas = Deltas()
+    unit_rows: dict[str, dict[str, Any]] = {}
+    moved = [
+        e.org_unit_id for e in unit_events if tree.parents.get(e.org_unit_id, "?") != e.parent_id
+    ]
+    subtree_totals = {
+        table: await store.load_unit_rollups(table, tenant, moved) for table in SUBTREE_ROLLUPS
+    }
+    for unit_event in unit_events:
+        unit = unit_event.org_unit_id
+        old_parent = tree.parents.get(unit)
+        unit_rows[unit] = {
+            "org_unit_id": unit,
+            "name": unit_event.name,
+            "parent_id": unit_event.parent_id,
+            "head_id": unit_event.head_id,
+            "updated_at": unit_event.occurred_at,
+        }
+        if unit in tree.parents and old_parent == unit_event.parent_id:
+            continue
+        old_chain = tree.chain(old_parent)
+        tree.set_parent(unit, unit_event.parent_id)
+        new_chain = tree.chain(unit_event.parent_id)
+        if unit in new_chain:  # a cycle in the HR data: keep the unit a root rather than loop
+            tree.set_parent(unit, None)
+            new_chain = ()
+        for table in SUBTREE_ROLLUPS:
+            totals: dict[tuple[Any, ...], dict[str, int]] = {
+                k: dict(v) for k, v in subtree_totals[table].get(unit, {}).items()
+            }
+            for key, pending in deltas.pending_for_unit(table, tenant, unit).items():
+                merged = totals.setdefault(key, {})
+                for column, value in pending.items():
+                    merged[column] = merged.get(column, 0) + value
+            move_subtree(deltas, tenant, table, unit, totals, old_chain, new_chain)
+
+    changed_facts: dict[str, dict[str, Fact]] = defaultdict(dict)
+    for ref, fact in current_facts.items():
+        before = old.get(ref)
+        if before == fact:
+            continue
+        for c in contributions(ref.kind, before):
+            deltas.add_contribution(tenant, c, tree, -1)
+        for c in contributions(ref.kind, fact):
+            deltas.add_contribution(tenant, c, tree, +1)
+        changed_facts[ref.kind][ref.key] = fact
+    for employee_id, employee in new_employees.items():
+        for c in contributions("employee", old_employees.get(employee_id)):
+            deltas.add_contribution(tenant, c, tree, -1)
+        for c in contributions("employee", employee):
+            deltas.add_contribution(tenant, c, tree, +1)
+
+    # 5. Write it all (the caller commits, together with the consumed positions).
+    await store.save_units(tenant, list(unit_rows.values()))
+    await store.save_versions(tenant, new_versions)
+    await store.save_employees(tenant, new_employees.values())
+    for kind, changed in changed_facts.items():
+        await store.save_facts(kind, tenant, changed)
+    by_table: dict[str, list[tuple[str, tuple[Any, ...], dict[str, int]]]] = defaultdict(list)
+    for (table, row_tenant, key), counts in deltas.nonzero():
+        by_table[table].append((row_tenant, key, counts))
+    for table, table_rows in by_table.items():
+        await store.add_to_rollup(table, table_rows)
+    return sum(len(c) for c in changed_facts.values()), sum(len(r) for r in by_table.values())
