@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -262,7 +262,7 @@ class Service:
             tenant=tenant or self.tenant,
             subject=subject,
             roles=list(roles) or ["employee"],
-            now=self.clock.now(),
+            now=datetime.now(UTC),  # verified against the wall clock, not the test's
         )
         return {"Authorization": f"Bearer {token}"}
 

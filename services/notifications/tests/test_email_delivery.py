@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import StartService
 from notifications_harness import SmtpSink, employee
 
+from conftest import StartService
+from rhythm_notifications.adapters import db
 from rhythm_shared.contracts.envelope import from_record
 from rhythm_shared.contracts.v1 import CheckinKind, CheckinMissed, NotificationSent
 from rhythm_shared.testing import read_records
-
-from rhythm_notifications.adapters import db
 
 pytestmark = pytest.mark.kafka
 

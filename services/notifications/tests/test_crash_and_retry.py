@@ -1,0 +1,149 @@
+"""Crashes and transient failures never produce a second email for the same notification."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+
+import pytest
+from notifications_harness import SmtpSink, employee
+from test_email_delivery import missed
+
+from conftest import StartService
+from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
+from rhythm_notifications.domain.delivery import Outcome
+from rhythm_shared.contracts.envelope import from_record
+from rhythm_shared.contracts.v1 import NotificationFailed
+from rhythm_shared.testing import read_records, wait_for
+
+pytestmark = pytest.mark.kafka
+
+
+class ProcessDied(BaseException):
+    """Stands in for a kill -9: nothing after it runs, nothing catches it."""
+
+
+class CrashingMailer:
+    """A real SMTP mailer that dies once, for one address, before or after the hand-over."""
+
+    def __init__(self, port: int, victim: str, *, after_send: bool) -> None:
+        self.real = SmtpMailer(
+            SmtpConfig("127.0.0.1", port, "none", None, None, 10, "rhythm@acme.example.com")
+        )
+        self.victim = victim
+        self.after_send = after_send
+        self.crashed = False
+
+    async def send(
+        self, message: EmailMessage, to_address: str, before_data: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        if to_address == self.victim and not self.crashed:
+            self.crashed = True
+            if not self.after_send:
+                raise ProcessDied()
+            await self.real.send(message, to_address, before_data)
+            raise ProcessDied()  # the email left; the mark never happens
+        return await self.real.send(message, to_address, before_data)
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+async def _crash_once(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str, *, after_send: bool
+) -> None:
+    mailer = CrashingMailer(smtp_sink.port, "e-1@acme.example.com", after_send=after_send)
+    async with start_service(mailer=mailer) as svc:
+        await svc.add_people(employee(tenant, "m-1"), employee(tenant, "e-1", manager_id="m-1"))
+        await svc.publish([missed(tenant)])
+        await svc.wait_deliveries(2)
+        with pytest.raises(ProcessDied):
+            await svc.runtime.extras["dispatcher"].run_once()
+
+        # The other recipient's send was not affected by the crash: it is sent and marked.
+        async def manager_done() -> bool:
+            rows = await svc.deliveries(svc_recipient("m-1"))
+            return rows[0].status == "sent"
+
+        await wait_for(manager_done)
+
+
+async def test_a_crash_between_send_and_mark_gives_one_email_per_recipient(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    await _crash_once(start_service, smtp_sink, tenant, after_send=True)
+    assert len(smtp_sink.handler.to("e-1@acme.example.com")) == 1
+
+    # Restart on the same database; once the lease runs out the dispatcher recovers the row.
+    async with start_service() as svc:
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert row.status == "sending"  # the lease has not run out yet: nobody touches it
+        svc.later(seconds=121)
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert row.status == "failed"
+        assert row.reason == "timeout"
+        assert row.detail.startswith("ambiguous")
+        svc.later(hours=2)
+        await svc.dispatch()
+
+        assert len(smtp_sink.handler.to("e-1@acme.example.com")) == 1
+        assert len(smtp_sink.handler.to("m-1@acme.example.com")) == 1
+        records = await read_records(
+            svc.bootstrap,
+            f"{svc.prefix}rhythm.notifications.v1",
+            min_count=2,
+            settle_s=0.3,
+        )
+        failed = [
+            e
+            for e in (from_record(r.headers, r.value).event for r in records)
+            if isinstance(e, NotificationFailed)
+        ]
+        assert [(e.recipient_id, e.reason.value) for e in failed] == [("e-1", "timeout")]
+
+
+async def test_a_crash_before_the_hand_over_is_retried_and_sends_exactly_once(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    await _crash_once(start_service, smtp_sink, tenant, after_send=False)
+    assert smtp_sink.handler.to("e-1@acme.example.com") == []
+
+    async with start_service() as svc:
+        svc.later(seconds=121)
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert (row.status, row.attempts) == ("sent", 2)
+        svc.later(hours=1)
+        await svc.dispatch()
+    assert len(smtp_sink.handler.to("e-1@acme.example.com")) == 1
+    assert len(smtp_sink.handler.to("m-1@acme.example.com")) == 1
+
+
+async def test_a_temporary_smtp_failure_is_retried_with_backoff(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    smtp_sink.handler.data_replies = ["451 4.3.0 try again later"]
+    async with start_service() as svc:
+        await svc.add_people(employee(tenant, "e-1", manager_id="m-9"))
+        await svc.publish([missed(tenant, manager_id="m-9")])
+        await svc.wait_deliveries(2)  # m-9 is unknown: suppressed
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert (row.status, row.attempts, row.reason) == ("pending", 1, "provider_error")
+        wait = (row.next_attempt_at - svc.clock.now()).total_seconds()
+        assert 30 <= wait <= 60  # base 60 s with equal jitter
+        await svc.dispatch()
+        assert smtp_sink.handler.count() == 0  # not due yet
+        svc.later(seconds=61)
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert (row.status, row.attempts) == ("sent", 2)
+    assert smtp_sink.handler.count() == 1
+
+
+def svc_recipient(recipient: str) -> object:
+    from rhythm_notifications.adapters import db
+
+    return db.deliveries.c.recipient_id == recipient
