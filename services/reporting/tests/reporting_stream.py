@@ -183,7 +183,7 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
             emp = rnd.choice(everyone)
             if manager_now[emp] is None:
                 continue
-            held = datetime(year, month, rnd.randint(1, 27), 10, tzinfo=UTC)
+            held = datetime(year, month, rnd.randint(1, 27), 10, i, tzinfo=UTC)
             initiator = rnd.choice([Initiator.EMPLOYEE, Initiator.EMPLOYEE, Initiator.MANAGER])
             ev.append(
                 CheckinCompleted(

@@ -171,7 +171,7 @@ reflection_facts = Table(
     metadata,
     _gen(),
     _tenant(),
-    Column("event_id", String(64), primary_key=True, comment="CloudEvents id of the reflection."),
+    Column("reflection_key", String(200), primary_key=True, comment="<employee>@<time, UTC>."),
     Column("employee_id", Id, nullable=False),
     Column("checkin_id", Id, nullable=True),
     Column("submitted_at", UtcDateTime, nullable=False),
@@ -351,7 +351,7 @@ Index(
 FACT_TABLES: dict[str, tuple[Table, str]] = {
     "obligation": (obligation_facts, "obligation_id"),
     "checkin": (checkin_facts, "checkin_id"),
-    "reflection": (reflection_facts, "event_id"),
+    "reflection": (reflection_facts, "reflection_key"),
     "feedback": (feedback_facts, "feedback_id"),
     "goal": (goal_facts, "goal_id"),
 }

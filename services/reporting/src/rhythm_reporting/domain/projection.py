@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rhythm_shared.contracts.base import Event
@@ -179,7 +179,10 @@ def fact_ref(event: Event, event_id: str) -> FactRef | None:
         case CheckinCompleted():
             return FactRef("checkin", t, event.checkin_id)
         case ReflectionSubmitted():
-            return FactRef("reflection", t, event_id)
+            # No id of its own: one person submits one reflection at one instant, so a re-sent
+            # copy (even with a new CloudEvents id) is the same reflection.
+            at = event.occurred_at.astimezone(UTC).isoformat()
+            return FactRef("reflection", t, f"{event.employee_id}@{at}")
         case FeedbackGiven():
             return FactRef("feedback", t, event.feedback_id)
         case (

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 14:13:13.411993
+Create Date: 2026-11-28 14:14:28.366233
 
 """
 from typing import Sequence, Union
@@ -27,7 +27,7 @@ VIEWS: dict[str, tuple[str, list[str]]] = {
     'v_employees': ('employees', ['tenant_id', 'employee_id', 'display_name', 'org_unit_id', 'manager_id', 'active', 'deactivated_at']),
     'v_obligations': ('obligation_facts', ['tenant_id', 'obligation_id', 'employee_id', 'manager_id', 'kind', 'period_start', 'period_end', 'due_at', 'completed_at', 'checkin_id', 'missed_at', 'consecutive_misses', 'outcome', 'org_unit_id']),
     'v_checkins': ('checkin_facts', ['tenant_id', 'checkin_id', 'employee_id', 'manager_id', 'kind', 'initiated_by', 'scheduled_for', 'held_at', 'completed', 'pulse', 'obligation_id', 'obligation_due_at', 'goals_discussed', 'open_action_items', 'org_unit_id']),
-    'v_reflections': ('reflection_facts', ['tenant_id', 'event_id', 'employee_id', 'checkin_id', 'submitted_at', 'pulse', 'org_unit_id']),
+    'v_reflections': ('reflection_facts', ['tenant_id', 'reflection_key', 'employee_id', 'checkin_id', 'submitted_at', 'pulse', 'org_unit_id']),
     'v_feedback': ('feedback_facts', ['tenant_id', 'feedback_id', 'giver_id', 'receiver_id', 'kind', 'requested', 'given_at', 'giver_unit_id', 'receiver_unit_id']),
     'v_goals': ('goal_facts', ['tenant_id', 'goal_id', 'owner_type', 'owner_id', 'kind', 'title', 'visibility', 'period_start', 'period_end', 'update_interval_days', 'created_at', 'status', 'status_changed_at', 'progress_bp', 'confidence_bp', 'last_progress_at', 'stale_marker', 'is_stale', 'archived_reason', 'needs_attention', 'org_unit_id']),
     'v_unit_month_stats': ('unit_month_stats', ['tenant_id', 'org_unit_id', 'month', 'obligations', 'on_time', 'late', 'missed', 'open', 'checkins', 'checkins_employee_initiated', 'pulse_responses', 'pulse_sum', 'pulse_1', 'pulse_2', 'pulse_3', 'pulse_4', 'pulse_5', 'feedback_given', 'feedback_received', 'feedback_praise', 'feedback_constructive', 'feedback_requested']),
@@ -257,13 +257,13 @@ def upgrade() -> None:
     op.create_table('reflection_facts',
     sa.Column('generation', sa.Integer(), nullable=False, comment='Read-model generation.'),
     sa.Column('tenant_id', sa.String(length=128), nullable=False, comment='The tenant (organisation).'),
-    sa.Column('event_id', sa.String(length=64), nullable=False, comment='CloudEvents id of the reflection.'),
+    sa.Column('reflection_key', sa.String(length=200), nullable=False, comment='<employee>@<time, UTC>.'),
     sa.Column('employee_id', sa.String(length=128), nullable=False),
     sa.Column('checkin_id', sa.String(length=128), nullable=True),
     sa.Column('submitted_at', rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('pulse', sa.Integer(), nullable=True),
     sa.Column('org_unit_id', sa.String(length=128), nullable=True),
-    sa.PrimaryKeyConstraint('generation', 'tenant_id', 'event_id', name=op.f('pk_reflection_facts')),
+    sa.PrimaryKeyConstraint('generation', 'tenant_id', 'reflection_key', name=op.f('pk_reflection_facts')),
     comment='One row per submitted self-reflection (its workload pulse, never its text).'
     )
     with op.batch_alter_table('reflection_facts', schema=None) as batch_op:
