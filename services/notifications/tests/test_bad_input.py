@@ -113,7 +113,7 @@ async def test_an_address_the_server_refuses_fails_cleanly_into_notification_fai
             "invalid_address",
             "email",
         )
-        assert [e for e in events if isinstance(e, NotificationSent)][0].recipient_id == "m-1"
+        assert next(e for e in events if isinstance(e, NotificationSent)).recipient_id == "m-1"
 
 
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_rest_flows_on(

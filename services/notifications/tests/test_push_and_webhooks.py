@@ -138,7 +138,8 @@ async def test_webhooks_are_signed_per_standard_webhooks_and_retried_with_backof
         )
         assert created.status_code == 201, created.text
         secret = created.json()["secret"]
-        assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 24
+        assert secret.startswith("whsec_")
+        assert len(base64.b64decode(secret[6:])) == 24
         listed = await svc.client.get(
             "/v1/webhook-endpoints", headers=svc.token("i", "integration")
         )
