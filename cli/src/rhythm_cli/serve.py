@@ -19,6 +19,7 @@ class ServiceName(StrEnum):
     checkins = "checkins"
     notifications = "notifications"
     reporting = "reporting"
+    people = "people"
 
 
 def serve(

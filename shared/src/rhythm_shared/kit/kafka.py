@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from rhythm_shared.contracts.topics import TopicSpec, dlq_topic
+from rhythm_shared.contracts.topics import DLQ_PREFIX, TopicSpec, dlq_topic
 
 log = logging.getLogger("rhythm.kafka")
 
@@ -48,7 +48,12 @@ async def ensure_topics(
         missing = [
             NewTopic(
                 name=name,
-                num_partitions=partitions or spec.partitions,
+                # The override applies to the catalog topics, never to the small DLQ topics.
+                num_partitions=(
+                    partitions
+                    if partitions and not spec.name.startswith(DLQ_PREFIX)
+                    else spec.partitions
+                ),
                 replication_factor=replication,
                 topic_configs={"retention.ms": str(spec.retention_ms)},
             )
