@@ -1,7 +1,10 @@
 """Jinja2 templates: one text and one HTML template per category and language.
 
 HTML templates autoescape (names come from the HR platform, not from us); plain-text templates
-do not, because HTML entities in a text/plain part would be wrong, not safer. Subjects are set
+do not, because HTML entities in a text/plain part would be wrong, not safer. The shared
+wording lives in text macros (``labels.txt``); HTML templates pass their output through
+``forceescape``, because Jinja marks a macro's result safe in the caller's escaping mode even
+though the macro itself was compiled without escaping. Subjects are set
 at the top of the text template (``{% set subject = ... %}``) and read from its module.
 """
 
@@ -49,7 +52,9 @@ class Templates:
     def __init__(self) -> None:
         self.env = Environment(
             loader=PackageLoader("rhythm_notifications", "templates"),
-            autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+            autoescape=select_autoescape(
+                enabled_extensions=("html",), disabled_extensions=("txt",), default=True
+            ),
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,

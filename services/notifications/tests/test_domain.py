@@ -1,0 +1,298 @@
+"""The pure rules: routing, preferences, schedules, retries, signatures, templates."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from rhythm_notifications.adapters.email import message_id
+from rhythm_notifications.adapters.templates import Templates, language_of
+from rhythm_notifications.adapters.tokens import (
+    BadToken,
+    UnsubscribeGrant,
+    sign_unsubscribe,
+    verify_unsubscribe,
+)
+from rhythm_notifications.adapters.webhooks import sign
+from rhythm_notifications.domain import routing
+from rhythm_notifications.domain.delivery import RetryPolicy
+from rhythm_notifications.domain.preferences import (
+    CategoryPreference,
+    Plan,
+    after_unsubscribe,
+    decide,
+)
+from rhythm_notifications.domain.routing import Audience, ChannelChoice
+from rhythm_notifications.domain.schedule import DeliveryMode, Schedule
+from rhythm_shared.contracts.v1 import (
+    Channel,
+    CheckinKind,
+    CheckinMissed,
+    GoalStatus,
+    GoalStatusChanged,
+    NotificationCategory,
+    SuppressionReason,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+MONDAY_10_AMS = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_every_category_has_exactly_one_rule_in_the_routing_table() -> None:
+    assert set(routing.RULES) == set(NotificationCategory)
+    assert [c for c, r in routing.RULES.items() if r.critical] == [
+        NotificationCategory.CADENCE_ESCALATED
+    ]
+
+
+def test_a_miss_goes_to_employee_and_manager_and_a_risky_goal_to_the_owners_manager() -> None:
+    miss = CheckinMissed(
+        tenant_id="t",
+        occurred_at=MONDAY_10_AMS,
+        obligation_id="ob-1",
+        employee_id="e-1",
+        manager_id="m-1",
+        kind=CheckinKind.MONTHLY,
+        period_start=date(2026, 2, 1),
+        period_end=date(2026, 2, 28),
+        due_at=MONDAY_10_AMS,
+        consecutive_misses=1,
+    )
+    trigger = routing.trigger_for(miss)
+    assert trigger is not None
+    assert routing.recipients(trigger, lambda _: None) == [
+        ("e-1", Audience.EMPLOYEE),
+        ("m-1", Audience.MANAGER),
+    ]
+    assert routing.idempotency_key(trigger.natural_key, "m-1", "email") == (
+        "missed:e-1:ob-1:m-1:email"
+    )
+
+    def status(to: GoalStatus) -> GoalStatusChanged:
+        return GoalStatusChanged(
+            tenant_id="t",
+            occurred_at=MONDAY_10_AMS,
+            goal_id="g-1",
+            owner_id="e-1",
+            from_status=GoalStatus.ON_TRACK,
+            to_status=to,
+            suggested=True,
+        )
+
+    risky = routing.trigger_for(status(GoalStatus.OFF_TRACK))
+    assert risky is not None
+    assert routing.recipients(risky, {"e-1": "m-1"}.get) == [("m-1", Audience.OWNERS_MANAGER)]
+    assert routing.trigger_for(status(GoalStatus.ACHIEVED)) is None
+
+
+def test_very_long_idempotency_keys_still_fit_and_stay_distinct() -> None:
+    a = routing.idempotency_key("x" * 500, "r-1", "email")
+    b = routing.idempotency_key("x" * 500, "r-2", "email")
+    assert len(a) <= 400
+    assert a != b
+
+
+@pytest.mark.parametrize(
+    ("pref", "has_push", "plan", "channels", "reason"),
+    [
+        (None, False, Plan.SEND, (Channel.EMAIL,), None),
+        (
+            CategoryPreference(ChannelChoice.BOTH),
+            True,
+            Plan.SEND,
+            (Channel.EMAIL, Channel.PUSH),
+            None,
+        ),
+        (CategoryPreference(ChannelChoice.PUSH), False, Plan.SEND, (Channel.EMAIL,), None),
+        (
+            CategoryPreference(ChannelChoice.NONE),
+            False,
+            Plan.SUPPRESS,
+            (),
+            SuppressionReason.OPTED_OUT,
+        ),
+        (
+            CategoryPreference(ChannelChoice.NONE, unsubscribed=True),
+            False,
+            Plan.SUPPRESS,
+            (),
+            SuppressionReason.UNSUBSCRIBED,
+        ),
+        (
+            CategoryPreference(ChannelChoice.EMAIL, DeliveryMode.DAILY),
+            False,
+            Plan.DIGEST,
+            (Channel.EMAIL,),
+            None,
+        ),
+    ],
+)
+def test_a_preference_decides_send_digest_or_suppress(
+    pref: CategoryPreference | None,
+    has_push: bool,
+    plan: Plan,
+    channels: tuple[Channel, ...],
+    reason: SuppressionReason | None,
+) -> None:
+    decision = decide(routing.RULES[NotificationCategory.CHECKIN_MISSED], pref, has_push=has_push)
+    assert (decision.plan, decision.channels, decision.reason) == (plan, channels, reason)
+
+
+def test_critical_notices_skip_the_digest_but_not_an_opt_out() -> None:
+    rule = routing.RULES[NotificationCategory.CADENCE_ESCALATED]
+    weekly = CategoryPreference(ChannelChoice.EMAIL, DeliveryMode.WEEKLY)
+    assert decide(rule, weekly, has_push=False).plan is Plan.SEND
+    assert (
+        decide(rule, CategoryPreference(ChannelChoice.NONE), has_push=False).plan is Plan.SUPPRESS
+    )
+
+
+def test_unsubscribing_stops_email_but_keeps_push() -> None:
+    assert after_unsubscribe(ChannelChoice.BOTH) is ChannelChoice.PUSH
+    assert after_unsubscribe(ChannelChoice.EMAIL) is ChannelChoice.NONE
+
+
+def test_quiet_hours_and_days_off_move_a_message_to_the_next_open_moment() -> None:
+    schedule = Schedule(zone=AMS)  # 20:00-08:00 quiet, Monday to Friday
+    assert schedule.next_open(MONDAY_10_AMS) == MONDAY_10_AMS
+    friday_21 = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)
+    assert schedule.next_open(friday_21) == datetime(2026, 3, 9, 7, 0, tzinfo=UTC)  # Mon 08:00
+    tuesday_3am = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
+    assert schedule.next_open(tuesday_3am) == datetime(2026, 3, 3, 7, 0, tzinfo=UTC)
+    no_quiet = Schedule(zone=AMS, quiet_start=None, quiet_end=None, working_days=frozenset({6}))
+    assert no_quiet.next_open(MONDAY_10_AMS) == datetime(2026, 3, 6, 23, 0, tzinfo=UTC)
+
+
+def test_quiet_hours_follow_daylight_saving_time() -> None:
+    schedule = Schedule(zone=AMS, quiet_start=time(20, 0), quiet_end=time(8, 0))
+    after_switch = datetime(2026, 3, 30, 2, 0, tzinfo=UTC)  # Monday 04:00 CEST
+    assert schedule.next_open(after_switch) == datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
+
+
+def test_digests_go_out_at_the_digest_hour_on_the_next_working_day() -> None:
+    schedule = Schedule(zone=AMS)
+    assert schedule.next_digest(MONDAY_10_AMS, DeliveryMode.DAILY) == datetime(
+        2026, 3, 3, 8, 0, tzinfo=UTC
+    )
+    assert schedule.next_digest(MONDAY_10_AMS, DeliveryMode.WEEKLY) == datetime(
+        2026, 3, 9, 8, 0, tzinfo=UTC
+    )
+    friday = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+    assert schedule.next_digest(friday, DeliveryMode.DAILY) == datetime(
+        2026, 3, 9, 8, 0, tzinfo=UTC
+    )
+
+
+def test_retries_back_off_exponentially_with_jitter_and_stop() -> None:
+    policy = RetryPolicy(max_attempts=4, base_s=10, max_s=60)
+    rng = random.Random(1)
+    delays = [policy.delay_s(n, rng) for n in (1, 2, 3, 4, 5)]
+    assert 5 <= delays[0] <= 10
+    assert 10 <= delays[1] <= 20
+    assert 20 <= delays[2] <= 40
+    assert all(30 <= d <= 60 for d in delays[3:])
+    assert not policy.exhausted(3)
+    assert policy.exhausted(4)
+
+
+def test_webhook_signature_matches_the_standard_webhooks_example() -> None:
+    # The example of the Standard Webhooks specification.
+    assert (
+        sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            '{"test": 2432232314}',
+        )
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
+
+
+def test_unsubscribe_tokens_are_signed_and_tamper_proof() -> None:
+    grant = UnsubscribeGrant("acme", "e-1", "checkin_due")
+    token = sign_unsubscribe("secret", grant)
+    assert verify_unsubscribe("secret", token) == grant
+    with pytest.raises(BadToken):
+        verify_unsubscribe("other-secret", token)
+    body, mac = token.split(".")
+    forged = sign_unsubscribe("secret", UnsubscribeGrant("acme", "e-2", "checkin_due")).split(".")[
+        0
+    ]
+    with pytest.raises(BadToken):
+        verify_unsubscribe("secret", f"{forged}.{mac}")
+    with pytest.raises(BadToken):
+        verify_unsubscribe("secret", "garbage")
+
+
+def test_the_message_id_is_the_same_for_every_copy_of_one_notification() -> None:
+    a = message_id("missed:e-1:ob-1:e-1:email", "Rhythm <r@acme.example.com>")
+    assert a == message_id("missed:e-1:ob-1:e-1:email", "r@acme.example.com")
+    assert a.endswith("@acme.example.com>")
+    assert a != message_id("missed:e-1:ob-1:m-1:email", "r@acme.example.com")
+
+
+def test_templates_escape_html_but_not_plain_text_and_speak_the_persons_language() -> None:
+    templates = Templates()
+    context = {
+        "name": "Zoë <b>",
+        "role": "receiver",
+        "facts": {"giver_id": "g-1", "kind": "praise", "requested": False},
+        "names": {"employee": "Zoë", "manager": "", "owner": "", "giver": "O'Brien & <Co>"},
+        "unsubscribe_url": "http://x/u?token=a&b",
+        "items": [],
+        "summary": None,
+    }
+    en = templates.render("feedback_received", "en-GB", "Europe/Amsterdam", context)
+    assert en.subject == "O'Brien & <Co> gave you feedback"
+    assert "O'Brien & <Co> gave you praise." in en.text
+    assert "O&#39;Brien &amp; &lt;Co&gt; gave you praise." in en.html
+    assert "Hi Zoë &lt;b&gt;," in en.html
+    assert 'href="http://x/u?token=a&amp;b"' in en.html
+    nl = templates.render("feedback_received", "nl-BE", "Europe/Amsterdam", context)
+    assert nl.subject == "O'Brien & <Co> gaf je feedback"
+    assert language_of("fr") == "en"
+
+
+@pytest.mark.parametrize("category", [c.value for c in NotificationCategory])
+@pytest.mark.parametrize("locale", ["en", "nl"])
+def test_every_category_renders_in_every_language(category: str, locale: str) -> None:
+    facts = {
+        "kind": "monthly",
+        "due_at": "2026-03-05T16:00:00+00:00",
+        "obligation_id": "ob-1",
+        "consecutive_misses": 2,
+        "level": "skip_level",
+        "goal_id": "g-1",
+        "last_progress_at": "2026-02-01T10:00:00+00:00",
+        "update_interval_days": 14,
+        "from_status": "on_track",
+        "to_status": "at_risk",
+        "giver_id": "g-1",
+        "requested": False,
+        "checkin_id": "c-1",
+        "scheduled_for": "2026-03-05T14:00:00+00:00",
+        "initiated_by": "employee",
+    }
+    names = {"employee": "Eva", "manager": "Mark", "owner": "Eva", "giver": "Gijs"}
+    item = {"category": "checkin_missed", "facts": facts, "names": names, "role": "manager"}
+    rendered = Templates().render(
+        category,
+        locale,
+        "Europe/Amsterdam",
+        {
+            "name": "Eva",
+            "role": "employee",
+            "facts": facts,
+            "names": names,
+            "unsubscribe_url": "http://x/u",
+            "items": [item],
+            "summary": {"overdue": 1, "reports": 3},
+        },
+    )
+    assert rendered.subject
+    assert "\n" not in rendered.subject
+    assert "http://x/u" in rendered.text
+    assert "http://x/u" in rendered.html
