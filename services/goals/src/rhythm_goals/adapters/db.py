@@ -253,36 +253,6 @@ class PeopleDirectory:
             return frozenset(await self.unit_heads_upwards(owner_id))
         return frozenset()
 
-    async def direct_reports(self, manager_id: str) -> list[Row[Any]]:
-        rows = await self.session.execute(
-            select(employees)
-            .where(employees.c.tenant_id == self.tenant_id, employees.c.manager_id == manager_id)
-            .order_by(employees.c.employee_id)
-        )
-        return [r for r in rows if self.is_active(r)]
-
-    async def all_reports(self, manager_id: str, limit: int = 100_000) -> list[str]:
-        """Everyone below the manager, level by level."""
-        found: list[str] = []
-        seen = {manager_id}
-        level = [manager_id]
-        while level and len(found) < limit:
-            rows = await self.session.execute(
-                select(employees.c.employee_id, employees.c.active, employees.c.deactivated_at)
-                .where(
-                    employees.c.tenant_id == self.tenant_id,
-                    employees.c.manager_id.in_(level),
-                )
-                .order_by(employees.c.employee_id)
-            )
-            level = []
-            for r in rows:
-                if r.employee_id not in seen:
-                    seen.add(r.employee_id)
-                    level.append(r.employee_id)
-                    found.append(r.employee_id)
-        return found[:limit]
-
     async def members(self, org_unit_ids: Sequence[str]) -> list[Row[Any]]:
         rows = await self.session.execute(
             select(employees)
@@ -317,14 +287,6 @@ class PeopleDirectory:
             seen.update(level)
             found.extend(level)
         return found
-
-    async def units_headed_by(self, employee_id: str) -> list[str]:
-        rows = await self.session.execute(
-            select(org_units.c.org_unit_id).where(
-                org_units.c.tenant_id == self.tenant_id, org_units.c.head_id == employee_id
-            )
-        )
-        return [r.org_unit_id for r in rows]
 
 
 # --- goal reads -------------------------------------------------------------------------------
