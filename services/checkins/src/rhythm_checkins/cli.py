@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from rhythm_checkins.entrypoints.jobs import sweep_until_done
+from rhythm_checkins.entrypoints.jobs import sweep_until_done, sweep_workers
 from rhythm_checkins.use_cases.cadence import SweepResult
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.clock import ManualClock
@@ -49,7 +49,9 @@ async def run_sweep(as_of: datetime, batch_size: int | None = None) -> tuple[Swe
     settings = Settings(run_consumers=False, run_jobs=False, run_relay=False)
     application = build(settings, clock=ManualClock(as_of))
     async with running(application) as runtime:
-        result = await sweep_until_done(runtime.uow, batch_size or settings.sweep_batch_size)
+        result = await sweep_until_done(
+            runtime.uow, batch_size or settings.sweep_batch_size, sweep_workers(runtime)
+        )
         relayed = await relay_all(runtime)
     return result, relayed
 

@@ -12,3 +12,6 @@ class Settings(ServiceSettings):
     sweep_batch_size: int = Field(
         500, ge=1, description="Obligations (and employees to plan) claimed per sweep batch."
     )
+    sweep_workers: int = Field(
+        4, ge=1, le=32, description="Concurrent sweep workers per process (PostgreSQL only)."
+    )

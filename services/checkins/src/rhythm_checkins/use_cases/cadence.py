@@ -494,11 +494,13 @@ async def _record_facts(
     ]
     if not wanted:
         return {}
+    # One executemany (batched into multi-row INSERTs by SQLAlchemy's insertmanyvalues, with a
+    # cached statement); RETURNING names only the rows this call inserted.
     inserted = await uow.session.execute(
         uow.insert(cadence_facts)
-        .values(wanted)
         .on_conflict_do_nothing()
-        .returning(cadence_facts.c.obligation_id, cadence_facts.c.fact, cadence_facts.c.event_id)
+        .returning(cadence_facts.c.obligation_id, cadence_facts.c.fact, cadence_facts.c.event_id),
+        wanted,
     )
     return {(r.obligation_id, Fact(r.fact)): r.event_id for r in inserted}
 
