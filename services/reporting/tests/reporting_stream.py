@@ -41,6 +41,8 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.contracts.v1.values import ArchiveReason
 
+from rhythm_reporting.domain.periods import Period
+
 T0 = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
 MONTHS = [(2026, m) for m in range(1, 7)]  # January to June 2026
 
@@ -432,3 +434,52 @@ class Expected:
             if marker is not None and g["status"] in ("on_track", "at_risk", "off_track"):
                 stale += g.get("last") is None or g["last"] <= marker
         return {"goals": n, "buckets": buckets, "at_risk_or_off_track": at_risk, "stale": stale}
+
+
+# ------------------------------------------------------------------------------------------------
+# The check every integration test uses
+# ------------------------------------------------------------------------------------------------
+
+SCOPES = ["*", "ou-d1", "ou-d3", "ou-t32"]
+
+
+async def assert_numbers_match(svc: Any, expected: Expected) -> None:
+    for scope in SCOPES:
+        for label in ("2026-Q1", "2026-Q2", "2026-04", "2026"):
+            period = Period.parse(label)
+            adherence = await svc.get("cadence-adherence", unit=scope, period=label)
+            want = expected.adherence(scope, period.months)
+            got = adherence["summary"]
+            assert (got["on_time_pct"], got["late_pct"], got["missed_pct"]) == (
+                want["on_time"],
+                want["late"],
+                want["missed"],
+            ), (scope, label)
+            assert got["obligations"] == expected.obligations(scope, period.months)["obligations"]
+            previous = expected.adherence(scope, period.previous().months)["on_time"]
+            assert got["previous_on_time_pct"] == previous
+            trend = {row["month"]: row for row in adherence["rows"]}
+            for month in period.months:
+                assert trend[month]["obligations"] == expected.obligations(scope, [month])["obligations"]
+
+            own = (await svc.get("ownership", unit=scope, period=label))["summary"]
+            assert (own["checkins"], own["employee_initiated"]) == expected.ownership(scope, period.months)
+
+            pulse = (await svc.get("workload-pulse", unit=scope, period=label))["summary"]
+            answers = expected.pulses(scope, period.months)
+            assert pulse["responses"] == len(answers)
+            if len(answers) >= 5:
+                assert pulse["average"] == round(sum(answers) / len(answers), 2)
+
+            fb = (await svc.get("feedback", unit=scope, period=label))["summary"]
+            assert (fb["feedback_given"], fb["feedback_received"]) == expected.feedback(scope, period.months)
+
+            goals = await svc.get("goals", unit=scope, period=label)
+            want_goals = expected.goals(scope, period.start, period.end)
+            assert goals["summary"]["goals"] == want_goals["goals"]
+            assert [r["goals"] for r in goals["rows"]] == want_goals["buckets"]
+            assert goals["summary"]["at_risk"] + goals["summary"]["off_track"] == want_goals["at_risk_or_off_track"]
+            assert goals["summary"]["stale"] == want_goals["stale"]
+        assert (await svc.get("cadence-adherence", unit=scope))["scope"]["people"] == expected.people(scope)
+
+

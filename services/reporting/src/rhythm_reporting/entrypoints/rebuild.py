@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_shared.kit.clock import Clock, SystemClock
@@ -82,7 +83,9 @@ async def rebuild_read_model(
         applier = BatchApplier(
             sessions, producer, clock, topic_prefix=settings.kafka_topic_prefix, generation=generation
         )
-        partitions = await _all_partitions(consumer, every_topic(settings.kafka_topic_prefix))
+        partitions = await _all_partitions(
+            settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix)
+        )
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
@@ -97,7 +100,8 @@ async def rebuild_read_model(
                 await applier.apply(flat)
                 records += len(flat)
                 continue
-            caught_up = all(await _position(consumer, tp) >= end[tp] for tp in partitions)
+            positions = [await consumer.position(tp) for tp in partitions]
+            caught_up = all(p >= end[tp] for p, tp in zip(positions, partitions, strict=True))
             if caught_up and await _swap(sessions, generation, clock):
                 break
         if not keep_old:
@@ -112,17 +116,19 @@ async def rebuild_read_model(
         await engine.dispose()
 
 
-async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-    return int(await consumer.position(tp))
-
-
-async def _all_partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    await consumer.topics()  # refreshes metadata
-    out = []
-    for topic in topics:
-        for partition in sorted(consumer.partitions_for_topic(topic) or ()):
-            out.append(TopicPartition(topic, partition))
-    return out
+async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if not topic.get("error_code")
+        for partition in topic["partitions"]
+    )
 
 
 async def _swap(sessions: async_sessionmaker[AsyncSession], generation: int, clock: Clock) -> bool:
