@@ -1,0 +1,40 @@
+"""Composition root of the people service: the HR gateway that owns ``rhythm.people.v1``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from rhythm_people.adapters.db import kit, metadata
+from rhythm_people.entrypoints.http import router
+from rhythm_people.settings import Settings
+from rhythm_shared.kit.app import ServiceDefinition, create_app
+from rhythm_shared.kit.clock import Clock
+
+__all__ = ["MIGRATIONS", "Settings", "build"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """\
+The HR gateway. HR systems push employees and org units here (integration or hr_admin role);
+what changed is published on `rhythm.people.v1` as `EmployeeUpserted`, `EmployeeDeactivated`
+and `OrgUnitUpserted`. Bulk loads: `rhythm people import FILE.csv --tenant T`.
+"""
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: Any) -> FastAPI:
+    settings = settings or Settings()
+    return create_app(
+        ServiceDefinition(
+            name="people",
+            settings=settings,
+            metadata=metadata,
+            tables=kit,
+            migrations=MIGRATIONS,
+            routers=[router],
+            clock=clock,
+            description=DESCRIPTION,
+        )
+    )

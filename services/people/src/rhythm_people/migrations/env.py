@@ -1,0 +1,4 @@
+from rhythm_people.adapters.db import metadata
+from rhythm_shared.kit.migrations import run_env
+
+run_env(metadata)
