@@ -23,6 +23,7 @@ from rhythm_checkins.domain.obligations import (
     ObligationState,
     consecutive_misses,
     escalation_target,
+    next_action_at,
     obligation_id,
     should_escalate,
     sweep_step,
@@ -299,7 +300,8 @@ async def plan_employee(
         )
         .values(state=ObligationState.CANCELLED.value, next_action_at=None, updated_at=now)
     )
-    again = next_planning_day(policy, today) if profile.active else None
+    gone = profile.deactivated_at is not None and profile.deactivated_at <= now
+    again = next_planning_day(policy, today) if profile.active and not gone else None
     await uow.session.execute(
         update(employees)
         .where(employees.c.tenant_id == tenant, employees.c.employee_id == employee_id)
@@ -382,8 +384,10 @@ async def sweep_obligations(uow: UnitOfWork, batch_size: int) -> SweepResult:
     policies: dict[tuple[str, str], CadencePolicy | None] = {}
     for row in rows:
         step = sweep_step(ObligationState(row.state), row.remind_at, row.miss_at, now)
-        if step is None:  # state moved on meanwhile: nothing to do but forget the action
-            decided[row.id] = _Decision(row, ObligationState(row.state), None, 0, [])
+        if step is None:  # nothing due after all: look again when something is
+            state = ObligationState(row.state)
+            later = next_action_at(state, row.remind_at, row.miss_at)
+            decided[row.id] = _Decision(row, state, later, row.consecutive_misses, [])
             continue
         if step.fact != Fact.MISSED:
             decided[row.id] = _Decision(row, step.target, step.next_action_at, 0, [step.fact])
