@@ -50,7 +50,9 @@ class Reporting:
 
     async def get(self, path: str, subject: str = "ceo", *roles: str, **params: Any) -> Any:
         response = await self.client.get(
-            f"/v1/dashboards/{path}", params=params, headers=self.token(subject, *(roles or ("executive",)))
+            f"/v1/dashboards/{path}",
+            params=params,
+            headers=self.token(subject, *(roles or ("executive",))),
         )
         assert response.status_code == 200, response.text
         return response.json()
@@ -123,7 +125,10 @@ async def publish_fast(
             record = to_record(event, source="/rhythm/tests", event_id=eid)
             futures.append(
                 await producer.send(
-                    f"{topic_prefix}{record.topic}", record.value, key=record.key, headers=record.headers
+                    f"{topic_prefix}{record.topic}",
+                    record.value,
+                    key=record.key,
+                    headers=record.headers,
                 )
             )
             count += 1

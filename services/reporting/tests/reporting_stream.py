@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from rhythm_reporting.domain.periods import Period
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
@@ -40,8 +41,6 @@ from rhythm_shared.contracts.v1 import (
     Visibility,
 )
 from rhythm_shared.contracts.v1.values import ArchiveReason
-
-from rhythm_reporting.domain.periods import Period
 
 T0 = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
 MONTHS = [(2026, m) for m in range(1, 7)]  # January to June 2026
@@ -73,7 +72,11 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
     def unit(uid: str, name: str, parent: str | None, head: str | None, at: datetime) -> None:
         ev.append(
             OrgUnitUpserted(
-                tenant_id=tenant, occurred_at=at, org_unit_id=uid, name=name, parent_id=parent,
+                tenant_id=tenant,
+                occurred_at=at,
+                org_unit_id=uid,
+                name=name,
+                parent_id=parent,
                 head_id=head,
             )
         )
@@ -81,9 +84,17 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
     def person(eid: str, uid: str, manager: str | None, at: datetime, active: bool = True) -> None:
         ev.append(
             EmployeeUpserted(
-                tenant_id=tenant, occurred_at=at, employee_id=eid, email=f"{eid}@example.com",
-                display_name=f"Person {eid}", manager_id=manager, org_unit_id=uid,
-                time_zone="Europe/Amsterdam", locale="en", hired_on=date(2024, 1, 1), active=active,
+                tenant_id=tenant,
+                occurred_at=at,
+                employee_id=eid,
+                email=f"{eid}@example.com",
+                display_name=f"Person {eid}",
+                manager_id=manager,
+                org_unit_id=uid,
+                time_zone="Europe/Amsterdam",
+                locale="en",
+                hired_on=date(2024, 1, 1),
+                active=active,
             )
         )
 
@@ -118,7 +129,9 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
     leaver = members["ou-t31"][1]
     ev.append(
         EmployeeDeactivated(
-            tenant_id=tenant, occurred_at=datetime(2026, 5, 3, tzinfo=UTC), employee_id=leaver,
+            tenant_id=tenant,
+            occurred_at=datetime(2026, 5, 3, tzinfo=UTC),
+            employee_id=leaver,
             effective_at=datetime(2026, 5, 3, tzinfo=UTC),
         )
     )
@@ -141,42 +154,71 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
             ps, pe = date(year, month, 1), due.date()
             ev.append(
                 CheckinDue(
-                    tenant_id=tenant, occurred_at=due - timedelta(days=3), obligation_id=oid,
-                    employee_id=emp, manager_id=mgr, kind=CheckinKind.MONTHLY, period_start=ps,
-                    period_end=pe, due_at=due,
+                    tenant_id=tenant,
+                    occurred_at=due - timedelta(days=3),
+                    obligation_id=oid,
+                    employee_id=emp,
+                    manager_id=mgr,
+                    kind=CheckinKind.MONTHLY,
+                    period_start=ps,
+                    period_end=pe,
+                    due_at=due,
                 )
             )
-            fate = rnd.choices(["on_time", "late", "missed", "missed_then_late", "open"],
-                               [55, 15, 18, 4, 8])[0]
+            fate = rnd.choices(
+                ["on_time", "late", "missed", "missed_then_late", "open"], [55, 15, 18, 4, 8]
+            )[0]
             if month < 6 and fate == "open":
                 fate = "missed"
             if fate in ("missed", "missed_then_late"):
                 ev.append(
                     CheckinMissed(
-                        tenant_id=tenant, occurred_at=due + timedelta(days=5), obligation_id=oid,
-                        employee_id=emp, manager_id=mgr, kind=CheckinKind.MONTHLY,
-                        period_start=ps, period_end=pe, due_at=due, consecutive_misses=1,
+                        tenant_id=tenant,
+                        occurred_at=due + timedelta(days=5),
+                        obligation_id=oid,
+                        employee_id=emp,
+                        manager_id=mgr,
+                        kind=CheckinKind.MONTHLY,
+                        period_start=ps,
+                        period_end=pe,
+                        due_at=due,
+                        consecutive_misses=1,
                     )
                 )
             if fate in ("on_time", "late", "missed_then_late"):
-                held = due - timedelta(days=rnd.randint(1, 10), hours=2) if fate == "on_time" else (
-                    due + timedelta(days=rnd.randint(1, 4) if fate == "late" else 8)
+                held = (
+                    due - timedelta(days=rnd.randint(1, 10), hours=2)
+                    if fate == "on_time"
+                    else (due + timedelta(days=rnd.randint(1, 4) if fate == "late" else 8))
                 )
                 cid = f"ci-{oid}"
                 initiator = rnd.choice([Initiator.EMPLOYEE, Initiator.MANAGER])
                 ev.append(
                     CheckinScheduled(
-                        tenant_id=tenant, occurred_at=held - timedelta(days=2), checkin_id=cid,
-                        kind=CheckinKind.MONTHLY, employee_id=emp, manager_id=mgr,
-                        scheduled_for=held, initiated_by=initiator,
+                        tenant_id=tenant,
+                        occurred_at=held - timedelta(days=2),
+                        checkin_id=cid,
+                        kind=CheckinKind.MONTHLY,
+                        employee_id=emp,
+                        manager_id=mgr,
+                        scheduled_for=held,
+                        initiated_by=initiator,
                     )
                 )
                 ev.append(
                     CheckinCompleted(
-                        tenant_id=tenant, occurred_at=held + timedelta(hours=1), checkin_id=cid,
-                        kind=CheckinKind.MONTHLY, employee_id=emp, manager_id=mgr, held_at=held,
-                        initiated_by=initiator, obligation_id=oid, due_at=due,
-                        goals_discussed=[], open_action_items=rnd.randint(0, 3),
+                        tenant_id=tenant,
+                        occurred_at=held + timedelta(hours=1),
+                        checkin_id=cid,
+                        kind=CheckinKind.MONTHLY,
+                        employee_id=emp,
+                        manager_id=mgr,
+                        held_at=held,
+                        initiated_by=initiator,
+                        obligation_id=oid,
+                        due_at=due,
+                        goals_discussed=[],
+                        open_action_items=rnd.randint(0, 3),
                         pulse=rnd.choice([None, 1, 2, 3, 3, 4, 5]),
                     )
                 )
@@ -189,14 +231,22 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
             initiator = rnd.choice([Initiator.EMPLOYEE, Initiator.EMPLOYEE, Initiator.MANAGER])
             ev.append(
                 CheckinCompleted(
-                    tenant_id=tenant, occurred_at=held, checkin_id=f"adhoc-{year}-{month}-{i}",
-                    kind=CheckinKind.MONTHLY, employee_id=emp, manager_id=manager_now[emp] or "",
-                    held_at=held, initiated_by=initiator, pulse=rnd.choice([None, 2, 3, 4]),
+                    tenant_id=tenant,
+                    occurred_at=held,
+                    checkin_id=f"adhoc-{year}-{month}-{i}",
+                    kind=CheckinKind.MONTHLY,
+                    employee_id=emp,
+                    manager_id=manager_now[emp] or "",
+                    held_at=held,
+                    initiated_by=initiator,
+                    pulse=rnd.choice([None, 2, 3, 4]),
                 )
             )
             ev.append(
                 ReflectionSubmitted(
-                    tenant_id=tenant, occurred_at=held - timedelta(hours=3), employee_id=emp,
+                    tenant_id=tenant,
+                    occurred_at=held - timedelta(hours=3),
+                    employee_id=emp,
                     pulse=rnd.choice([1, 3, 4, 5, None]),
                 )
             )
@@ -206,25 +256,36 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
                 FeedbackGiven(
                     tenant_id=tenant,
                     occurred_at=datetime(year, month, rnd.randint(1, 28), 14, tzinfo=UTC),
-                    feedback_id=f"fb-{year}-{month}-{i}", giver_id=giver, receiver_id=receiver,
+                    feedback_id=f"fb-{year}-{month}-{i}",
+                    giver_id=giver,
+                    receiver_id=receiver,
                     kind=rnd.choice([FeedbackKind.PRAISE, FeedbackKind.CONSTRUCTIVE]),
                     requested=rnd.random() < 0.3,
                 )
             )
 
     # Goals: one per person per quarter; progress, status changes, staleness, archives.
-    for q_start, q_end in ((date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 6, 30))):
+    for q_start, q_end in (
+        (date(2026, 1, 1), date(2026, 3, 31)),
+        (date(2026, 4, 1), date(2026, 6, 30)),
+    ):
         created = datetime(q_start.year, q_start.month, 2, 9, tzinfo=UTC)
         for emp in everyone:
             gid = f"g-{emp}-{q_start.month}"
             visibility = rnd.choice([Visibility.TENANT] * 3 + [Visibility.PRIVATE])
             ev.append(
                 GoalCreated(
-                    tenant_id=tenant, occurred_at=created, goal_id=gid,
-                    owner_type=OwnerType.PERSON, owner_id=emp, kind=GoalKind.OKR,
+                    tenant_id=tenant,
+                    occurred_at=created,
+                    goal_id=gid,
+                    owner_type=OwnerType.PERSON,
+                    owner_id=emp,
+                    kind=GoalKind.OKR,
                     title=f"Goal of {emp}" if visibility == Visibility.TENANT else None,
                     visibility=visibility,
-                    period_start=q_start, period_end=q_end, update_interval_days=14,
+                    period_start=q_start,
+                    period_end=q_end,
+                    update_interval_days=14,
                     key_results=[],
                 )
             )
@@ -233,42 +294,65 @@ def generate(tenant: str, *, seed: int = 7) -> Stream:
                 at += timedelta(days=rnd.randint(3, 20))
                 ev.append(
                     GoalProgressRecorded(
-                        tenant_id=tenant, occurred_at=at, goal_id=gid, key_result_id="kr1",
-                        value=1.0, goal_progress=round(rnd.random(), 3),
-                        confidence=round(rnd.random(), 2), recorded_by=emp,
+                        tenant_id=tenant,
+                        occurred_at=at,
+                        goal_id=gid,
+                        key_result_id="kr1",
+                        value=1.0,
+                        goal_progress=round(rnd.random(), 3),
+                        confidence=round(rnd.random(), 2),
+                        recorded_by=emp,
                     )
                 )
             roll = rnd.random()
             if roll < 0.25:
                 ev.append(
                     GoalStatusChanged(
-                        tenant_id=tenant, occurred_at=at + timedelta(hours=1), goal_id=gid,
-                        owner_id=emp, from_status=GoalStatus.ON_TRACK,
+                        tenant_id=tenant,
+                        occurred_at=at + timedelta(hours=1),
+                        goal_id=gid,
+                        owner_id=emp,
+                        from_status=GoalStatus.ON_TRACK,
                         to_status=rnd.choice([GoalStatus.AT_RISK, GoalStatus.OFF_TRACK]),
-                        suggested=False, changed_by=emp,
+                        suggested=False,
+                        changed_by=emp,
                     )
                 )
             elif roll < 0.4:
                 ev.append(
                     GoalStale(
-                        tenant_id=tenant, occurred_at=at + timedelta(days=15), goal_id=gid,
-                        owner_id=emp, last_progress_at=at, update_interval_days=14,
+                        tenant_id=tenant,
+                        occurred_at=at + timedelta(days=15),
+                        goal_id=gid,
+                        owner_id=emp,
+                        last_progress_at=at,
+                        update_interval_days=14,
                     )
                 )
             elif roll < 0.45:
                 ev.append(
                     GoalArchived(
-                        tenant_id=tenant, occurred_at=at + timedelta(days=1), goal_id=gid,
+                        tenant_id=tenant,
+                        occurred_at=at + timedelta(days=1),
+                        goal_id=gid,
                         reason=ArchiveReason.WITHDRAWN,
                     )
                 )
     # Unit-owned goal.
     ev.append(
         GoalCreated(
-            tenant_id=tenant, occurred_at=datetime(2026, 1, 3, tzinfo=UTC), goal_id="g-unit-d2",
-            owner_type=OwnerType.ORG_UNIT, owner_id="ou-d2", kind=GoalKind.KPI, title="Dept 2 KPI",
-            visibility=Visibility.TENANT, period_start=date(2026, 1, 1),
-            period_end=date(2026, 6, 30), update_interval_days=30, key_results=[],
+            tenant_id=tenant,
+            occurred_at=datetime(2026, 1, 3, tzinfo=UTC),
+            goal_id="g-unit-d2",
+            owner_type=OwnerType.ORG_UNIT,
+            owner_id="ou-d2",
+            kind=GoalKind.KPI,
+            title="Dept 2 KPI",
+            visibility=Visibility.TENANT,
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 6, 30),
+            update_interval_days=30,
+            key_results=[],
         )
     )
     return s
@@ -295,7 +379,9 @@ class Expected:
             if isinstance(e, OrgUnitUpserted):
                 self.parent[e.org_unit_id] = e.parent_id
             elif isinstance(e, EmployeeUpserted):
-                self.history[e.employee_id].append((e.occurred_at, e.org_unit_id, e.manager_id, e.active))
+                self.history[e.employee_id].append(
+                    (e.occurred_at, e.org_unit_id, e.manager_id, e.active)
+                )
             elif isinstance(e, EmployeeDeactivated):
                 self.deactivated[e.employee_id] = e.effective_at
 
@@ -344,7 +430,9 @@ class Expected:
                 o["held"] = min(o.get("held", e.held_at), e.held_at)
         out = dict.fromkeys(("obligations", "on_time", "late", "missed", "open"), 0)
         for o in info.values():
-            if _month(o["due"]) not in wanted or not self.in_subtree(self.unit_at(o["emp"], o["due"]), scope):
+            if _month(o["due"]) not in wanted or not self.in_subtree(
+                self.unit_at(o["emp"], o["due"]), scope
+            ):
                 continue
             out["obligations"] += 1
             if "held" in o:
@@ -374,7 +462,9 @@ class Expected:
         wanted = set(months)
         total = by_employee = 0
         for c in self._checkins().values():
-            if _month(c.held_at) in wanted and self.in_subtree(self.unit_at(c.employee_id, c.held_at), scope):
+            if _month(c.held_at) in wanted and self.in_subtree(
+                self.unit_at(c.employee_id, c.held_at), scope
+            ):
                 total += 1
                 by_employee += c.initiated_by == Initiator.EMPLOYEE
         return total, by_employee
@@ -383,12 +473,20 @@ class Expected:
         wanted = set(months)
         out = []
         for c in self._checkins().values():
-            if c.pulse and _month(c.held_at) in wanted and self.in_subtree(self.unit_at(c.employee_id, c.held_at), scope):
+            if (
+                c.pulse
+                and _month(c.held_at) in wanted
+                and self.in_subtree(self.unit_at(c.employee_id, c.held_at), scope)
+            ):
                 out.append(c.pulse)
         for e in self.events:
-            if isinstance(e, ReflectionSubmitted) and e.pulse and _month(e.occurred_at) in wanted:
-                if self.in_subtree(self.unit_at(e.employee_id, e.occurred_at), scope):
-                    out.append(e.pulse)
+            if (
+                isinstance(e, ReflectionSubmitted)
+                and e.pulse
+                and _month(e.occurred_at) in wanted
+                and self.in_subtree(self.unit_at(e.employee_id, e.occurred_at), scope)
+            ):
+                out.append(e.pulse)
         return out
 
     def feedback(self, scope: str, months: Iterable[str]) -> tuple[int, int]:
@@ -396,7 +494,11 @@ class Expected:
         given = received = 0
         seen = set()
         for e in self.events:
-            if isinstance(e, FeedbackGiven) and e.feedback_id not in seen and _month(e.occurred_at) in wanted:
+            if (
+                isinstance(e, FeedbackGiven)
+                and e.feedback_id not in seen
+                and _month(e.occurred_at) in wanted
+            ):
                 seen.add(e.feedback_id)
                 given += self.in_subtree(self.unit_at(e.giver_id, e.occurred_at), scope)
                 received += self.in_subtree(self.unit_at(e.receiver_id, e.occurred_at), scope)
@@ -408,7 +510,9 @@ class Expected:
             if isinstance(e, GoalCreated):
                 goals[e.goal_id].update(created=e, status="on_track")
             elif isinstance(e, GoalProgressRecorded):
-                goals[e.goal_id].update(progress=e.goal_progress, confidence=e.confidence, last=e.occurred_at)
+                goals[e.goal_id].update(
+                    progress=e.goal_progress, confidence=e.confidence, last=e.occurred_at
+                )
             elif isinstance(e, GoalStatusChanged):
                 goals[e.goal_id]["status"] = str(e.to_status)
             elif isinstance(e, GoalStale):
@@ -423,7 +527,11 @@ class Expected:
                 continue
             if not (c.period_start <= end and start <= c.period_end):
                 continue
-            unit = self.unit_at(c.owner_id, c.occurred_at) if c.owner_type == OwnerType.PERSON else c.owner_id
+            unit = (
+                self.unit_at(c.owner_id, c.occurred_at)
+                if c.owner_type == OwnerType.PERSON
+                else c.owner_id
+            )
             if not self.in_subtree(unit, scope):
                 continue
             n += 1
@@ -460,10 +568,15 @@ async def assert_numbers_match(svc: Any, expected: Expected) -> None:
             assert got["previous_on_time_pct"] == previous
             trend = {row["month"]: row for row in adherence["rows"]}
             for month in period.months:
-                assert trend[month]["obligations"] == expected.obligations(scope, [month])["obligations"]
+                assert (
+                    trend[month]["obligations"]
+                    == expected.obligations(scope, [month])["obligations"]
+                )
 
             own = (await svc.get("ownership", unit=scope, period=label))["summary"]
-            assert (own["checkins"], own["employee_initiated"]) == expected.ownership(scope, period.months)
+            assert (own["checkins"], own["employee_initiated"]) == expected.ownership(
+                scope, period.months
+            )
 
             pulse = (await svc.get("workload-pulse", unit=scope, period=label))["summary"]
             answers = expected.pulses(scope, period.months)
@@ -472,14 +585,19 @@ async def assert_numbers_match(svc: Any, expected: Expected) -> None:
                 assert pulse["average"] == round(sum(answers) / len(answers), 2)
 
             fb = (await svc.get("feedback", unit=scope, period=label))["summary"]
-            assert (fb["feedback_given"], fb["feedback_received"]) == expected.feedback(scope, period.months)
+            assert (fb["feedback_given"], fb["feedback_received"]) == expected.feedback(
+                scope, period.months
+            )
 
             goals = await svc.get("goals", unit=scope, period=label)
             want_goals = expected.goals(scope, period.start, period.end)
             assert goals["summary"]["goals"] == want_goals["goals"]
             assert [r["goals"] for r in goals["rows"]] == want_goals["buckets"]
-            assert goals["summary"]["at_risk"] + goals["summary"]["off_track"] == want_goals["at_risk_or_off_track"]
+            assert (
+                goals["summary"]["at_risk"] + goals["summary"]["off_track"]
+                == want_goals["at_risk_or_off_track"]
+            )
             assert goals["summary"]["stale"] == want_goals["stale"]
-        assert (await svc.get("cadence-adherence", unit=scope))["scope"]["people"] == expected.people(scope)
-
-
+        assert (await svc.get("cadence-adherence", unit=scope))["scope"][
+            "people"
+        ] == expected.people(scope)

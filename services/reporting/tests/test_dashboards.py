@@ -14,6 +14,7 @@ from rhythm_shared.testing.kafka import publish_raw, read_records
 
 pytestmark = pytest.mark.kafka
 
+
 async def _ingest(svc: Reporting, stream: Stream, kafka_bootstrap: str, prefix: str) -> int:
     events = stream.by_time()
     count = await publish_fast(kafka_bootstrap, events, topic_prefix=prefix)
@@ -40,7 +41,9 @@ async def test_an_unreadable_record_goes_to_the_dead_letter_topic_and_ingest_mov
     stream = generate(tenant)
     async with start_reporting() as svc:
         await publish_raw(kafka_bootstrap, f"{topic_prefix}{CHECKINS}", b"{not json", key=b"x")
-        count = 1 + await publish_fast(kafka_bootstrap, stream.by_time()[:300], topic_prefix=topic_prefix)
+        count = 1 + await publish_fast(
+            kafka_bootstrap, stream.by_time()[:300], topic_prefix=topic_prefix
+        )
         await svc.wait_consumed(count)
         dead = await read_records(kafka_bootstrap, f"{topic_prefix}{dlq_topic('reporting')}")
         assert len(dead) == 1
@@ -73,14 +76,18 @@ async def test_a_manager_sees_their_subtree_and_nothing_outside_it(
         employee = svc.token("e111", "employee")
         assert (await svc.client.get("/v1/dashboards/goals", headers=employee)).status_code == 403
         lead_without_unit = svc.token("nobody", "manager")
-        assert (await svc.client.get("/v1/dashboards/goals", headers=lead_without_unit)).status_code == 403
+        assert (
+            await svc.client.get("/v1/dashboards/goals", headers=lead_without_unit)
+        ).status_code == 403
         other_tenant = svc.token("ceo", "executive", tenant="someone-else")
         missing = await svc.client.get(
             "/v1/dashboards/goals", params={"unit": "ou-d1"}, headers=other_tenant
         )
         assert missing.status_code == 404
         bad = await svc.client.get(
-            "/v1/dashboards/goals", params={"period": "2026-13"}, headers=svc.token("ceo", "executive")
+            "/v1/dashboards/goals",
+            params={"period": "2026-13"},
+            headers=svc.token("ceo", "executive"),
         )
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"][-1] == "period"
@@ -130,14 +137,20 @@ async def test_every_table_exports_as_csv(
             "units",
         ):
             as_json = (
-                await svc.client.get(f"/v1/dashboards/{path}", params={"period": "2026-Q1"}, headers=headers)
+                await svc.client.get(
+                    f"/v1/dashboards/{path}", params={"period": "2026-Q1"}, headers=headers
+                )
             ).json()
             for response in (
                 await svc.client.get(
-                    f"/v1/dashboards/{path}", params={"period": "2026-Q1", "format": "csv"}, headers=headers
+                    f"/v1/dashboards/{path}",
+                    params={"period": "2026-Q1", "format": "csv"},
+                    headers=headers,
                 ),
                 await svc.client.get(
-                    f"/v1/dashboards/{path}/export.csv", params={"period": "2026-Q1"}, headers=headers
+                    f"/v1/dashboards/{path}/export.csv",
+                    params={"period": "2026-Q1"},
+                    headers=headers,
                 ),
             ):
                 assert response.status_code == 200, (path, response.text)
@@ -148,4 +161,5 @@ async def test_every_table_exports_as_csv(
                     assert len(table) - 1 == len(as_json["rows"]), path
         openapi = (await svc.client.get("/openapi.json")).json()
         description = openapi["paths"]["/v1/dashboards/cadence-adherence"]["get"]["description"]
-        assert "on time" in description and "fewer than 5" in description
+        assert "on time" in description
+        assert "fewer than 5" in description

@@ -70,7 +70,9 @@ async def _table_rows(svc: Reporting, generation: int) -> dict[str, list[tuple[A
     async with svc.runtime.sessions() as session:
         for table in GENERATIONAL_TABLES:
             columns = [c for c in table.columns if c.name != "generation"]
-            rows = (await session.execute(select(*columns).where(table.c.generation == generation))).all()
+            rows = (
+                await session.execute(select(*columns).where(table.c.generation == generation))
+            ).all()
             if table.name in ROLLUP_TABLES:
                 # A rollup row whose counts all went back to zero is the same number as no row.
                 counts = value_columns(table)
@@ -123,11 +125,11 @@ async def test_a_rebuild_equals_the_live_model_and_swaps_in_while_reads_keep_wor
 
         # A second rebuild while events keep arriving: nothing is lost or counted twice across
         # the swap, and the live consumer carries on in the new generation.
-        rebuild = asyncio.create_task(
-            rebuild_read_model(svc.settings, clock=svc.clock, grace_s=0)
-        )
+        rebuild = asyncio.create_task(rebuild_read_model(svc.settings, clock=svc.clock, grace_s=0))
         for i in range(0, len(later), 50):
-            count += await publish_fast(kafka_bootstrap, later[i : i + 50], topic_prefix=topic_prefix)
+            count += await publish_fast(
+                kafka_bootstrap, later[i : i + 50], topic_prefix=topic_prefix
+            )
             await asyncio.sleep(0.05)
         assert (await rebuild).generation == 3
         await svc.wait_consumed(count)

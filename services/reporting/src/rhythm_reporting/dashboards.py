@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhythm_shared.kit.auth import Principal, Role
-from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
-
 from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UNIT_MONTH_COUNTS
 from rhythm_reporting.adapters.queries import Queries, Row
 from rhythm_reporting.domain.metrics import adherence, change, pct, ratio, suppressed, total
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import BASIS_POINTS, TENANT
+from rhythm_shared.kit.auth import Principal, Role
+from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
 
 DEFINITIONS = {
     "cadence-adherence": (
@@ -214,8 +213,13 @@ async def cadence_adherence(q: Queries, scope: Scope, period: Period, minimum: i
         [],
         previous_period=_period_json(previous),
     )
-    keys = [*ADHERENCE_COLUMNS, "previous_on_time_pct", "change_on_time_pp", "change_late_pp",
-            "change_missed_pp"]
+    keys = [
+        *ADHERENCE_COLUMNS,
+        "previous_on_time_pct",
+        "change_on_time_pp",
+        "change_late_pp",
+        "change_missed_pp",
+    ]
     if suppressed(scope.people, minimum):
         report.suppressed = True
         report.summary = _blank_summary(keys)
@@ -329,7 +333,9 @@ async def manager_adherence(
     report.summary = {
         "managers": len(shown),
         "managers_suppressed": hidden,
-        "median_missed_pct": _median([r["missed_pct"] for r in shown if r["missed_pct"] is not None]),
+        "median_missed_pct": _median(
+            [r["missed_pct"] for r in shown if r["missed_pct"] is not None]
+        ),
     }
     return report
 
@@ -481,9 +487,19 @@ async def goals(q: Queries, scope: Scope, period: Period, minimum: int) -> Repor
         },
         [],
     )
-    summary_keys = ["goals", "average_progress_pct", "average_confidence_pct", "on_track",
-                    "at_risk", "off_track", "achieved", "abandoned", "stale",
-                    "at_risk_or_off_track_pct", "stale_pct"]
+    summary_keys = [
+        "goals",
+        "average_progress_pct",
+        "average_confidence_pct",
+        "on_track",
+        "at_risk",
+        "off_track",
+        "achieved",
+        "abandoned",
+        "stale",
+        "at_risk_or_off_track_pct",
+        "stale_pct",
+    ]
     if suppressed(scope.people, minimum):
         report.suppressed = True
         report.summary = _blank_summary(summary_keys)
@@ -494,8 +510,13 @@ async def goals(q: Queries, scope: Scope, period: Period, minimum: int) -> Repor
     report.summary = {
         "goals": n,
         "average_progress_pct": pct(counts["progress_bp_sum"], n * BASIS_POINTS),
-        "average_confidence_pct": pct(counts["confidence_bp_sum"], counts["confidence_n"] * BASIS_POINTS),
-        **{s: counts[s] for s in ("on_track", "at_risk", "off_track", "achieved", "abandoned", "stale")},
+        "average_confidence_pct": pct(
+            counts["confidence_bp_sum"], counts["confidence_n"] * BASIS_POINTS
+        ),
+        **{
+            s: counts[s]
+            for s in ("on_track", "at_risk", "off_track", "achieved", "abandoned", "stale")
+        },
         "at_risk_or_off_track_pct": pct(counts["at_risk"] + counts["off_track"], n),
         "stale_pct": pct(counts["stale"], n),
     }
@@ -570,8 +591,13 @@ async def goals_attention(
 def _pulse_row(counts: dict[str, int], minimum: int) -> dict[str, Any]:
     n = counts["pulse_responses"]
     if n < minimum:
-        return {"responses": n, "average": None, "too_much_pct": None, "too_little_pct": None,
-                "suppressed": True}
+        return {
+            "responses": n,
+            "average": None,
+            "too_much_pct": None,
+            "too_little_pct": None,
+            "suppressed": True,
+        }
     return {
         "responses": n,
         "average": ratio(counts["pulse_sum"], n),
@@ -652,8 +678,15 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
     people = await q.people([TENANT, *(u["org_unit_id"] for u, _ in ordered)])
     rows = []
     if TENANT in roots:
-        rows.append({"org_unit_id": TENANT, "name": "Whole organisation", "parent_id": None,
-                     "depth": 0, "people": _shown(people.get(TENANT, 0), minimum)})
+        rows.append(
+            {
+                "org_unit_id": TENANT,
+                "name": "Whole organisation",
+                "parent_id": None,
+                "depth": 0,
+                "people": _shown(people.get(TENANT, 0), minimum),
+            }
+        )
     for unit, depth in ordered:
         rows.append(
             {

@@ -9,11 +9,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from rhythm_shared.contracts.topics import TOPICS, dlq_spec
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
-from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.kafka import ensure_topics, make_producer
-
 from rhythm_reporting.adapters.db import kit, metadata
 from rhythm_reporting.adapters.reader import make_reader
 from rhythm_reporting.adapters.store import ensure_active_generation
@@ -26,6 +21,10 @@ from rhythm_reporting.entrypoints.consumers import (
 )
 from rhythm_reporting.entrypoints.http import dashboard_page_router, dashboards_router
 from rhythm_reporting.settings import Settings
+from rhythm_shared.contracts.topics import TOPICS, dlq_spec
+from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.kafka import ensure_topics, make_producer
 
 __all__ = ["Settings", "build"]
 
@@ -38,7 +37,9 @@ the executive dashboard under `/v1/dashboards` (page: `/dashboard`). Groups of f
 people are suppressed; every table exports as CSV."""
 
 
-def build(settings: Settings | None = None, *, clock: Clock | None = None, **adapters: Any) -> FastAPI:
+def build(
+    settings: Settings | None = None, *, clock: Clock | None = None, **adapters: Any
+) -> FastAPI:
     settings = settings or Settings()
 
     async def on_start(runtime: Runtime) -> None:

@@ -10,14 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rhythm_shared.contracts.base import Event
-from rhythm_shared.contracts.v1 import (
-    CheckinCompleted,
-    EmployeeDeactivated,
-    EmployeeUpserted,
-    OrgUnitUpserted,
-)
-
 from rhythm_reporting.adapters.store import ReadModelStore
 from rhythm_reporting.domain.projection import (
     FACT_KINDS,
@@ -36,6 +28,13 @@ from rhythm_reporting.domain.projection import (
     move_subtree,
     people_of,
     resolve,
+)
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.v1 import (
+    CheckinCompleted,
+    EmployeeDeactivated,
+    EmployeeUpserted,
+    OrgUnitUpserted,
 )
 
 
@@ -175,8 +174,8 @@ async def _project_tenant(
             totals: dict[tuple[Any, ...], dict[str, int]] = {
                 k: dict(v) for k, v in subtree_totals[table].get(unit, {}).items()
             }
-            for key, pending in deltas.pending_for_unit(table, tenant, unit).items():
-                merged = totals.setdefault(key, {})
+            for rest, pending in deltas.pending_for_unit(table, tenant, unit).items():
+                merged = totals.setdefault(rest, {})
                 for column, value in pending.items():
                     merged[column] = merged.get(column, 0) + value
             move_subtree(deltas, tenant, table, unit, totals, old_chain, new_chain)
@@ -204,8 +203,8 @@ async def _project_tenant(
     for kind, changed in changed_facts.items():
         await store.save_facts(kind, tenant, changed)
     by_table: dict[str, list[tuple[str, tuple[Any, ...], dict[str, int]]]] = defaultdict(list)
-    for (table, row_tenant, key), counts in deltas.nonzero():
-        by_table[table].append((row_tenant, key, counts))
+    for (table, row_tenant, row_key), counts in deltas.nonzero():
+        by_table[table].append((row_tenant, row_key, counts))
     for table, table_rows in by_table.items():
         await store.add_to_rollup(table, table_rows)
     return sum(len(c) for c in changed_facts.values()), sum(len(r) for r in by_table.values())

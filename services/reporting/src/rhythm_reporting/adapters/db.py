@@ -43,7 +43,12 @@ read_model_generations = Table(
     "read_model_generations",
     metadata,
     Column("generation", Integer, primary_key=True),
-    Column("status", String(16), nullable=False, comment="building, active, retired or dropped (rows deleted)."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="building, active, retired or dropped (rows deleted).",
+    ),
     Column("created_at", UtcDateTime, nullable=False),
     Column("activated_at", UtcDateTime, nullable=True),
     comment="Read-model generations; exactly one is active (what dashboards and views show).",
@@ -201,7 +206,12 @@ feedback_facts = Table(
     Column("receiver_unit_id", Id, nullable=True),
     comment="One row per piece of feedback, with the giver's and receiver's units at the time.",
 )
-Index("ix_feedback_facts_giver", feedback_facts.c.generation, feedback_facts.c.tenant_id, feedback_facts.c.giver_id)
+Index(
+    "ix_feedback_facts_giver",
+    feedback_facts.c.generation,
+    feedback_facts.c.tenant_id,
+    feedback_facts.c.giver_id,
+)
 Index(
     "ix_feedback_facts_receiver",
     feedback_facts.c.generation,
@@ -285,7 +295,9 @@ UNIT_GOAL_COUNTS = {
     "confidence_bp_sum": "Sum of confidence in basis points (goals with a confidence).",
     "confidence_n": "Goals with a confidence.",
 }
-OBLIGATION_COUNTS = {k: UNIT_MONTH_COUNTS[k] for k in ("obligations", "on_time", "late", "missed", "open")}
+OBLIGATION_COUNTS = {
+    k: UNIT_MONTH_COUNTS[k] for k in ("obligations", "on_time", "late", "missed", "open")
+}
 
 unit_month_stats = Table(
     "unit_month_stats",

@@ -63,7 +63,10 @@ class Queries:
     async def all_units(self) -> list[Row]:
         return await self._rows(
             select(
-                org_units.c.org_unit_id, org_units.c.name, org_units.c.parent_id, org_units.c.head_id
+                org_units.c.org_unit_id,
+                org_units.c.name,
+                org_units.c.parent_id,
+                org_units.c.head_id,
             ).where(org_units.c.generation == self.g, org_units.c.tenant_id == self.tenant)
         )
 
@@ -97,7 +100,9 @@ class Queries:
         )
         return await self._rows(
             select(org_units.c.org_unit_id, org_units.c.name)
-            .where(org_units.c.generation == self.g, org_units.c.tenant_id == self.tenant, condition)
+            .where(
+                org_units.c.generation == self.g, org_units.c.tenant_id == self.tenant, condition
+            )
             .order_by(org_units.c.name, org_units.c.org_unit_id)
         )
 
@@ -167,9 +172,9 @@ class Queries:
     async def managers(self, unit: str, period: str) -> list[Row]:
         """Obligation counts of each manager's direct reports in the scope and period."""
         t = manager_period_stats
-        query = select(t.c.manager_id, *(func.sum(t.c[c]).label(c) for c in OBLIGATION_COUNTS)).where(
-            t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period
-        )
+        query = select(
+            t.c.manager_id, *(func.sum(t.c[c]).label(c) for c in OBLIGATION_COUNTS)
+        ).where(t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period)
         if unit != TENANT:
             query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
         rows = await self._rows(query.group_by(t.c.manager_id))

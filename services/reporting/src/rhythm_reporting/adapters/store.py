@@ -48,7 +48,8 @@ class ReadModelStore:
     def __init__(self, session: AsyncSession, generation: int) -> None:
         self.session = session
         self.generation = generation
-        self.dialect = session.bind.dialect.name
+        bind = session.get_bind()
+        self.dialect = bind.dialect.name
 
     def _insert(self, table: Table) -> Any:
         return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
@@ -63,7 +64,9 @@ class ReadModelStore:
 
     async def positions(self, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
         query = select(
-            consumer_positions.c.topic, consumer_positions.c.partition, consumer_positions.c.next_offset
+            consumer_positions.c.topic,
+            consumer_positions.c.partition,
+            consumer_positions.c.next_offset,
         ).where(consumer_positions.c.generation == self.generation)
         if topics is not None:
             query = query.where(consumer_positions.c.topic.in_(list(topics)))
@@ -111,7 +114,7 @@ class ReadModelStore:
                 for unit, parent in rows.all():
                     known[unit] = parent
                     found.add(unit)
-            frontier = {known[u] for u in found if known[u]} - set(known)
+            frontier = {p for u in found if (p := known[u])} - set(known)
         return known
 
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -150,11 +153,15 @@ class ReadModelStore:
             )
             for r in rows.all():
                 out[r.employee_id].append(
-                    EmployeeVersion(r.valid_from, r.org_unit_id, r.manager_id, r.display_name, r.active)
+                    EmployeeVersion(
+                        r.valid_from, r.org_unit_id, r.manager_id, r.display_name, r.active
+                    )
                 )
         return dict(out)
 
-    async def save_versions(self, tenant: str, versions: Mapping[str, Sequence[EmployeeVersion]]) -> None:
+    async def save_versions(
+        self, tenant: str, versions: Mapping[str, Sequence[EmployeeVersion]]
+    ) -> None:
         rows = []
         for employee_id, history in versions.items():
             for i, v in enumerate(history):
@@ -340,7 +347,9 @@ async def start_generation(session: AsyncSession, now: datetime) -> int:
     ).scalar() or 0
     generation = int(latest) + 1
     await session.execute(
-        read_model_generations.insert().values(generation=generation, status="building", created_at=now)
+        read_model_generations.insert().values(
+            generation=generation, status="building", created_at=now
+        )
     )
     return generation
 

@@ -413,7 +413,10 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
             for label in period_labels(due):
                 out.append(
                     Contribution(
-                        "manager_period_stats", None, (fact["manager_id"], unit or "", label), counts
+                        "manager_period_stats",
+                        None,
+                        (fact["manager_id"], unit or "", label),
+                        counts,
                     )
                 )
     elif kind == "checkin":
@@ -423,20 +426,24 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         counts = {"checkins": 1, **_pulse_counts(fact.get("pulse"))}
         if fact.get("initiated_by") == "employee":
             counts["checkins_employee_initiated"] = 1
-        out.append(Contribution("unit_month_stats", fact.get("org_unit_id"), (month_of(held),), counts))
+        out.append(
+            Contribution("unit_month_stats", fact.get("org_unit_id"), (month_of(held),), counts)
+        )
     elif kind == "reflection":
         pulse = _pulse_counts(fact.get("pulse"))
         if pulse:
             month = month_of(fact["submitted_at"])
             out.append(Contribution("unit_month_stats", fact.get("org_unit_id"), (month,), pulse))
     elif kind == "feedback":
-        month = (month_of(fact["given_at"]),)
+        when = (month_of(fact["given_at"]),)
         given = {"feedback_given": 1, f"feedback_{fact['kind']}": 1}
         if fact.get("requested"):
             given["feedback_requested"] = 1
-        out.append(Contribution("unit_month_stats", fact.get("giver_unit_id"), month, given))
+        out.append(Contribution("unit_month_stats", fact.get("giver_unit_id"), when, given))
         out.append(
-            Contribution("unit_month_stats", fact.get("receiver_unit_id"), month, {"feedback_received": 1})
+            Contribution(
+                "unit_month_stats", fact.get("receiver_unit_id"), when, {"feedback_received": 1}
+            )
         )
     elif kind == "goal":
         if not goal_is_counted(fact) or fact.get("created_at") is None:
@@ -455,13 +462,10 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
             counts["stale"] = 1
         key = (fact["period_start"], fact["period_end"])
         out.append(Contribution("unit_goal_stats", fact.get("org_unit_id"), key, counts))
-    elif kind == "employee":
-        if fact.get("active"):
-            out.append(Contribution("unit_people", fact.get("org_unit_id"), (), {"people": 1}))
-            if fact.get("manager_id"):
-                out.append(
-                    Contribution("manager_people", None, (fact["manager_id"],), {"people": 1})
-                )
+    elif kind == "employee" and fact.get("active"):
+        out.append(Contribution("unit_people", fact.get("org_unit_id"), (), {"people": 1}))
+        if fact.get("manager_id"):
+            out.append(Contribution("manager_people", None, (fact["manager_id"],), {"people": 1}))
     return out
 
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -30,13 +31,12 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rhythm_reporting.adapters.store import ReadModelStore, active_generation
+from rhythm_reporting.use_cases import project_events
 from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.kafka import send_to_dlq
-
-from rhythm_reporting.adapters.store import ReadModelStore, active_generation
-from rhythm_reporting.use_cases import project_events
 
 log = logging.getLogger("rhythm.reporting.ingest")
 tracer = trace.get_tracer("rhythm.reporting.ingest")
@@ -47,7 +47,7 @@ INGESTED = Counter(
 )
 BATCH_SECONDS = Histogram("rhythm_reporting_batch_seconds", "Time to apply one batch")
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Positions = dict[tuple[str, int], int]
 
 
@@ -113,7 +113,9 @@ class BatchApplier:
         decoded = decode(records)
         with (
             tracer.start_as_current_span(
-                "reporting ingest", kind=SpanKind.CONSUMER, attributes={
+                "reporting ingest",
+                kind=SpanKind.CONSUMER,
+                attributes={
                     "messaging.system": "kafka",
                     "messaging.consumer.group.name": GROUP,
                     "messaging.batch.message_count": len(records),
@@ -125,9 +127,7 @@ class BatchApplier:
             async with self.sessions() as session, session.begin():
                 store = await self._target(session)
                 stored = await store.positions({r.topic for r in records})
-                fresh = [
-                    d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)
-                ]
+                fresh = [d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)]
                 for item in fresh:
                     if item.envelope is None:
                         await send_to_dlq(

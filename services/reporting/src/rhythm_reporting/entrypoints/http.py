@@ -14,14 +14,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rhythm_shared.kit.auth import Principal
-from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
-
 from rhythm_reporting import dashboards
 from rhythm_reporting.adapters.queries import Queries
 from rhythm_reporting.adapters.reader import Reader
 from rhythm_reporting.dashboards import DEFINITIONS, SUPPRESSION, Report, Scope
 from rhythm_reporting.domain.periods import Period, recent_periods
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
 
 dashboards_router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
 dashboard_page_router = APIRouter(tags=["dashboard page"])
@@ -159,7 +158,9 @@ async def _report(
 
 
 def _register(path: str, metric: str, summary: str, compute: Compute, *, limited: bool) -> None:
-    description = f"{DEFINITIONS[metric]}\n\n{SUPPRESSION}\n\nCSV: `?format=csv` or `{path}/export.csv`."
+    description = (
+        f"{DEFINITIONS[metric]}\n\n{SUPPRESSION}\n\nCSV: `?format=csv` or `{path}/export.csv`."
+    )
 
     async def as_json_or_csv(
         principal: PrincipalDep,
@@ -184,7 +185,9 @@ def _register(path: str, metric: str, summary: str, compute: Compute, *, limited
     ) -> Response:
         return render_csv(await _report(runtime, principal, unit, period, compute, limit))
 
-    csv_response = {200: {"content": {"text/csv": {}}, "description": "The table as CSV."}}
+    csv_response: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/csv": {}}, "description": "The table as CSV."}
+    }
     dashboards_router.add_api_route(
         path,
         as_json_or_csv,
@@ -210,7 +213,9 @@ def _register(path: str, metric: str, summary: str, compute: Compute, *, limited
 def _unlimited(
     fn: Callable[[Queries, Scope, Period, int], Awaitable[Report]],
 ) -> Compute:
-    async def compute(q: Queries, scope: Scope, period: Period, minimum: int, _: int | None) -> Report:
+    async def compute(
+        q: Queries, scope: Scope, period: Period, minimum: int, _: int | None
+    ) -> Report:
         return await fn(q, scope, period, minimum)
 
     return compute

@@ -20,12 +20,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rhythm_shared.kit.clock import Clock, SystemClock
-from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.kafka import make_producer
-from rhythm_shared.kit.migrations import upgrade_to_head
-
-from rhythm_reporting.adapters.db import GENERATIONAL_TABLES, consumer_positions, read_model_generations
+from rhythm_reporting.adapters.db import (
+    GENERATIONAL_TABLES,
+    consumer_positions,
+    read_model_generations,
+)
 from rhythm_reporting.adapters.store import (
     ReadModelStore,
     activate_generation,
@@ -36,6 +35,10 @@ from rhythm_reporting.adapters.store import (
 )
 from rhythm_reporting.entrypoints.consumers import BatchApplier, every_topic
 from rhythm_reporting.settings import Settings
+from rhythm_shared.kit.clock import Clock, SystemClock
+from rhythm_shared.kit.db import create_engine, session_factory
+from rhythm_shared.kit.kafka import make_producer
+from rhythm_shared.kit.migrations import upgrade_to_head
 
 log = logging.getLogger("rhythm.reporting.rebuild")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -81,7 +84,11 @@ async def rebuild_read_model(
         await producer.start()
         await consumer.start()
         applier = BatchApplier(
-            sessions, producer, clock, topic_prefix=settings.kafka_topic_prefix, generation=generation
+            sessions,
+            producer,
+            clock,
+            topic_prefix=settings.kafka_topic_prefix,
+            generation=generation,
         )
         partitions = await _all_partitions(
             settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix)

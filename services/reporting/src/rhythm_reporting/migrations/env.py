@@ -1,5 +1,4 @@
-from rhythm_shared.kit.migrations import run_env
-
 from rhythm_reporting.adapters.db import metadata
+from rhythm_shared.kit.migrations import run_env
 
 run_env(metadata)
