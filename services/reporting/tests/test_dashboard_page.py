@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from reporting_harness import Reporting, publish_fast
 from reporting_stream import generate
 
-from conftest import publish_fast
 from rhythm_reporting.main import Settings, build
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
@@ -91,10 +91,8 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
         count = await publish_fast(kafka_bootstrap, stream.by_time(), topic_prefix=topic_prefix)
 
         async def consumed() -> bool:
-            from conftest import Reporting
-
-            probe = Reporting(runtime, None, reporting_settings, tenant, clock)  # type: ignore[arg-type]
-            return await probe.consumed() >= count
+            probe = Reporting(runtime, None, reporting_settings, tenant, clock)
+            return bool(await probe.consumed() >= count)
 
         await wait_for(consumed, timeout_s=60)
         async with httpx.AsyncClient(
@@ -171,7 +169,7 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
                 # A small team is shown as hidden, not as numbers.
                 await page.select_option("#unit", "ou-t22")
                 await loaded("ou-t22|2026-Q2")
-                assert await shown("on_time_pct") == "–"
+                assert await shown("on_time_pct") == "\u2013"  # an en dash: no number
                 assert "fewer than 5" in await page.locator("#scope-line").inner_text()
                 assert errors == []
                 await browser.close()

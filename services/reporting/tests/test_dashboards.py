@@ -6,9 +6,9 @@ import csv
 import io
 
 import pytest
+from reporting_harness import Reporting, StartReporting, publish_fast
 from reporting_stream import Expected, Stream, assert_numbers_match, generate
 
-from conftest import Reporting, StartReporting, publish_fast
 from rhythm_shared.contracts.topics import CHECKINS, dlq_topic
 from rhythm_shared.testing.kafka import publish_raw, read_records
 
@@ -23,7 +23,7 @@ async def _ingest(svc: Reporting, stream: Stream, kafka_bootstrap: str, prefix: 
     count += await publish_fast(kafka_bootstrap, events[100:140], topic_prefix=prefix, ids=ids)
     count += await publish_fast(kafka_bootstrap, events[100:140], topic_prefix=prefix, ids=ids)
     await svc.wait_consumed(count)
-    return count
+    return int(count)
 
 
 async def test_dashboard_numbers_equal_numbers_computed_from_the_events(

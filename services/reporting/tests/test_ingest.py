@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from reporting_harness import Reporting, StartReporting, publish_fast
 from reporting_stream import Expected, assert_numbers_match, generate
 from sqlalchemy import select
 
-from conftest import Reporting, StartReporting, publish_fast
 from rhythm_reporting.adapters.db import (
     GENERATIONAL_TABLES,
     ROLLUP_TABLES,
