@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(infra.app, name="infra")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(mailbox.app, name="mailbox")
+app.add_typer(importlib.import_module("rhythm_cli.dlq").app, name="dlq")
 app.command("serve")(serve.serve)
 app.command("token")(serve.token)
 
