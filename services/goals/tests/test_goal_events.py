@@ -200,3 +200,15 @@ async def test_a_retried_write_with_the_same_idempotency_key_has_no_second_effec
         assert len(await svc.records("rhythm.goal.status_changed.v1")) == 1
         history = await svc.client.get(f"/v1/goals/{goal_id}/history", headers=svc.auth("ann"))
         assert len(history.json()["items"]) == 2
+
+
+async def test_the_openapi_document_lists_the_goal_endpoints_with_examples(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        spec = (await svc.client.get("/openapi.json")).json()
+        assert "/v1/goals/{goal_id}/key-results/{key_result_id}/progress" in spec["paths"]
+        for schema in ("CreateGoal", "RecordProgress", "BulkCreateGoals", "GoalView"):
+            assert spec["components"]["schemas"][schema]["examples"], schema
+        create = spec["paths"]["/v1/goals"]["post"]
+        assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])

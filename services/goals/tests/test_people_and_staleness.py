@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from rhythm_goals.adapters.db import employees, goals, org_units
 from rhythm_goals.entrypoints.jobs import staleness_job
+from rhythm_goals.use_cases import mark_stale_goals
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
 from rhythm_shared.testing import publish_events, wait_for
 
@@ -171,3 +172,22 @@ async def test_archived_closed_and_finished_goals_are_not_reported_stale(
                 )
             ).all()
         assert due == []
+
+
+async def test_two_replicas_running_the_staleness_job_at_once_never_report_a_goal_twice(
+    start_goals: StartGoals, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; SKIP LOCKED sharing is PostgreSQL's")
+    async with start_goals() as svc:
+        first = (await svc.create("ann")).json()["goal_id"]
+        svc.clock.advance(timedelta(seconds=1))
+        second = (await svc.create("ann")).json()["goal_id"]
+        svc.clock.advance(timedelta(days=15))
+        async with svc.runtime.uow() as replica_a:
+            assert await mark_stale_goals(replica_a, 1) == 1  # claims the older, holds the lock
+            async with svc.runtime.uow() as replica_b:
+                assert await mark_stale_goals(replica_b, 10) == 1  # skips it, takes the other
+        assert await _run_staleness(svc) == 0
+        stale = await svc.records("rhythm.goal.stale.v1", min_count=2)
+        assert sorted(decode(r).event.goal_id for r in stale) == sorted([first, second])  # type: ignore[attr-defined]
