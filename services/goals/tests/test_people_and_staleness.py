@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from rhythm_goals.adapters.db import employees, goals, org_units
 from rhythm_goals.entrypoints.jobs import staleness_job
-from rhythm_goals.use_cases import mark_stale_goals
+from rhythm_goals.use_cases import mark_stale_goals, stale_event_id
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
 from rhythm_shared.testing import publish_events, wait_for
 
@@ -143,6 +143,12 @@ async def test_the_staleness_job_reports_exactly_one_goal_stale_per_spell(
         assert len(stale) == 2
         spells = sorted(decode(r).event.last_progress_at for r in stale)  # type: ignore[attr-defined]
         assert spells == [created_at, progress_at]
+        # Each spell's ce_id is its natural key, so a re-report would be a visible duplicate.
+        ids = {dict(r.headers)["ce_id"].decode() for r in stale}
+        assert ids == {
+            stale_event_id(svc.tenant, goal_id, created_at),
+            stale_event_id(svc.tenant, goal_id, progress_at),
+        }
         assert {decode(r).event.goal_id for r in stale} == {goal_id}  # type: ignore[attr-defined]
         other_goal = (await svc.client.get(f"/v1/goals/{other}", headers=svc.auth("ann"))).json()
         assert other_goal["stale"] is False

@@ -873,15 +873,19 @@ async def mark_stale_goals(uow: UnitOfWork, limit: int) -> int:
             over.append(row.goal_id)
             continue
         stale.append(row.goal_id)
+        last_progress_at = row.last_progress_at or row.created_at
         await uow.publish(
             GoalStale(
                 tenant_id=row.tenant_id,
                 occurred_at=now,
                 goal_id=row.goal_id,
                 owner_id=row.owner_id,
-                last_progress_at=row.last_progress_at or row.created_at,
+                last_progress_at=last_progress_at,
                 update_interval_days=row.update_interval_days,
-            )
+            ),
+            # The spell's natural key as the CloudEvents id: the outbox (unique event_id) and
+            # every consumer's inbox see a second report of the same spell as a duplicate.
+            event_id=stale_event_id(row.tenant_id, row.goal_id, last_progress_at),
         )
     for ids, values in ((stale, {"stale_since": now}), (over, {})):
         for chunk in _chunks(ids, 1000):
@@ -891,6 +895,15 @@ async def mark_stale_goals(uow: UnitOfWork, limit: int) -> int:
                 .values(next_stale_check_at=None, **values)
             )
     return len(due)
+
+
+def stale_event_id(tenant_id: str, goal_id: str, last_progress_at: datetime) -> str:
+    """``stale:<tenant>:<goal>:<last progress>`` as a name-based UUID (RFC 9562, version 5)."""
+    name = f"stale:{tenant_id}:{goal_id}:{last_progress_at.isoformat()}"
+    return str(uuid.uuid5(_STALE_NAMESPACE, name))
+
+
+_STALE_NAMESPACE = uuid.UUID("5b3c1f0e-7a42-4f7e-9d64-2f0c8b1e6a11")
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
