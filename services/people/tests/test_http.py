@@ -223,8 +223,18 @@ async def test_deactivation_is_published_once_and_reads_back(
         read = await http.get("/v1/people/employees/e-1", headers=h)
         assert read.json()["active"] is False
         assert read.json()["deactivated_at"] is not None
-        found = await events_on_people(settings, min_count=3, settle_s=1.0)
-    assert [type(e.event) for _, e in found].count(EmployeeDeactivated) == 1
+        renamed = await http.put(
+            "/v1/people/employees/e-1", json=state(active=False, display_name="A"), headers=h
+        )
+        assert renamed.json()["employee"]["deactivated_at"] is not None
+        back = await http.put("/v1/people/employees/e-1", json=state(), headers=h)
+        assert back.json()["outcome"] == "updated"
+        assert back.json()["employee"]["active"] is True
+        assert back.json()["employee"]["deactivated_at"] is None
+        found = await events_on_people(settings, min_count=5, settle_s=1.0)
+    types = [type(e.event) for _, e in found]
+    assert types.count(EmployeeDeactivated) == 1
+    assert types.count(EmployeeUpserted) == 3
 
 
 async def test_other_tenants_and_other_roles_are_kept_out(

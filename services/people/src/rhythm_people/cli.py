@@ -9,6 +9,7 @@ reading in order finds an employee's unit already known.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,20 @@ async def run_import(
     clock: Clock | None = None,
 ) -> ImportReport:
     """Validate, write (one transaction), relay. Returns what happened and how long each took."""
+    try:
+        return await _import(path, tenant, settings, console, dry_run, clock)
+    finally:
+        gc.unfreeze()
+
+
+async def _import(
+    path: Path,
+    tenant: str,
+    settings: Settings | None,
+    console: Console | None,
+    dry_run: bool,
+    clock: Clock | None,
+) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     started = time.perf_counter()
     try:
@@ -133,6 +148,9 @@ async def run_import(
         if parsed.errors:
             report.errors = parsed.errors
             return report
+        # The parsed rows live until the end: keep the collector from re-scanning them over
+        # and over while the import allocates millions of short-lived objects.
+        gc.freeze()
         write = progress.add_task("write", total=None)
         marks: dict[str, float] = {}
 

@@ -249,11 +249,11 @@ def keep_head(unit: OrgUnit, stored: OrgUnit | None) -> OrgUnit:
 
 def employee_upserted(tenant: str, e: Employee, now: datetime) -> EmployeeUpserted:
     # The fields were validated with the contract's own types: construct without re-validating.
-    return EmployeeUpserted.model_construct(tenant_id=tenant, occurred_at=now, **dict(e))
+    return EmployeeUpserted.model_construct(tenant_id=tenant, occurred_at=now, **e.__dict__)
 
 
 def org_unit_upserted(tenant: str, u: OrgUnit, now: datetime) -> OrgUnitUpserted:
-    return OrgUnitUpserted.model_construct(tenant_id=tenant, occurred_at=now, **dict(u))
+    return OrgUnitUpserted.model_construct(tenant_id=tenant, occurred_at=now, **u.__dict__)
 
 
 def employee_deactivated(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    case,
     select,
     update,
 )
@@ -173,9 +174,7 @@ class PeopleRepository:
         self, units: Sequence[OrgUnit], now: datetime, progress: Callable[[int], None] | None = None
     ) -> None:
         for chunk in _chunks(units):
-            values = [
-                {"tenant_id": self.tenant, "updated_at": now, **u.model_dump()} for u in chunk
-            ]
+            values = [{"tenant_id": self.tenant, "updated_at": now, **u.__dict__} for u in chunk]
             await self._upsert(org_units, ["tenant_id", "org_unit_id"], values)
             if progress:
                 progress(len(chunk))
@@ -188,19 +187,33 @@ class PeopleRepository:
     ) -> None:
         for chunk in _chunks(people):
             values = [
-                {"tenant_id": self.tenant, "updated_at": now, "deactivated_at": None, **dict(e)}
+                {"tenant_id": self.tenant, "updated_at": now, "deactivated_at": None, **e.__dict__}
                 for e in chunk
             ]
-            await self._upsert(employees, ["tenant_id", "employee_id"], values)
+            # Only an active upsert ends a deactivation; an inactive one keeps when it began.
+            await self._upsert(
+                employees,
+                ["tenant_id", "employee_id"],
+                values,
+                deactivated_at=lambda new: case(
+                    (new.active, None), else_=employees.c.deactivated_at
+                ),
+            )
             if progress:
                 progress(len(chunk))
 
-    async def _upsert(self, table: Table, keys: list[str], values: list[dict[str, Any]]) -> None:
+    async def _upsert(
+        self,
+        table: Table,
+        keys: list[str],
+        values: list[dict[str, Any]],
+        **overrides: Callable[[Any], Any],
+    ) -> None:
         stmt = self.uow.insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-        )
+        new = stmt.excluded
+        set_ = {c.name: new[c.name] for c in table.columns if c.name not in keys}
+        set_.update({name: make(new) for name, make in overrides.items()})
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_)
         await self.uow.session.execute(stmt, values)
 
     async def deactivate(self, employee_id: str, at: datetime) -> None:
