@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rhythm_shared.contracts.topics import dlq_topic
 from rhythm_shared.kit.kafka import DLQ_REASON, make_producer
@@ -255,7 +256,7 @@ def _table(
         ]
         if replayed_up_to is not None:
             row.append("yes" if x.offset < replayed_up_to.get(x.partition, 0) else "no")
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # reasons may hold [brackets]
     return table
 
 

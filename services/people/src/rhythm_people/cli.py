@@ -27,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import event, func, select
 
 from rhythm_people import use_cases
@@ -322,7 +323,7 @@ def print_errors(errors: list[RowError], rows: int, limit: int) -> None:
     table.add_column("problem")
     shown = errors if limit <= 0 else errors[:limit]
     for e in shown:
-        table.add_row(str(e.line) if e.line else "", e.column, e.message)
+        table.add_row(str(e.line) if e.line else "", Text(e.column), Text(e.message))
     err_console.print(table)
     if len(shown) < len(errors):
         err_console.print(f"… and {len(errors) - len(shown)} more (--max-errors 0 lists all)")

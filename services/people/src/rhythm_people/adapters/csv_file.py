@@ -82,6 +82,14 @@ UNIT_COLUMN = {
 }
 
 
+_ID_HINT = "must start with a letter or digit and contain only letters, digits and ._:@-"
+_PATTERN_HINTS = {
+    "locale": "must be a BCP 47 language tag such as nl, en-GB or pt-BR",
+    "time_zone": "must be an IANA time zone such as Europe/Amsterdam",
+    **{name: _ID_HINT for name in ("employee_id", "manager_id", "org_unit_id", "parent_id")},
+}
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int
@@ -237,6 +245,11 @@ def _validated(
         for e in exc.errors(include_url=False):
             name = str(e["loc"][0]) if e["loc"] else ""
             value = data.get(name)
-            msg = "required" if value in ("", None) else f"{e['msg']} (got {value!r})"
+            if value in ("", None):
+                msg = "required"
+            elif e["type"] == "string_pattern_mismatch":
+                msg = f"{_PATTERN_HINTS.get(name, e['msg'])} (got {value!r})"
+            else:
+                msg = f"{e['msg'].removeprefix('Value error, ')} (got {value!r})"
             errors.append(RowError(line, columns.get(name, name), msg))
         return None
