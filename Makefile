@@ -1,6 +1,7 @@
 # Rhythm developer tasks.
 #
 #   make install       uv workspace into .venv (with the `rhythm` command)
+#   make run           the whole platform locally with a demo organisation (FRESH=1: start over)
 #   make infra-up      local Kafka (KRaft) + PostgreSQL on 127.0.0.1, data under .run/
 #   make infra-down    stop them (data is kept)
 #   make infra-status  what is running where
@@ -21,7 +22,7 @@ PYTEST_ARGS ?=
 PY_DIRS := $(strip $(foreach d,shared cli services bench tests,\
 	$(if $(shell find $(d) -name '*.py' -not -path '*/.*' 2>/dev/null | head -n 1),$(d))))
 
-.PHONY: install infra-up infra-down infra-status lint test clean
+.PHONY: install run infra-up infra-down infra-status lint test clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "uv==$(UV_VERSION)"
@@ -31,6 +32,10 @@ install:
 		uv sync --python $(PYTHON_VERSION); \
 	fi
 	@test -x $(RHYTHM) || { echo "uv sync did not install $(RHYTHM)" >&2; exit 1; }
+
+# The whole platform with a demo organisation; FRESH=1 starts over.
+run: install
+	$(RHYTHM) run $(if $(FRESH),--fresh,)
 
 infra-up:
 	$(RHYTHM) infra up

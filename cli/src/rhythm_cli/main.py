@@ -7,7 +7,7 @@ import importlib.util
 
 import typer
 
-from rhythm_cli import contracts, infra, mailbox, serve
+from rhythm_cli import contracts, infra, mailbox, run, serve
 
 SERVICES = ("goals", "checkins", "notifications", "reporting", "people")
 
@@ -23,6 +23,7 @@ app.add_typer(mailbox.app, name="mailbox")
 app.add_typer(importlib.import_module("rhythm_cli.dlq").app, name="dlq")
 app.command("serve")(serve.serve)
 app.command("token")(serve.token)
+app.command("run")(run.run)
 
 # A service that offers operations (`rhythm checkins sweep`, `rhythm reporting rebuild`, ...)
 # exposes a Typer app as `rhythm_<service>.cli:app`; the services stay independent packages.
