@@ -236,7 +236,9 @@ def run(
     def _on_signal(signum: int, _: Any) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C and SIGTERM both stop every child cleanly (even where SIGINT started out ignored).
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         command, label = _mailbox_command()
         supervisor.start("mailbox", command, dict(os.environ))
