@@ -212,3 +212,82 @@ async def test_the_openapi_document_lists_the_goal_endpoints_with_examples(
             assert spec["components"]["schemas"][schema]["examples"], schema
         create = spec["paths"]["/v1/goals"]["post"]
         assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
+
+
+async def test_revising_key_results_keeps_measured_values_and_recomputes_progress(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        auth = svc.auth("ann")
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        await svc.client.post(
+            f"/v1/goals/{goal_id}/key-results/kr-1/progress",
+            json={"value": 630, "confidence": 0.9},
+            headers=auth,
+        )
+        revised = await svc.client.patch(
+            f"/v1/goals/{goal_id}",
+            json={
+                "key_results": [
+                    {
+                        "key_result_id": "kr-1",
+                        "unit": "ms",
+                        "start": 840,
+                        "target": 420,
+                        "direction": "decrease",
+                        "weight": 1,
+                    },
+                    {"unit": "%", "start": 0, "target": 100, "weight": 1},
+                ]
+            },
+            headers=auth,
+        )
+        assert revised.status_code == 200, revised.text
+        goal = revised.json()
+        assert [(k["key_result_id"], k["current"]) for k in goal["key_results"]] == [
+            ("kr-1", 630),
+            ("kr-2", 0),
+        ]
+        assert goal["progress"] == pytest.approx(0.25)
+        (updated,) = await svc.records("rhythm.goal.updated.v1")
+        event = decode(updated).event
+        assert isinstance(event, GoalUpdated)
+        assert event.changed_fields == ["key_results"]
+        assert event.revision == goal["revision"]
+
+        # The same definition again is no change: no revision, no event.
+        same = await svc.client.patch(
+            f"/v1/goals/{goal_id}", json={"title": goal["title"]}, headers=auth
+        )
+        assert same.json()["revision"] == goal["revision"]
+
+
+async def test_a_status_handed_back_follows_rhythms_suggestion_again(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        auth = svc.auth("ann")
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        url = f"/v1/goals/{goal_id}/status"
+        assert (await svc.client.post(url, json={"status": "achieved"}, headers=auth)).json()[
+            "status_overridden"
+        ]
+        # A person's status stands through new progress...
+        svc.clock.advance(timedelta(days=20))
+        progress = await svc.client.post(
+            f"/v1/goals/{goal_id}/key-results/kr-1/progress",
+            json={"value": 800, "confidence": 0.5},
+            headers=auth,
+        )
+        assert progress.json()["status"] == "achieved"
+        assert progress.json()["suggested_status"] == "off_track"
+        # ...until it is handed back.
+        handed_back = await svc.client.post(url, json={"status": None}, headers=auth)
+        assert handed_back.json()["status"] == "off_track"
+        assert handed_back.json()["status_overridden"] is False
+        changes = await svc.records("rhythm.goal.status_changed.v1", min_count=2)
+        events = [decode(r).event for r in changes]
+        assert [(e.to_status, e.suggested) for e in events] == [  # type: ignore[attr-defined]
+            ("achieved", False),
+            ("off_track", True),
+        ]
