@@ -251,11 +251,6 @@ class ReadModelStore:
         table = ROLLUP_TABLES[table_name]
         keys = key_columns(table)
         values = value_columns(table)
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["generation", "tenant_id", *keys],
-            set_={v: table.c[v] + stmt.excluded[v] for v in values},
-        )
         params = []
         for tenant, key, deltas in rows:
             row: dict[str, Any] = {"generation": self.generation, "tenant_id": tenant}
@@ -263,7 +258,7 @@ class ReadModelStore:
             for v in values:
                 row[v] = deltas.get(v, 0)
             params.append(row)
-        await self.session.execute(stmt, params)
+        await self._bulk_upsert(table, params, increment=True)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -287,21 +282,71 @@ class ReadModelStore:
     async def _upsert_rows(self, table: Table, tenant: str, rows: list[Fact]) -> None:
         if not rows:
             return
-        columns = [c.name for c in table.columns if c.name not in ("generation", "tenant_id")]
-        params = [
-            {"generation": self.generation, "tenant_id": tenant, **{c: r.get(c) for c in columns}}
-            for r in rows
-        ]
-        for row in params:
-            for c in table.columns:
-                if row.get(c.name) is None and isinstance(c.type, Boolean) and not c.nullable:
-                    row[c.name] = False
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns],
-            set_={c: stmt.excluded[c] for c in value_columns(table)},
+        defaults = {
+            c.name: False for c in table.columns if isinstance(c.type, Boolean) and not c.nullable
+        }
+        params = []
+        for r in rows:
+            row = {**defaults, **{k: v for k, v in r.items() if v is not None}}
+            row["generation"] = self.generation
+            row["tenant_id"] = tenant
+            params.append(row)
+        await self._bulk_upsert(table, params, increment=False)
+
+    async def _bulk_upsert(
+        self, table: Table, rows: list[dict[str, Any]], *, increment: bool
+    ) -> None:
+        """INSERT ... ON CONFLICT DO UPDATE for many rows through the driver's executemany.
+
+        SQLAlchemy's per-row parameter processing costs more than the database work here, so
+        the statement is rendered once and values go through each column's own bind processor.
+        """
+        sql, columns, processors = _upsert_statement(
+            self.session.get_bind().dialect, table, increment
         )
-        await self.session.execute(stmt, params)
+        params = [
+            tuple(
+                value if (value := row.get(c)) is None or p is None else p(value)
+                for c, p in zip(columns, processors, strict=True)
+            )
+            for row in rows
+        ]
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(sql, params)
+
+
+_STATEMENTS: dict[tuple[str, str, bool], tuple[str, list[str], list[Any]]] = {}
+
+
+def _upsert_statement(
+    dialect: Any, table: Table, increment: bool
+) -> tuple[str, list[str], list[Any]]:
+    cache_key = (dialect.name, table.name, increment)
+    cached = _STATEMENTS.get(cache_key)
+    if cached is not None:
+        return cached
+    quote = dialect.identifier_preparer.quote
+    columns = [c.name for c in table.columns]
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns]
+    if dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    else:
+        marks = ", ".join("?" for _ in columns)
+    keys = [c.name for c in table.primary_key.columns]
+    name = quote(table.name)
+    updates = ", ".join(
+        f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}"
+        if increment
+        else f"{quote(c)} = excluded.{quote(c)}"
+        for c in columns
+        if c not in keys
+    )
+    sql = (
+        f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+    )
+    _STATEMENTS[cache_key] = (sql, columns, processors)
+    return _STATEMENTS[cache_key]
 
 
 def _strip(fact: Fact) -> Fact:

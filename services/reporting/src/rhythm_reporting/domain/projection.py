@@ -481,6 +481,11 @@ class Deltas:
     rows: dict[RowKey, Counter[str]] = field(default_factory=dict)
     #: (table, tenant, unit) -> keys of that unit's pending rows (subtree rollups only).
     by_unit: dict[tuple[str, str, str], set[tuple[Any, ...]]] = field(default_factory=dict)
+    #: Contributions to subtree rollups by leaf unit, not yet spread over the ancestors.
+    leaf: dict[tuple[str, str, str | None, tuple[Any, ...]], Counter[str]] = field(
+        default_factory=dict
+    )
+    _tree: OrgTree = field(default_factory=lambda: OrgTree({}))
 
     def add(
         self,
@@ -500,20 +505,33 @@ class Deltas:
             bucket[column] += sign * value
 
     def add_contribution(self, tenant: str, c: Contribution, tree: OrgTree, sign: int) -> None:
-        if c.table in SUBTREE_ROLLUPS:
-            for unit in (*tree.chain(c.unit), TENANT):
-                self.add(c.table, tenant, (unit, *c.key), c.counts, sign)
-        else:
+        if c.table not in SUBTREE_ROLLUPS:
             self.add(c.table, tenant, c.key, c.counts, sign)
+            return
+        # Summed per leaf unit first; spread over the unit's ancestors once, when written.
+        self._tree = tree
+        bucket = self.leaf.get((c.table, tenant, c.unit, c.key))
+        if bucket is None:
+            bucket = self.leaf[(c.table, tenant, c.unit, c.key)] = Counter()
+        for column, value in c.counts.items():
+            bucket[column] += sign * value
+
+    def _spread(self) -> None:
+        for (table, tenant, unit, key), counts in self.leaf.items():
+            for ancestor in (*self._tree.chain(unit), TENANT):
+                self.add(table, tenant, (ancestor, *key), counts, +1)
+        self.leaf.clear()
 
     def pending_for_unit(
         self, table: str, tenant: str, unit: str
     ) -> dict[tuple[Any, ...], Counter[str]]:
         """The unit's pending changes, by the rest of the row key (without the unit)."""
+        self._spread()
         keys = self.by_unit.get((table, tenant, unit), ())
         return {key[1:]: self.rows[(table, tenant, key)] for key in keys}
 
     def nonzero(self) -> Iterable[tuple[RowKey, dict[str, int]]]:
+        self._spread()
         # Sorted: concurrent writers touch rows in the same order (no deadlocks on PostgreSQL).
         for row_key in sorted(self.rows, key=repr):
             counts = {c: v for c, v in self.rows[row_key].items() if v}
