@@ -169,16 +169,7 @@ async def _record_overdue(uow: UnitOfWork, event: CheckinMissed) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def load_schedule(uow: UnitOfWork, tenant: str, person: Person) -> Schedule:
-    s = db.recipient_settings
-    row = (
-        await uow.session.execute(
-            select(s).where(s.c.tenant_id == tenant, s.c.employee_id == person.employee_id)
-        )
-    ).first()
-    zone = ZoneInfo(person.time_zone)
-    if row is None:
-        return Schedule(zone=zone)
+def _schedule(zone: ZoneInfo, row: Row[Any]) -> Schedule:
     return Schedule(
         zone=zone,
         quiet_start=parse_hhmm(row.quiet_start),
@@ -206,14 +197,6 @@ async def load_category_preference(
         mode=DeliveryMode(row.mode),
         unsubscribed=row.unsubscribed_at is not None,
     )
-
-
-async def has_push_subscription(uow: UnitOfWork, tenant: str, employee: str) -> bool:
-    s = db.push_subscriptions
-    found = await uow.session.scalar(
-        select(s.c.id).where(s.c.tenant_id == tenant, s.c.employee_id == employee).limit(1)
-    )
-    return found is not None
 
 
 @dataclass(frozen=True)
@@ -469,12 +452,64 @@ def _key_variants(natural_key: str, recipient: str) -> list[str]:
     return [routing.idempotency_key(natural_key, recipient, c) for c in channels]
 
 
-async def _already_decided(uow: UnitOfWork, natural_key: str, recipient: str) -> bool:
+async def _decided(uow: UnitOfWork, natural_key: str, recipients: Sequence[str]) -> set[str]:
+    """Recipients for whom this fact was already decided (under any event id)."""
+    keys = {k: pid for pid in recipients for k in _key_variants(natural_key, pid)}
+    if not keys:
+        return set()
     d = db.deliveries
-    found = await uow.session.scalar(
-        select(d.c.id).where(d.c.idempotency_key.in_(_key_variants(natural_key, recipient)))
+    rows = await uow.session.execute(
+        select(d.c.idempotency_key).where(d.c.idempotency_key.in_(list(keys)))
     )
-    return found is not None
+    return {keys[row.idempotency_key] for row in rows}
+
+
+async def _preferences_for(
+    uow: UnitOfWork, tenant: str, ids: Sequence[str], category: Category
+) -> dict[str, CategoryPreference]:
+    if not ids:
+        return {}
+    c = db.category_preferences
+    rows = await uow.session.execute(
+        select(c).where(
+            c.c.tenant_id == tenant, c.c.employee_id.in_(list(ids)), c.c.category == category
+        )
+    )
+    return {
+        row.employee_id: CategoryPreference(
+            channel=ChannelChoice(row.channel),
+            mode=DeliveryMode(row.mode),
+            unsubscribed=row.unsubscribed_at is not None,
+        )
+        for row in rows
+    }
+
+
+async def _push_holders(uow: UnitOfWork, tenant: str, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    s = db.push_subscriptions
+    rows = await uow.session.execute(
+        select(s.c.employee_id)
+        .where(s.c.tenant_id == tenant, s.c.employee_id.in_(list(ids)))
+        .distinct()
+    )
+    return {row.employee_id for row in rows}
+
+
+async def _schedules_for(
+    uow: UnitOfWork, tenant: str, people: Sequence[Person]
+) -> dict[str, Schedule]:
+    schedules = {p.employee_id: Schedule(zone=ZoneInfo(p.time_zone)) for p in people}
+    if not people:
+        return schedules
+    s = db.recipient_settings
+    rows = await uow.session.execute(
+        select(s).where(s.c.tenant_id == tenant, s.c.employee_id.in_(list(schedules)))
+    )
+    for row in rows:
+        schedules[row.employee_id] = _schedule(schedules[row.employee_id].zone, row)
+    return schedules
 
 
 async def _insert_delivery(
@@ -637,8 +672,20 @@ async def notify(uow: UnitOfWork, envelope: Envelope) -> None:
     names = _names(trigger, people)
     now = uow.clock.now()
     rule = trigger.rule
+    # One query per kind of fact for all recipients, not one per recipient: this runs for
+    # every consumed event, so its cost is the consumer's throughput.
+    recipient_ids = [pid for pid, _ in chosen]
+    decided = await _decided(uow, trigger.natural_key, recipient_ids)
+    live = [
+        pid
+        for pid in recipient_ids
+        if pid not in decided and pid in people and people[pid].active_at(now)
+    ]
+    prefs = await _preferences_for(uow, tenant, live, trigger.category)
+    pushers = await _push_holders(uow, tenant, live)
+    schedules = await _schedules_for(uow, tenant, [people[pid] for pid in live])
     for recipient, audience in chosen:
-        if await _already_decided(uow, trigger.natural_key, recipient):
+        if recipient in decided:
             continue  # the same fact arrived again under another event id
         payload: dict[str, Any] = {
             "facts": dict(trigger.facts),
@@ -654,14 +701,12 @@ async def notify(uow: UnitOfWork, envelope: Envelope) -> None:
         if not person.active_at(now):
             await _suppress(uow, envelope, trigger, recipient, SuppressionReason.INACTIVE, payload)
             continue
-        pref = await load_category_preference(uow, tenant, recipient, trigger.category)
-        has_push = await has_push_subscription(uow, tenant, recipient)
-        decision = decide(rule, pref, has_push=has_push)
+        decision = decide(rule, prefs.get(recipient), has_push=recipient in pushers)
         if decision.plan is Plan.SUPPRESS:
             assert decision.reason is not None
             await _suppress(uow, envelope, trigger, recipient, decision.reason, payload)
             continue
-        schedule = await load_schedule(uow, tenant, person)
+        schedule = schedules[recipient]
         if decision.plan is Plan.DIGEST:
             due = schedule.next_digest(now, decision.mode)
             await _collect_in_digest(

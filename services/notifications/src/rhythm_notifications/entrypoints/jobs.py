@@ -30,6 +30,9 @@ from rhythm_shared.kit.jobs import JobSpec
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
+#: Outcomes recorded per transaction.
+RECORD_EVERY = 16
+
 DELIVERED = Counter(
     "rhythm_notifications_deliveries_total", "Delivery outcomes", ["channel", "status"]
 )
@@ -89,45 +92,68 @@ class Dispatcher:
                 lease_s=self.settings.delivery_lease_s,
                 token=token,
             )
-        if claimed:
-            await asyncio.gather(*(self._deliver(d, token) for d in claimed))
+        if not claimed:
+            return 0
+
+        async def deliver(d: use_cases.Claimed) -> tuple[use_cases.Claimed, Any]:
+            return d, await self._deliver(d, token)
+
+        # Outcomes are recorded in small groups as sends complete: a commit per email would
+        # halve throughput, one per round would leave a whole round ambiguous after a crash.
+        # Each email was marked 'sending' (committed) before its DATA, so a crash before its
+        # outcome is recorded never causes a resend (see use_cases.recover_expired).
+        done: list[tuple[use_cases.Claimed, Any]] = []
+        for next_done in asyncio.as_completed([deliver(d) for d in claimed]):
+            done.append(await next_done)
+            if len(done) >= RECORD_EVERY:
+                await self._record(done, token)
+                done = []
+        if done:
+            await self._record(done, token)
         return len(claimed)
 
-    async def _deliver(self, delivery: use_cases.Claimed, token: str) -> None:
+    async def _record(self, results: list[tuple[use_cases.Claimed, Any]], token: str) -> None:
+        async with self.runtime.uow() as uow:
+            for delivery, result in results:
+                if result is None:
+                    continue
+                if isinstance(result, SuppressionReason):
+                    await use_cases.suppress_claimed(uow, delivery, token, result)
+                    status = "suppressed"
+                else:
+                    recorded = await use_cases.record_outcome(
+                        uow, delivery, token, result, self.policy
+                    )
+                    status = recorded.value
+                DELIVERED.labels(delivery.channel, status).inc()
+                if not isinstance(result, Sent):
+                    log.info(
+                        "delivery_not_sent",
+                        extra={
+                            "delivery_id": delivery.id,
+                            "channel": delivery.channel,
+                            "status": status,
+                            "detail": getattr(result, "detail", str(result)),
+                        },
+                    )
+
+    async def _deliver(
+        self, delivery: use_cases.Claimed, token: str
+    ) -> Outcome | SuppressionReason | None:
+        """Hand one delivery to its channel; None if another dispatcher took it over."""
         async with self._in_flight:
             person = delivery.person
-            now = self.runtime.clock.now()
-            if person is None or not person.active_at(now):
-                reason = (
-                    SuppressionReason.UNKNOWN_RECIPIENT
-                    if person is None
-                    else SuppressionReason.INACTIVE
-                )
-                async with self.runtime.uow() as uow:
-                    await use_cases.suppress_claimed(uow, delivery, token, reason)
-                DELIVERED.labels(delivery.channel, "suppressed").inc()
-                return
+            if person is None:
+                return SuppressionReason.UNKNOWN_RECIPIENT
+            if not person.active_at(self.runtime.clock.now()):
+                return SuppressionReason.INACTIVE
             try:
                 if delivery.channel == Channel.EMAIL.value:
-                    outcome = await self._email(delivery, token, person)
-                else:
-                    outcome = await self._push(delivery, token, person)
+                    return await self._email(delivery, token, person)
+                return await self._push(delivery, token, person)
             except use_cases.LostClaim:
                 log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
-                return
-            async with self.runtime.uow() as uow:
-                status = await use_cases.record_outcome(uow, delivery, token, outcome, self.policy)
-            DELIVERED.labels(delivery.channel, status.value).inc()
-            if not isinstance(outcome, Sent):
-                log.info(
-                    "delivery_not_sent",
-                    extra={
-                        "delivery_id": delivery.id,
-                        "channel": delivery.channel,
-                        "status": status.value,
-                        "detail": getattr(outcome, "detail", None),
-                    },
-                )
+                return None
 
     def _render(self, delivery: use_cases.Claimed, person: use_cases.Person) -> Rendered:
         context: dict[str, Any] = {
