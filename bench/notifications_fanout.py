@@ -346,6 +346,9 @@ async def main() -> None:
         f"ratio_service_to_raw_{args.smtp_connections}": round(service_rate / raw_many, 3),
         "delivery_statuses": statuses,
         "latencies_measured": len(latencies),
+        # Other processes share this machine: the load says how much CPU the run really had.
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, indent=2))
     if args.json:
