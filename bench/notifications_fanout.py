@@ -59,7 +59,7 @@ class Sink:
         self.total = 0
         self.lock = threading.Lock()
 
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         now = time.time()
