@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
 import random
@@ -26,6 +27,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +35,9 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from rhythm_people.adapters.csv_file import COLUMNS
 from rhythm_people.cli import ImportReport, run_import, untraced_unless_exported
@@ -203,6 +208,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20,000 rows")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a fresh PostgreSQL database on RHYTHM_TEST_POSTGRES_URL's server (dropped after)",
+    )
+    parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
     parser.add_argument("--partitions", type=int, default=TOPICS[PEOPLE].partitions)
@@ -213,7 +223,33 @@ def main() -> None:
     asyncio.run(_run(args, rows, console))
 
 
+@contextlib.asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    admin_url = os.environ.get(
+        "RHYTHM_TEST_POSTGRES_URL", "postgresql+asyncpg://rhythm:rhythm@127.0.0.1:55432/rhythm_test"
+    )
+    name = f"bench_people_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 async def _run(args: argparse.Namespace, rows: int, console: Console) -> None:
+    if args.postgres:
+        async with fresh_postgres() as url:
+            args.database_url = url
+            await _run_on(args, rows, console)
+    else:
+        await _run_on(args, rows, console)
+
+
+async def _run_on(args: argparse.Namespace, rows: int, console: Console) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "people.csv"

@@ -33,13 +33,13 @@ from sqlalchemy import event, func, select
 from rhythm_people import use_cases
 from rhythm_people.adapters import csv_file
 from rhythm_people.adapters.csv_file import RowError
+from rhythm_people.adapters.relay import BulkOutboxRelay
 from rhythm_people.main import Settings, build
 from rhythm_people.use_cases import PeopleRejected, SyncProgress, SyncResult
 from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1.people import OrgUnitUpserted
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.outbox import OutboxRelay
 
 app = typer.Typer(no_args_is_help=True, help="The people service: HR data in.")
 console = Console()
@@ -240,7 +240,7 @@ async def relay_outbox(
     """Relay every pending outbox row, org units first, until the outbox is drained."""
     assert runtime.producer is not None
     outbox = runtime.tables.outbox
-    relay = OutboxRelay(
+    relay = BulkOutboxRelay(
         runtime.engine,
         runtime.tables,
         runtime.producer,

@@ -39,13 +39,18 @@ _SIMPLE_EMAIL = re.compile(
 )
 
 
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _email(value: Any) -> str:
     if isinstance(value, str):
         value = value.strip()
         match = _SIMPLE_EMAIL.fullmatch(value)
         if match and len(value) <= 254 and len(match["local"]) <= 64 and "--" not in value:
             domain = match["domain"].lower()
-            if not any(domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES):
+            labels = domain.split(".")
+            suffixes = {".".join(labels[i:]) for i in range(len(labels))}
+            if suffixes.isdisjoint(_SPECIAL_USE):
                 return f"{match['local']}@{domain}"
     return validate_email(value)[1]
 
