@@ -379,7 +379,7 @@ async def sweep_obligations(uow: UnitOfWork, batch_size: int) -> SweepResult:
     result.claimed = len(rows)
     if not rows:
         return result
-    predecessors = await _predecessors(uow, rows)
+    predecessors = await _predecessors(uow, rows, now)
     decided: dict[str, _Decision] = {}
     policies: dict[tuple[str, str], CadencePolicy | None] = {}
     for row in rows:
@@ -455,8 +455,9 @@ def _predecessor_id(row: Any) -> str:
     return obligation_id(row.tenant_id, row.employee_id, CheckinKind(row.kind), before.start)
 
 
-async def _predecessors(uow: UnitOfWork, rows: Sequence[Any]) -> dict[str, Any]:
-    ids = [_predecessor_id(r) for r in rows if r.state in _OUTSTANDING]
+async def _predecessors(uow: UnitOfWork, rows: Sequence[Any], now: datetime) -> dict[str, Any]:
+    """The obligations before those about to be missed (to count misses in a row)."""
+    ids = [_predecessor_id(r) for r in rows if r.state in _OUTSTANDING and r.miss_at <= now]
     if not ids:
         return {}
     found = await uow.session.execute(
