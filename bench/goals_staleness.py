@@ -215,7 +215,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 goals of which 2,000 due")
     parser.add_argument("--batch", type=int, default=500, help="goals claimed per transaction")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (median)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs of each (median and best)"
+    )
     parser.add_argument("--keep", type=Path, help="keep the SQLite files in this directory")
     args = parser.parse_args()
     total, due = (20_000, 2_000) if args.quick else (200_000, 20_000)
@@ -243,17 +245,19 @@ async def main() -> None:
                     empty.append(empty_s)
                 await d.reset()
         for label, d in (("large", large), ("baseline", base)):
-            median = statistics.median(times[label])
+            median, best = statistics.median(times[label]), min(times[label])
             runs = ", ".join(f"{t:.2f}" for t in times[label])
             print(
-                f"{label:8} {d.total:>8,} goals, {d.due:>7,} due: job {median:6.2f} s "
-                f"(median of {runs}) in {rounds} rounds = {d.due / median:8,.0f} goals/s"
+                f"{label:8} {d.total:>8,} goals, {d.due:>7,} due, {rounds} rounds: "
+                f"median {median:6.2f} s = {d.due / median:6,.0f} goals/s, "
+                f"best {best:6.2f} s = {d.due / best:6,.0f} goals/s (runs: {runs})"
             )
-        ratio = statistics.median(times["large"]) / statistics.median(times["baseline"])
-        print(
-            f"ratio large/baseline job time: {ratio:.2f}x for {large.total / base.total:.0f}x "
-            "the goals (1.0x: the cost follows what is due, not how many goals exist)"
-        )
+        for how, pick in (("median", statistics.median), ("best", min)):
+            ratio = pick(times["large"]) / pick(times["baseline"])
+            print(
+                f"ratio large/baseline job time ({how}): {ratio:.2f}x for "
+                f"{large.total / base.total:.0f}x the goals (1.0x: the cost follows what is due)"
+            )
         print(
             f"a round with nothing due on {large.total:,} goals: "
             f"{statistics.median(empty) * 1000:.1f} ms; a full scan to find the due ones: "
