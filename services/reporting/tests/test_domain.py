@@ -96,7 +96,7 @@ def test_a_fact_that_changes_moves_the_rollups_by_the_difference_only() -> None:
             "obligations": 1,
             "on_time": 1,
         }
-    assert rows[("manager_period_stats", "t", ("m", "team", "2026-Q1"))]["on_time"] == 1
+    assert rows[("manager_period_stats", "t", ("m", "2026-Q1"))]["on_time"] == 1
 
 
 def test_moving_a_unit_moves_its_subtree_totals_between_ancestors() -> None:

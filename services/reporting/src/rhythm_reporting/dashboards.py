@@ -34,10 +34,10 @@ DEFINITIONS = {
         "including its whole subtree."
     ),
     "manager-adherence": (
-        "Manager adherence: for each manager with direct reports in the selected unit, the "
-        "obligations of those reports due in the period and the share missed, late and on time; "
-        "sorted by the share missed, highest first: leadership sets the example. Managers with "
-        "fewer than 5 direct reports are suppressed."
+        "Manager adherence: for each manager in the selected unit's subtree (by the manager's "
+        "own unit now), the obligations of their direct reports due in the period and the share "
+        "missed, late and on time; sorted by the share missed, highest first: leadership sets "
+        "the example. Managers with fewer than 5 direct reports are suppressed."
     ),
     "ownership": (
         "Ownership: the share of check-ins held in the period that the employee initiated "
@@ -309,45 +309,20 @@ async def manager_adherence(
     if suppressed(scope.people, minimum):
         report.suppressed = True
         return report
-    rows = await q.managers(scope.org_unit_id, period.label)
-    shown, hidden = [], 0
-    for row in rows:
-        counts = {c: int(row[c] or 0) for c in OBLIGATION_COUNTS}
-        values = _adherence_row(counts)
-        if suppressed(row["team_size"], minimum):
-            hidden += 1
-            continue
-        shown.append({"manager_id": row["manager_id"], "team_size": row["team_size"], **values})
-    shown.sort(key=lambda r: (-(r["missed_pct"] or 0), -(r["obligations"]), r["manager_id"]))
-    selected = shown if limit is None else shown[:limit]
-    names = await q.names(r["manager_id"] for r in selected)
+    rows, shown, hidden = await q.managers(scope.org_unit_id, period.label, minimum, limit)
+    names = await q.names(r["manager_id"] for r in rows)
     report.rows = [
         {
             "manager_id": r["manager_id"],
             "manager": names.get(r["manager_id"], r["manager_id"]),
-            **{k: v for k, v in r.items() if k != "manager_id"},
+            "team_size": r["team_size"],
+            **_adherence_row({c: int(r[c] or 0) for c in OBLIGATION_COUNTS}),
             "suppressed": False,
         }
-        for r in selected
+        for r in rows
     ]
-    report.summary = {
-        "managers": len(shown),
-        "managers_suppressed": hidden,
-        "median_missed_pct": _median(
-            [r["missed_pct"] for r in shown if r["missed_pct"] is not None]
-        ),
-    }
+    report.summary = {"managers": shown, "managers_suppressed": hidden}
     return report
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return round((ordered[mid - 1] + ordered[mid]) / 2, 1)
 
 
 # -- ownership ---------------------------------------------------------------------------------
@@ -675,7 +650,7 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
     starts = children.get(None, []) if TENANT in roots else [by_id[r] for r in roots if r in by_id]
     for start in starts:
         walk(start, 1 if TENANT in roots else 0, seen)
-    people = await q.people([TENANT, *(u["org_unit_id"] for u, _ in ordered)])
+    people = await q.all_people()
     rows = []
     if TENANT in roots:
         rows.append(

@@ -12,7 +12,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
+    Float,
     Index,
     Integer,
     String,
@@ -254,6 +256,15 @@ Index(
     goal_facts.c.needs_attention,
     goal_facts.c.org_unit_id,
 )
+# The at-risk list of a whole tenant walks this one in its order and stops at the limit.
+Index(
+    "ix_goal_facts_attention_order",
+    goal_facts.c.generation,
+    goal_facts.c.tenant_id,
+    goal_facts.c.needs_attention,
+    goal_facts.c.status,
+    goal_facts.c.progress_bp,
+)
 
 # -- rollups (what dashboards read) --------------------------------------------------------
 
@@ -342,23 +353,36 @@ manager_people = Table(
     comment="Team size of each manager (suppression of small teams).",
 )
 
+#: Sortable share missed (-1 when nothing is resolved yet), computed by the database.
+MISSED_SHARE = "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)"
+
 manager_period_stats = Table(
     "manager_period_stats",
     metadata,
     _gen(),
     _tenant(),
     Column("manager_id", Id, primary_key=True),
-    Column("org_unit_id", Id, primary_key=True, comment="Employee's unit ('' if unknown)."),
     Column("period", String(7), primary_key=True, comment="YYYY-MM, YYYY-Qn or YYYY."),
     *(_count(name, comment) for name, comment in OBLIGATION_COUNTS.items()),
+    Column(
+        "missed_share",
+        Float,
+        Computed(MISSED_SHARE, persisted=True),
+        comment="missed / (on_time + late + missed); -1 when none is resolved.",
+    ),
     comment="Obligations of each manager's direct reports, per month, quarter and year.",
 )
+# "Managers whose teams miss most" walks this index from the top and stops at the limit.
 Index(
-    "ix_manager_period_stats_period",
+    "ix_manager_period_stats_rank",
     manager_period_stats.c.generation,
     manager_period_stats.c.tenant_id,
     manager_period_stats.c.period,
+    manager_period_stats.c.missed_share.desc(),
+    manager_period_stats.c.obligations.desc(),
+    manager_period_stats.c.manager_id.desc(),
 )
+Index("ix_employees_unit", employees.c.generation, employees.c.tenant_id, employees.c.org_unit_id)
 
 FACT_TABLES: dict[str, tuple[Table, str]] = {
     "obligation": (obligation_facts, "obligation_id"),
@@ -397,4 +421,5 @@ def key_columns(table: Table) -> list[str]:
 
 
 def value_columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns if not c.primary_key]
+    """Columns the service writes (not the key, not what the database computes)."""
+    return [c.name for c in table.columns if not c.primary_key and c.computed is None]

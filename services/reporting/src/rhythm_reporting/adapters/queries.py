@@ -117,6 +117,14 @@ class Queries:
         tree = base.union(step)
         return select(tree.c.org_unit_id)
 
+    async def all_people(self) -> dict[str, int]:
+        rows = await self.conn.execute(
+            select(unit_people.c.org_unit_id, unit_people.c.people).where(
+                unit_people.c.generation == self.g, unit_people.c.tenant_id == self.tenant
+            )
+        )
+        return {r[0]: int(r[1]) for r in rows.all()}
+
     async def people(self, units: Sequence[str]) -> dict[str, int]:
         rows = await self.conn.execute(
             select(unit_people.c.org_unit_id, unit_people.c.people).where(
@@ -169,28 +177,45 @@ class Queries:
             .group_by(t.c.org_unit_id)
         )
 
-    async def managers(self, unit: str, period: str) -> list[Row]:
-        """Obligation counts of each manager's direct reports in the scope and period."""
-        t = manager_period_stats
-        query = select(
-            t.c.manager_id, *(func.sum(t.c[c]).label(c) for c in OBLIGATION_COUNTS)
-        ).where(t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period)
-        if unit != TENANT:
-            query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
-        rows = await self._rows(query.group_by(t.c.manager_id))
-        if not rows:
-            return rows
-        teams = await self.conn.execute(
-            select(manager_people.c.manager_id, manager_people.c.people).where(
-                manager_people.c.generation == self.g,
-                manager_people.c.tenant_id == self.tenant,
-                manager_people.c.manager_id.in_([r["manager_id"] for r in rows]),
-            )
+    async def managers(
+        self, unit: str, period: str, minimum: int, limit: int | None
+    ) -> tuple[list[Row], int, int]:
+        """Managers in the scope (by their own unit now), worst share missed first; teams below
+        ``minimum`` are left out. Returns (rows, managers shown, managers suppressed)."""
+        t, mp, e = manager_period_stats, manager_people, employees
+        team = func.coalesce(mp.c.people, 0)
+        joined = t.outerjoin(
+            mp,
+            (mp.c.generation == t.c.generation)
+            & (mp.c.tenant_id == t.c.tenant_id)
+            & (mp.c.manager_id == t.c.manager_id),
         )
-        sizes = {m: int(p) for m, p in teams.all()}
-        for row in rows:
-            row["team_size"] = sizes.get(row["manager_id"], 0)
-        return rows
+        where = [t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period]
+        if unit != TENANT:
+            joined = joined.join(
+                e,
+                (e.c.generation == t.c.generation)
+                & (e.c.tenant_id == t.c.tenant_id)
+                & (e.c.employee_id == t.c.manager_id),
+            )
+            where.append(e.c.org_unit_id.in_(self.subtree(unit)))
+        counts = (
+            await self.conn.execute(
+                select(func.count().filter(team >= minimum), func.count().filter(team < minimum))
+                .select_from(joined)
+                .where(*where)
+            )
+        ).one()
+        query = (
+            select(t.c.manager_id, team.label("team_size"), *(t.c[c] for c in OBLIGATION_COUNTS))
+            .select_from(joined)
+            .where(*where, team >= minimum)
+            # The index's order (ix_manager_period_stats_rank): read from the top, stop early.
+            .order_by(t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return await self._rows(query), int(counts[0] or 0), int(counts[1] or 0)
 
     async def goals_needing_attention(
         self, unit: str, start: date, end: date, limit: int
@@ -218,9 +243,10 @@ class Queries:
         )
         if unit != TENANT:
             query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
-        query = query.order_by(
-            t.c.status.desc(), func.coalesce(t.c.progress_bp, 0), t.c.goal_id
-        ).limit(limit)
+        # at_risk, off_track, then on_track-but-stale; least progress first.
+        query = query.order_by(t.c.status, t.c.progress_bp.asc().nulls_first(), t.c.goal_id).limit(
+            limit
+        )
         return await self._rows(query)
 
     async def unit_names(self, ids: Iterable[str]) -> dict[str, str]:

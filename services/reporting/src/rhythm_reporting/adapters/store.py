@@ -326,8 +326,9 @@ def _upsert_statement(
     if cached is not None:
         return cached
     quote = dialect.identifier_preparer.quote
-    columns = [c.name for c in table.columns]
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns]
+    written = [c for c in table.columns if c.computed is None]
+    columns = [c.name for c in written]
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in written]
     if dialect.paramstyle == "numeric_dollar":
         marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
     else:

@@ -412,12 +412,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         if fact.get("manager_id"):
             for label in period_labels(due):
                 out.append(
-                    Contribution(
-                        "manager_period_stats",
-                        None,
-                        (fact["manager_id"], unit or "", label),
-                        counts,
-                    )
+                    Contribution("manager_period_stats", None, (fact["manager_id"], label), counts)
                 )
     elif kind == "checkin":
         held = fact.get("held_at")

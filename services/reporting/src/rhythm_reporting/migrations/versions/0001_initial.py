@@ -3,7 +3,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 14:14:28.366233
+Create Date: 2026-11-28 14:43:10.961532
 
 """
 
@@ -201,13 +201,13 @@ VIEWS: dict[str, tuple[str, list[str]]] = {
         [
             "tenant_id",
             "manager_id",
-            "org_unit_id",
             "period",
             "obligations",
             "on_time",
             "late",
             "missed",
             "open",
+            "missed_share",
         ],
     ),
 }
@@ -337,6 +337,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_employees_manager", ["generation", "tenant_id", "manager_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_employees_unit", ["generation", "tenant_id", "org_unit_id"], unique=False
+        )
 
     op.create_table(
         "feedback_facts",
@@ -432,6 +435,11 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            "ix_goal_facts_attention_order",
+            ["generation", "tenant_id", "needs_attention", "status", "progress_bp"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_goal_facts_owner", ["generation", "tenant_id", "owner_id"], unique=False
         )
 
@@ -482,12 +490,6 @@ def upgrade() -> None:
         ),
         sa.Column("manager_id", sa.String(length=128), nullable=False),
         sa.Column(
-            "org_unit_id",
-            sa.String(length=128),
-            nullable=False,
-            comment="Employee's unit ('' if unknown).",
-        ),
-        sa.Column(
             "period", sa.String(length=7), nullable=False, comment="YYYY-MM, YYYY-Qn or YYYY."
         ),
         sa.Column(
@@ -525,19 +527,33 @@ def upgrade() -> None:
             nullable=False,
             comment="... neither completed nor missed yet.",
         ),
+        sa.Column(
+            "missed_share",
+            sa.Float(),
+            sa.Computed(
+                "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)",
+                persisted=True,
+            ),
+            nullable=True,
+            comment="missed / (on_time + late + missed); -1 when none is resolved.",
+        ),
         sa.PrimaryKeyConstraint(
-            "generation",
-            "tenant_id",
-            "manager_id",
-            "org_unit_id",
-            "period",
-            name=op.f("pk_manager_period_stats"),
+            "generation", "tenant_id", "manager_id", "period", name=op.f("pk_manager_period_stats")
         ),
         comment="Obligations of each manager's direct reports, per month, quarter and year.",
     )
     with op.batch_alter_table("manager_period_stats", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_manager_period_stats_period", ["generation", "tenant_id", "period"], unique=False
+            "ix_manager_period_stats_rank",
+            [
+                "generation",
+                "tenant_id",
+                "period",
+                sa.literal_column("missed_share DESC"),
+                sa.literal_column("obligations DESC"),
+                sa.literal_column("manager_id DESC"),
+            ],
+            unique=False,
         )
 
     op.create_table(
@@ -1037,7 +1053,7 @@ def downgrade() -> None:
 
     op.drop_table("obligation_facts")
     with op.batch_alter_table("manager_period_stats", schema=None) as batch_op:
-        batch_op.drop_index("ix_manager_period_stats_period")
+        batch_op.drop_index("ix_manager_period_stats_rank")
 
     op.drop_table("manager_period_stats")
     op.drop_table("manager_people")
@@ -1045,6 +1061,7 @@ def downgrade() -> None:
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("goal_facts", schema=None) as batch_op:
         batch_op.drop_index("ix_goal_facts_owner")
+        batch_op.drop_index("ix_goal_facts_attention_order")
         batch_op.drop_index("ix_goal_facts_attention")
 
     op.drop_table("goal_facts")
@@ -1054,6 +1071,7 @@ def downgrade() -> None:
 
     op.drop_table("feedback_facts")
     with op.batch_alter_table("employees", schema=None) as batch_op:
+        batch_op.drop_index("ix_employees_unit")
         batch_op.drop_index("ix_employees_manager")
 
     op.drop_table("employees")
