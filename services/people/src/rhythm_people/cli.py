@@ -114,10 +114,13 @@ async def run_import(
     clock: Clock | None = None,
 ) -> ImportReport:
     """Validate, write (one transaction), relay. Returns what happened and how long each took."""
+    collecting = gc.isenabled()
     try:
         return await _import(path, tenant, settings, console, dry_run, clock)
     finally:
         gc.unfreeze()
+        if collecting:
+            gc.enable()
 
 
 async def _import(
@@ -149,9 +152,10 @@ async def _import(
         if parsed.errors:
             report.errors = parsed.errors
             return report
-        # The parsed rows live until the end: keep the collector from re-scanning them over
-        # and over while the import allocates millions of short-lived objects.
+        # The parsed rows live until the end, and the import allocates millions of objects that
+        # reference counting frees: the cycle collector would only re-scan them, over and over.
         gc.freeze()
+        gc.disable()
         write = progress.add_task("write", total=None)
         marks: dict[str, float] = {}
 
@@ -236,6 +240,7 @@ async def relay_outbox(
     *,
     on_total: Callable[[int], None] | None = None,
     on_done: Callable[[int], None] | None = None,
+    stall_timeout_s: float = 120.0,
 ) -> int:
     """Relay every pending outbox row, org units first, until the outbox is drained."""
     assert runtime.producer is not None
@@ -264,6 +269,7 @@ async def relay_outbox(
     if on_total:
         on_total(total)
     done = 0
+    last_remaining, stalled_since = total, time.monotonic()
     while True:
         # A round ends only when every record of it is acknowledged: a round that stops where
         # the org units stop sends no employee before every unit is on the broker.
@@ -277,6 +283,13 @@ async def relay_outbox(
             if remaining == 0:
                 break
             # Another relay (a running people service) holds the lock and is publishing them.
+            if remaining < last_remaining:
+                last_remaining, stalled_since = remaining, time.monotonic()
+            elif time.monotonic() - stalled_since > stall_timeout_s:
+                raise TimeoutError(
+                    f"{remaining} events wait in the outbox and no relay is publishing them; "
+                    "the people service's relay publishes them once it runs"
+                )
             done = max(done, total - remaining)
             await asyncio.sleep(0.2)
         if on_done:
