@@ -306,6 +306,11 @@ def _report(
         f"{rows / again.timings['total']:,.0f}",
     )
     console.print(table)
+    load = os.getloadavg()
+    console.print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (1/5/15 min): other work on the machine slows both rows alike"
+    )
     total = first.timings["total"]
     console.print(
         f"events published: {first.published:,}; publish phase runs at "
