@@ -7,6 +7,7 @@
 #   make infra-status  what is running where
 #   make lint          ruff + mypy
 #   make test          install, infra-up, lint, then pytest against the local infrastructure
+#   make chaos         fault tests on real processes, 50,000 events (QUICK=1: ~5,000); non-zero on loss
 #   make clean         stop the infrastructure, delete its data and the tool caches
 
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ PYTEST_ARGS ?=
 PY_DIRS := $(strip $(foreach d,shared cli services bench tests,\
 	$(if $(shell find $(d) -name '*.py' -not -path '*/.*' 2>/dev/null | head -n 1),$(d))))
 
-.PHONY: install run infra-up infra-down infra-status lint test clean
+.PHONY: install run infra-up infra-down infra-status lint test clean chaos
 
 install:
 	@command -v uv >/dev/null 2>&1 || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "uv==$(UV_VERSION)"
@@ -58,6 +59,10 @@ test: install
 	status=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
+
+# Kills, a broker restart (its own broker), a rebalance, duplicates, poison; prints a table per phase.
+chaos: install
+	$(VENV)/bin/python -m bench.chaos $(if $(QUICK),--quick,)
 
 clean:
 	if [ -x $(RHYTHM) ]; then $(RHYTHM) infra down; fi
