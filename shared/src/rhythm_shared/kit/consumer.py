@@ -2,10 +2,11 @@
 
 A consumer is a map from event type to a handler ``(uow, envelope) -> None``. For each record:
 an unreadable one goes straight to the group's dead-letter topic; a known one runs its handler in
-a unit of work guarded by the inbox (a duplicate has no second effect); a handler that keeps
-failing after bounded retries sends the record to the dead-letter topic and the partition moves
-on. Infrastructure failures (database or broker down) are not the record's fault: the batch is
-rewound and retried, nothing is dead-lettered and no offset is committed.
+a unit of work guarded by the inbox (a duplicate has no second effect) — a chunk of a batch shares
+one transaction; a handler that keeps failing after bounded retries sends the record to the
+dead-letter topic and the partition moves on. Infrastructure failures (database or broker down)
+are not the record's fault: the batch is rewound and retried, nothing is dead-lettered and no
+offset is committed.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class EventConsumer:
         max_attempts: int = 3,
         topic_prefix: str = "",
         retry_base_s: float = 0.05,
+        chunk_size: int = 200,
     ) -> None:
         self.spec = spec
         self.group = spec.group
@@ -76,42 +78,103 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.topic_prefix = topic_prefix
         self.retry_base_s = retry_base_s
+        self.chunk_size = chunk_size
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            await self.handle_record(record)
+        """Apply a batch in as few transactions as possible, one event at a time if one fails.
+
+        The happy path is one transaction per chunk (inbox rows and effects together), which is
+        what makes ingest fast on SQLite and PostgreSQL alike. If any handler in the chunk fails,
+        the chunk rolls back as a whole and is redone event by event, so the failing event gets
+        its bounded retries and its dead letter without holding up the others.
+        """
+        for start in range(0, len(records), self.chunk_size):
+            chunk = records[start : start + self.chunk_size]
+            ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Handler]] = []
+            for record in chunk:
+                item = await self._triage(record)
+                if item is not None:
+                    ready.append(item)
+            if not ready:
+                continue
+            try:
+                await self._apply_together(ready)
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    raise
+                log.info(
+                    "event_batch_split",
+                    extra={"group": self.group, "size": len(ready), "error": repr(exc)},
+                )
+                for record, envelope, handler in ready:
+                    await self._apply(record, envelope, handler)
 
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        item = await self._triage(record)
+        if item is not None:
+            await self._apply(*item)
+
+    async def _triage(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[ConsumerRecord[bytes, bytes], Envelope, Handler] | None:
+        """Parse a record: dead-letter it if unreadable, skip it if no handler wants it."""
+        try:
+            envelope = from_record(record.headers or (), record.value)
+        except EnvelopeError as exc:
+            headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+            CONSUMED.labels(self.group, headers.get("ce_type", "?"), "dead_lettered").inc()
+            with self._span(record):
+                await self._dead_letter(record, f"unreadable: {exc}")
+            return None
+        handler = self.spec.handlers.get(type(envelope.event))
+        if handler is None:
+            CONSUMED.labels(self.group, envelope.type, "ignored").inc()
+            return None
+        return record, envelope, handler
+
+    def _span(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope | None = None) -> Any:
         headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
         # OpenTelemetry messaging conventions: a CONSUMER span "<destination> process" whose
         # parent is the producer's context from the record's W3C traceparent header.
-        with tracer.start_as_current_span(
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.consumer.group.name": self.group,
+            "messaging.kafka.message.offset": record.offset,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.operation.type": "process",
+        }
+        if envelope is not None:
+            attributes["messaging.message.id"] = envelope.id
+        return tracer.start_as_current_span(
             f"{record.topic} process",
             context=propagate.extract(headers),
             kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.consumer.group.name": self.group,
-                "messaging.kafka.message.offset": record.offset,
-                "messaging.destination.partition.id": str(record.partition),
-                "messaging.operation.type": "process",
-            },
-        ) as span:
-            try:
-                envelope = from_record(record.headers or (), record.value)
-            except EnvelopeError as exc:
-                CONSUMED.labels(self.group, headers.get("ce_type", "?"), "dead_lettered").inc()
-                await self._dead_letter(record, f"unreadable: {exc}")
-                return
-            span.set_attribute("messaging.message.id", envelope.id)
-            handler = self.spec.handlers.get(type(envelope.event))
-            if handler is None:
-                CONSUMED.labels(self.group, envelope.type, "ignored").inc()
-                return
-            await self._apply(record, envelope, handler)
+            attributes=attributes,
+        )
+
+    async def _apply_together(
+        self, items: Sequence[tuple[ConsumerRecord[bytes, bytes], Envelope, Handler]]
+    ) -> None:
+        outcomes: list[tuple[str, str]] = []
+        async with self.uow_factory() as uow:
+            for record, envelope, handler in items:
+                with self._span(record, envelope):
+                    if not await uow.first_time(self.group, envelope.id):
+                        outcomes.append((envelope.type, "duplicate"))
+                        continue
+                    await handler(uow, envelope)
+                    outcomes.append((envelope.type, "applied"))
+        for event_type, outcome in outcomes:
+            CONSUMED.labels(self.group, event_type, outcome).inc()
 
     async def _apply(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, handler: Handler
+    ) -> None:
+        with self._span(record, envelope):
+            await self._apply_alone(record, envelope, handler)
+
+    async def _apply_alone(
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, handler: Handler
     ) -> None:
         last_error: BaseException | None = None
