@@ -2,6 +2,7 @@
 #
 #   make install       uv workspace into .venv (with the `rhythm` command)
 #   make run           the whole platform locally with a demo organisation (FRESH=1: start over)
+#   make bench         every benchmark beside its baseline (QUICK=1: small sizes, < 5 min)
 #   make infra-up      local Kafka (KRaft) + PostgreSQL on 127.0.0.1, data under .run/
 #   make infra-down    stop them (data is kept)
 #   make infra-status  what is running where
@@ -23,7 +24,7 @@ PYTEST_ARGS ?=
 PY_DIRS := $(strip $(foreach d,shared cli services bench tests,\
 	$(if $(shell find $(d) -name '*.py' -not -path '*/.*' 2>/dev/null | head -n 1),$(d))))
 
-.PHONY: install run infra-up infra-down infra-status lint test clean chaos
+.PHONY: install run bench infra-up infra-down infra-status lint test clean chaos
 
 install:
 	@command -v uv >/dev/null 2>&1 || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "uv==$(UV_VERSION)"
@@ -37,6 +38,11 @@ install:
 # The whole platform with a demo organisation; FRESH=1 starts over.
 run: install
 	$(RHYTHM) run $(if $(FRESH),--fresh,)
+
+# Every benchmark against the real broker -> bench/results/latest.{json,md}; QUICK=1: small sizes.
+bench: install
+	$(MAKE) --no-print-directory infra-up
+	set -a; . ./.run/infra.env; set +a; $(VENV)/bin/python -m bench.run_all $(if $(QUICK),--quick,)
 
 infra-up:
 	$(RHYTHM) infra up
