@@ -220,13 +220,14 @@ def stream(tenant: str, employees: int, months: int, seed: int = 1) -> Iterator[
                         last_progress_at=start + timedelta(days=26),
                         update_interval_days=14,
                     )
-            if rnd.random() < 0.3:
+            receiver = rnd.choice(everyone)
+            if rnd.random() < 0.3 and receiver != eid:
                 yield FeedbackGiven.model_construct(
                     tenant_id=tenant,
                     occurred_at=start + timedelta(days=rnd.randint(0, 27)),
                     feedback_id=f"fb-{eid}-{m}",
                     giver_id=eid,
-                    receiver_id=rnd.choice(everyone),
+                    receiver_id=receiver,
                     kind=FeedbackKind.PRAISE if rnd.random() < 0.6 else FeedbackKind.CONSTRUCTIVE,
                     requested=rnd.random() < 0.2,
                 )
