@@ -93,15 +93,21 @@ async def rebuild_read_model(
         partitions = await _all_partitions(
             settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix)
         )
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
+        end: dict[TopicPartition, int] = {}
+        if partitions:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
         records = 0
         deadline = time.monotonic() + timeout_s
         while True:
             if time.monotonic() > deadline:
                 raise RebuildTimeout(f"rebuild of generation {generation} did not catch up")
-            batch = await consumer.getmany(timeout_ms=200, max_records=settings.ingest_batch_size)
+            batch = (
+                await consumer.getmany(timeout_ms=200, max_records=settings.ingest_batch_size)
+                if partitions
+                else {}
+            )
             flat = [r for rs in batch.values() for r in rs]
             if flat:
                 await applier.apply(flat)
