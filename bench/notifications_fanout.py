@@ -59,9 +59,7 @@ class Sink:
         self.total = 0
         self.lock = threading.Lock()
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         now = time.time()
         content = envelope.original_content or b""
         match = _MSG_ID.search(content if isinstance(content, bytes) else content.encode())
