@@ -218,7 +218,11 @@ class ReadModelStore:
 
     async def save_facts(self, kind: str, tenant: str, facts: Mapping[str, Fact]) -> None:
         table, key = FACT_TABLES[kind]
-        await self._upsert_rows(table, tenant, [{key: k, **f} for k, f in facts.items()])
+        rows = []
+        for k, f in facts.items():
+            f[key] = k
+            rows.append(f)
+        await self._upsert_rows(table, tenant, rows)
 
     # -- rollups -----------------------------------------------------------------------------
 
@@ -280,47 +284,61 @@ class ReadModelStore:
         return out
 
     async def _upsert_rows(self, table: Table, tenant: str, rows: list[Fact]) -> None:
-        if not rows:
-            return
-        defaults = {
-            c.name: False for c in table.columns if isinstance(c.type, Boolean) and not c.nullable
-        }
-        params = []
-        for r in rows:
-            row = {**defaults, **{k: v for k, v in r.items() if v is not None}}
-            row["generation"] = self.generation
-            row["tenant_id"] = tenant
-            params.append(row)
-        await self._bulk_upsert(table, params, increment=False)
+        await self._bulk_upsert(
+            table, rows, increment=False, fixed={"generation": self.generation, "tenant_id": tenant}
+        )
 
     async def _bulk_upsert(
-        self, table: Table, rows: list[dict[str, Any]], *, increment: bool
+        self,
+        table: Table,
+        rows: list[dict[str, Any]],
+        *,
+        increment: bool,
+        fixed: Mapping[str, Any] | None = None,
     ) -> None:
         """INSERT ... ON CONFLICT DO UPDATE for many rows through the driver's executemany.
 
         SQLAlchemy's per-row parameter processing costs more than the database work here, so
         the statement is rendered once and values go through each column's own bind processor.
+        ``fixed`` gives columns that are the same in every row (processed once).
         """
-        sql, columns, processors = _upsert_statement(
+        if not rows:
+            return
+        sql, columns, processors, defaults = _upsert_statement(
             self.session.get_bind().dialect, table, increment
         )
-        params = [
-            tuple(
-                value if (value := row.get(c)) is None or p is None else p(value)
-                for c, p in zip(columns, processors, strict=True)
-            )
-            for row in rows
-        ]
+        fixed = fixed or {}
+        plan: list[tuple[int, str, Any, Any]] = []  # (kind, column, processor, constant)
+        for column, processor in zip(columns, processors, strict=True):
+            if column in fixed:
+                value = fixed[column]
+                plan.append((0, column, None, processor(value) if processor else value))
+            else:
+                plan.append((1, column, processor, defaults.get(column)))
+        params = []
+        for row in rows:
+            values = []
+            for kind, column, processor, constant in plan:
+                if kind == 0:
+                    values.append(constant)
+                    continue
+                value = row.get(column)
+                if value is None:
+                    value = constant
+                if value is not None and processor is not None:
+                    value = processor(value)
+                values.append(value)
+            params.append(tuple(values))
         connection = await self.session.connection()
         await connection.exec_driver_sql(sql, params)
 
 
-_STATEMENTS: dict[tuple[str, str, bool], tuple[str, list[str], list[Any]]] = {}
+_STATEMENTS: dict[tuple[str, str, bool], tuple[str, list[str], list[Any], dict[str, Any]]] = {}
 
 
 def _upsert_statement(
     dialect: Any, table: Table, increment: bool
-) -> tuple[str, list[str], list[Any]]:
+) -> tuple[str, list[str], list[Any], dict[str, Any]]:
     cache_key = (dialect.name, table.name, increment)
     cached = _STATEMENTS.get(cache_key)
     if cached is not None:
@@ -329,6 +347,8 @@ def _upsert_statement(
     written = [c for c in table.columns if c.computed is None]
     columns = [c.name for c in written]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in written]
+    # A missing flag is false, not null.
+    defaults = {c.name: False for c in written if isinstance(c.type, Boolean) and not c.nullable}
     if dialect.paramstyle == "numeric_dollar":
         marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
     else:
@@ -346,7 +366,7 @@ def _upsert_statement(
         f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES ({marks}) "
         f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
     )
-    _STATEMENTS[cache_key] = (sql, columns, processors)
+    _STATEMENTS[cache_key] = (sql, columns, processors, defaults)
     return _STATEMENTS[cache_key]
 
 
