@@ -241,6 +241,10 @@ class LiveIngest:
     async def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     async def close(self) -> None:
         await self.consumer.stop()
 
@@ -254,7 +258,7 @@ def _last(records: Sequence[Record]) -> dict[tuple[str, int], Record]:
 
 async def run_live_ingest(ingest: LiveIngest) -> None:
     """Run until stopped; an unexpected crash of the loop is logged and the loop restarted."""
-    while not ingest._stop.is_set():
+    while not ingest.stopped:
         try:
             await ingest.run()
         except asyncio.CancelledError:
