@@ -29,6 +29,10 @@ from rhythm_shared.kit.uow import UnitOfWork
 Text = Annotated[str, Field(max_length=4000)]
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
 PathId = Annotated[str, Path(min_length=1, max_length=128)]
+# A scope id is stored and published (CadencePolicyChanged.scope_id): it must be an Identifier.
+ScopeId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+]
 
 
 def _example(example: dict[str, Any]) -> ConfigDict:
@@ -400,7 +404,7 @@ async def get_feedback(
 )
 async def put_policy(
     scope: PolicyScope,
-    scope_id: PathId,
+    scope_id: ScopeId,
     body: PolicyRequest,
     principal: PrincipalDep,
     runtime: RuntimeDep,
