@@ -123,7 +123,7 @@ def stream(tenant: str, employees: int, months: int, seed: int = 1) -> Iterator[
     everyone = [p[0] for p in people]
     for m in range(months):
         start = _month_start(m)
-        due = _month_start(m + 1) - timedelta(hours=7)
+        due = (_month_start(m + 1) - timedelta(days=1)).replace(hour=17)  # last day, 17:00
         quarter_start = m % 3 == 0
         for eid, manager, _ in people:
             oid = f"ob-{eid}-{m}"
