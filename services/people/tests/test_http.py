@@ -46,7 +46,7 @@ async def events_on_people(settings: Settings, min_count: int = 1, settle_s: flo
         settings.kafka_bootstrap_servers,
         settings.topic(topics.PEOPLE),
         min_count=min_count,
-        timeout_s=20,
+        timeout_s=40,
         settle_s=settle_s,
     )
     return [(r, from_record(r.headers, r.value)) for r in records]
@@ -88,7 +88,9 @@ async def test_put_employee_publishes_one_event_keyed_by_tenant_and_employee(
     assert envelope.tenant_id == tenant
     assert envelope.time == clock.now()
     assert envelope.event.email == "ana.devries@acme.example.com"
-    assert [type(e.event) for _, e in found] == [OrgUnitUpserted, EmployeeUpserted]
+    # Different keys may sit on different partitions: compare when they were produced.
+    [unit_record] = [r for r, e in found if isinstance(e.event, OrgUnitUpserted)]
+    assert unit_record.timestamp <= record.timestamp
 
 
 async def test_an_unchanged_put_publishes_nothing(
