@@ -5,6 +5,7 @@ The dashboards' questions are answered in :mod:`rhythm_reporting.dashboards`.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ from rhythm_shared.contracts.v1 import (
     EmployeeUpserted,
     OrgUnitUpserted,
 )
+
+
+async def _let_others_run() -> None:
+    # Projection is CPU work on the event loop: give heartbeats and HTTP requests a turn
+    # between its phases, so a big batch never looks like a dead consumer.
+    await asyncio.sleep(0)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ async def _project_tenant(
         )
     versions.update(new_versions)
 
+    await _let_others_run()
     # 2. Fold the events into the facts.
     current_facts = loaded
     for ref, event in fact_events:
@@ -122,6 +130,7 @@ async def _project_tenant(
     link_completions(current_facts, obligations)
     current_facts.update(obligations)
 
+    await _let_others_run()
     # 3. Attribute every touched fact to the unit its people were in at the time.
     needed = {p for ref, f in current_facts.items() for p in people_of(ref.kind, f)}
     missing = needed - set(versions)
@@ -134,6 +143,7 @@ async def _project_tenant(
     for ref, fact in current_facts.items():
         resolve(ref.kind, tenant, fact, versions_of)
 
+    await _let_others_run()
     # 4. The tree: where rollups of moved units go; then the facts' contributions under it.
     units_needed: set[str] = set()
     for unit_event in unit_events:
@@ -196,6 +206,7 @@ async def _project_tenant(
         for c in contributions("employee", employee):
             deltas.add_contribution(tenant, c, tree, +1)
 
+    await _let_others_run()
     # 5. Write it all (the caller commits, together with the consumed positions).
     await store.save_units(tenant, list(unit_rows.values()))
     await store.save_versions(tenant, new_versions)

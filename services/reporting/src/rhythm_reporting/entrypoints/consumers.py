@@ -110,7 +110,10 @@ class BatchApplier:
 
     async def apply(self, records: Sequence[Record]) -> Positions:
         """Apply one batch in one transaction; returns the stored positions after it."""
-        decoded = decode(records)
+        decoded: list[Decoded] = []
+        for start in range(0, len(records), 250):
+            decoded += decode(records[start : start + 250])
+            await asyncio.sleep(0)  # decoding is CPU work: let heartbeats and requests in
         with (
             tracer.start_as_current_span(
                 "reporting ingest",
