@@ -226,6 +226,18 @@ class Cluster:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.popen.wait(timeout=10)
 
+    def revive(self, name: str, limit: int = 3) -> None:
+        """What a process supervisor does: start a process that exited by itself again (a
+        service refuses to start while the broker does not answer in time, for example)."""
+        popen = self.procs[name].popen
+        code = popen.poll() if popen else None
+        if self.procs[name].starts > limit + self.events.count(f"kill -9 {name}"):
+            raise RuntimeError(
+                f"{name} keeps exiting (code {code}); see {self.workdir / 'logs' / (name + '.log')}"
+            )
+        self.events.append(f"{name} exited by itself (code {code}), restarted")
+        self.start(name)
+
     async def wait_ready(self, names: list[str], timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         pending = set(names)
@@ -233,10 +245,8 @@ class Cluster:
             while pending:
                 for name in list(pending):
                     if not self.alive(name):
-                        raise RuntimeError(
-                            f"{name} exited (code {self.procs[name].popen.poll()}); "  # type: ignore[union-attr]
-                            f"see {self.workdir / 'logs' / (name + '.log')}"
-                        )
+                        self.revive(name)
+                        continue
                     with contextlib.suppress(httpx.HTTPError):
                         response = await client.get(f"{self.url(name)}/readyz")
                         if response.status_code == 200:

@@ -503,25 +503,19 @@ class Api:
                 self.log.renamed[e] = self.org.names[e]
 
     async def seed(self) -> None:
+        """Through the people API, in batches of at most 1,000 items."""
         people = sorted(self.org.managers)  # managers' ids are lower: they come first
-        units = self.org.units
-        for i in range(0, len(people), 900):
-            chunk = people[i : i + 900]
-            body = {
-                "org_units": units if i == 0 else [],
-                "employees": [self.org.body(e) for e in chunk],
-            }
-            if (
-                await self.call(
-                    "POST",
-                    "people",
-                    "/v1/people/employees:batch",
-                    "hr-sync",
-                    body,
-                    f"chaos-seed-{i}",
-                )
-                is None
-            ):
+        # Units before their people, heads after them (a head must be a known employee).
+        headless = [{**u, "head_id": None} for u in self.org.units]
+        bodies: list[dict[str, Any]] = [{"org_units": headless, "employees": []}]
+        bodies += [
+            {"org_units": [], "employees": [self.org.body(e) for e in people[i : i + 900]]}
+            for i in range(0, len(people), 900)
+        ]
+        bodies.append({"org_units": self.org.units, "employees": []})
+        for n, body in enumerate(bodies):
+            path = "/v1/people/employees:batch"
+            if await self.call("POST", "people", path, "hr-sync", body, f"chaos-seed-{n}") is None:
                 raise RuntimeError(
                     f"the people service refused the organisation: {self.log.refused[-1]}"
                 )
