@@ -961,19 +961,27 @@ class LostClaim(Exception):
     """Another dispatcher took the delivery over (our lease ran out): do not send."""
 
 
-async def mark_sending(uow: UnitOfWork, delivery: Claimed, token: str) -> None:
+async def mark_sending(uow: UnitOfWork, delivery_ids: Sequence[str], token: str) -> set[str]:
+    """Mark claimed deliveries as being handed over; return the ids this claim still owns.
+
+    Several sends share one commit (group commit), but each send still waits for its own mark
+    to be committed before the hand-over starts.
+    """
     d = db.deliveries
+    ids = list(delivery_ids)
     result = await uow.session.execute(
         update(d)
-        .where(
-            d.c.id == delivery.id,
-            d.c.claim_token == token,
-            d.c.status == Status.CLAIMED.value,
-        )
+        .where(d.c.id.in_(ids), d.c.claim_token == token, d.c.status == Status.CLAIMED.value)
         .values(status=Status.SENDING.value, updated_at=uow.clock.now())
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise LostClaim(delivery.id)
+    if result.rowcount == len(ids):  # type: ignore[attr-defined]
+        return set(ids)
+    rows = await uow.session.execute(
+        select(d.c.id).where(
+            d.c.id.in_(ids), d.c.claim_token == token, d.c.status == Status.SENDING.value
+        )
+    )
+    return {row.id for row in rows}
 
 
 async def _finish(

@@ -7,9 +7,10 @@ Each round claims due rows through the ``(status, next_attempt_at)`` index with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.jobs import JobSpec
+from rhythm_shared.kit.uow import UnitOfWork
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
@@ -78,14 +80,26 @@ class Dispatcher:
             settings.delivery_retry_max_s,
         )
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
+        # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
+        # a try): concurrent sends queue here instead and go the moment the writer is done.
+        self._sqlite = runtime.engine.dialect.name == "sqlite"
+        self._writer = asyncio.Lock()
+        self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self._marker: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[UnitOfWork]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._sqlite:
+                await stack.enter_async_context(self._writer)
+            yield await stack.enter_async_context(self.runtime.uow())
 
     async def run_once(self) -> int:
         """One round: take back expired leases, claim what is due, send it, record it."""
-        uow_factory = self.runtime.uow
-        async with uow_factory() as uow:
+        async with self._write() as uow:
             await use_cases.recover_expired(uow, self.settings.dispatch_batch_size)
         token = str(uuid.uuid4())
-        async with uow_factory() as uow:
+        async with self._write() as uow:
             claimed = await use_cases.claim_due(
                 uow,
                 limit=self.settings.dispatch_batch_size,
@@ -113,7 +127,7 @@ class Dispatcher:
         return len(claimed)
 
     async def _record(self, results: list[tuple[use_cases.Claimed, Any]], token: str) -> None:
-        async with self.runtime.uow() as uow:
+        async with self._write() as uow:
             for delivery, result in results:
                 if result is None:
                     continue
@@ -173,8 +187,34 @@ class Dispatcher:
         )
 
     async def _mark_sending(self, delivery: use_cases.Claimed, token: str) -> None:
-        async with self.runtime.uow() as uow:
-            await use_cases.mark_sending(uow, delivery, token)
+        """Wait until this delivery's 'sending' mark is committed (group commit: marks that
+        arrive while a commit is running go together in the next one)."""
+        marked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._marks.append((delivery.id, token, marked))
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._commit_marks())
+        if not await marked:
+            raise use_cases.LostClaim(delivery.id)
+
+    async def _commit_marks(self) -> None:
+        while self._marks:
+            batch, self._marks = self._marks, []
+            by_token: dict[str, list[str]] = {}
+            for delivery_id, token, _ in batch:
+                by_token.setdefault(token, []).append(delivery_id)
+            try:
+                owned: set[str] = set()
+                async with self._write() as uow:
+                    for token, ids in by_token.items():
+                        owned |= await use_cases.mark_sending(uow, ids, token)
+            except Exception as exc:
+                for _, _, marked in batch:
+                    if not marked.done():
+                        marked.set_exception(exc)
+                continue
+            for delivery_id, _, marked in batch:
+                if not marked.done():
+                    marked.set_result(delivery_id in owned)
 
     async def _email(
         self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
