@@ -407,6 +407,7 @@ def seed_org(fleet: Fleet, tenant: str | None = None) -> Org:
     org.ids["goal_id"] = goal("ana", "public_goal", "tenant")
     org.ids["private_goal_id"] = goal("ana", "private_goal", "private")
     org.ids["key_result_id"] = f"{tag}-kr-public_goal"
+    fleet.settle()  # check-ins learns the goals (notes refer to them)
 
     checkins = fleet.url("checkins")
     mgr = org.auth("mgr", ["employee", "manager"])
