@@ -76,6 +76,11 @@ SUPPRESSION = (
 )
 
 
+#: Up to this many people, a list is built from the scope's units rather than by walking the
+#: tenant-wide ranking index (which pays off only when most rows are in scope).
+SMALL_SCOPE = 5_000
+
+
 @dataclass
 class Report:
     metric: str
@@ -309,7 +314,8 @@ async def manager_adherence(
     if suppressed(scope.people, minimum):
         report.suppressed = True
         return report
-    rows, shown, hidden = await q.managers(scope.org_unit_id, period.label, minimum, limit)
+    small = scope.people <= SMALL_SCOPE
+    rows, hidden = await q.managers(scope.org_unit_id, period.label, minimum, limit, small=small)
     names = await q.names(r["manager_id"] for r in rows)
     report.rows = [
         {
@@ -321,7 +327,7 @@ async def manager_adherence(
         }
         for r in rows
     ]
-    report.summary = {"managers": shown, "managers_suppressed": hidden}
+    report.summary = {"managers_shown": len(report.rows), "managers_suppressed": hidden}
     return report
 
 
@@ -532,7 +538,11 @@ async def goals_attention(
         report.suppressed = True
         return report
     rows = await q.goals_needing_attention(
-        scope.org_unit_id, period.start, period.end, limit or 10_000
+        scope.org_unit_id,
+        period.start,
+        period.end,
+        limit or 10_000,
+        small=scope.people <= SMALL_SCOPE,
     )
     people = await q.names(r["owner_id"] for r in rows if r["owner_type"] == "person")
     units = await q.unit_names(

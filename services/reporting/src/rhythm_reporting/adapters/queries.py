@@ -177,11 +177,19 @@ class Queries:
             .group_by(t.c.org_unit_id)
         )
 
+    async def subtree_units(self, unit: str) -> list[str]:
+        rows = await self.conn.execute(self.subtree(unit))
+        return [r[0] for r in rows.all()]
+
     async def managers(
-        self, unit: str, period: str, minimum: int, limit: int | None
-    ) -> tuple[list[Row], int, int]:
+        self, unit: str, period: str, minimum: int, limit: int | None, *, small: bool
+    ) -> tuple[list[Row], int]:
         """Managers in the scope (by their own unit now), worst share missed first; teams below
-        ``minimum`` are left out. Returns (rows, managers shown, managers suppressed)."""
+        ``minimum`` are left out. Returns (rows, managers suppressed in the scope).
+
+        A small scope looks its managers up (unit -> employees -> their rows); a large one walks
+        the ranking index (ix_manager_period_stats_rank) from the top and stops at the limit.
+        """
         t, mp, e = manager_period_stats, manager_people, employees
         team = func.coalesce(mp.c.people, 0)
         joined = t.outerjoin(
@@ -191,34 +199,41 @@ class Queries:
             & (mp.c.manager_id == t.c.manager_id),
         )
         where = [t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period]
+        hidden_query = select(func.count()).where(
+            mp.c.generation == self.g, mp.c.tenant_id == self.tenant, mp.c.people < minimum
+        )
         if unit != TENANT:
-            joined = joined.join(
-                e,
-                (e.c.generation == t.c.generation)
-                & (e.c.tenant_id == t.c.tenant_id)
-                & (e.c.employee_id == t.c.manager_id),
-            )
-            where.append(e.c.org_unit_id.in_(self.subtree(unit)))
-        counts = (
-            await self.conn.execute(
-                select(func.count().filter(team >= minimum), func.count().filter(team < minimum))
-                .select_from(joined)
-                .where(*where)
-            )
-        ).one()
+            units = await self.subtree_units(unit)
+            scoped = e.c.org_unit_id.in_(units)
+            same_person = (e.c.generation == self.g) & (e.c.tenant_id == self.tenant)
+            if small:  # from the scope's people to their rows (primary-key lookups)
+                where.append(
+                    t.c.manager_id.in_(
+                        select(e.c.employee_id).where(same_person, scoped).scalar_subquery()
+                    )
+                )
+            else:  # walk the ranking, keep the managers whose unit is in scope
+                joined = joined.join(e, same_person & (e.c.employee_id == t.c.manager_id))
+                where.append(scoped)
+            hidden_query = hidden_query.select_from(
+                mp.join(e, same_person & (e.c.employee_id == mp.c.manager_id))
+            ).where(scoped)
+        order = [t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
+        if small:  # not the index's order: the planner starts from the scope's people
+            order = [(t.c.missed_share + 0).desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         query = (
             select(t.c.manager_id, team.label("team_size"), *(t.c[c] for c in OBLIGATION_COUNTS))
             .select_from(joined)
             .where(*where, team >= minimum)
-            # The index's order (ix_manager_period_stats_rank): read from the top, stop early.
-            .order_by(t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc())
+            .order_by(*order)
         )
         if limit is not None:
             query = query.limit(limit)
-        return await self._rows(query), int(counts[0] or 0), int(counts[1] or 0)
+        hidden = (await self.conn.execute(hidden_query)).scalar()
+        return await self._rows(query), int(hidden or 0)
 
     async def goals_needing_attention(
-        self, unit: str, start: date, end: date, limit: int
+        self, unit: str, start: date, end: date, limit: int, *, small: bool
     ) -> list[Row]:
         t = goal_facts
         query = select(
@@ -242,11 +257,20 @@ class Queries:
             t.c.period_end >= start,
         )
         if unit != TENANT:
-            query = query.where(t.c.org_unit_id.in_(self.subtree(unit)))
-        # at_risk, off_track, then on_track-but-stale; least progress first.
-        query = query.order_by(t.c.status, t.c.progress_bp.asc().nulls_first(), t.c.goal_id).limit(
-            limit
+            units = await self.subtree_units(unit) if small else self.subtree(unit)
+            query = query.where(t.c.org_unit_id.in_(units))
+        # at_risk, off_track, then on_track-but-stale; least progress first. A large scope walks
+        # ix_goal_facts_attention_order and stops at the limit; a small one (order written so
+        # no index serves it) starts from its units and sorts the few goals it finds.
+        status, progress = (
+            (t.c.status, t.c.progress_bp)
+            if not small
+            else (
+                func.lower(t.c.status),
+                t.c.progress_bp + 0,
+            )
         )
+        query = query.order_by(status, progress.asc().nulls_first(), t.c.goal_id).limit(limit)
         return await self._rows(query)
 
     async def unit_names(self, ids: Iterable[str]) -> dict[str, str]:

@@ -302,7 +302,8 @@ async def list_units(
     report = await _units(runtime, principal)
     if fmt == "csv":
         return render_csv(report)
-    return JSONResponse(jsonable_encoder(report.as_json()))
+    # Plain strings and numbers only (thousands of units): no need for jsonable_encoder's walk.
+    return JSONResponse(report.as_json())
 
 
 @dashboards_router.get(
