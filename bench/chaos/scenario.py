@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ class Run:
         self.tenant = f"chaos{uuid.uuid4().hex[:8]}"
         self.prefix = f"{self.tenant}."
         self.sink = MailSink()
-        offset = (CLOCK_AT - _utcnow()).total_seconds()
+        offset = (CLOCK_AT - datetime.now(UTC)).total_seconds()
         self.cluster = Cluster(workdir, broker.bootstrap, self.prefix, self.sink.port, offset)
         self.ports = dict(PORTS, **{"notifications-2": 18013, "reporting-2": 18014})
         if cfg.free_ports:
@@ -185,8 +186,9 @@ class Run:
         self.poisoned: list[tuple[str, str]] = []
         self.outcome = Outcome(workdir=str(workdir))
 
-    def now(self) -> Any:
-        return _utcnow() + _td(self.cluster.clock_offset_s)
+    def now(self) -> datetime:
+        """The services' shifted clock."""
+        return datetime.now(UTC) + timedelta(seconds=self.cluster.clock_offset_s)
 
     # ---------------------------------------------------------------- convergence and checks
 
@@ -439,18 +441,6 @@ class Run:
     async def close(self) -> None:
         await self.publisher.close()
         await self.api.close()
-
-
-def _utcnow() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
-def _td(seconds: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=seconds)
 
 
 def run(cfg: Config, console: Console | None = None) -> Outcome:
