@@ -456,7 +456,10 @@ def _write_server_properties(port: int, controller_port: int) -> None:
 
 
 def _java_command(java: str, main: str, *args: str, heap: bool = False) -> list[str]:
-    memory = ["-Xmx512m", "-Xms256m"] if heap else []
+    # 1 GiB by default: a test suite creates (and deletes) thousands of partitions, and a broker
+    # holds every partition's metadata on the heap. RHYTHM_KAFKA_HEAP overrides it.
+    size = os.environ.get("RHYTHM_KAFKA_HEAP", "1g")
+    memory = [f"-Xmx{size}", "-Xms256m"] if heap else []
     return [
         java,
         *memory,

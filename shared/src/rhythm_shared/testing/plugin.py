@@ -6,10 +6,12 @@ import asyncio
 import os
 import subprocess
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -96,9 +98,28 @@ async def database_url(
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A fresh namespace of topics per test, so tests never read each other's events."""
-    return f"t{uuid.uuid4().hex[:10]}."
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A fresh namespace of topics per test, so tests never read each other's events.
+
+    The test's topics are deleted afterwards: a broker keeps every partition's metadata in
+    memory, and a whole suite would otherwise leave thousands behind.
+    """
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    await delete_topics(kafka_bootstrap, prefix)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    try:
+        await admin.start()
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    except Exception as exc:  # cleanup must never fail a test that passed
+        warnings.warn(f"could not delete the test's topics {prefix}*: {exc!r}", stacklevel=1)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
