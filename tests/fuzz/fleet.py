@@ -113,7 +113,7 @@ class Fleet:
 
     # --- life cycle -------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 120.0) -> None:
+    def start(self, timeout_s: float = 240.0) -> None:
         self._thread = threading.Thread(target=self._main, name="rhythm-fleet", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
@@ -181,6 +181,18 @@ class Fleet:
             for _, task in servers:
                 with contextlib.suppress(Exception):
                     await task
+        with contextlib.suppress(Exception):  # leave no topics behind: they slow the broker down
+            await self._delete_topics()
+
+    async def _delete_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(self.topic_prefix)]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
         """Run a coroutine on the services' loop (for database reads of a runtime)."""

@@ -319,3 +319,23 @@ def test_a_private_goal_is_a_404_to_a_peer_and_readable_by_the_manager_chain(
         roles = ["employee", "manager"] if who in ("mgr", "boss") else ["employee"]
         response = requests.get(url, headers=bearer(a.tenant, a.emp(who), roles), timeout=30)
         assert response.status_code == expected, (who, response.status_code, response.text)
+
+
+def test_the_markers_are_there_for_those_entitled_so_their_absence_means_something(
+    fleet: Fleet, tenants: Tenants
+) -> None:
+    a = tenants.a
+    ana = bearer(a.tenant, a.emp("ana"), ["employee"])
+    hr = bearer(a.tenant, a.emp("boss"), ["hr_admin"])
+    seen = {
+        "notes_will": ("checkins", f"/v1/checkins/{a.ids['checkin_id']}", ana),
+        "reflection_wins": ("checkins", f"/v1/checkins/{a.ids['checkin_id']}", ana),
+        "feedback_text": ("checkins", f"/v1/feedback/{a.ids['feedback_id']}", ana),
+        "private_goal_title": ("goals", f"/v1/goals/{a.ids['private_goal_id']}", ana),
+        "push_endpoint": ("notifications", "/v1/push-subscriptions", ana),
+        "webhook_description": ("notifications", "/v1/webhook-endpoints", hr),
+    }
+    for what, (service, path, headers) in seen.items():
+        response = requests.get(f"{fleet.url(service)}{path}", headers=headers, timeout=30)
+        assert response.status_code == 200, (path, response.text)
+        assert a.markers[what] in response.text, (what, path, response.text[:500])
