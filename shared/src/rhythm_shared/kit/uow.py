@@ -37,6 +37,7 @@ class UnitOfWork:
         self.clock = clock
         self._on_commit = on_commit
         self._session: AsyncSession | None = None
+        self._outbox: list[dict[str, Any]] = []
         self._published = 0
 
     @property
@@ -46,6 +47,8 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
+        self._outbox = []
+        self._published = 0
         self._session = self._sessions()
         await self._session.begin()
         return self
@@ -59,6 +62,7 @@ class UnitOfWork:
         session = self.session
         try:
             if exc_type is None:
+                await self.flush_outbox()
                 await session.commit()
                 if self._published and self._on_commit:
                     self._on_commit()
@@ -86,19 +90,27 @@ class UnitOfWork:
         propagate.inject(trace_headers)
         eid = event_id or new_event_id()
         record = to_record(event, source=self._source, event_id=eid, trace_headers=trace_headers)
-        await self.session.execute(
-            self.tables.outbox.insert().values(
-                event_id=eid,
-                topic=record.topic,
-                key=record.key.decode(),
-                event_type=event.type,
-                headers=[[k, v.decode()] for k, v in record.headers],
-                payload=record.value.decode(),
-                created_at=self.clock.now(),
-            )
+        # Rows are written together just before commit (one executemany, in publish order):
+        # a sweep that emits thousands of events pays one round trip, not thousands.
+        self._outbox.append(
+            {
+                "event_id": eid,
+                "topic": record.topic,
+                "key": record.key.decode(),
+                "event_type": event.type,
+                "headers": [[k, v.decode()] for k, v in record.headers],
+                "payload": record.value.decode(),
+                "created_at": self.clock.now(),
+            }
         )
-        self._published += 1
         return eid
+
+    async def flush_outbox(self) -> None:
+        """Write the events published so far (done by commit; call it to read them back)."""
+        if self._outbox:
+            rows, self._outbox = self._outbox, []
+            await self.session.execute(self.tables.outbox.insert(), rows)
+            self._published += len(rows)
 
     async def first_time(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` handles ``event_id`` now; False if it already has."""
