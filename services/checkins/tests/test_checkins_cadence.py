@@ -73,6 +73,40 @@ async def test_a_completed_checkin_closes_its_obligation_and_no_miss_follows(
         assert {f.type for f in of(await svc.cadence_events(DUE, MISSED), "ben")} == {DUE, MISSED}
 
 
+async def test_a_checkin_just_after_the_period_within_its_grace_closes_it_late(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        assert (await svc.set_policy()).status_code == 200
+        await svc.team()
+        march = (await svc.obligations("ana"))[0]
+        svc.clock.travel_to(datetime(2026, 4, 1, 9, 0, tzinfo=UTC))
+        created = await svc.client.post(
+            "/v1/checkins",
+            json={"employee_id": "ana", "scheduled_for": "2026-04-01T10:00:00+02:00"},
+            headers=svc.auth("ana"),
+        )
+        assert created.status_code == 201, created.text
+        svc.clock.travel_to(datetime(2026, 4, 1, 10, 30, tzinfo=UTC))
+        done = await svc.client.post(
+            f"/v1/checkins/{created.json()['checkin_id']}/complete",
+            json={},
+            headers=svc.auth("mia"),
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["obligation_id"] == march.id  # March's, held late: not April's
+
+        await svc.sweep(datetime(2026, 4, 9, 12, tzinfo=UTC))
+        states = {o.period_start: o.state for o in await svc.obligations("ana")}
+        assert states[date(2026, 3, 1)] == "closed"
+        assert states[date(2026, 4, 1)] != "closed"
+        completed = await svc.events(topics.CHECKINS, types=(CheckinCompleted.type,))
+        assert completed[0].event.due_at == MARCH_DUE
+        assert completed[0].event.held_at > MARCH_DUE
+        missed = [e for e in await svc.cadence_events(MISSED) if e.event.obligation_id == march.id]
+        assert missed == []
+
+
 async def test_without_a_checkin_exactly_one_due_then_exactly_one_missed_is_reported(
     start_checkins: StartCheckins,
 ) -> None:

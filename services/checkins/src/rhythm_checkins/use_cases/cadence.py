@@ -579,9 +579,10 @@ async def close_obligation_for(
     held_on: date,
     checkin_id: str,
 ) -> tuple[str, datetime] | None:
-    """The obligation a completed check-in fulfils: the outstanding one whose period holds the
-    day it was held, else the oldest outstanding one before it (late, within grace); a missed
-    one of that period is still linked (so reporting counts it late). Returns (id, due_at)."""
+    """The obligation a completed check-in fulfils: an earlier one still within its grace
+    (late), else the outstanding one whose period holds the day it was held, else the oldest
+    outstanding one before it; a missed one of that period is still linked (so reporting counts
+    it late). Returns (id, due_at)."""
     rows = (
         await uow.session.execute(
             select(obligations)
@@ -597,7 +598,13 @@ async def close_obligation_for(
         )
     ).all()
     outstanding = [r for r in rows if r.state in _OUTSTANDING]
-    target = next((r for r in outstanding if r.period_end >= held_on), None)
+    # A conversation just after a period ended, within that period's grace, is the late
+    # check-in of the period it was owed for (what the people involved mean by it), not an early
+    # one for the new period; otherwise it fulfils the period that holds the day it was held.
+    late = next(
+        (r for r in outstanding if r.period_end < held_on and r.miss_at.date() >= held_on), None
+    )
+    target = late or next((r for r in outstanding if r.period_end >= held_on), None)
     if target is None and outstanding:
         target = outstanding[0]
     if target is not None:
