@@ -118,7 +118,7 @@ async def _wait_no_lag(
     topic_names: list[str],
     timeout_s: float = 600,
 ) -> dict[str, float]:
-    started, done = time.perf_counter(), {}
+    started, done = time.perf_counter(), dict[str, float]()
     while len(done) < len(groups):
         for g in groups:
             if g not in done and await _lag(admin, consumer, g, topic_names) == 0:
@@ -357,7 +357,7 @@ async def _raw_read(topic: str) -> float:
                 for r in records:
                     json.loads(r.value)
                     seen += 1
-        return total / (time.perf_counter() - started)
+        return float(total / (time.perf_counter() - started))
     finally:
         await consumer.stop()
 

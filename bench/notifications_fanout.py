@@ -316,7 +316,7 @@ async def main() -> None:
                 obligation = key.split(":")[2]
                 latencies.append(accepted - produced_at[by_obligation[obligation]])
             async with runtime.uow() as uow:
-                statuses = dict(
+                statuses: dict[str, int] = dict(
                     (
                         await uow.session.execute(
                             select(db.deliveries.c.status, func.count()).group_by(

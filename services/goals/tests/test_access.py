@@ -21,7 +21,7 @@ async def test_employee_manager_and_hr_admin_each_edit_what_is_theirs(
                 json={"title": f"by {subject}"},
                 headers=svc.auth(subject, *roles),
             )
-            return response.status_code
+            return int(response.status_code)
 
         assert await retitle("ann") == 200  # own goal
         assert await retitle("bob") == 403  # a colleague sees it but may not change it

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from goals_harness import GoalsService, StartGoals, decode
+from goals_harness import StartGoals, decode
 from sqlalchemy import func, select
 
 from rhythm_goals.adapters.db import goal_revisions, goals
@@ -23,7 +23,6 @@ async def test_creating_a_goal_gives_exactly_one_created_cloudevent_keyed_by_the
     start_goals: StartGoals,
 ) -> None:
     async with start_goals() as svc:
-        svc: GoalsService
         response = await svc.create("ann")
         assert response.status_code == 201, response.text
         goal = response.json()
@@ -143,7 +142,7 @@ async def test_update_status_archive_and_alignment_each_publish_their_event(
         assert again.status_code == 409
 
         updated = await svc.records("rhythm.goal.updated.v1", min_count=2)
-        events = sorted((decode(r).event for r in updated), key=lambda e: e.revision)  # type: ignore[attr-defined]
+        events = sorted((decode(r).event for r in updated), key=lambda e: e.revision)
         assert [e.changed_fields for e in events if isinstance(e, GoalUpdated)] == [
             ["title"],
             ["parent_goal_id"],
@@ -154,7 +153,7 @@ async def test_update_status_archive_and_alignment_each_publish_their_event(
         assert status_event.changed_by == "ann"
         assert not status_event.suggested
         (archived,) = await svc.records("rhythm.goal.archived.v1")
-        assert decode(archived).event.reason == "superseded"  # type: ignore[attr-defined]
+        assert decode(archived).event.reason == "superseded"
 
         history = (await svc.client.get(f"/v1/goals/{goal_id}/history", headers=auth)).json()
         assert [(r["revision"], r["action"]) for r in history["items"]] == [
@@ -287,7 +286,7 @@ async def test_a_status_handed_back_follows_rhythms_suggestion_again(
         assert handed_back.json()["status_overridden"] is False
         changes = await svc.records("rhythm.goal.status_changed.v1", min_count=2)
         events = [decode(r).event for r in changes]
-        assert [(e.to_status, e.suggested) for e in events] == [  # type: ignore[attr-defined]
+        assert [(e.to_status, e.suggested) for e in events] == [
             ("achieved", False),
             ("off_track", True),
         ]

@@ -141,7 +141,7 @@ async def test_the_staleness_job_reports_exactly_one_goal_stale_per_spell(
 
         stale = await svc.records("rhythm.goal.stale.v1", min_count=2)
         assert len(stale) == 2
-        spells = sorted(decode(r).event.last_progress_at for r in stale)  # type: ignore[attr-defined]
+        spells = sorted(decode(r).event.last_progress_at for r in stale)
         assert spells == [created_at, progress_at]
         # Each spell's ce_id is its natural key, so a re-report would be a visible duplicate.
         ids = {dict(r.headers)["ce_id"].decode() for r in stale}
@@ -149,7 +149,7 @@ async def test_the_staleness_job_reports_exactly_one_goal_stale_per_spell(
             stale_event_id(svc.tenant, goal_id, created_at),
             stale_event_id(svc.tenant, goal_id, progress_at),
         }
-        assert {decode(r).event.goal_id for r in stale} == {goal_id}  # type: ignore[attr-defined]
+        assert {decode(r).event.goal_id for r in stale} == {goal_id}
         other_goal = (await svc.client.get(f"/v1/goals/{other}", headers=svc.auth("ann"))).json()
         assert other_goal["stale"] is False
 
@@ -196,4 +196,4 @@ async def test_two_replicas_running_the_staleness_job_at_once_never_report_a_goa
                 assert await mark_stale_goals(replica_b, 10) == 1  # skips it, takes the other
         assert await _run_staleness(svc) == 0
         stale = await svc.records("rhythm.goal.stale.v1", min_count=2)
-        assert sorted(decode(r).event.goal_id for r in stale) == sorted([first, second])  # type: ignore[attr-defined]
+        assert sorted(decode(r).event.goal_id for r in stale) == sorted([first, second])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: make the harness importable
 
-from notifications_harness import HttpSink, Service, SmtpSink, vapid_private_key
+from notifications_harness import HttpSink, Service, SmtpSink, StartService, vapid_private_key
 
 from rhythm_notifications.main import Settings, build
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
-
-StartService = Callable[..., contextlib.AbstractAsyncContextManager[Service]]
 
 
 @pytest.fixture
@@ -37,7 +35,7 @@ def http_sink() -> Iterator[HttpSink]:
 
 @pytest.fixture(scope="session")
 def vapid_key() -> str:
-    return vapid_private_key()
+    return str(vapid_private_key())
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ and webhook receiver), plus a handle on the running notifications service."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import json
@@ -313,3 +314,7 @@ class Service:
 
     def later(self, **delta: float) -> None:
         self.clock.advance(timedelta(**delta))
+
+
+#: The `start_service` fixture: opens a running notifications service.
+StartService = Callable[..., contextlib.AbstractAsyncContextManager[Service]]

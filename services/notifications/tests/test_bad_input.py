@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from notifications_harness import SmtpSink, employee
+from notifications_harness import SmtpSink, StartService, employee
 from test_email_delivery import missed
 
-from conftest import StartService
 from rhythm_notifications.adapters import db
 from rhythm_shared.contracts.envelope import from_record
 from rhythm_shared.contracts.v1 import (

@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
 import pytest
-from notifications_harness import SmtpSink, employee
+from notifications_harness import SmtpSink, StartService, employee
 from test_email_delivery import missed
 
-from conftest import StartService
 from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.domain.delivery import Outcome
 from rhythm_shared.contracts.envelope import from_record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -236,7 +237,7 @@ def test_the_message_id_is_the_same_for_every_copy_of_one_notification() -> None
 
 def test_templates_escape_html_but_not_plain_text_and_speak_the_persons_language() -> None:
     templates = Templates()
-    context = {
+    context: dict[str, Any] = {
         "name": "Zoë <b>",
         "role": "receiver",
         "facts": {"giver_id": "g-1", "kind": "praise", "requested": False},

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from notifications_harness import SmtpSink, employee
+from notifications_harness import SmtpSink, StartService, employee
 from test_email_delivery import missed
-
-from conftest import StartService
 
 pytestmark = pytest.mark.kafka
 

@@ -6,10 +6,9 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlparse
 
 import pytest
-from notifications_harness import SmtpSink, employee
+from notifications_harness import SmtpSink, StartService, employee
 from test_email_delivery import missed
 
-from conftest import StartService
 from rhythm_notifications.adapters import db
 from rhythm_shared.contracts.v1 import (
     CadenceEscalated,

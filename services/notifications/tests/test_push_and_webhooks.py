@@ -9,11 +9,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from notifications_harness import BrowserKeys, HttpSink, SmtpSink, employee
+from notifications_harness import BrowserKeys, HttpSink, SmtpSink, StartService, employee
 from test_email_delivery import missed
 from test_preferences import due, feedback
 
-from conftest import StartService
 from rhythm_notifications.adapters import db
 
 pytestmark = pytest.mark.kafka

@@ -39,7 +39,7 @@ def unit(uid: str, parent: str | None = None) -> OrgUnit:
     return OrgUnit(org_unit_id=uid, name=f"Unit {uid}", parent_id=parent)
 
 
-def problems(units: list[OrgUnit], people: list[Employee], **stored: Any) -> list[tuple]:
+def problems(units: list[OrgUnit], people: list[Employee], **stored: Any) -> list[tuple[Any, ...]]:
     found = check_sync(
         units,
         people,

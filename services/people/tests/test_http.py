@@ -41,7 +41,9 @@ def client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
-async def events_on_people(settings: Settings, min_count: int = 1, settle_s: float = 0.5) -> list:
+async def events_on_people(
+    settings: Settings, min_count: int = 1, settle_s: float = 0.5
+) -> list[Any]:
     records = await read_records(
         settings.kafka_bootstrap_servers,
         settings.topic(topics.PEOPLE),
@@ -60,7 +62,7 @@ async def outbox_drained(runtime: Any) -> bool:
         left = await conn.scalar(
             select(func.count()).where(outbox.c.published_at.is_(None)).select_from(outbox)
         )
-    return left == 0
+    return bool(left == 0)
 
 
 async def test_put_employee_publishes_one_event_keyed_by_tenant_and_employee(
