@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import Figure, report
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import sqlite
@@ -262,6 +263,33 @@ async def main() -> None:
             f"a round with nothing due on {large.total:,} goals: "
             f"{statistics.median(empty) * 1000:.1f} ms; a full scan to find the due ones: "
             f"{scan_s * 1000:.0f} ms ({scan_s / statistics.median(empty):,.0f}x)"
+        )
+        large_s, base_s = statistics.median(times["large"]), statistics.median(times["baseline"])
+        report(
+            "goals_staleness",
+            [
+                Figure(
+                    f"staleness job, {large.total:,} goals ({large.due:,} due)",
+                    large.due / large_s,
+                    "goals/s",
+                    f"{base.total:,} goals, all due",
+                    base.due / base_s,
+                ),
+                Figure(
+                    f"job time, {large.total:,} goals ({large.due:,} due)",
+                    large_s,
+                    "s",
+                    f"{base.total:,} goals ({base.due:,} due)",
+                    base_s,
+                ),
+                Figure(
+                    "round with nothing due",
+                    statistics.median(empty) * 1000,
+                    "ms",
+                    "full scan for due goals",
+                    scan_s * 1000,
+                ),
+            ],
         )
         await large.engine.dispose()
         await base.engine.dispose()

@@ -37,6 +37,7 @@ import aiosmtplib
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from common import Figure, report
 from sqlalchemy import func, select
 
 from rhythm_notifications.adapters import db
@@ -349,6 +350,27 @@ async def main() -> None:
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, indent=2))
+    report(
+        "notifications_fanout",
+        [
+            Figure(
+                f"fan-out of {n:,} CheckinMissed to SMTP",
+                service_rate,
+                "emails/s",
+                "raw aiosmtplib loop, 1 connection",
+                raw_one,
+            ),
+            Figure(
+                f"fan-out of {n:,} CheckinMissed to SMTP",
+                service_rate,
+                "emails/s",
+                f"raw aiosmtplib loop, {args.smtp_connections} connections",
+                raw_many,
+            ),
+            Figure("event on topic -> email accepted, p50", statistics.median(latencies), "s"),
+            Figure("event on topic -> email accepted, p99", _pct(latencies, 0.99), "s"),
+        ],
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from common import Figure, report
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -317,6 +318,26 @@ def _report(
         f"{base_s / first.timings['publish']:.0%} of the raw producer's rate; "
         f"end to end at {base_s / total:.0%} (total {total:.1f}s, "
         f"{'under' if total < 60 else 'OVER'} the 60s target)"
+    )
+    report(
+        "people_import",
+        [
+            Figure(
+                f"import {rows:,} rows, end to end",
+                rows / total,
+                "rows/s",
+                "raw aiokafka producer, same records",
+                rows / base_s,
+            ),
+            Figure(
+                f"import {rows:,} rows, publish phase",
+                rows / first.timings["publish"],
+                "rows/s",
+                "raw aiokafka producer, same records",
+                rows / base_s,
+            ),
+            Figure(f"import {rows:,} rows, total time", total, "s"),
+        ],
     )
 
 

@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, against the real broker, into bench/results/latest.{json,md}.
 
-Each benchmark runs as its own process (``python -m bench.<name>``, with ``--quick`` for
+Each benchmark runs as its own process (``python bench/<name>.py``, with ``--quick`` for
 ``make bench QUICK=1``) and appends its figures — each beside a baseline measured in the same
 run — to a shared file; this collects them into one JSON document and a markdown table.
 """
@@ -41,10 +41,13 @@ def main() -> int:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkstemp(prefix="rhythm-bench-", suffix=".jsonl")[1])
-    env = {**os.environ, "RHYTHM_BENCH_OUT": str(out)}
+    # Benchmarks import their neighbours (`from common import ...`) and the repository root.
+    path = os.pathsep.join([str(ROOT / "bench"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "RHYTHM_BENCH_OUT": str(out), "PYTHONPATH": path}
     runs = []
     for name in args.only or BENCHMARKS:
-        command = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if args.quick else [])]
+        command = [sys.executable, str(ROOT / "bench" / f"{name}.py")]
+        command += ["--quick"] if args.quick else []
         print(f"==> {name}", flush=True)
         started = time.monotonic()
         log = RESULTS / f"{name}.log"

@@ -133,9 +133,8 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
                 await loaded("*|2026-Q1")
 
                 async def shown(key: str) -> str:
-                    return (
-                        await page.locator(f'.kpi [data-kpi="{key}"]').first.inner_text()
-                    ).strip()
+                    text = await page.locator(f'.kpi [data-kpi="{key}"]').first.inner_text()
+                    return str(text).strip()
 
                 async def assert_page_matches(unit: str, period: str) -> str:
                     adherence = (await summary("cadence-adherence", unit, period))["summary"]
