@@ -30,8 +30,8 @@ DEFINITIONS = {
         "was in at its due time."
     ),
     "cadence-adherence-by-unit": (
-        "Cadence adherence (as above) for each unit directly below the selected one, each "
-        "including its whole subtree."
+        "Cadence adherence (as above) for each unit directly below the selected one (below its "
+        "only child, when it has just one), each including its whole subtree."
     ),
     "manager-adherence": (
         "Manager adherence: for each manager in the selected unit's subtree (by the manager's "
@@ -45,8 +45,9 @@ DEFINITIONS = {
     ),
     "feedback": (
         "Feedback frequency per person: feedback given (and received) by the people of each unit "
-        "directly below the selected one, divided by its current headcount and by the months in "
-        "the period. Praise share: praise among the feedback given."
+        "directly below the selected one (below its only child, when it has just one), divided "
+        "by its current headcount and by the months in the period. Praise share: praise among "
+        "the feedback given."
     ),
     "goals": (
         "Goal progress distribution: goals whose period overlaps the selected one (withdrawn, "
@@ -246,6 +247,18 @@ async def cadence_adherence(q: Queries, scope: Scope, period: Period, minimum: i
     return report
 
 
+async def _breakdown(q: Queries, unit: str) -> list[dict[str, Any]]:
+    """The units a table breaks the selection down into: those directly below it — or, while
+    there is only one (a tenant with one top unit), the units below that one."""
+    children = list(await q.children(unit))
+    while len(children) == 1:
+        below = list(await q.children(children[0]["org_unit_id"]))
+        if not below:
+            break
+        children = below
+    return children
+
+
 async def cadence_adherence_by_unit(
     q: Queries, scope: Scope, period: Period, minimum: int
 ) -> Report:
@@ -266,7 +279,7 @@ async def cadence_adherence_by_unit(
     if suppressed(scope.people, minimum):
         report.suppressed = True
         return report
-    children = await q.children(scope.org_unit_id)
+    children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
     people = await q.people(ids)
     rows = await q.monthly(ids, period.months) if ids else []
@@ -422,7 +435,7 @@ async def feedback(q: Queries, scope: Scope, period: Period, minimum: int) -> Re
         report.suppressed = True
         report.summary = _blank_summary(list(FEEDBACK_COLUMNS))
         return report
-    children = await q.children(scope.org_unit_id)
+    children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
     people = await q.people(ids)
     rows = await q.monthly([scope.org_unit_id, *ids], period.months)
