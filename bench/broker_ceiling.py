@@ -13,8 +13,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-from bench.common import Figure, bootstrap, median, report
+from common import Figure, bootstrap, median, report
 
 
 async def produce(topic: str, n: int, payload: bytes) -> float:

@@ -29,8 +29,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.controller import Controller
+from common import Figure, bootstrap, percentile, report
 
-from bench.common import Figure, bootstrap, percentile, report
 from rhythm_cli.run import Supervisor
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import to_record
