@@ -29,7 +29,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.controller import Controller
-from common import Figure, bootstrap, percentile, report
+from common import Figure, bootstrap, free_port, percentile, report
 
 from rhythm_cli.run import Supervisor
 from rhythm_shared.contracts import topics
@@ -64,14 +64,6 @@ def _token(tenant: str, subject: str, *roles: str) -> dict[str, str]:
         DEV_JWT_SECRET, tenant=tenant, subject=subject, roles=list(roles), now=datetime.now(UTC)
     )
     return {"Authorization": f"Bearer {jwt}"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(name: str, workdir: Path, prefix: str, smtp_port: int) -> dict[str, str]:
@@ -138,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="rhythm-e2e-"))
     prefix = f"e2e{uuid.uuid4().hex[:6]}."
     sink = Sink()
-    smtp_port = _free_port()
+    smtp_port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     supervisor = Supervisor()

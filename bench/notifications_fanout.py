@@ -37,7 +37,7 @@ import aiosmtplib
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from common import Figure, report
+from common import Figure, free_port, report
 from sqlalchemy import func, select
 
 from rhythm_notifications.adapters import db
@@ -73,14 +73,6 @@ class Sink:
     def count(self) -> int:
         with self.lock:
             return self.total
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _people(tenant: str, n: int, at: datetime) -> tuple[list[EmployeeUpserted], list[str]]:
@@ -234,7 +226,7 @@ async def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
 
     sink = Sink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
 

@@ -118,10 +118,6 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
 
 
-def is_postgres(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``. SQLite gets WAL, a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
