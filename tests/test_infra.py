@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from rhythm_cli import infra
+from rhythm_shared.testing import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -82,7 +83,11 @@ async def test_round_trip_through_a_throwaway_topic(admin: AIOKafkaAdminClient) 
     topic = f"rhythm.test.infra.{uuid.uuid4().hex[:12]}"
     await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     try:
-        assert topic in await admin.list_topics()
+        # Creation reaches the metadata a moment later: poll instead of asserting at once.
+        async def listed() -> bool:
+            return topic in await admin.list_topics()
+
+        assert await wait_for(listed, timeout_s=30)
         producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
         await producer.start()
         try:
