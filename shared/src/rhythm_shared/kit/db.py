@@ -6,6 +6,10 @@ by :func:`define_kit_tables`, so they live in the service's database and migrate
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +151,38 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+#: SQLite's busy handler waits for the write lock by sleeping (1 ms growing to 100 ms a try), so
+#: writers of one process that contend through it lose most of their time asleep. They queue on
+#: one asyncio lock per engine instead and go the moment the previous writer is done.
+_WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+#: As long as SQLite's own busy timeout: a writer that waits longer gets an error, not a hang.
+WRITE_GATE_TIMEOUT_S = 60.0
+
+
+@contextlib.asynccontextmanager
+async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the engine's writer slot for a transaction (SQLite; a no-op on PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    locks = _WRITE_GATES.setdefault(engine.sync_engine, {})
+    lock = locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    try:
+        async with asyncio.timeout(WRITE_GATE_TIMEOUT_S):
+            await lock.acquire()
+    except TimeoutError:
+        raise TimeoutError(
+            f"waited {WRITE_GATE_TIMEOUT_S:.0f} s for the SQLite write lock: another "
+            "transaction of this process is holding it"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

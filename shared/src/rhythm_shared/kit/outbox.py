@@ -22,7 +22,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rhythm_shared.contracts.envelope import TRACE_HEADERS
-from rhythm_shared.kit.db import KitTables
+from rhythm_shared.kit.db import KitTables, write_gate
 
 log = logging.getLogger("rhythm.outbox")
 tracer = trace.get_tracer("rhythm.outbox")
@@ -54,29 +54,39 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """One round: publish up to ``batch_size`` rows in order. Returns how many."""
         async with self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                got = await conn.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}
-                )
-                if not got:
-                    await conn.rollback()
-                    return 0
-            rows = (
-                await conn.execute(
-                    select(self.outbox)
-                    .where(self.outbox.c.published_at.is_(None))
-                    .order_by(self.outbox.c.seq)
-                    .limit(self.batch_size)
-                )
-            ).all()
             if self.engine.dialect.name != "postgresql":
-                await conn.rollback()  # SQLite: don't hold the write lock while publishing
+                async with write_gate(self.engine):  # SQLite reads begin as writers too
+                    rows = await self._pending(conn)
+                    await conn.rollback()  # don't hold the write lock while publishing
+                if not rows:
+                    return 0
+                await self._send(rows)
+                async with write_gate(self.engine):
+                    await self._mark(conn, [r.seq for r in rows])
+                return len(rows)
+            got = await conn.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}
+            )
+            if not got:
+                await conn.rollback()
+                return 0
+            rows = await self._pending(conn)
             if not rows:
                 await conn.rollback()
                 return 0
             await self._send(rows)
             await self._mark(conn, [r.seq for r in rows])
             return len(rows)
+
+    async def _pending(self, conn: AsyncConnection) -> Sequence[Row[Any]]:
+        return (
+            await conn.execute(
+                select(self.outbox)
+                .where(self.outbox.c.published_at.is_(None))
+                .order_by(self.outbox.c.seq)
+                .limit(self.batch_size)
+            )
+        ).all()
 
     async def _send(self, rows: Sequence[Row[Any]]) -> None:
         futures = []

@@ -7,6 +7,7 @@ rolls back on an exception); use cases take the unit of work and never commit th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import new_event_id, to_record
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.db import KitTables
+from rhythm_shared.kit.db import KitTables, write_gate
 
 
 class UnitOfWork:
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.clock = clock
         self._on_commit = on_commit
         self._session: AsyncSession | None = None
+        self._exit = contextlib.AsyncExitStack()
         self._outbox: list[dict[str, Any]] = []
         self._published = 0
 
@@ -49,8 +51,12 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._outbox = []
         self._published = 0
-        self._session = self._sessions()
-        await self._session.begin()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(write_gate(self._sessions.kw["bind"]))
+            session = await stack.enter_async_context(self._sessions())
+            await session.begin()
+            self._exit = stack.pop_all()
+        self._session = session
         return self
 
     async def __aexit__(
@@ -69,8 +75,8 @@ class UnitOfWork:
             else:
                 await session.rollback()
         finally:
-            await session.close()
             self._session = None
+            await self._exit.aclose()  # closes the session, then frees the writer slot
 
     @property
     def dialect(self) -> str:

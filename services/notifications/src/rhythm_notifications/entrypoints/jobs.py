@@ -7,10 +7,9 @@ Each round claims due rows through the ``(status, next_attempt_at)`` index with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -28,7 +27,6 @@ from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.jobs import JobSpec
-from rhythm_shared.kit.uow import UnitOfWork
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
@@ -80,26 +78,15 @@ class Dispatcher:
             settings.delivery_retry_max_s,
         )
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
-        # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
-        # a try): concurrent sends queue here instead and go the moment the writer is done.
-        self._sqlite = runtime.engine.dialect.name == "sqlite"
-        self._writer = asyncio.Lock()
         self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
         self._marker: asyncio.Task[None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[UnitOfWork]:
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite:
-                await stack.enter_async_context(self._writer)
-            yield await stack.enter_async_context(self.runtime.uow())
-
     async def run_once(self) -> int:
         """One round: take back expired leases, claim what is due, send it, record it."""
-        async with self._write() as uow:
+        async with self.runtime.uow() as uow:
             await use_cases.recover_expired(uow, self.settings.dispatch_batch_size)
         token = str(uuid.uuid4())
-        async with self._write() as uow:
+        async with self.runtime.uow() as uow:
             claimed = await use_cases.claim_due(
                 uow,
                 limit=self.settings.dispatch_batch_size,
@@ -127,7 +114,7 @@ class Dispatcher:
         return len(claimed)
 
     async def _record(self, results: list[tuple[use_cases.Claimed, Any]], token: str) -> None:
-        async with self._write() as uow:
+        async with self.runtime.uow() as uow:
             for delivery, result in results:
                 if result is None:
                     continue
@@ -204,7 +191,7 @@ class Dispatcher:
                 by_token.setdefault(token, []).append(delivery_id)
             try:
                 owned: set[str] = set()
-                async with self._write() as uow:
+                async with self.runtime.uow() as uow:
                     for token, ids in by_token.items():
                         owned |= await use_cases.mark_sending(uow, ids, token)
             except Exception as exc:
