@@ -34,6 +34,7 @@ from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
 from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
 from rhythm_shared.kit.db import KitTables, create_engine, session_factory
 from rhythm_shared.kit.errors import Forbidden
+from rhythm_shared.kit.housekeeping import Housekeeper, Retention
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
 from rhythm_shared.kit.jobs import JobSpec, run_periodically
 from rhythm_shared.kit.kafka import broker_reachable, ensure_topics, make_producer
@@ -148,7 +149,24 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             runtime.broker = _make_broker(runtime, consumers, provider)
             await runtime.broker.start()
         if settings.run_jobs:
-            for job in defn.jobs(runtime):
+            housekeeper = Housekeeper(
+                runtime.uow,
+                defn.tables,
+                Retention(
+                    settings.outbox_keep_days,
+                    settings.inbox_keep_days,
+                    settings.idempotency_keep_days,
+                ),
+            )
+            kit_jobs = [
+                JobSpec(
+                    "housekeeping",
+                    settings.housekeeping_interval_s,
+                    housekeeper.run_once,
+                    full_round=housekeeper.batch,
+                )
+            ]
+            for job in [*defn.jobs(runtime), *kit_jobs]:
                 tasks.append(asyncio.create_task(run_periodically(job, stop), name=job.name))
         log.info("service_started", extra={"service": defn.name, "consumers": len(consumers)})
         try:

@@ -88,7 +88,7 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("headers", JSON, nullable=False),
         Column("payload", Text, nullable=False),
         Column("created_at", UtcDateTime, nullable=False),
-        Column("published_at", UtcDateTime, nullable=True),
+        Column("published_at", UtcDateTime, nullable=True, index=True),  # housekeeping
         comment="Transactional outbox: events committed with their state change, relayed in order.",
     )
     # The relay only ever reads unpublished rows, oldest first: a partial index keeps that cheap
@@ -104,7 +104,7 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         metadata,
         Column("consumer", String(120), primary_key=True),
         Column("event_id", String(64), primary_key=True),
-        Column("processed_at", UtcDateTime, nullable=False),
+        Column("processed_at", UtcDateTime, nullable=False, index=True),  # housekeeping
         comment="Consumed event ids per consumer: a duplicate has no second effect.",
     )
     idempotency = Table(
@@ -116,7 +116,7 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("request_hash", String(64), nullable=False),
         Column("status_code", Integer, nullable=False),
         Column("response", Text, nullable=False),
-        Column("created_at", UtcDateTime, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False, index=True),  # housekeeping
         comment="Responses to writes sent with an Idempotency-Key header.",
     )
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
@@ -88,3 +88,24 @@ def run_env(target_metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(_online())
+
+
+# Steps for the kit's own tables, shared by every service's history. A released step is frozen:
+# a later change to the kit tables gets a step of its own.
+
+#: 0002 in every service: the time columns housekeeping deletes by.
+HOUSEKEEPING_INDEXES = (
+    ("ix_outbox_published_at", "outbox", "published_at"),
+    ("ix_inbox_processed_at", "inbox", "processed_at"),
+    ("ix_idempotency_keys_created_at", "idempotency_keys", "created_at"),
+)
+
+
+def add_housekeeping_indexes() -> None:
+    for name, table, column in HOUSEKEEPING_INDEXES:
+        op.create_index(name, table, [column], unique=False)
+
+
+def drop_housekeeping_indexes() -> None:
+    for name, table, _ in HOUSEKEEPING_INDEXES:
+        op.drop_index(name, table_name=table)

@@ -61,6 +61,16 @@ class ServiceSettings(BaseSettings):
     run_consumers: bool = Field(True, description="Run the Kafka consumers in this process.")
     run_relay: bool = Field(True, description="Run the outbox relay in this process.")
     run_jobs: bool = Field(True, description="Run the timed jobs in this process.")
+    outbox_keep_days: float = Field(7, gt=0, description="Days a published outbox row is kept.")
+    inbox_keep_days: float = Field(
+        30, gt=0, description="Days a consumed event id is kept for de-duplication."
+    )
+    idempotency_keep_days: float = Field(
+        7, gt=0, description="Days an Idempotency-Key answers a retry with the first response."
+    )
+    housekeeping_interval_s: float = Field(
+        600, gt=0, description="How often the kit's tables are pruned (s)."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> ServiceSettings:
