@@ -137,6 +137,41 @@ async def test_without_a_checkin_exactly_one_due_then_exactly_one_missed_is_repo
         assert (await svc.obligations("ana"))[0].state == "missed"
 
 
+async def test_a_move_to_another_time_zone_moves_the_outstanding_due_times(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.set_policy()
+        await svc.team()
+        march = (await svc.obligations("ana"))[0]
+        assert march.due_at == MARCH_DUE
+        moved_on = datetime(2026, 3, 2, 12, tzinfo=UTC)
+        await svc.apply(
+            employee(svc.tenant, "ana", "mia", time_zone="America/New_York", at=moved_on)
+        )
+        after = (await svc.obligations("ana"))[0]
+        new_york_due = datetime(2026, 3, 31, 21, 0, tzinfo=UTC)  # 17:00 in New York (EDT)
+        assert (after.id, after.state, after.due_at) == (march.id, "open", new_york_due)
+        assert after.due_at - after.remind_at == march.due_at - march.remind_at
+        assert after.miss_at - after.due_at == march.miss_at - march.due_at
+        assert after.next_action_at == after.remind_at
+        # The reminder follows her: not at Amsterdam's time, but at New York's.
+        await svc.sweep(march.remind_at)
+        assert (await svc.obligations("ana"))[0].state == "open"
+        await svc.sweep(after.remind_at)
+        assert (await svc.obligations("ana"))[0].state == "due_notified"
+        # Reminded, she moves back: the miss follows her too, and nothing is reminded twice.
+        await svc.apply(employee(svc.tenant, "ana", "mia", at=moved_on.replace(hour=13)))
+        back = (await svc.obligations("ana"))[0]
+        assert (back.state, back.due_at, back.next_action_at) == (
+            "due_notified",
+            MARCH_DUE,
+            back.miss_at,
+        )
+        dues = of(await svc.cadence_events(DUE), "ana")
+        assert [d.event.obligation_id for d in dues] == [march.id]
+
+
 async def test_missing_twice_in_a_row_escalates_to_the_skip_level_once(
     start_checkins: StartCheckins,
 ) -> None:

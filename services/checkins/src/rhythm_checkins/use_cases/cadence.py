@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 
 from rhythm_checkins.adapters.db import (
     cadence_facts,
@@ -287,6 +287,36 @@ async def plan_employee(
             uow.insert(obligations).values(rows).on_conflict_do_nothing()
         )
         created = max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+        # Obligations planned earlier keep their period but follow the employee's zone and the
+        # policy's lead and grace days as they are now (a move abroad, a longer grace).
+        o = obligations.c
+        due = bindparam("b_due", type_=o.due_at.type)
+        remind = bindparam("b_remind", type_=o.remind_at.type)
+        miss = bindparam("b_miss", type_=o.miss_at.type)
+        await uow.session.execute(
+            update(obligations)
+            .where(
+                o.id == bindparam("b_id"),
+                or_(*(o.state == state for state in _OUTSTANDING)),  # no IN in executemany
+                or_(o.due_at != due, o.remind_at != remind, o.miss_at != miss),
+            )
+            .values(
+                due_at=due,
+                remind_at=remind,
+                miss_at=miss,
+                next_action_at=case((o.state == ObligationState.OPEN.value, remind), else_=miss),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": row["id"],
+                    "b_due": row["due_at"],
+                    "b_remind": row["remind_at"],
+                    "b_miss": row["miss_at"],
+                }
+                for row in rows
+            ],
+        )
     # Future periods that the current policy no longer owes (kind dropped, frequency changed).
     keep = [obligation_id(tenant, employee_id, p.kind, p.period.start) for p in planned]
     await uow.session.execute(
