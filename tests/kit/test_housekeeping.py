@@ -11,13 +11,13 @@ from sqlalchemy import func, insert, select
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.housekeeping import Housekeeper, Retention
+from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.uow import UnitOfWorkFactory
 from rhythm_shared.testing import wait_for
 from tests.kit import sample
 
-RETENTION = Retention(outbox_days=7, inbox_days=30, idempotency_days=7)
+RULES = kit_rules(sample.kit, Retention(outbox_days=7, inbox_days=30, idempotency_days=7))
 
 
 @pytest.fixture
@@ -100,21 +100,21 @@ async def test_rows_past_their_retention_go_and_everything_else_stays(
     uow_factory: UnitOfWorkFactory, clock: ManualClock
 ) -> None:
     await _seed(uow_factory, clock)
-    deleted = await Housekeeper(uow_factory, sample.kit, RETENTION).run_once()
+    deleted = await Housekeeper(uow_factory, RULES).run_once()
     assert deleted == 2  # the most from one table: two outbox rows and two inbox rows
     assert await _left(uow_factory) == {
         "outbox": {"old-unpublished", "recent-published"},
         "inbox": {"g/inbox-recent"},
         "idempotency": {"key-recent"},
     }
-    assert await Housekeeper(uow_factory, sample.kit, RETENTION).run_once() == 0
+    assert await Housekeeper(uow_factory, RULES).run_once() == 0
 
 
 async def test_a_round_deletes_at_most_a_batch_and_reports_a_full_one(
     uow_factory: UnitOfWorkFactory, clock: ManualClock
 ) -> None:
     await _seed(uow_factory, clock)
-    keeper = Housekeeper(uow_factory, sample.kit, RETENTION, batch=1)
+    keeper = Housekeeper(uow_factory, RULES, batch=1)
     assert await keeper.run_once() == 1  # full: the job runs again at once
     assert await keeper.run_once() == 1
     assert await keeper.run_once() == 0
@@ -128,7 +128,7 @@ async def test_time_passing_makes_recent_rows_old(
 ) -> None:
     await _seed(uow_factory, clock)
     clock.advance(timedelta(days=60))
-    await Housekeeper(uow_factory, sample.kit, RETENTION).run_once()
+    await Housekeeper(uow_factory, RULES).run_once()
     assert await _left(uow_factory) == {
         "outbox": {"old-unpublished"},
         "inbox": set(),

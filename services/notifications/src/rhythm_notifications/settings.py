@@ -61,6 +61,9 @@ class Settings(ServiceSettings):
     dispatch_batch_size: int = Field(200, ge=1, description="Deliveries claimed per round.")
     dispatch_interval_s: float = Field(0.5, gt=0, description="Dispatcher poll when idle.")
     digest_interval_s: float = Field(30.0, gt=0, description="Digest job poll interval.")
+    history_keep_days: float = Field(
+        180, gt=0, description="Days finished deliveries and sent digest items are kept."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_unsubscribe_secret(self) -> Settings:

@@ -22,7 +22,15 @@ from sqlalchemy import Row, and_, delete, func, select, update
 
 from rhythm_notifications.adapters import db
 from rhythm_notifications.domain import routing
-from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent, Status
+from rhythm_notifications.domain.delivery import (
+    FINAL,
+    Failed,
+    Outcome,
+    Retry,
+    RetryPolicy,
+    Sent,
+    Status,
+)
 from rhythm_notifications.domain.preferences import (
     CategoryPreference,
     Plan,
@@ -57,6 +65,7 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.kit.auth import Principal, Role
 from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
+from rhythm_shared.kit.housekeeping import Prune
 from rhythm_shared.kit.uow import UnitOfWork
 
 # ---------------------------------------------------------------------------------------------
@@ -1348,3 +1357,25 @@ async def record_webhook_result(
         )
     )
     return status
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention
+# ---------------------------------------------------------------------------------------------
+
+#: A daily permit matters for one local day; a few days cover every zone.
+DAILY_CAP_KEEP_DAYS = 3
+
+
+def history_rules(keep_days: float) -> list[Prune]:
+    """What the service's housekeeping deletes: finished deliveries and digest items after
+    ``keep_days`` (their idempotency keys guard against replays far shorter than that: the
+    inbox keeps event ids 30 days), daily permits after a few days. Nothing unfinished goes."""
+    final = [status.value for status in FINAL]
+    d, w, i, c = db.deliveries, db.webhook_deliveries, db.digest_items, db.daily_caps
+    return [
+        Prune(d, d.c.updated_at, keep_days, (d.c.status.in_(final),)),
+        Prune(w, w.c.updated_at, keep_days, (w.c.status.in_(final),)),
+        Prune(i, i.c.created_at, keep_days, (i.c.digest_id.is_not(None),)),
+        Prune(c, c.c.created_at, DAILY_CAP_KEEP_DAYS),
+    ]

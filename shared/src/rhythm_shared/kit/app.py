@@ -34,7 +34,7 @@ from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
 from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
 from rhythm_shared.kit.db import KitTables, create_engine, session_factory
 from rhythm_shared.kit.errors import Forbidden
-from rhythm_shared.kit.housekeeping import Housekeeper, Retention
+from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
 from rhythm_shared.kit.jobs import JobSpec, run_periodically
 from rhythm_shared.kit.kafka import broker_reachable, ensure_topics, make_producer
@@ -149,15 +149,10 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             runtime.broker = _make_broker(runtime, consumers, provider)
             await runtime.broker.start()
         if settings.run_jobs:
-            housekeeper = Housekeeper(
-                runtime.uow,
-                defn.tables,
-                Retention(
-                    settings.outbox_keep_days,
-                    settings.inbox_keep_days,
-                    settings.idempotency_keep_days,
-                ),
+            retention = Retention(
+                settings.outbox_keep_days, settings.inbox_keep_days, settings.idempotency_keep_days
             )
+            housekeeper = Housekeeper(runtime.uow, kit_rules(defn.tables, retention))
             kit_jobs = [
                 JobSpec(
                     "housekeeping",

@@ -7,18 +7,20 @@
 * idempotency keys answer a client's retry of a write: kept ``idempotency_keep_days``.
 
 Each round deletes at most ``batch`` rows per table through an index on the time column, so a
-round holds locks briefly and a full round runs again at once (see :class:`JobSpec`).
+round holds locks briefly and a full round runs again at once (see :class:`JobSpec`). Services
+prune their own history with the same :class:`Housekeeper` and rules of their own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Column, Table, delete, select, tuple_
+from sqlalchemy import Column, ColumnElement, Table, delete, select, tuple_
 
 from rhythm_shared.kit.db import KitTables
 from rhythm_shared.kit.uow import UnitOfWorkFactory
@@ -35,39 +37,53 @@ class Retention:
     idempotency_days: float
 
 
+@dataclass(frozen=True)
+class Prune:
+    """Delete rows of ``table`` whose ``column`` is older than ``days`` (and match ``where``)."""
+
+    table: Table
+    column: Column[Any]
+    days: float
+    where: tuple[ColumnElement[bool], ...] = ()
+
+
+def kit_rules(tables: KitTables, retention: Retention) -> list[Prune]:
+    return [
+        # `published_at < cutoff` never matches NULL: an unpublished row is never deleted.
+        Prune(tables.outbox, tables.outbox.c.published_at, retention.outbox_days),
+        Prune(tables.inbox, tables.inbox.c.processed_at, retention.inbox_days),
+        Prune(tables.idempotency, tables.idempotency.c.created_at, retention.idempotency_days),
+    ]
+
+
 class Housekeeper:
-    def __init__(
-        self, uow: UnitOfWorkFactory, tables: KitTables, retention: Retention, batch: int = 5_000
-    ) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, rules: Sequence[Prune], batch: int = 5_000) -> None:
         self.uow = uow
-        self.tables = tables
-        self.retention = retention
+        self.rules = list(rules)
         self.batch = batch
 
     async def run_once(self) -> int:
         """One round: delete what has outlived its retention; returns the most rows deleted
-        from one table (a full batch means there is more to delete)."""
-        t = self.tables
-        rounds = [
-            (t.outbox, t.outbox.c.published_at, self.retention.outbox_days),
-            (t.inbox, t.inbox.c.processed_at, self.retention.inbox_days),
-            (t.idempotency, t.idempotency.c.created_at, self.retention.idempotency_days),
-        ]
+        by one rule (a full batch means there is more to delete)."""
         most = 0
-        for table, column, days in rounds:
-            deleted = await self._prune(table, column, days)
+        for rule in self.rules:
+            deleted = await self._prune(rule)
             if deleted:
-                PRUNED.labels(table.name).inc(deleted)
-                log.info("pruned", extra={"table": table.name, "rows": deleted})
+                PRUNED.labels(rule.table.name).inc(deleted)
+                log.info("pruned", extra={"table": rule.table.name, "rows": deleted})
             most = max(most, deleted)
         return most
 
-    async def _prune(self, table: Table, column: Column[Any], days: float) -> int:
-        keys = list(table.primary_key.columns)
+    async def _prune(self, rule: Prune) -> int:
+        keys = list(rule.table.primary_key.columns)
         async with self.uow() as uow:
-            cutoff = uow.clock.now() - timedelta(days=days)
-            # `column < cutoff` never matches NULL: an unpublished outbox row is never deleted.
-            oldest = select(*keys).where(column < cutoff).order_by(column).limit(self.batch)
+            cutoff = uow.clock.now() - timedelta(days=rule.days)
+            oldest = (
+                select(*keys)
+                .where(rule.column < cutoff, *rule.where)
+                .order_by(rule.column)
+                .limit(self.batch)
+            )
             match = keys[0].in_(oldest) if len(keys) == 1 else tuple_(*keys).in_(oldest)
-            result = await uow.session.execute(delete(table).where(match))
+            result = await uow.session.execute(delete(rule.table).where(match))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -102,7 +102,7 @@ daily_caps = Table(
     Column("recipient_id", Id, primary_key=True),
     Column("category", String(40), primary_key=True),
     Column("day", String(10), primary_key=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
     comment="One message per person, category and local day: the row is the permit.",
 )
 
@@ -126,7 +126,7 @@ deliveries = Table(
     Column("claim_token", String(36), nullable=True),
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False, index=True),
     Column("sent_at", UtcDateTime, nullable=True),
     comment="Every notification per channel, with its state: pending, sent, failed, suppressed.",
 )
@@ -151,7 +151,7 @@ digest_items = Table(
     Column("channels", JSON, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("digest_id", String(36), nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
     UniqueConstraint(
         "tenant_id", "recipient_id", "category", "source_event_id", name="uq_digest_items_source"
     ),
@@ -195,7 +195,7 @@ webhook_deliveries = Table(
     Column("last_status_code", Integer, nullable=True),
     Column("detail", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False, index=True),
     Column("sent_at", UtcDateTime, nullable=True),
     UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_event"),
     comment="Domain events owed to webhook endpoints, retried with backoff.",

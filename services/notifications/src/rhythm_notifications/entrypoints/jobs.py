@@ -26,6 +26,7 @@ from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPo
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit.app import Runtime
+from rhythm_shared.kit.housekeeping import Housekeeper
 from rhythm_shared.kit.jobs import JobSpec
 
 log = logging.getLogger("rhythm.notifications.dispatch")
@@ -337,6 +338,7 @@ def jobs(runtime: Runtime) -> Sequence[JobSpec]:
     dispatcher: Dispatcher = runtime.extras["dispatcher"]
     webhooks: WebhookDispatcher = runtime.extras["webhook_dispatcher"]
     digests: DigestComposer = runtime.extras["digests"]
+    history = Housekeeper(runtime.uow, use_cases.history_rules(settings.history_keep_days))
     return [
         JobSpec(
             "dispatch_notifications",
@@ -351,4 +353,10 @@ def jobs(runtime: Runtime) -> Sequence[JobSpec]:
             full_round=settings.dispatch_batch_size,
         ),
         JobSpec("compose_digests", settings.digest_interval_s, digests.run_once, full_round=500),
+        JobSpec(
+            "prune_history",
+            settings.housekeeping_interval_s,
+            history.run_once,
+            full_round=history.batch,
+        ),
     ]

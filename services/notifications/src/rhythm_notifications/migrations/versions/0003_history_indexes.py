@@ -1,0 +1,27 @@
+"""indexes on the time columns the history pruning deletes by
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+INDEXES = [
+    ("ix_daily_caps_created_at", "daily_caps", "created_at"),
+    ("ix_deliveries_updated_at", "deliveries", "updated_at"),
+    ("ix_digest_items_created_at", "digest_items", "created_at"),
+    ("ix_webhook_deliveries_updated_at", "webhook_deliveries", "updated_at"),
+]
+
+
+def upgrade() -> None:
+    for name, table, column in INDEXES:
+        op.create_index(name, table, [column], unique=False)
+
+
+def downgrade() -> None:
+    for name, table, _ in INDEXES:
+        op.drop_index(name, table_name=table)
