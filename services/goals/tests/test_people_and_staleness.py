@@ -9,8 +9,9 @@ from goals_harness import GoalsService, StartGoals, decode
 from sqlalchemy import select
 
 from rhythm_goals.adapters.db import employees, goals, org_units
-from rhythm_goals.entrypoints.jobs import staleness_job
-from rhythm_goals.use_cases import mark_stale_goals, stale_event_id
+from rhythm_goals.entrypoints.jobs import leavers_job, staleness_job
+from rhythm_goals.use_cases import apply_employee_deactivated, mark_stale_goals, stale_event_id
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
 from rhythm_shared.testing import publish_events, wait_for
 
@@ -90,6 +91,49 @@ async def test_people_events_are_consumed_and_a_replayed_one_has_no_second_effec
         assert isinstance(event, GoalArchived)
         assert event.goal_id == goal_id
         assert event.reason == "owner_deactivated"
+
+
+async def test_a_deactivation_dated_ahead_archives_the_goals_when_it_takes_effect(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        leaves_at = svc.clock.now() + timedelta(days=10)
+        event = EmployeeDeactivated(
+            tenant_id=svc.tenant,
+            occurred_at=svc.clock.now(),
+            employee_id="ann",
+            effective_at=leaves_at,
+        )
+        envelope = Envelope(
+            id="ev-ann-leaves",
+            source="/rhythm/tests",
+            type=event.type,
+            time=event.occurred_at,
+            subject=event.subject,
+            tenant_id=svc.tenant,
+            event=event,
+        )
+        async with svc.runtime.uow() as uow:
+            await apply_employee_deactivated(uow, envelope)
+
+        async def archived() -> str | None:
+            response = await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))
+            return response.json()["archived_at"] if response.status_code == 200 else "gone"
+
+        job = leavers_job(svc.runtime)
+        svc.clock.advance(timedelta(days=9, hours=23))
+        assert await job.run() == 0
+        assert await archived() is None  # still working here: the goal stays open
+        svc.clock.advance(timedelta(hours=1))
+        assert await job.run() == 1
+        assert await job.run() == 0  # once
+        assert await archived() is not None
+        (record,) = await svc.records("rhythm.goal.archived.v1")
+        archived_event = decode(record).event
+        assert isinstance(archived_event, GoalArchived)
+        assert (archived_event.goal_id, archived_event.reason) == (goal_id, "owner_deactivated")
 
 
 async def _run_staleness(svc: GoalsService) -> int:

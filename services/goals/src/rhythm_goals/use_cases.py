@@ -774,6 +774,7 @@ async def apply_employee(uow: UnitOfWork, envelope: Envelope) -> None:
         "org_unit_id": event.org_unit_id,
         "active": event.active,
         "deactivated_at": None,
+        "archive_goals_at": None,
         "source_time": event.occurred_at,
     }
     stmt = uow.insert(employees).values(**values)
@@ -809,9 +810,11 @@ async def apply_org_unit(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 async def apply_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Record the deactivation; once it is in effect, the person's open goals are archived."""
+    """Record the deactivation; once it is in effect, the person's open goals are archived
+    (now, or by :func:`archive_leavers_goals` when the date arrives)."""
     event = envelope.event
     assert isinstance(event, EmployeeDeactivated)
+    ahead = event.effective_at > uow.clock.now()
     await uow.session.execute(
         update(employees)
         .where(
@@ -819,20 +822,53 @@ async def apply_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> Non
             employees.c.employee_id == event.employee_id,
             employees.c.source_time <= event.occurred_at,
         )
-        .values(deactivated_at=event.effective_at, source_time=event.occurred_at)
+        .values(
+            deactivated_at=event.effective_at,
+            archive_goals_at=event.effective_at if ahead else None,
+            source_time=event.occurred_at,
+        )
     )
-    if event.effective_at > uow.clock.now():
-        return
+    if not ahead:
+        await _archive_goals_of(uow, event.tenant_id, event.employee_id)
+
+
+async def _archive_goals_of(uow: UnitOfWork, tenant_id: str, employee_id: str) -> None:
     open_goals = await uow.session.execute(
         select(goals).where(
-            goals.c.tenant_id == event.tenant_id,
+            goals.c.tenant_id == tenant_id,
             goals.c.owner_type == OwnerType.PERSON.value,
-            goals.c.owner_id == event.employee_id,
+            goals.c.owner_id == employee_id,
             goals.c.archived_at.is_(None),
         )
     )
     for row in open_goals.all():
         await _archive(uow, row, ArchiveReason.OWNER_DEACTIVATED, None)
+
+
+async def archive_leavers_goals(uow: UnitOfWork, limit: int) -> int:
+    """Archive the open goals of people whose deactivation, dated ahead, is now in effect.
+
+    Reads only those people through ``ix_employees_archive_goals_at`` (SKIP LOCKED on
+    PostgreSQL); each is handled once: the date is cleared with the archive."""
+    now = uow.clock.now()
+    e = employees.c
+    due = (
+        await uow.session.execute(
+            select(e.tenant_id, e.employee_id)
+            .where(e.archive_goals_at <= now)
+            .order_by(e.archive_goals_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for person in due:
+        await _archive_goals_of(uow, person.tenant_id, person.employee_id)
+        await uow.session.execute(
+            update(employees)
+            .where(e.tenant_id == person.tenant_id, e.employee_id == person.employee_id)
+            .values(archive_goals_at=None)
+        )
+    return len(due)
 
 
 # --- staleness --------------------------------------------------------------------------------

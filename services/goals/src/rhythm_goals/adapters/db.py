@@ -46,8 +46,16 @@ employees = Table(
     Column("org_unit_id", String(_ID), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("deactivated_at", UtcDateTime, nullable=True),
+    # A deactivation dated ahead: when the leaver's open goals are to be archived.
+    Column("archive_goals_at", UtcDateTime, nullable=True),
     Column("source_time", UtcDateTime, nullable=False),
     comment="Who reports to whom and who belongs where, from rhythm.people.v1.",
+)
+Index(
+    "ix_employees_archive_goals_at",
+    employees.c.archive_goals_at,
+    postgresql_where=employees.c.archive_goals_at.is_not(None),
+    sqlite_where=employees.c.archive_goals_at.is_not(None),
 )
 Index("ix_employees_manager", employees.c.tenant_id, employees.c.manager_id)
 Index("ix_employees_org_unit", employees.c.tenant_id, employees.c.org_unit_id)
