@@ -136,6 +136,37 @@ async def test_a_deactivation_dated_ahead_archives_the_goals_when_it_takes_effec
         assert (archived_event.goal_id, archived_event.reason) == (goal_id, "owner_deactivated")
 
 
+async def test_an_upsert_after_a_deactivation_dated_ahead_keeps_the_goals(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        event = EmployeeDeactivated(
+            tenant_id=svc.tenant,
+            occurred_at=svc.clock.now(),
+            employee_id="ann",
+            effective_at=svc.clock.now() + timedelta(days=10),
+        )
+        envelope = Envelope(
+            id="ev-ann-leaves",
+            source="/rhythm/tests",
+            type=event.type,
+            time=event.occurred_at,
+            subject=event.subject,
+            tenant_id=svc.tenant,
+            event=event,
+        )
+        async with svc.runtime.uow() as uow:
+            await apply_employee_deactivated(uow, envelope)
+        svc.clock.advance(timedelta(days=1))  # she stays after all: HR sends her again
+        await svc.seed_people(svc.employee("ann", manager_id="mia", org_unit_id="ou-platform"))
+        svc.clock.advance(timedelta(days=30))
+        assert await leavers_job(svc.runtime).run() == 0
+        response = await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))
+        assert response.json()["archived_at"] is None
+
+
 async def _run_staleness(svc: GoalsService) -> int:
     return await staleness_job(svc.runtime).run()
 
