@@ -6,6 +6,7 @@ Each service keeps its scripts in ``<package>/migrations`` with an ``env.py`` th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +102,20 @@ HOUSEKEEPING_INDEXES = (
 )
 
 
-def add_housekeeping_indexes() -> None:
-    for name, table, column in HOUSEKEEPING_INDEXES:
+def create_indexes(specs: Sequence[tuple[str, str, str]]) -> None:
+    """Plain indexes, one column each, given as (name, table, column)."""
+    for name, table, column in specs:
         op.create_index(name, table, [column], unique=False)
 
 
-def drop_housekeeping_indexes() -> None:
-    for name, table, _ in HOUSEKEEPING_INDEXES:
+def drop_indexes(specs: Sequence[tuple[str, str, str]]) -> None:
+    for name, table, _ in specs:
         op.drop_index(name, table_name=table)
+
+
+def add_housekeeping_indexes() -> None:
+    create_indexes(HOUSEKEEPING_INDEXES)
+
+
+def drop_housekeeping_indexes() -> None:
+    drop_indexes(HOUSEKEEPING_INDEXES)

@@ -53,40 +53,30 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """One round: publish up to ``batch_size`` rows in order. Returns how many."""
+        postgres = self.engine.dialect.name == "postgresql"
         async with self.engine.connect() as conn:
-            if self.engine.dialect.name != "postgresql":
-                async with write_gate(self.engine):  # SQLite reads begin as writers too
-                    rows = await self._pending(conn)
-                    await conn.rollback()  # don't hold the write lock while publishing
-                if not rows:
+            async with write_gate(self.engine):  # SQLite: its reads begin as writers too
+                if postgres and not await conn.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}
+                ):
+                    await conn.rollback()
                     return 0
-                await self._send(rows)
-                async with write_gate(self.engine):
-                    await self._mark(conn, [r.seq for r in rows])
-                return len(rows)
-            got = await conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK}
-            )
-            if not got:
-                await conn.rollback()
-                return 0
-            rows = await self._pending(conn)
+                rows = (
+                    await conn.execute(
+                        select(self.outbox)
+                        .where(self.outbox.c.published_at.is_(None))
+                        .order_by(self.outbox.c.seq)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows or not postgres:
+                    await conn.rollback()  # SQLite: don't hold the write lock while publishing
             if not rows:
-                await conn.rollback()
                 return 0
             await self._send(rows)
-            await self._mark(conn, [r.seq for r in rows])
+            async with write_gate(self.engine):
+                await self._mark(conn, [r.seq for r in rows])
             return len(rows)
-
-    async def _pending(self, conn: AsyncConnection) -> Sequence[Row[Any]]:
-        return (
-            await conn.execute(
-                select(self.outbox)
-                .where(self.outbox.c.published_at.is_(None))
-                .order_by(self.outbox.c.seq)
-                .limit(self.batch_size)
-            )
-        ).all()
 
     async def _send(self, rows: Sequence[Row[Any]]) -> None:
         futures = []

@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from rhythm_goals import use_cases
 from rhythm_goals.settings import Settings
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.jobs import JobSpec
+from rhythm_shared.kit.uow import UnitOfWork
 
 
-def staleness_job(runtime: Runtime) -> JobSpec:
-    """One round claims at most a batch of due goals in one transaction; a full batch runs the
-    next round at once, so a burst of due goals drains without waiting for the interval."""
+def _round_job(
+    runtime: Runtime, name: str, use_case: Callable[[UnitOfWork, int], Awaitable[int]]
+) -> JobSpec:
+    """One round claims at most a batch in one transaction; a full batch runs the next round
+    at once, so a burst drains without waiting for the interval."""
     settings = runtime.settings
     batch = settings.staleness_batch_size if isinstance(settings, Settings) else 500
     interval = settings.staleness_interval_s if isinstance(settings, Settings) else 60.0
 
     async def run() -> int:
         async with runtime.uow() as uow:
-            return await use_cases.mark_stale_goals(uow, batch)
+            return await use_case(uow, batch)
 
-    return JobSpec(name="goal-staleness", interval_s=interval, run=run, full_round=batch)
+    return JobSpec(name=name, interval_s=interval, run=run, full_round=batch)
+
+
+def staleness_job(runtime: Runtime) -> JobSpec:
+    return _round_job(runtime, "goal-staleness", use_cases.mark_stale_goals)
 
 
 def leavers_job(runtime: Runtime) -> JobSpec:
     """Deactivations dated ahead take effect: their owners' open goals are archived."""
-    settings = runtime.settings
-    batch = settings.staleness_batch_size if isinstance(settings, Settings) else 500
-    interval = settings.staleness_interval_s if isinstance(settings, Settings) else 60.0
-
-    async def run() -> int:
-        async with runtime.uow() as uow:
-            return await use_cases.archive_leavers_goals(uow, batch)
-
-    return JobSpec(name="archive-leavers-goals", interval_s=interval, run=run, full_round=batch)
+    return _round_job(runtime, "archive-leavers-goals", use_cases.archive_leavers_goals)
 
 
 def jobs(runtime: Runtime) -> Sequence[JobSpec]:

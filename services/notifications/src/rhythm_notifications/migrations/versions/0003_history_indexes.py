@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from alembic import op
+from rhythm_shared.kit.migrations import create_indexes, drop_indexes
 
 revision = "0003"
 down_revision = "0002"
@@ -18,10 +18,8 @@ INDEXES = [
 
 
 def upgrade() -> None:
-    for name, table, column in INDEXES:
-        op.create_index(name, table, [column], unique=False)
+    create_indexes(INDEXES)
 
 
 def downgrade() -> None:
-    for name, table, _ in INDEXES:
-        op.drop_index(name, table_name=table)
+    drop_indexes(INDEXES)
