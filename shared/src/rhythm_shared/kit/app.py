@@ -153,15 +153,13 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
                 settings.outbox_keep_days, settings.inbox_keep_days, settings.idempotency_keep_days
             )
             housekeeper = Housekeeper(runtime.uow, kit_rules(defn.tables, retention))
-            kit_jobs = [
-                JobSpec(
-                    "housekeeping",
-                    settings.housekeeping_interval_s,
-                    housekeeper.run_once,
-                    full_round=housekeeper.batch,
-                )
-            ]
-            for job in [*defn.jobs(runtime), *kit_jobs]:
+            housekeeping = JobSpec(
+                "housekeeping",
+                settings.housekeeping_interval_s,
+                housekeeper.run_once,
+                full_round=housekeeper.batch,
+            )
+            for job in [*defn.jobs(runtime), housekeeping]:
                 tasks.append(asyncio.create_task(run_periodically(job, stop), name=job.name))
         log.info("service_started", extra={"service": defn.name, "consumers": len(consumers)})
         try:

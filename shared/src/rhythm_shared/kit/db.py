@@ -122,13 +122,18 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
 
 
+#: How long a SQLite writer waits for the write lock (in SQLite, and in the write gate below)
+#: before it gets an error instead of a hang.
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``. SQLite gets WAL, a busy timeout and immediate transactions."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -139,7 +144,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -159,8 +164,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 _WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
-#: As long as SQLite's own busy timeout: a writer that waits longer gets an error, not a hang.
-WRITE_GATE_TIMEOUT_S = 60.0
 
 
 @contextlib.asynccontextmanager
@@ -172,11 +175,11 @@ async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
     locks = _WRITE_GATES.setdefault(engine.sync_engine, {})
     lock = locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
     try:
-        async with asyncio.timeout(WRITE_GATE_TIMEOUT_S):
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_S):
             await lock.acquire()
     except TimeoutError:
         raise TimeoutError(
-            f"waited {WRITE_GATE_TIMEOUT_S:.0f} s for the SQLite write lock: another "
+            f"waited {SQLITE_BUSY_TIMEOUT_S:.0f} s for the SQLite write lock: another "
             "transaction of this process is holding it"
         ) from None
     try:
