@@ -74,9 +74,11 @@ class KitTables:
     outbox: Table
     inbox: Table
     idempotency: Table
+    #: The audit trail of access to private data, in services that hold private texts.
+    audit: Table | None = None
 
 
-def define_kit_tables(metadata: MetaData) -> KitTables:
+def define_kit_tables(metadata: MetaData, *, audit: bool = False) -> KitTables:
     outbox = Table(
         "outbox",
         metadata,
@@ -119,6 +121,10 @@ def define_kit_tables(metadata: MetaData) -> KitTables:
         Column("created_at", UtcDateTime, nullable=False, index=True),  # housekeeping
         comment="Responses to writes sent with an Idempotency-Key header.",
     )
+    if audit:
+        from rhythm_shared.kit.audit import define_audit_table
+
+        return KitTables(outbox, inbox, idempotency, define_audit_table(metadata))
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
 
 

@@ -35,6 +35,7 @@ class Retention:
     outbox_days: float
     inbox_days: float
     idempotency_days: float
+    audit_days: float = 365
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ def kit_rules(tables: KitTables, retention: Retention) -> list[Prune]:
         Prune(tables.outbox, tables.outbox.c.published_at, retention.outbox_days),
         Prune(tables.inbox, tables.inbox.c.processed_at, retention.inbox_days),
         Prune(tables.idempotency, tables.idempotency.c.created_at, retention.idempotency_days),
+        *(
+            [Prune(tables.audit, tables.audit.c.at, retention.audit_days)]
+            if tables.audit is not None
+            else []
+        ),
     ]
 
 

@@ -119,3 +119,89 @@ def add_housekeeping_indexes() -> None:
 
 def drop_housekeeping_indexes() -> None:
     drop_indexes(HOUSEKEEPING_INDEXES)
+
+
+def _utc() -> Any:
+    from rhythm_shared.kit.db import UtcDateTime
+
+    return UtcDateTime()
+
+
+#: The people directory's tables (rhythm_shared.kit.people), as first released.
+def create_people_directory() -> None:
+    import sqlalchemy as sa
+
+    op.create_table(
+        "directory_employees",
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("employee_id", sa.String(length=128), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("display_name", sa.String(length=200), nullable=True),
+        sa.Column("manager_id", sa.String(length=128), nullable=True),
+        sa.Column("org_unit_id", sa.String(length=128), nullable=True),
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column("locale", sa.String(length=35), nullable=False),
+        sa.Column("hired_on", sa.Date(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("deactivated_at", _utc(), nullable=True),
+        sa.Column("profile_at", _utc(), nullable=True),
+        sa.Column("profile_event_id", sa.String(length=64), nullable=True),
+        sa.Column("deactivation_at", _utc(), nullable=True),
+        sa.Column("deactivation_event_id", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "employee_id", name=op.f("pk_directory_employees")),
+        comment="The people directory: employees as rhythm.people.v1 last said (kit).",
+    )
+    op.create_index(
+        "ix_directory_employees_manager", "directory_employees", ["tenant_id", "manager_id"]
+    )
+    op.create_index(
+        "ix_directory_employees_org_unit", "directory_employees", ["tenant_id", "org_unit_id"]
+    )
+    op.create_table(
+        "directory_org_units",
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("org_unit_id", sa.String(length=128), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("parent_id", sa.String(length=128), nullable=True),
+        sa.Column("head_id", sa.String(length=128), nullable=True),
+        sa.Column("version_at", _utc(), nullable=False),
+        sa.Column("version_event_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "org_unit_id", name=op.f("pk_directory_org_units")),
+        comment="The people directory: org units as rhythm.people.v1 last said (kit).",
+    )
+    op.create_index(
+        "ix_directory_org_units_parent", "directory_org_units", ["tenant_id", "parent_id"]
+    )
+    op.create_index("ix_directory_org_units_head", "directory_org_units", ["tenant_id", "head_id"])
+
+
+def drop_people_directory() -> None:
+    op.drop_table("directory_org_units")
+    op.drop_table("directory_employees")
+
+
+#: The audit trail's table (rhythm_shared.kit.audit), as first released.
+def create_audit_log() -> None:
+    import sqlalchemy as sa
+
+    from rhythm_shared.kit.db import BigId
+
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", BigId, autoincrement=True, nullable=False),
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("at", _utc(), nullable=False),
+        sa.Column("actor_id", sa.String(length=128), nullable=False),
+        sa.Column("subject_id", sa.String(length=128), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=300), nullable=False),
+        sa.Column("allowed", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_log")),
+        comment="Who read or was refused private texts, and changes to who may see them (kit).",
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_subject", "audit_log", ["tenant_id", "subject_id", "at"])
+
+
+def drop_audit_log() -> None:
+    op.drop_table("audit_log")

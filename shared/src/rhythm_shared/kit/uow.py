@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -19,8 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import new_event_id, to_record
+from rhythm_shared.kit.audit import AuditEntry, entry_row
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.db import KitTables, write_gate
+
+log = logging.getLogger("rhythm.uow")
 
 
 class UnitOfWork:
@@ -41,6 +45,7 @@ class UnitOfWork:
         self._exit = contextlib.AsyncExitStack()
         self._outbox: list[dict[str, Any]] = []
         self._published = 0
+        self._audit: list[AuditEntry] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -51,6 +56,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._outbox = []
         self._published = 0
+        self._audit = []
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(write_gate(self._sessions.kw["bind"]))
             session = await stack.enter_async_context(self._sessions())
@@ -69,14 +75,40 @@ class UnitOfWork:
         try:
             if exc_type is None:
                 await self.flush_outbox()
+                await self._write_audit(session, self._audit)
                 await session.commit()
                 if self._published and self._on_commit:
                     self._on_commit()
             else:
                 await session.rollback()
+                # A refusal rolls the work back; the audit trail keeps it all the same.
+                refused = [e for e in self._audit if not e.allowed]
+                try:
+                    await self._write_audit(session, refused, own_transaction=True)
+                except Exception:  # the original error matters more than this one
+                    log.exception("audit_write_failed", extra={"entries": len(refused)})
         finally:
             self._session = None
             await self._exit.aclose()  # closes the session, then frees the writer slot
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Note an access to private data (or a change of who may see it) for the audit trail."""
+        if self.tables.audit is None:
+            raise RuntimeError("this service keeps no audit trail (define_kit_tables(audit=True))")
+        self._audit.append(entry)
+
+    async def _write_audit(
+        self, session: AsyncSession, entries: list[AuditEntry], *, own_transaction: bool = False
+    ) -> None:
+        if not entries or self.tables.audit is None:
+            return
+        self._audit = []
+        rows = [entry_row(e, self.clock.now()) for e in entries]
+        if own_transaction:
+            await session.begin()
+        await session.execute(self.tables.audit.insert(), rows)
+        if own_transaction:
+            await session.commit()
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,524 @@
+"""The people directory: every service's one view of people and org units (rhythm.people.v1).
+
+Identity comes from the token; relationships (who manages whom, who heads which unit) come from
+here only. Each service keeps the directory in its own database (event-carried state) and
+projects the people topic into it with one rule, :func:`fold_employee` / :func:`fold_org_unit`:
+
+* last writer wins by the HR platform's time (``occurred_at``), ties broken by the event id, so
+  a late, older ``EmployeeUpserted`` (an HR platform retrying) changes nothing, and any order of
+  the same events ends in the same state;
+* a deactivation (dated now or ahead) holds until an upsert newer than it (a rehire, or HR
+  taking it back); an upsert older than the deactivation does not undo it.
+
+The rule is pure (no database) so it can be checked over every order of events; the tables and
+queries are below it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Date, Index, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.kit.db import UtcDateTime
+
+#: A manager chain or a unit tree deeper than this is a loop in the HR data: the walk stops.
+MAX_DEPTH = 64
+
+_ID = 128
+
+# --- the rule (pure) ------------------------------------------------------------------------
+
+#: The version of a write: the HR platform's time, then the event id to break ties.
+Version = tuple[datetime, str]
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the directory holds of one employee."""
+
+    employee_id: str
+    email: str | None = None
+    display_name: str | None = None
+    manager_id: str | None = None
+    org_unit_id: str | None = None
+    time_zone: str = "UTC"
+    locale: str = "en"
+    hired_on: date | None = None
+    #: As the HR platform last sent it (an upsert may say inactive).
+    active: bool = True
+    #: A deactivation in force from this instant (which may lie ahead).
+    deactivated_at: datetime | None = None
+    #: Version of the last upsert applied (None: only a deactivation is known so far).
+    profile_version: Version | None = None
+    #: Version of the deactivation in force (None once a newer upsert cleared it).
+    deactivation_version: Version | None = None
+
+    @property
+    def known(self) -> bool:
+        """An upsert has arrived (not only a deactivation)."""
+        return self.profile_version is not None
+
+    def active_at(self, instant: datetime) -> bool:
+        return (
+            self.known
+            and self.active
+            and (self.deactivated_at is None or instant < self.deactivated_at)
+        )
+
+
+@dataclass(frozen=True)
+class OrgUnit:
+    org_unit_id: str
+    name: str
+    parent_id: str | None = None
+    head_id: str | None = None
+    version: Version | None = None
+
+
+def _newer(version: Version, than: Version | None) -> bool:
+    return than is None or version > than
+
+
+def fold_employee(
+    current: Person | None, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
+) -> Person:
+    """The state after ``event``: the one rule of the directory (see the module docstring)."""
+    version: Version = (event.occurred_at, event_id)
+    person = current or Person(employee_id=event.employee_id)
+    if isinstance(event, EmployeeUpserted):
+        if not _newer(version, person.profile_version):
+            return person
+        clears = _newer(version, person.deactivation_version)
+        return dataclasses.replace(
+            person,
+            email=str(event.email),
+            display_name=event.display_name,
+            manager_id=event.manager_id,
+            org_unit_id=event.org_unit_id,
+            time_zone=event.time_zone,
+            locale=event.locale,
+            hired_on=event.hired_on,
+            active=event.active,
+            deactivated_at=None if clears else person.deactivated_at,
+            # A cleared deactivation is older than this upsert: nothing compares with it again.
+            deactivation_version=None if clears else person.deactivation_version,
+            profile_version=version,
+        )
+    if not (
+        _newer(version, person.profile_version) and _newer(version, person.deactivation_version)
+    ):
+        return person
+    return dataclasses.replace(
+        person, deactivated_at=event.effective_at, deactivation_version=version
+    )
+
+
+def fold_org_unit(current: OrgUnit | None, event: OrgUnitUpserted, event_id: str) -> OrgUnit:
+    version: Version = (event.occurred_at, event_id)
+    if current is not None and not _newer(version, current.version):
+        return current
+    return OrgUnit(
+        org_unit_id=event.org_unit_id,
+        name=event.name,
+        parent_id=event.parent_id,
+        head_id=event.head_id,
+        version=version,
+    )
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryTables:
+    employees: Table
+    org_units: Table
+
+
+def define_directory_tables(metadata: MetaData) -> DirectoryTables:
+    """The directory's tables on a service's metadata (created by
+    :func:`rhythm_shared.kit.migrations.create_people_directory`)."""
+    employees = Table(
+        "directory_employees",
+        metadata,
+        Column("tenant_id", String(_ID), primary_key=True),
+        Column("employee_id", String(_ID), primary_key=True),
+        Column("email", String(320), nullable=True),
+        Column("display_name", String(200), nullable=True),
+        Column("manager_id", String(_ID), nullable=True),
+        Column("org_unit_id", String(_ID), nullable=True),
+        Column("time_zone", String(64), nullable=False),
+        Column("locale", String(35), nullable=False),
+        Column("hired_on", Date, nullable=True),
+        Column("active", Boolean, nullable=False),
+        Column("deactivated_at", UtcDateTime, nullable=True),
+        Column("profile_at", UtcDateTime, nullable=True),
+        Column("profile_event_id", String(64), nullable=True),
+        Column("deactivation_at", UtcDateTime, nullable=True),
+        Column("deactivation_event_id", String(64), nullable=True),
+        comment="The people directory: employees as rhythm.people.v1 last said (kit).",
+    )
+    Index("ix_directory_employees_manager", employees.c.tenant_id, employees.c.manager_id)
+    Index("ix_directory_employees_org_unit", employees.c.tenant_id, employees.c.org_unit_id)
+    org_units = Table(
+        "directory_org_units",
+        metadata,
+        Column("tenant_id", String(_ID), primary_key=True),
+        Column("org_unit_id", String(_ID), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("parent_id", String(_ID), nullable=True),
+        Column("head_id", String(_ID), nullable=True),
+        Column("version_at", UtcDateTime, nullable=False),
+        Column("version_event_id", String(64), nullable=False),
+        comment="The people directory: org units as rhythm.people.v1 last said (kit).",
+    )
+    Index("ix_directory_org_units_parent", org_units.c.tenant_id, org_units.c.parent_id)
+    Index("ix_directory_org_units_head", org_units.c.tenant_id, org_units.c.head_id)
+    return DirectoryTables(employees=employees, org_units=org_units)
+
+
+def _version(at: datetime | None, event_id: str | None) -> Version | None:
+    return None if at is None or event_id is None else (at, event_id)
+
+
+def _person(row: Any) -> Person:
+    return Person(
+        employee_id=row.employee_id,
+        email=row.email,
+        display_name=row.display_name,
+        manager_id=row.manager_id,
+        org_unit_id=row.org_unit_id,
+        time_zone=row.time_zone,
+        locale=row.locale,
+        hired_on=row.hired_on,
+        active=bool(row.active),
+        deactivated_at=row.deactivated_at,
+        profile_version=_version(row.profile_at, row.profile_event_id),
+        deactivation_version=_version(row.deactivation_at, row.deactivation_event_id),
+    )
+
+
+def _person_values(person: Person) -> dict[str, Any]:
+    profile = person.profile_version or (None, None)
+    deactivation = person.deactivation_version or (None, None)
+    return {
+        "email": person.email,
+        "display_name": person.display_name,
+        "manager_id": person.manager_id,
+        "org_unit_id": person.org_unit_id,
+        "time_zone": person.time_zone,
+        "locale": person.locale,
+        "hired_on": person.hired_on,
+        "active": person.active,
+        "deactivated_at": person.deactivated_at,
+        "profile_at": profile[0],
+        "profile_event_id": profile[1],
+        "deactivation_at": deactivation[0],
+        "deactivation_event_id": deactivation[1],
+    }
+
+
+def _unit(row: Any) -> OrgUnit:
+    return OrgUnit(
+        org_unit_id=row.org_unit_id,
+        name=row.name,
+        parent_id=row.parent_id,
+        head_id=row.head_id,
+        version=(row.version_at, row.version_event_id),
+    )
+
+
+# --- projection -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    """What one people event did to the directory, for the service's own reactions."""
+
+    before: Person | None
+    after: Person
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class OrgUnitChange:
+    before: OrgUnit | None
+    after: OrgUnit
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+class DirectoryProjection:
+    """Applies people events to the directory inside the caller's transaction."""
+
+    def __init__(self, tables: DirectoryTables) -> None:
+        self.tables = tables
+
+    async def _load_person(
+        self, session: AsyncSession, tenant_id: str, employee_id: str
+    ) -> Person | None:
+        e = self.tables.employees
+        row = (
+            await session.execute(
+                select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id == employee_id)
+            )
+        ).first()
+        return None if row is None else _person(row)
+
+    async def apply_employee(
+        self,
+        session: AsyncSession,
+        event: EmployeeUpserted | EmployeeDeactivated,
+        event_id: str,
+    ) -> PersonChange:
+        before = await self._load_person(session, event.tenant_id, event.employee_id)
+        after = fold_employee(before, event, event_id)
+        if after != before:
+            e = self.tables.employees
+            values = _person_values(after)
+            if before is None:
+                await session.execute(
+                    e.insert().values(
+                        tenant_id=event.tenant_id, employee_id=event.employee_id, **values
+                    )
+                )
+            else:
+                await session.execute(
+                    e.update()
+                    .where(e.c.tenant_id == event.tenant_id, e.c.employee_id == event.employee_id)
+                    .values(**values)
+                )
+        return PersonChange(before=before, after=after)
+
+    async def apply_org_unit(
+        self, session: AsyncSession, event: OrgUnitUpserted, event_id: str
+    ) -> OrgUnitChange:
+        u = self.tables.org_units
+        row = (
+            await session.execute(
+                select(u).where(
+                    u.c.tenant_id == event.tenant_id, u.c.org_unit_id == event.org_unit_id
+                )
+            )
+        ).first()
+        before = None if row is None else _unit(row)
+        after = fold_org_unit(before, event, event_id)
+        if after != before:
+            assert after.version is not None
+            values = {
+                "name": after.name,
+                "parent_id": after.parent_id,
+                "head_id": after.head_id,
+                "version_at": after.version[0],
+                "version_event_id": after.version[1],
+            }
+            if before is None:
+                await session.execute(
+                    u.insert().values(
+                        tenant_id=event.tenant_id, org_unit_id=event.org_unit_id, **values
+                    )
+                )
+            else:
+                await session.execute(
+                    u.update()
+                    .where(u.c.tenant_id == event.tenant_id, u.c.org_unit_id == event.org_unit_id)
+                    .values(**values)
+                )
+        return OrgUnitChange(before=before, after=after)
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@dataclass
+class PeopleDirectory:
+    """Reads of the directory for one tenant, memoised for the length of one unit of work.
+
+    Only people an upsert has described count as known (:attr:`Person.known`); a bare
+    deactivation of someone never described is kept for when the upsert arrives.
+    """
+
+    session: AsyncSession
+    tables: DirectoryTables
+    tenant_id: str
+    _people: dict[str, Person | None] = field(default_factory=dict)
+    _units: dict[str, OrgUnit | None] = field(default_factory=dict)
+
+    async def person(self, employee_id: str) -> Person | None:
+        if employee_id not in self._people:
+            await self.people([employee_id])
+        return self._people[employee_id]
+
+    async def people(self, employee_ids: Iterable[str]) -> dict[str, Person]:
+        """The known people among ``employee_ids`` (one query for those not read yet)."""
+        wanted = sorted(set(employee_ids))
+        missing = [i for i in wanted if i not in self._people]
+        e = self.tables.employees
+        for chunk in _chunks(missing, 500):
+            rows = await self.session.execute(
+                select(e).where(e.c.tenant_id == self.tenant_id, e.c.employee_id.in_(chunk))
+            )
+            found = {r.employee_id: _person(r) for r in rows}
+            for employee_id in chunk:
+                person = found.get(employee_id)
+                self._people[employee_id] = person if person is not None and person.known else None
+        return {i: p for i in wanted if (p := self._people[i]) is not None}
+
+    async def manager_of(self, employee_id: str) -> str | None:
+        person = await self.person(employee_id)
+        return None if person is None else person.manager_id
+
+    async def manager_chain(self, employee_id: str) -> list[str]:
+        """The employee's manager, their manager, ... up to the top (a loop stops the walk)."""
+        chain: list[str] = []
+        seen = {employee_id}
+        person = await self.person(employee_id)
+        while person is not None and person.manager_id and person.manager_id not in seen:
+            if len(chain) >= MAX_DEPTH:
+                break
+            chain.append(person.manager_id)
+            seen.add(person.manager_id)
+            person = await self.person(person.manager_id)
+        return chain
+
+    async def direct_reports(self, manager_id: str) -> list[Person]:
+        e = self.tables.employees
+        rows = await self.session.execute(
+            select(e)
+            .where(e.c.tenant_id == self.tenant_id, e.c.manager_id == manager_id)
+            .order_by(e.c.employee_id)
+        )
+        people = [p for r in rows if (p := _person(r)).known]
+        for p in people:
+            self._people.setdefault(p.employee_id, p)
+        return people
+
+    async def all_reports(self, manager_id: str) -> list[str]:
+        """Everyone below ``manager_id`` in the manager tree (level by level, loops cut)."""
+        e = self.tables.employees
+        found: list[str] = []
+        seen = {manager_id}
+        level = [manager_id]
+        depth = 0
+        while level and depth < MAX_DEPTH:
+            depth += 1
+            below: list[str] = []
+            for chunk in _chunks(level, 500):
+                rows = await self.session.execute(
+                    select(e.c.employee_id).where(
+                        e.c.tenant_id == self.tenant_id, e.c.manager_id.in_(chunk)
+                    )
+                )
+                below.extend(r.employee_id for r in rows if r.employee_id not in seen)
+            below = sorted(set(below))
+            seen.update(below)
+            found.extend(below)
+            level = below
+        return found
+
+    async def org_unit(self, org_unit_id: str) -> OrgUnit | None:
+        if org_unit_id not in self._units:
+            u = self.tables.org_units
+            row = (
+                await self.session.execute(
+                    select(u).where(u.c.tenant_id == self.tenant_id, u.c.org_unit_id == org_unit_id)
+                )
+            ).first()
+            self._units[org_unit_id] = None if row is None else _unit(row)
+        return self._units[org_unit_id]
+
+    async def units_upwards(self, org_unit_id: str) -> list[OrgUnit]:
+        """The unit and every unit above it, nearest first (a loop stops the walk)."""
+        units: list[OrgUnit] = []
+        seen: set[str] = set()
+        unit_id: str | None = org_unit_id
+        while unit_id is not None and unit_id not in seen and len(seen) < MAX_DEPTH:
+            seen.add(unit_id)
+            unit = await self.org_unit(unit_id)
+            if unit is None:
+                break
+            units.append(unit)
+            unit_id = unit.parent_id
+        return units
+
+    async def unit_heads_upwards(self, org_unit_id: str) -> list[str]:
+        """Heads of the unit and of every unit above it, nearest first."""
+        return [u.head_id for u in await self.units_upwards(org_unit_id) if u.head_id]
+
+    async def unit_heads_above(self, employee_id: str) -> list[str]:
+        """Heads of the person's unit and of every unit above it (the person excluded)."""
+        person = await self.person(employee_id)
+        if person is None or person.org_unit_id is None:
+            return []
+        return [h for h in await self.unit_heads_upwards(person.org_unit_id) if h != employee_id]
+
+    async def subunits(self, org_unit_id: str) -> list[str]:
+        """The unit and every unit below it (level by level, loops cut)."""
+        u = self.tables.org_units
+        found = [org_unit_id]
+        seen = {org_unit_id}
+        level = [org_unit_id]
+        depth = 0
+        while level and depth < MAX_DEPTH:
+            depth += 1
+            below: list[str] = []
+            for chunk in _chunks(level, 500):
+                rows = await self.session.execute(
+                    select(u.c.org_unit_id).where(
+                        u.c.tenant_id == self.tenant_id, u.c.parent_id.in_(chunk)
+                    )
+                )
+                below.extend(r.org_unit_id for r in rows if r.org_unit_id not in seen)
+            below = sorted(set(below))
+            seen.update(below)
+            found.extend(below)
+            level = below
+        return found
+
+    async def child_units(self, org_unit_id: str) -> list[OrgUnit]:
+        u = self.tables.org_units
+        rows = await self.session.execute(
+            select(u)
+            .where(u.c.tenant_id == self.tenant_id, u.c.parent_id == org_unit_id)
+            .order_by(u.c.org_unit_id)
+        )
+        return [_unit(r) for r in rows]
+
+    async def members(self, org_unit_ids: Sequence[str]) -> list[Person]:
+        """The known people of the given units (active or not: callers decide)."""
+        e = self.tables.employees
+        people: list[Person] = []
+        for chunk in _chunks(list(org_unit_ids), 500):
+            rows = await self.session.execute(
+                select(e)
+                .where(e.c.tenant_id == self.tenant_id, e.c.org_unit_id.in_(chunk))
+                .order_by(e.c.employee_id)
+            )
+            people.extend(p for r in rows if (p := _person(r)).known)
+        return sorted(people, key=lambda p: p.employee_id)
+
+    async def heads_units(self, employee_id: str) -> list[str]:
+        """The units ``employee_id`` heads."""
+        u = self.tables.org_units
+        rows = await self.session.execute(
+            select(u.c.org_unit_id)
+            .where(u.c.tenant_id == self.tenant_id, u.c.head_id == employee_id)
+            .order_by(u.c.org_unit_id)
+        )
+        return [r.org_unit_id for r in rows]
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
