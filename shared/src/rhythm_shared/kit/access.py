@@ -94,3 +94,18 @@ def allowed(policy: Policy, operation: str, rels: frozenset[Relationship]) -> bo
 def require(policy: Policy, operation: str, rels: frozenset[Relationship], message: str) -> None:
     if not allowed(policy, operation, rels):
         raise Forbidden(message)
+
+
+#: The kit's own routes, the same in every service and about no person: liveness, readiness,
+#: the event catalog, the development clock, and the audit trail (hr_admin, checked where it is
+#: served). A service's ``ROUTES`` lists every other route it serves.
+KIT_ROUTES = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/asyncapi.json"),
+        ("GET", "/v1/admin/clock"),
+        ("PUT", "/v1/admin/clock"),
+        ("GET", "/v1/audit"),
+    }
+)
