@@ -109,6 +109,10 @@ class UnitsOut(ReportOut):
 Compute = Callable[[Queries, Scope, Period, int, int | None], Awaitable[Report]]
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -116,6 +120,10 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, str):
+        # Names come from HR feeds and users: a leading quote makes a would-be formula text.
+        # Only text is touched, so a negative number stays a number.
+        return f"'{value}" if value.startswith(_FORMULA_START) else value
     return str(value)
 
 
