@@ -23,6 +23,8 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bench.chaos.workload import MAX_RECORD_BYTES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: name -> HTTP port; never the ports of `make run` (8001-8005).
@@ -145,6 +147,7 @@ class Cluster:
                 "CONSUMER_SESSION_TIMEOUT_MS": "6000",
                 "CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
                 "RELAY_POLL_INTERVAL_S": "0.2",
+                "CONSUMER_MAX_RECORD_BYTES": str(MAX_RECORD_BYTES),
                 "LOG_LEVEL": "WARNING",
                 "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(self.smtp_port),

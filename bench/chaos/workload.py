@@ -146,7 +146,7 @@ class Outgoing:
     topic: str  # logical topic
     key: bytes
     value: bytes
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
     poison_id: str | None = None
 
 
@@ -159,7 +159,8 @@ def upstream_events(org: Org, count: int, rng: random.Random, now: datetime) -> 
 
     def add(event: Event, event_id: str) -> None:
         record = to_record(event, source=UPSTREAM, event_id=event_id)
-        out.append(Outgoing(record.topic, record.key, record.value, record.headers))
+        headers: list[tuple[str, bytes | None]] = [*record.headers]
+        out.append(Outgoing(record.topic, record.key, record.value, headers))
 
     missed_for = rng.sample(people, min(len(people), max(1, count // 12)))
     goals: list[tuple[str, str]] = []
@@ -284,40 +285,76 @@ _TYPE_OF = {
     topics.CHECKINS: FeedbackGiven.type,
     topics.CADENCE: CheckinMissed.type,
 }
-POISON_KINDS = ("bad_json", "unknown_type", "schema_mismatch", "missing_headers")
+POISON_KINDS = (
+    "bad_json",
+    "unknown_type",
+    "schema_mismatch",
+    "missing_headers",
+    "non_utf8",
+    "deep_nesting",
+    "oversized",
+    "garbage_headers",
+    "wrong_shape",
+)
+#: The record size cap the chaos run gives every consumer (CONSUMER_MAX_RECORD_BYTES), so an
+#: oversized poison record stays under the broker's own limit.
+MAX_RECORD_BYTES = 64 * 1024
+
+
+def hostile(kind: str, tenant: str, topic: str, n: int, now: datetime) -> Outgoing:
+    """One record no consumer can apply, of the given kind, keyed ``<tenant>/poison/<n>``."""
+    pid = f"poison-{n}"
+    headers: list[tuple[str, bytes | None]] = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", pid.encode()),
+        ("ce_source", b"/chaos/poison"),
+        ("ce_type", _TYPE_OF[topic].encode()),
+        ("ce_time", now.isoformat().encode()),
+        ("ce_subject", b"employee/nobody"),
+        ("ce_tenantid", tenant.encode()),
+        ("content-type", b"application/json"),
+    ]
+    fields = {"tenant_id": tenant, "occurred_at": now.isoformat()}
+    body: bytes = json.dumps(fields).encode()
+    if kind == "bad_json":
+        body = b'{"tenant_id": "' + tenant.encode() + b'", "occurred_at": '
+    elif kind == "unknown_type":
+        headers[3] = ("ce_type", b"rhythm.chaos.unknown.v1")
+    elif kind == "schema_mismatch":
+        body = json.dumps({**fields, "surprise": 1}).encode()
+    elif kind == "missing_headers":
+        headers = [("content-type", b"application/json")]
+    elif kind == "non_utf8":
+        # What a Latin-1 HR export sends: a JSON body whose bytes are not UTF-8.
+        body = json.dumps({**fields, "display_name": "José"}, ensure_ascii=False).encode("latin-1")
+    elif kind == "deep_nesting":
+        depth = 20_000
+        body = body[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+    elif kind == "oversized":
+        body = json.dumps({**fields, "padding": "x" * (MAX_RECORD_BYTES + 1)}).encode()
+    elif kind == "garbage_headers":
+        variant = (n // len(POISON_KINDS)) % 3
+        if variant == 0:
+            headers[1] = ("ce_id", b"\xc3\x28" + pid.encode())  # not UTF-8
+        elif variant == 1:
+            headers.append(("ce_type", b"rhythm.chaos.unknown.v1"))  # a second, different type
+        else:
+            headers[2] = ("ce_source", None)  # a header without a value
+    elif kind == "wrong_shape":
+        body = json.dumps([fields]).encode()
+    else:
+        raise ValueError(f"unknown poison kind {kind!r}")
+    key = f"{tenant}/poison/{n}".encode()
+    return Outgoing(topic, key, body, headers, poison_id=pid)
 
 
 def poison(
     tenant: str, count: int, rng: random.Random, now: datetime, start: int = 0
 ) -> list[Outgoing]:
-    out = []
-    for n in range(start, start + count):
-        topic = rng.choice(list(READERS))
-        kind = POISON_KINDS[n % len(POISON_KINDS)]
-        pid = f"poison-{n}"
-        headers = [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", pid.encode()),
-            ("ce_source", b"/chaos/poison"),
-            ("ce_type", _TYPE_OF[topic].encode()),
-            ("ce_time", now.isoformat().encode()),
-            ("ce_subject", b"employee/nobody"),
-            ("ce_tenantid", tenant.encode()),
-            ("content-type", b"application/json"),
-        ]
-        body: bytes = json.dumps({"tenant_id": tenant, "occurred_at": now.isoformat()}).encode()
-        if kind == "bad_json":
-            body = b'{"tenant_id": "' + tenant.encode() + b'", "occurred_at": '
-        elif kind == "unknown_type":
-            headers[3] = ("ce_type", b"rhythm.chaos.unknown.v1")
-        elif kind == "schema_mismatch":
-            body = json.dumps(
-                {"tenant_id": tenant, "occurred_at": now.isoformat(), "surprise": 1}
-            ).encode()
-        else:
-            headers = [("content-type", b"application/json")]
-        out.append(Outgoing(topic, f"{tenant}/poison/{n}".encode(), body, headers, poison_id=pid))
-    return out
+    return [
+        hostile(POISON_KINDS[n % len(POISON_KINDS)], tenant, rng.choice(list(READERS)), n, now)
+        for n in range(start, start + count)
+    ]
 
 
 def mix(events: list[Outgoing], bad: list[Outgoing], rng: random.Random) -> list[Outgoing]:

@@ -61,14 +61,19 @@ def build(
         producer = make_producer(settings.kafka_bootstrap_servers)
         await producer.start()
         applier = BatchApplier(
-            runtime.sessions, producer, runtime.clock, topic_prefix=settings.kafka_topic_prefix
+            runtime.sessions,
+            producer,
+            runtime.clock,
+            topic_prefix=settings.kafka_topic_prefix,
+            max_attempts=settings.consumer_max_attempts,
+            max_record_bytes=settings.consumer_max_record_bytes,
         )
         ingest = LiveIngest(
             applier,
             bootstrap=settings.kafka_bootstrap_servers,
             topics=every_topic(settings.kafka_topic_prefix),
             group_id=f"{settings.kafka_topic_prefix}{GROUP}",
-            batch_size=settings.ingest_batch_size,
+            batch_size=settings.batch_size,
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
         )

@@ -85,52 +85,141 @@ def to_record(
     )
 
 
-def _header_map(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str],
-) -> dict[str, str]:
+#: Bodies larger than this are refused before parsing (a setting of every consumer overrides it).
+MAX_RECORD_BYTES = 1024 * 1024
+#: Deepest JSON nesting a body may have: Rhythm's events nest three levels; the bound keeps a
+#: hostile body from exhausting the parser's recursion.
+MAX_JSON_DEPTH = 32
+
+#: The headers the decoder reads: each must appear at most once, as UTF-8 text.
+_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
+_READ = frozenset((*_REQUIRED, "ce_subject", "ce_tenantid", "content-type", *TRACE_HEADERS))
+
+
+def _header_map(headers: object) -> dict[str, str]:
+    """The headers the decoder reads, as text. Others are ignored, whatever their bytes."""
+    if headers is None:
+        return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise EnvelopeError("headers are not a list of (name, value) pairs")
     out: dict[str, str] = {}
-    for name, raw in items:
-        try:
-            out[name.lower()] = raw.decode() if isinstance(raw, bytes) else str(raw)
-        except UnicodeDecodeError as exc:
-            raise EnvelopeError(f"header {name!r} is not UTF-8") from exc
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise EnvelopeError("headers are not a list of (name, value) pairs")
+        name, raw = item
+        if isinstance(name, bytes):
+            name = name.decode(errors="replace")
+        if not isinstance(name, str):
+            raise EnvelopeError(f"header name {name!r} is not text")
+        name = name.lower()
+        if name not in _READ:
+            continue
+        if name in out:
+            # Two values for one attribute: which one the producer meant cannot be known.
+            raise EnvelopeError(f"header {name!r} appears more than once")
+        if isinstance(raw, bytes | bytearray | memoryview):
+            try:
+                out[name] = bytes(raw).decode()
+            except UnicodeDecodeError as exc:
+                raise EnvelopeError(f"header {name!r} is not UTF-8") from exc
+        elif isinstance(raw, str):
+            out[name] = raw
+        else:
+            raise EnvelopeError(f"header {name!r} has no text value")
     return out
 
 
+def _depth(value: object) -> int:
+    """Nesting depth of parsed JSON, without recursion (a deep value cannot overflow it)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def from_record(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str], value: bytes | None
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None,
+    value: bytes | None,
+    *,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> Envelope:
-    """Decode a binary-mode CloudEvent; raise :class:`EnvelopeError` saying what is wrong."""
+    """Decode a binary-mode CloudEvent; raise :class:`EnvelopeError` saying what is wrong.
+
+    Whatever the record holds (any bytes, any headers, any size or nesting), the result is an
+    envelope or an :class:`EnvelopeError`: a record that cannot be decoded is the record's
+    fault, never a reason to stop or retry.
+    """
+    try:
+        return _decode(headers, value, max_bytes)
+    except EnvelopeError:
+        raise
+    except Exception as exc:  # decoding is pure: whatever fails, the record is to blame
+        raise EnvelopeError(f"undecodable record: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _decode(headers: object, value: object, max_bytes: int) -> Envelope:
     h = _header_map(headers)
-    missing = [
-        a for a in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time") if a not in h
-    ]
+    missing = [a for a in _REQUIRED if a not in h]
     if missing:
         raise EnvelopeError(f"not a CloudEvent: missing headers {', '.join(missing)}")
     if h["ce_specversion"] != SPEC_VERSION:
-        raise EnvelopeError(f"unsupported ce_specversion {h['ce_specversion']!r}")
+        raise EnvelopeError(f"unsupported ce_specversion {h['ce_specversion'][:40]!r}")
+    for attribute in ("ce_id", "ce_source"):
+        # CloudEvents 1.0: id and source are non-empty strings.
+        if not h[attribute]:
+            raise EnvelopeError(f"{attribute} is empty")
     content_type = h.get("content-type", CONTENT_TYPE)
     if not content_type.startswith(CONTENT_TYPE):
-        raise EnvelopeError(f"unsupported content-type {content_type!r}")
+        raise EnvelopeError(f"unsupported content-type {content_type[:80]!r}")
     model = EVENT_TYPES.get(h["ce_type"])
     if model is None:
-        raise EnvelopeError(f"unknown ce_type {h['ce_type']!r}")
+        raise EnvelopeError(f"unknown ce_type {h['ce_type'][:120]!r}")
     if value is None:
         raise EnvelopeError("record has no body")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise EnvelopeError(f"body is a {type(value).__name__}, not bytes")
+    if len(value) > max_bytes:
+        # Refused before parsing: parsing is where a large body costs memory and time.
+        raise EnvelopeError(f"body of {len(value)} bytes is over the limit of {max_bytes}")
     try:
         time = datetime.fromisoformat(h["ce_time"])
     except ValueError as exc:
-        raise EnvelopeError(f"ce_time {h['ce_time']!r} is not an RFC 3339 time") from exc
+        raise EnvelopeError(f"ce_time {h['ce_time'][:60]!r} is not an RFC 3339 time") from exc
+    if time.tzinfo is None:
+        raise EnvelopeError(f"ce_time {h['ce_time'][:60]!r} has no UTC offset (RFC 3339)")
     try:
-        event = model.model_validate(json.loads(value))
+        text = bytes(value).decode()
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"body is not UTF-8: invalid byte at {exc.start}") from exc
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EnvelopeError(f"body is not JSON: {exc.msg} at {exc.pos}") from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise EnvelopeError(f"body is not usable JSON: {exc}"[:200]) from exc
+    except RecursionError as exc:
+        raise EnvelopeError(f"body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise EnvelopeError(f"body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        event = model.model_validate(data)
     except ValidationError as exc:
         errors = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
         )
-        raise EnvelopeError(f"body does not match {h['ce_type']}: {errors}") from exc
+        raise EnvelopeError(f"body does not match {h['ce_type']}: {errors}"[:1000]) from exc
     tenant = h.get("ce_tenantid", event.tenant_id)
     if tenant != event.tenant_id:
         raise EnvelopeError("ce_tenantid does not match the body's tenant_id")

@@ -236,6 +236,7 @@ def _make_broker(runtime: Runtime, consumers: Sequence[ConsumerSpec], provider: 
             runtime.producer,
             max_attempts=settings.consumer_max_attempts,
             topic_prefix=settings.kafka_topic_prefix,
+            max_record_bytes=settings.consumer_max_record_bytes,
         )
         runtime.consumers.append(consumer)
         subscriber = broker.subscriber(

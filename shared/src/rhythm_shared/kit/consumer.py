@@ -1,7 +1,8 @@
 """Consuming events: parse, deduplicate, apply in one transaction, commit the offset after it.
 
 A consumer is a map from event type to a handler ``(uow, envelope) -> None``. For each record:
-an unreadable one goes straight to the group's dead-letter topic; a known one runs its handler in
+an unreadable one (whatever its bytes, headers, size or nesting: every decode failure is the
+record's fault) goes straight to the group's dead-letter topic; a known one runs its handler in
 a unit of work guarded by the inbox (a duplicate has no second effect) — a chunk of a batch shares
 one transaction; a handler that keeps failing after bounded retries sends the record to the
 dead-letter topic and the partition moves on. Infrastructure failures (database or broker down)
@@ -12,6 +13,7 @@ offset is committed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from rhythm_shared.contracts.base import Event
-from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
+from rhythm_shared.contracts.base import EVENT_TYPES, Event
+from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, EnvelopeError, from_record
 from rhythm_shared.kit.kafka import send_to_dlq
 from rhythm_shared.kit.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -51,12 +54,46 @@ class ConsumerSpec:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _is_infrastructure(exc: BaseException) -> bool:
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database or the broker is unavailable (not the record's fault)."""
     if isinstance(exc, IntegrityError):
         return False
-    if isinstance(exc, OperationalError | InfrastructureError | OSError | TimeoutError):
+    if isinstance(
+        exc, OperationalError | InfrastructureError | KafkaError | OSError | TimeoutError
+    ):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def header_text(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    """A record's headers as text for logs, metrics and trace context, whatever their bytes."""
+    return {
+        str(k): v.decode(errors="replace") if isinstance(v, bytes) else ""
+        for k, v in (record.headers or ())
+    }
+
+
+async def dead_letter(
+    producer: AIOKafkaProducer,
+    record: ConsumerRecord[bytes, bytes],
+    *,
+    group: str,
+    reason: str,
+    prefix: str = "",
+) -> None:
+    """Park ``record`` on the group's dead-letter topic; if the broker refuses it as too large,
+    park its headers and reason without the body, so the partition still moves on."""
+    try:
+        await send_to_dlq(producer, record, group=group, reason=reason, prefix=prefix)
+    except MessageSizeTooLargeError:
+        size = len(record.value or b"")
+        await send_to_dlq(
+            producer,
+            dataclasses.replace(record, value=None),
+            group=group,
+            reason=f"{reason} (body of {size} bytes dropped: too large for the dead-letter topic)",
+            prefix=prefix,
+        )
 
 
 class EventConsumer:
@@ -70,6 +107,7 @@ class EventConsumer:
         topic_prefix: str = "",
         retry_base_s: float = 0.05,
         chunk_size: int = 200,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.spec = spec
         self.group = spec.group
@@ -79,6 +117,7 @@ class EventConsumer:
         self.topic_prefix = topic_prefix
         self.retry_base_s = retry_base_s
         self.chunk_size = chunk_size
+        self.max_record_bytes = max_record_bytes
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a batch in as few transactions as possible, one event at a time if one fails.
@@ -100,7 +139,7 @@ class EventConsumer:
             try:
                 await self._apply_together(ready)
             except Exception as exc:
-                if _is_infrastructure(exc):
+                if is_infrastructure(exc):
                     raise
                 log.info(
                     "event_batch_split",
@@ -119,10 +158,14 @@ class EventConsumer:
     ) -> tuple[ConsumerRecord[bytes, bytes], Envelope, Handler] | None:
         """Parse a record: dead-letter it if unreadable, skip it if no handler wants it."""
         try:
-            envelope = from_record(record.headers or (), record.value)
+            envelope = from_record(
+                record.headers or (), record.value, max_bytes=self.max_record_bytes
+            )
         except EnvelopeError as exc:
-            headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
-            CONSUMED.labels(self.group, headers.get("ce_type", "?"), "dead_lettered").inc()
+            # The type label comes from the record: only a known type, or the label set grows.
+            claimed = header_text(record).get("ce_type", "?")
+            label = claimed if claimed in EVENT_TYPES else "?"
+            CONSUMED.labels(self.group, label, "dead_lettered").inc()
             with self._span(record):
                 await self._dead_letter(record, f"unreadable: {exc}")
             return None
@@ -133,7 +176,7 @@ class EventConsumer:
         return record, envelope, handler
 
     def _span(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope | None = None) -> Any:
-        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        headers = header_text(record)
         # OpenTelemetry messaging conventions: a CONSUMER span "<destination> process" whose
         # parent is the producer's context from the record's W3C traceparent header.
         attributes: dict[str, Any] = {
@@ -188,7 +231,7 @@ class EventConsumer:
                 CONSUMED.labels(self.group, envelope.type, "applied").inc()
                 return
             except Exception as exc:
-                if _is_infrastructure(exc):
+                if is_infrastructure(exc):
                     raise
                 last_error = exc
                 log.warning(
@@ -210,6 +253,6 @@ class EventConsumer:
         )
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        await send_to_dlq(
+        await dead_letter(
             self.producer, record, group=self.group, reason=reason, prefix=self.topic_prefix
         )

@@ -54,6 +54,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         3, ge=1, description="Attempts per event before it goes to the dead-letter topic."
     )
+    consumer_max_record_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Largest record body a consumer parses; a larger one is dead-lettered.",
+    )
     consumer_session_timeout_ms: int = Field(10_000, description="Kafka group session timeout.")
     consumer_heartbeat_interval_ms: int = Field(3_000, description="Kafka heartbeat interval.")
     relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")

@@ -13,8 +13,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from rhythm_shared.kit.scrub import format_exception
-
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -39,19 +37,7 @@ def setup_tracing(
     return provider
 
 
-class _ScrubbingFormatter(logging.Formatter):
-    """Exceptions are rendered without the values they may quote (see :mod:`.scrub`)."""
-
-    def formatException(self, ei: Any) -> str:
-        return format_exception(ei)
-
-
-class PlainFormatter(_ScrubbingFormatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
-
-
-class JsonFormatter(_ScrubbingFormatter):
+class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, event, bound fields, trace and span ids."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -75,7 +61,11 @@ class JsonFormatter(_ScrubbingFormatter):
 
 def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -3,13 +3,19 @@
 Reporting sees everything an organisation does, so it does not use the kit's per-event consumer
 (an inbox row and a transaction per event). Instead, per batch of records:
 
-1. decode every record with the contract (``from_record``);
+1. decode every record with the contract (``from_record``): whatever its bytes, headers, size
+   or nesting, a record is an event or unreadable, never an error;
 2. in ONE transaction: read the stored position of each partition, skip records below it
-   (a replay or a restart mid-batch neither loses nor double counts), dead-letter unreadable
-   records to ``rhythm.dlq.reporting``, project the rest with bulk upserts and store the new
+   (a replay or a restart mid-batch neither loses nor double counts), project the events with
+   bulk upserts, dead-letter unreadable records to ``rhythm.dlq.reporting`` and store the new
    positions (``consumer_positions``);
 3. commit the Kafka offsets afterwards, for lag monitoring only: the stored positions are the
    truth, and on every partition assignment the consumer seeks to them.
+
+If the projection of a batch fails for a reason other than the database or broker being away,
+the batch is redone one record at a time; a record that still fails after
+``CONSUMER_MAX_ATTEMPTS`` attempts is dead-lettered and the partition moves on. An infrastructure
+failure rewinds to the stored positions and blames no record.
 
 Facts are keyed by their own ids, so even a duplicate record at a new offset changes nothing.
 """
@@ -19,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -33,10 +41,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_reporting.adapters.store import ReadModelStore, active_generation
 from rhythm_reporting.use_cases import project_events
-from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
+from rhythm_shared.contracts.base import EVENT_TYPES
+from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, EnvelopeError, from_record
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.kafka import send_to_dlq
+from rhythm_shared.kit.consumer import CONSUMED, dead_letter, header_text, is_infrastructure
 
 log = logging.getLogger("rhythm.reporting.ingest")
 tracer = trace.get_tracer("rhythm.reporting.ingest")
@@ -61,12 +70,26 @@ class Decoded:
     envelope: Envelope | None
     error: str | None = None
 
+    @property
+    def type_label(self) -> str:
+        """The event type for metrics: only a known type, so hostile headers add no labels."""
+        if self.envelope is not None:
+            return self.envelope.type
+        claimed = header_text(self.record).get("ce_type", "?")
+        return claimed if claimed in EVENT_TYPES else "?"
 
-def decode(records: Iterable[Record]) -> list[Decoded]:
+
+class ProjectionFailed(Exception):
+    """The projection refused readable events (not an infrastructure failure): a record's fault."""
+
+
+def decode(records: Iterable[Record], *, max_bytes: int = MAX_RECORD_BYTES) -> list[Decoded]:
+    """Each record as an event, or as unreadable with the reason; never raises."""
     out = []
     for record in records:
         try:
-            out.append(Decoded(record, from_record(record.headers or (), record.value)))
+            envelope = from_record(record.headers or (), record.value, max_bytes=max_bytes)
+            out.append(Decoded(record, envelope))
         except EnvelopeError as exc:
             out.append(Decoded(record, None, f"unreadable: {exc}"))
     return out
@@ -83,11 +106,17 @@ class BatchApplier:
         *,
         topic_prefix: str,
         generation: int | None = None,
+        max_attempts: int = 3,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        retry_base_s: float = 0.05,
     ) -> None:
         self.sessions = sessions
         self.producer = producer
         self.clock = clock
         self.topic_prefix = topic_prefix
+        self.max_attempts = max_attempts
+        self.max_record_bytes = max_record_bytes
+        self.retry_base_s = retry_base_s
         #: None: the live model, i.e. the active generation, looked up in each transaction.
         self.generation = generation
 
@@ -109,11 +138,55 @@ class BatchApplier:
             return await (await self._target(session)).positions()
 
     async def apply(self, records: Sequence[Record]) -> Positions:
-        """Apply one batch in one transaction; returns the stored positions after it."""
+        """Apply one batch in one transaction; returns the stored positions after it.
+
+        If the projection refuses the batch, it is redone record by record, so the record at
+        fault gets its bounded attempts and its dead letter without holding up the others.
+        """
         decoded: list[Decoded] = []
         for start in range(0, len(records), 250):
-            decoded += decode(records[start : start + 250])
+            decoded += decode(records[start : start + 250], max_bytes=self.max_record_bytes)
             await asyncio.sleep(0)  # decoding is CPU work: let heartbeats and requests in
+        try:
+            return await self._apply_decoded(decoded)
+        except ProjectionFailed as exc:
+            log.info(
+                "reporting_batch_split",
+                extra={"records": len(records), "error": repr(exc.__cause__)},
+            )
+        positions: Positions = {}
+        for item in decoded:
+            positions = await self._apply_alone(item)
+        return positions
+
+    async def _apply_alone(self, item: Decoded) -> Positions:
+        if item.envelope is None:
+            return await self._apply_decoded([item])
+        last_error: BaseException | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self._apply_decoded([item])
+            except ProjectionFailed as exc:
+                last_error = exc.__cause__
+                log.warning(
+                    "event_handler_failed",
+                    extra={
+                        "group": GROUP,
+                        "event_id": item.envelope.id,
+                        "type": item.envelope.type,
+                        "attempt": attempt,
+                        "error": repr(last_error),
+                    },
+                )
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.retry_base_s * 2**attempt * random.uniform(0.5, 1.5))
+        reason = (
+            f"handler failed {self.max_attempts} times: {type(last_error).__name__}: {last_error}"
+        )
+        return await self._apply_decoded([replace(item, envelope=None, error=reason)])
+
+    async def _apply_decoded(self, decoded: Sequence[Decoded]) -> Positions:
+        records = [d.record for d in decoded]
         with (
             tracer.start_as_current_span(
                 "reporting ingest",
@@ -131,18 +204,25 @@ class BatchApplier:
                 store = await self._target(session)
                 stored = await store.positions({r.topic for r in records})
                 fresh = [d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)]
+                try:
+                    await project_events(
+                        store, [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope]
+                    )
+                except Exception as exc:
+                    if is_infrastructure(exc):
+                        raise
+                    raise ProjectionFailed(str(exc)) from exc
+                # Dead letters go out only once the projection has succeeded, so a batch that is
+                # redone record by record does not park the same record twice.
                 for item in fresh:
                     if item.envelope is None:
-                        await send_to_dlq(
+                        await dead_letter(
                             self.producer,
                             item.record,
                             group=GROUP,
                             reason=item.error or "unreadable",
                             prefix=self.topic_prefix,
                         )
-                await project_events(
-                    store, [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope]
-                )
                 advanced = dict(stored)
                 for d in fresh:
                     tp = _tp(d.record)
@@ -153,6 +233,14 @@ class BatchApplier:
         INGESTED.labels("applied").inc(sum(1 for d in fresh if d.envelope))
         INGESTED.labels("dead_lettered").inc(sum(1 for d in fresh if d.envelope is None))
         INGESTED.labels("skipped").inc(len(records) - len(fresh))
+        # The kit's consumer metric too, so one dashboard covers every consumer group.
+        outcomes = Tally(
+            (d.type_label, "applied" if d.envelope else "dead_lettered") for d in fresh
+        )
+        fresh_ids = {id(d) for d in fresh}
+        outcomes.update((d.type_label, "duplicate") for d in decoded if id(d) not in fresh_ids)
+        for (event_type, outcome), count in outcomes.items():
+            CONSUMED.labels(GROUP, event_type, outcome).inc(count)
         return advanced
 
 
@@ -220,7 +308,18 @@ class LiveIngest:
         self.consumer.subscribe(self.topics, listener=_SeekToStoredPositions(self))
 
     async def run(self) -> None:
+        rewind = False
         while not self._stop.is_set():
+            if rewind:
+                # Fetching on before the rewind succeeds would apply later records first and
+                # store positions past the failed batch: it would be lost.
+                try:
+                    await self.seek_to_stored(self.consumer.assignment())
+                except Exception:
+                    log.warning("reporting_rewind_failed", exc_info=True)
+                    await asyncio.sleep(self.retry_delay_s)
+                    continue
+                rewind = False
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
             records = [r for rs in batch.values() for r in rs]
             if not records:
@@ -228,11 +327,11 @@ class LiveIngest:
             try:
                 await self.applier.apply(records)
             except Exception:
-                # Nothing was committed: go back to the stored positions and try again.
+                # Only infrastructure gets here (a record's fault is dead-lettered in apply):
+                # nothing was committed, so go back to the stored positions and try again.
                 log.exception("reporting_batch_failed", extra={"records": len(records)})
                 await asyncio.sleep(self.retry_delay_s)
-                with contextlib.suppress(Exception):
-                    await self.seek_to_stored(self.consumer.assignment())
+                rewind = True
                 continue
             self.batches += 1
             with contextlib.suppress(KafkaError):

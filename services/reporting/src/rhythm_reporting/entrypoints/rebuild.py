@@ -73,7 +73,7 @@ async def rebuild_read_model(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
-        max_poll_records=settings.ingest_batch_size,
+        max_poll_records=settings.batch_size,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     try:
@@ -89,6 +89,8 @@ async def rebuild_read_model(
             clock,
             topic_prefix=settings.kafka_topic_prefix,
             generation=generation,
+            max_attempts=settings.consumer_max_attempts,
+            max_record_bytes=settings.consumer_max_record_bytes,
         )
         partitions = await _all_partitions(
             settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix)
@@ -104,7 +106,7 @@ async def rebuild_read_model(
             if time.monotonic() > deadline:
                 raise RebuildTimeout(f"rebuild of generation {generation} did not catch up")
             batch = (
-                await consumer.getmany(timeout_ms=200, max_records=settings.ingest_batch_size)
+                await consumer.getmany(timeout_ms=200, max_records=settings.batch_size)
                 if partitions
                 else {}
             )
