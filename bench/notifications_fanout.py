@@ -238,7 +238,7 @@ async def main() -> None:
         kafka_bootstrap_servers=args.bootstrap,
         kafka_topic_prefix=prefix,
         topic_partitions=args.partitions,
-        environment="test",
+        environment="development",
         log_json=False,
         log_level="WARNING",
         consumer_session_timeout_ms=6000,

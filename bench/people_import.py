@@ -265,6 +265,7 @@ async def _run_on(args: argparse.Namespace, rows: int, console: Console) -> None
             kafka_bootstrap_servers=args.bootstrap,
             kafka_topic_prefix=prefix,
             topic_partitions=args.partitions,
+            environment="development",
             log_level="WARNING",
             log_json=False,
         )

@@ -82,7 +82,12 @@ async def load(url: str, employees: int, months: int, batch: int) -> int:
 async def measure(url: str, rounds: int) -> dict[str, list[float]]:
     clock = ManualClock(datetime(2026, 1, 15, 9, tzinfo=UTC))
     settings = Settings(
-        database_url=url, run_consumers=False, run_relay=False, run_jobs=False, log_level="WARNING"
+        database_url=url,
+        environment="development",
+        run_consumers=False,
+        run_relay=False,
+        run_jobs=False,
+        log_level="WARNING",
     )
     app = build(settings, clock=clock)
     token = issue_token(

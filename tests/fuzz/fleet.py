@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import secrets
 import socket
 import threading
 import time
@@ -34,7 +35,6 @@ from sqlalchemy import func, select
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.auth import Role, issue_token
-from rhythm_shared.kit.settings import DEV_JWT_SECRET
 
 SERVICES = ("people", "goals", "checkins", "notifications", "reporting")
 ALL_ROLES = [str(r) for r in Role]
@@ -55,11 +55,20 @@ class NullMailer:
         return None
 
 
+#: The fleet runs as ``test``, not development (no clock endpoint to fuzz), so with secrets of
+#: its own: the development ones are refused outside development.
+TEST_SECRETS = {
+    "environment": "test",
+    "jwt_secret": secrets.token_hex(32),
+    "unsubscribe_secret": secrets.token_hex(32),
+}
+
+
 @cache
 def openapi(service: str) -> dict[str, Any]:
     """The service's OpenAPI document, as its app serves it (no need to start it)."""
     module = importlib.import_module(f"rhythm_{service}.main")
-    app = module.build(module.Settings(database_url="sqlite+aiosqlite://", environment="test"))
+    app = module.build(module.Settings(database_url="sqlite+aiosqlite://", **TEST_SECRETS))
     document: dict[str, Any] = app.openapi()
     return document
 
@@ -79,7 +88,7 @@ def operations(*, reads: bool | None = None) -> list[Any]:
 
 def token(tenant: str, subject: str, roles: list[str] | None = None) -> str:
     return issue_token(
-        DEV_JWT_SECRET,
+        TEST_SECRETS["jwt_secret"],
         tenant=tenant,
         subject=subject,
         roles=roles or ALL_ROLES,
@@ -141,7 +150,7 @@ class Fleet:
             kafka_bootstrap_servers=self.bootstrap,
             kafka_topic_prefix=self.topic_prefix,
             topic_partitions=1,
-            environment="test",
+            **TEST_SECRETS,
             consumer_session_timeout_ms=6000,
             consumer_heartbeat_interval_ms=500,
             relay_poll_interval_s=0.05,

@@ -146,7 +146,7 @@ async def test_a_running_service_prunes_what_it_published(
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
             topic_partitions=1,
-            environment="test",
+            environment="development",
             log_json=False,
             relay_poll_interval_s=0.05,
             outbox_keep_days=1 / 86_400,  # one second

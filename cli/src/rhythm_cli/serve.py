@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from rhythm_shared.kit.auth import Role, issue_token
 from rhythm_shared.kit.clock import SystemClock
-from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings
+from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings, explain
 
 
 class ServiceName(StrEnum):
@@ -28,7 +29,14 @@ def serve(
 ) -> None:
     """Run one service: its HTTP API, consumers, outbox relay and timed jobs, in one process."""
     main = importlib.import_module(f"rhythm_{name.value}.main")
-    settings: ServiceSettings = main.Settings()
+    try:
+        settings: ServiceSettings = main.Settings()
+    except ValidationError as exc:
+        # A refused setting is the operator's to fix: say which and how, not a traceback.
+        typer.echo(f"rhythm {name.value} cannot start with these settings:", err=True)
+        for line in explain(exc):
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(2) from None
     app = main.build(settings)
     uvicorn.run(
         app,

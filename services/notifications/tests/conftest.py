@@ -61,7 +61,7 @@ def start_service(
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
             topic_partitions=3,
-            environment="test",
+            environment="development",
             consumer_session_timeout_ms=6000,
             consumer_heartbeat_interval_ms=500,
             relay_poll_interval_s=0.05,

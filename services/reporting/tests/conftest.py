@@ -27,7 +27,7 @@ def reporting_settings(database_url: str, kafka_bootstrap: str, topic_prefix: st
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_topic_prefix=topic_prefix,
         topic_partitions=3,
-        environment="test",
+        environment="development",
         consumer_session_timeout_ms=6000,
         consumer_heartbeat_interval_ms=500,
         relay_poll_interval_s=0.05,

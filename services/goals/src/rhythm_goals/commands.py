@@ -23,9 +23,9 @@ from rhythm_shared.contracts.v1 import (
     OwnerType,
     Visibility,
 )
+from rhythm_shared.contracts.v1.values import MeasureUnit, Title
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=10_000)]
 Interval = Annotated[int, Field(ge=1, le=366)]
 
@@ -42,7 +42,7 @@ class KeyResultInput(_Command):
         description="Stable id within the goal; generated (kr-1, kr-2, ...) if absent.",
     )
     title: Title | None = Field(default=None, description="What is measured, in words.")
-    unit: str = Field(min_length=1, max_length=32, pattern=r"^[^\r\n]+$", examples=["%"])
+    unit: MeasureUnit = Field(examples=["%"])
     start: Number = Field(description="Value at the start of the period.")
     target: Number = Field(description="Value that means the key result is met.")
     direction: Direction = Field(

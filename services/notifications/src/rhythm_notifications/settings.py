@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from rhythm_shared.kit.settings import ServiceSettings
 
-#: Signs unsubscribe links in development only; refused in production (see below).
+#: Signs unsubscribe links in development only; refused elsewhere (see below).
 DEV_UNSUBSCRIBE_SECRET = "rhythm-dev-unsubscribe-secret-change-me-0123456789"  # noqa: S105
 
 
@@ -67,9 +67,11 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_unsubscribe_secret(self) -> Settings:
-        if (
-            self.environment == "production"
-            and self.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET
-        ):
-            raise ValueError("set UNSUBSCRIBE_SECRET: the development secret is refused")
+        secret = self.unsubscribe_secret.get_secret_value()
+        if self.environment != "development" and secret == DEV_UNSUBSCRIBE_SECRET:
+            raise ValueError(
+                f"UNSUBSCRIBE_SECRET: the development secret is refused with "
+                f"ENVIRONMENT={self.environment} (anyone could forge unsubscribe links); set it "
+                "to a random secret of at least 32 bytes (`openssl rand -hex 32`)"
+            )
         return self

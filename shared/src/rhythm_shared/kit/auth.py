@@ -56,6 +56,11 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+#: Clock skew tolerated between the token's issuer and this process when checking ``exp``,
+#: ``nbf`` and ``iat`` (RFC 7519 §4.1.4: "some small leeway, usually no more than a few minutes").
+LEEWAY = timedelta(seconds=30)
+
+
 class Authenticator:
     def __init__(
         self,
@@ -82,6 +87,7 @@ class Authenticator:
                     token,
                     key,
                     algorithms=["RS256", "ES256"],
+                    leeway=LEEWAY,
                     audience=self.audience,
                     issuer=self.issuer,
                     options=options,
@@ -91,6 +97,7 @@ class Authenticator:
                     token,
                     self.secret,
                     algorithms=["HS256"],
+                    leeway=LEEWAY,
                     audience=self.audience,
                     issuer=self.issuer,
                     options=options,

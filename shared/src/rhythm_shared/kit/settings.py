@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Signs development tokens only; refused outside development (see the validator below).
 DEV_JWT_SECRET = "rhythm-development-secret-change-me-0123456789"  # noqa: S105
+#: RFC 7518 §3.2: an HS256 key is at least as long as the hash, 256 bits.
+MIN_JWT_SECRET_BYTES = 32
 
 
 def run_dir() -> Path:
@@ -25,8 +28,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_file=None)
 
     service_name: str = Field("service", description="Name of the service (fixed per service).")
+    # Fail closed: a process that was not told where it runs is production.
     environment: Literal["development", "test", "production"] = Field(
-        "development", description="development allows the dev JWT secret and the clock endpoint."
+        "production",
+        description="development allows the development secrets and the clock endpoint.",
     )
     database_url: str = Field(
         "", description="SQLAlchemy async URL; default: a SQLite file under .run/."
@@ -40,7 +45,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     http_port: int = Field(8000, description="Port of the HTTP API.")
     jwt_secret: SecretStr = Field(
-        SecretStr(DEV_JWT_SECRET), description="HS256 secret for bearer tokens (development)."
+        SecretStr(DEV_JWT_SECRET),
+        description=f"HS256 secret for bearer tokens, at least {MIN_JWT_SECRET_BYTES} bytes.",
     )
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the identity provider.")
     jwt_audience: str | None = Field(None, description="Expected `aud` claim, if any.")
@@ -78,16 +84,42 @@ class ServiceSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_outside_development(self) -> ServiceSettings:
-        if (
-            self.environment == "production"
-            and self.jwt_jwks_url is None
-            and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
-        ):
-            raise ValueError(
-                "the development JWT secret is refused in production: "
-                "set JWT_SECRET or JWT_JWKS_URL"
+    def _refuse_unsafe_token_settings(self) -> ServiceSettings:
+        problems = []
+        secret = self.jwt_secret.get_secret_value()
+        if self.jwt_jwks_url is None and secret == DEV_JWT_SECRET:
+            if self.environment != "development":
+                problems.append(
+                    f"JWT_SECRET: the development secret is refused with "
+                    f"ENVIRONMENT={self.environment}; set JWT_SECRET to a random secret of at "
+                    f"least {MIN_JWT_SECRET_BYTES} bytes (`openssl rand -hex 32`), or "
+                    "JWT_JWKS_URL to your identity provider's JWKS"
+                )
+        elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            problems.append(
+                f"JWT_SECRET: {len(secret.encode())} bytes is too short to sign tokens; set it "
+                f"to a random secret of at least {MIN_JWT_SECRET_BYTES} bytes "
+                "(`openssl rand -hex 32`)"
             )
+        if self.jwt_jwks_url is not None:
+            url = urlsplit(self.jwt_jwks_url)
+            if url.scheme != "https" or not url.hostname:
+                problems.append(
+                    "JWT_JWKS_URL: the keys that verify tokens must come over https; "
+                    "set it to your identity provider's https:// JWKS URL"
+                )
+            for name, claim, value in (
+                ("JWT_AUDIENCE", "aud", self.jwt_audience),
+                ("JWT_ISSUER", "iss", self.jwt_issuer),
+            ):
+                if not value:
+                    problems.append(
+                        f"{name}: required with JWT_JWKS_URL, so that tokens your identity "
+                        f"provider issued for other applications are refused; set it to the "
+                        f"`{claim}` claim of Rhythm's tokens"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -99,3 +131,14 @@ class ServiceSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """The physical name of a logical topic from the topic map."""
         return f"{self.kafka_topic_prefix}{name}"
+
+
+def explain(error: ValidationError) -> list[str]:
+    """One line per refused setting, ``NAME: what is wrong and what to do``, for a person at a
+    terminal: no input values (they may be secrets), no stack trace."""
+    lines: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = item["msg"].removeprefix("Value error, ")
+        name = "_".join(str(part) for part in item["loc"]).upper()
+        lines.extend(message.splitlines() if not name else [f"{name}: {message}"])
+    return lines

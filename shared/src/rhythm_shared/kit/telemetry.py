@@ -13,6 +13,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from rhythm_shared.kit.scrub import format_exception
+
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -37,7 +39,19 @@ def setup_tracing(
     return provider
 
 
-class JsonFormatter(logging.Formatter):
+class _ScrubbingFormatter(logging.Formatter):
+    """Exceptions are rendered without the values they may quote (see :mod:`.scrub`)."""
+
+    def formatException(self, ei: Any) -> str:
+        return format_exception(ei)
+
+
+class PlainFormatter(_ScrubbingFormatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+class JsonFormatter(_ScrubbingFormatter):
     """One JSON object per line: time, level, logger, event, bound fields, trace and span ids."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -61,11 +75,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

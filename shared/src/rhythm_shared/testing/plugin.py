@@ -23,6 +23,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES = "postgresql+asyncpg://rhythm:rhythm@127.0.0.1:55432/rhythm_test"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Services fail closed: without ENVIRONMENT they run as production and refuse the development
+    # secrets the tests sign with. The suite, and every service process it starts, is development.
+    os.environ["ENVIRONMENT"] = "development"
+
+
 def _docker_answers() -> bool:
     try:
         import docker

@@ -16,10 +16,11 @@ from rhythm_shared.contracts.base import Event, Identifier, Instant
 from rhythm_shared.contracts.v1.values import (
     ArchiveReason,
     Direction,
-    DisplayName,
     GoalKind,
     GoalStatus,
+    MeasureUnit,
     OwnerType,
+    Title,
     Visibility,
     check_period,
 )
@@ -38,12 +39,7 @@ class KeyResultSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     key_result_id: Identifier = Field(description="Identifier of the key result within the goal.")
-    unit: str = Field(
-        min_length=1,
-        max_length=32,
-        pattern=r"^[^\r\n]+$",
-        description="Unit of the measured value, e.g. %, EUR, count, NPS.",
-    )
+    unit: MeasureUnit = Field(description="Unit of the measured value, e.g. %, EUR, count, NPS.")
     start: float = Field(description="Value at the start of the period.")
     target: float = Field(description="Value that means the key result is met.")
     direction: Direction = Field(description="Whether progress means the value goes up or down.")
@@ -126,7 +122,7 @@ class GoalCreated(_GoalEvent):
         default=None, description="The goal this one contributes to (alignment); None at the top."
     )
     kind: GoalKind = Field(description="OKR or KPI.")
-    title: DisplayName | None = Field(
+    title: Title | None = Field(
         default=None,
         description="The goal's title; present when visibility is tenant, null when private.",
     )

@@ -7,12 +7,16 @@ consumer that switches exhaustively, so it means a ``v2`` type.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 
 class OwnerType(StrEnum):
@@ -156,6 +160,7 @@ class SuppressionReason(StrEnum):
     DIGESTED = "digested"
     UNKNOWN_RECIPIENT = "unknown_recipient"
     INACTIVE = "inactive"
+    EXPIRED = "expired"  # lost its point before it could be sent (too old, already happened)
 
 
 def _iana_zone(value: str) -> str:
@@ -185,8 +190,62 @@ Locale = Annotated[
 ]
 """A BCP 47 language tag of language, optional script and optional region: ``nl``, ``en-GB``."""
 
-DisplayName = Annotated[str, Field(min_length=1, max_length=200)]
-"""A human name shown in messages (person, org unit, goal title)."""
+#: What a single line of text may not hold: C0 controls (TAB, CR and LF among them), DEL, C1
+#: controls (NEL among them), the Unicode line and paragraph separators, the explicit bidi
+#: embeddings, overrides and isolates of UAX #9 (an unterminated override reverses the rest of a
+#: subject line it is pasted into: "Trojan Source", CVE-2021-42574) and lone surrogates (JSON
+#: allows them; UTF-8 cannot encode them). LRM/RLM marks stay allowed: names in Arabic or Hebrew
+#: use them and they affect nothing beyond the name.
+CONTROL_CHARACTERS = r"[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+# Surrogates only here: a schema validator reading UTF-16 (JavaScript) sees an emoji as a pair.
+_CONTROL = re.compile(CONTROL_CHARACTERS[:-1] + r"\ud800-\udfff]")
+
+
+def refuse_control_characters(value: str) -> str:
+    """``value`` unchanged, or a ValueError naming the first control character and where it is."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control characters such as line breaks or tabs "
+            f"(U+{ord(found.group()):04X} at position {found.start() + 1})"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class _OneLine:
+    """Marks a ``str`` as one line of text (see CONTROL_CHARACTERS); the JSON Schema says so."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            refuse_control_characters, handler(source)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        # ECMA-262 (JSON Schema's regex dialect) reads the same escapes as Python's re.
+        json_schema["pattern"] = f"^(?!.*{CONTROL_CHARACTERS})"
+        return json_schema
+
+
+ONE_LINE = _OneLine()
+"""Put in ``Annotated[str, ..., ONE_LINE]`` for text that becomes a name, a title, a header or a
+filename. Free multi-line text (notes, reflections, feedback) does not use it."""
+
+DisplayName = Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]
+"""A human name shown in messages and headers (person, org unit): one line, no control
+characters."""
+
+Title = DisplayName
+"""A goal's or key result's title: the same rules as a name (it rides into subjects and
+titles of notifications)."""
+
+MeasureUnit = Annotated[str, Field(min_length=1, max_length=32), ONE_LINE]
+"""The unit a key result is measured in (%, EUR, NPS): one short line."""
 
 
 def check_period(start: date, end: date) -> None:

@@ -1,0 +1,144 @@
+"""Settings fail closed: a service not told otherwise runs as production and refuses to start with
+a secret or an identity provider it cannot trust, naming the setting and what to do."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from rhythm_notifications.settings import DEV_UNSUBSCRIBE_SECRET
+from rhythm_notifications.settings import Settings as NotificationsSettings
+from rhythm_shared.kit.auth import Authenticator, InvalidToken, issue_token
+from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings, explain
+
+STRONG = secrets.token_hex(32)
+JWKS: dict[str, Any] = {
+    "jwt_jwks_url": "https://login.example.com/.well-known/jwks.json",
+    "jwt_audience": "rhythm",
+    "jwt_issuer": "https://login.example.com/",
+}
+#: The variables these tests decide themselves (the suite runs as development).
+OURS = ("ENVIRONMENT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER")
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*OURS, "UNSUBSCRIBE_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def refusal(**values: Any) -> str:
+    with pytest.raises(ValidationError) as caught:
+        ServiceSettings(**values)
+    return "\n".join(explain(caught.value))
+
+
+def test_a_service_not_told_where_it_runs_is_production() -> None:
+    assert ServiceSettings(jwt_secret=STRONG).environment == "production"
+
+
+def test_without_settings_a_service_refuses_to_start() -> None:
+    assert refusal().startswith("JWT_SECRET: the development secret is refused")
+
+
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_the_development_jwt_secret_is_refused_outside_development(environment: str) -> None:
+    message = refusal(environment=environment, jwt_secret=DEV_JWT_SECRET)
+    assert f"JWT_SECRET: the development secret is refused with ENVIRONMENT={environment}" in (
+        message
+    )
+    assert "openssl rand -hex 32" in message
+
+
+def test_the_development_jwt_secret_is_accepted_in_development() -> None:
+    settings = ServiceSettings(environment="development")
+    assert settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+
+
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_a_jwt_secret_shorter_than_32_bytes_is_refused(environment: str) -> None:
+    message = refusal(environment=environment, jwt_secret="x" * 31)
+    assert message.startswith("JWT_SECRET: 31 bytes is too short to sign tokens")
+    assert ServiceSettings(environment=environment, jwt_secret="x" * 32)
+
+
+def test_a_jwks_url_must_be_https() -> None:
+    message = refusal(**{**JWKS, "jwt_jwks_url": "http://login.example.com/jwks.json"})
+    assert message == (
+        "JWT_JWKS_URL: the keys that verify tokens must come over https; "
+        "set it to your identity provider's https:// JWKS URL"
+    )
+
+
+@pytest.mark.parametrize(("setting", "claim"), [("jwt_audience", "aud"), ("jwt_issuer", "iss")])
+def test_a_jwks_url_needs_an_audience_and_an_issuer(setting: str, claim: str) -> None:
+    message = refusal(**{**JWKS, setting: None})
+    assert message.startswith(f"{setting.upper()}: required with JWT_JWKS_URL")
+    assert f"`{claim}` claim" in message
+
+
+def test_an_identity_provider_with_audience_and_issuer_needs_no_jwt_secret() -> None:
+    assert ServiceSettings(**JWKS).environment == "production"
+
+
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_the_development_unsubscribe_secret_is_refused_outside_development(
+    environment: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        NotificationsSettings(environment=environment, jwt_secret=STRONG)
+    assert explain(caught.value) == [
+        f"UNSUBSCRIBE_SECRET: the development secret is refused with ENVIRONMENT={environment} "
+        "(anyone could forge unsubscribe links); set it to a random secret of at least 32 bytes "
+        "(`openssl rand -hex 32`)"
+    ]
+    chosen = NotificationsSettings(
+        environment=environment, jwt_secret=STRONG, unsubscribe_secret=STRONG
+    )
+    assert chosen.environment == environment
+
+
+def test_the_development_unsubscribe_secret_is_accepted_in_development() -> None:
+    settings = NotificationsSettings(environment="development")
+    assert settings.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET
+
+
+def test_rhythm_serve_names_the_refused_setting_instead_of_a_traceback() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
+    rhythm = os.path.join(os.path.dirname(sys.executable), "rhythm")
+    done = subprocess.run(
+        [rhythm, "serve", "goals"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[:2] == [
+        "rhythm goals cannot start with these settings:",
+        "  JWT_SECRET: the development secret is refused with ENVIRONMENT=production; set "
+        "JWT_SECRET to a random secret of at least 32 bytes (`openssl rand -hex 32`), or "
+        "JWT_JWKS_URL to your identity provider's JWKS",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def _token_expired(ago: timedelta) -> str:
+    now = datetime.now(UTC)
+    return issue_token(
+        STRONG, tenant="t", subject="e-1", roles=["employee"], now=now - timedelta(hours=1),
+        ttl=timedelta(hours=1) - ago,
+    )  # fmt: skip
+
+
+def test_a_token_expired_10_seconds_ago_is_accepted_for_clock_skew() -> None:
+    principal = Authenticator(STRONG).decode(_token_expired(timedelta(seconds=10)))
+    assert principal.subject == "e-1"
+
+
+def test_a_token_expired_60_seconds_ago_is_refused() -> None:
+    with pytest.raises(InvalidToken, match="expired"):
+        Authenticator(STRONG).decode(_token_expired(timedelta(seconds=60)))
