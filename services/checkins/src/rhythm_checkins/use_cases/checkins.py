@@ -330,13 +330,16 @@ async def schedule_checkin(
     errors: list[FieldError] = []
     if employee is None:
         errors.append(FieldError(("body", "employee_id"), "not an employee of this tenant"))
-    manager_id = command.manager_id or (employee.manager_id if employee else None)
+    # The manager is the employee's manager in the directory: a body may only repeat it.
+    manager_id = employee.manager_id if employee else None
     if employee is not None and manager_id is None:
-        errors.append(FieldError(("body", "manager_id"), "the employee has no manager: name one"))
-    elif manager_id is not None and await get_employee(uow, tenant, manager_id) is None:
-        errors.append(FieldError(("body", "manager_id"), "not an employee of this tenant"))
-    if manager_id is not None and manager_id == command.employee_id:
-        errors.append(FieldError(("body", "manager_id"), "a check-in needs two people"))
+        errors.append(
+            FieldError(("body", "manager_id"), "the employee has no manager in the directory")
+        )
+    elif command.manager_id is not None and command.manager_id != manager_id:
+        errors.append(
+            FieldError(("body", "manager_id"), "not the employee's manager in the directory")
+        )
     if command.time_zone is not None:
         try:
             zone(command.time_zone)
