@@ -15,10 +15,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from common import Figure, bootstrap, median, report
 
+from rhythm_shared.kit.kafka import client_security
+
 
 async def produce(topic: str, n: int, payload: bytes) -> float:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap(),
+        **client_security(),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -35,7 +38,9 @@ async def produce(topic: str, n: int, payload: bytes) -> float:
 
 
 async def consume(topic: str, n: int, partitions: int) -> float:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap(), **client_security(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -53,7 +58,7 @@ async def consume(topic: str, n: int, partitions: int) -> float:
 
 async def main(n: int, rounds: int) -> None:
     partitions = 12
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(), **client_security())
     await admin.start()
     topics = [f"bench.ceiling.{uuid.uuid4().hex[:8]}.{r}" for r in range(rounds)]
     await admin.create_topics([NewTopic(t, partitions, 1) for t in topics])

@@ -38,6 +38,7 @@ from rhythm_shared.contracts.v1.cadence import CheckinMissed
 from rhythm_shared.contracts.v1.checkins import CheckinCompleted
 from rhythm_shared.contracts.v1.people import EmployeeUpserted
 from rhythm_shared.kit.auth import issue_token
+from rhythm_shared.kit.kafka import client_security
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
 
 SERVICES = {"people": 28005, "goals": 28001, "checkins": 28002, "notifications": 28003,
@@ -136,10 +137,14 @@ async def main(args: argparse.Namespace) -> None:
     supervisor = Supervisor()
     rhythm = str(Path(sys.executable).with_name("rhythm"))
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap(), linger_ms=5, acks="all", enable_idempotence=True
+        bootstrap_servers=bootstrap(),
+        **client_security(),
+        linger_ms=5,
+        acks="all",
+        enable_idempotence=True,
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap())
-    lag_consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(), **client_security())
+    lag_consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), **client_security())
     client = httpx.AsyncClient(timeout=60)
     try:
         for name in SERVICES:
@@ -331,7 +336,9 @@ async def _raw_read(topic: str) -> float:
     """The ceiling: read and decode the whole topic (seed and burst) with a bare consumer."""
     import json
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap(), **client_security(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

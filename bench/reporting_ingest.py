@@ -48,7 +48,7 @@ from rhythm_shared.contracts.envelope import from_record, to_record
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import SystemClock
 from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.kafka import ensure_topics, make_producer
+from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
 from rhythm_shared.kit.migrations import upgrade_to_head
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / (
@@ -59,7 +59,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / (
 async def publish(bootstrap: str, prefix: str, count: int) -> int:
     employees = max(1000, count // 20)  # ~2.6 events per employee-month, 8 months
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
+        bootstrap_servers=bootstrap,
+        **client_security(),
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        acks=1,
     )
     await producer.start()
     sent = 0
@@ -97,7 +101,10 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
 
 async def ceiling(bootstrap: str, prefix: str, total: int) -> float:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+        bootstrap_servers=bootstrap,
+        **client_security(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
     )
     await consumer.start()
     try:
@@ -172,7 +179,9 @@ async def ours(bootstrap: str, prefix: str, total: int, url: str, batch: int) ->
 
 async def floor(bootstrap: str, prefix: str, url: str, seconds: float) -> tuple[float, int]:
     engine, sessions = await _fresh_model(url)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         parts = await _partitions(consumer, every_topic(prefix))

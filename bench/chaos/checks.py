@@ -33,7 +33,7 @@ from rhythm_shared.contracts.v1 import (
     GoalStatusChanged,
     ReflectionSubmitted,
 )
-from rhythm_shared.kit.kafka import DLQ_REASON
+from rhythm_shared.kit.kafka import DLQ_REASON, client_security
 
 from .harness import MailSink
 from .workload import READERS, HttpLog, Org
@@ -74,7 +74,9 @@ class Row:
 
 async def read_all(bootstrap: str, topic: str) -> list[Record]:
     """Every record of ``topic`` from the beginning to its current end (no timeouts guessed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)
@@ -102,8 +104,10 @@ async def read_all(bootstrap: str, topic: str) -> list[Record]:
 
 async def group_lag(bootstrap: str, prefix: str) -> dict[str, int]:
     """Records not yet committed by each consumer group, over the topics it reads."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security(), enable_auto_commit=False
+    )
     await admin.start()
     await consumer.start()
     try:

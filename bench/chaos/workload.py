@@ -36,6 +36,7 @@ from rhythm_shared.contracts.v1 import (
     Visibility,
 )
 from rhythm_shared.kit.auth import issue_token
+from rhythm_shared.kit.kafka import client_security
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
 
 #: The shifted "now" of every service: a Tuesday, 11:00 UTC (working hours, no quiet time).
@@ -378,7 +379,11 @@ class Publisher:
     async def _producer(self) -> AIOKafkaProducer:
         if self.producer is None:
             self.producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+                bootstrap_servers=self.bootstrap,
+                **client_security(),
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=5,
             )
             await self.producer.start()
         return self.producer

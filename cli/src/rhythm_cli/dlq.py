@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rhythm_shared.contracts.topics import dlq_topic
-from rhythm_shared.kit.kafka import DLQ_REASON, make_producer
+from rhythm_shared.kit.kafka import DLQ_REASON, client_security, make_producer
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect them and re-drive them.")
 
@@ -157,6 +157,7 @@ async def list_letters(
     """The group's dead letters, oldest first, and the replay position per partition."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap or _bootstrap(),
+        **client_security(),
         group_id=replay_group_of(group, prefix),
         enable_auto_commit=False,
     )
@@ -190,6 +191,7 @@ async def replay_letters(
     topic = topic_of(group, prefix)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security(),
         group_id=replay_group_of(group, prefix),
         enable_auto_commit=False,
     )

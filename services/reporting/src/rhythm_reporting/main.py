@@ -24,7 +24,7 @@ from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.topics import TOPICS, dlq_spec
 from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.kafka import ensure_topics, make_producer
+from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
 
 __all__ = ["Settings", "build"]
 
@@ -51,14 +51,16 @@ def build(
         runtime.extras["settings"] = settings
         if not settings.run_consumers:
             return
+        security = client_security(settings)
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             [*TOPICS.values(), dlq_spec(GROUP)],
             prefix=settings.kafka_topic_prefix,
             partitions=settings.topic_partitions,
             replication=settings.topic_replication_factor,
+            security=security,
         )
-        producer = make_producer(settings.kafka_bootstrap_servers)
+        producer = make_producer(settings.kafka_bootstrap_servers, security)
         await producer.start()
         applier = BatchApplier(
             runtime.sessions,
@@ -76,6 +78,7 @@ def build(
             batch_size=settings.batch_size,
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+            security=security,
         )
         await ingest.start()
         runtime.extras.update(

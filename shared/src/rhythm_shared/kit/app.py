@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,13 @@ from rhythm_shared.kit.errors import Forbidden
 from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
 from rhythm_shared.kit.jobs import JobSpec, run_periodically
-from rhythm_shared.kit.kafka import broker_reachable, ensure_topics, make_producer
+from rhythm_shared.kit.kafka import (
+    BrokerMonitor,
+    broker_security,
+    client_security,
+    ensure_topics,
+    make_producer,
+)
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
 from rhythm_shared.kit.settings import ServiceSettings
@@ -64,6 +69,9 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Set once topics, producer, relay and consumers are up (the broker may come later).
+    kafka_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    kafka_error: str | None = None
 
 
 @dataclass
@@ -124,30 +132,14 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             if asyncio.iscoroutine(result):
                 await result
         consumers = list(defn.consumers(runtime)) if settings.run_consumers else []
-        bootstrap = settings.kafka_bootstrap_servers
-        await ensure_topics(
-            bootstrap,
-            _topic_specs(defn, consumers),
-            prefix=settings.kafka_topic_prefix,
-            partitions=settings.topic_partitions,
-            replication=settings.topic_replication_factor,
+        security = client_security(settings)
+        monitor = BrokerMonitor(defn.name, settings.kafka_bootstrap_servers, security)
+        runtime.extras["broker_monitor"] = monitor
+        tasks.append(asyncio.create_task(monitor.run(stop), name="broker-monitor"))
+        connector = asyncio.create_task(
+            _connect_kafka(runtime, defn, consumers, provider, security, stop, tasks),
+            name="kafka-connect",
         )
-        runtime.producer = make_producer(bootstrap)
-        await runtime.producer.start()
-        if settings.run_relay:
-            runtime.relay = OutboxRelay(
-                engine,
-                defn.tables,
-                runtime.producer,
-                topic_prefix=settings.kafka_topic_prefix,
-                batch_size=settings.relay_batch_size,
-                poll_interval_s=settings.relay_poll_interval_s,
-                wakeup=runtime.uow.events_committed,
-            )
-            tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
-        if consumers:
-            runtime.broker = _make_broker(runtime, consumers, provider)
-            await runtime.broker.start()
         if settings.run_jobs:
             retention = Retention(
                 settings.outbox_keep_days, settings.inbox_keep_days, settings.idempotency_keep_days
@@ -166,6 +158,9 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             yield
         finally:
             # Reverse order: stop taking work, finish what is in flight, then close resources.
+            connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connector
             if runtime.broker is not None:
                 await runtime.broker.stop()
             stop.set()
@@ -173,7 +168,8 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             if runtime.relay is not None:
                 with contextlib.suppress(Exception):
                     await runtime.relay.publish_pending()
-            await runtime.producer.stop()
+            if runtime.producer is not None:
+                await runtime.producer.stop()
             if defn.on_stop:
                 result = defn.on_stop(runtime)
                 if asyncio.iscoroutine(result):
@@ -199,6 +195,73 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     return app
 
 
+async def _connect_kafka(
+    runtime: Runtime,
+    defn: ServiceDefinition,
+    consumers: Sequence[ConsumerSpec],
+    provider: Any,
+    security: dict[str, Any],
+    stop: asyncio.Event,
+    tasks: list[asyncio.Task[None]],
+) -> None:
+    """Topics, the producer, the outbox relay and the consumers, retried in the background while
+    the broker is away: the service starts without it, and its writes wait in the outbox."""
+    settings = runtime.settings
+    bootstrap = settings.kafka_bootstrap_servers
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(
+                bootstrap,
+                _topic_specs(defn, consumers),
+                prefix=settings.kafka_topic_prefix,
+                partitions=settings.topic_partitions,
+                replication=settings.topic_replication_factor,
+                security=security,
+            )
+            if runtime.producer is None:
+                producer = make_producer(bootstrap, security)
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                runtime.producer = producer
+            if settings.run_relay and runtime.relay is None:
+                runtime.relay = OutboxRelay(
+                    runtime.engine,
+                    defn.tables,
+                    runtime.producer,
+                    topic_prefix=settings.kafka_topic_prefix,
+                    batch_size=settings.relay_batch_size,
+                    poll_interval_s=settings.relay_poll_interval_s,
+                    wakeup=runtime.uow.events_committed,
+                )
+                tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
+            if consumers and runtime.broker is None:
+                broker = _make_broker(runtime, consumers, provider)
+                try:
+                    await broker.start()
+                except BaseException:
+                    runtime.consumers.clear()
+                    await broker.stop()
+                    raise
+                runtime.broker = broker
+        except Exception as exc:
+            runtime.kafka_error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "kafka_unavailable",
+                extra={"bootstrap": bootstrap, "error": runtime.kafka_error, "retry_in_s": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+            continue
+        runtime.kafka_error = None
+        runtime.kafka_connected.set()
+        log.info("kafka_connected", extra={"bootstrap": bootstrap, "consumers": len(consumers)})
+        return
+
+
 def _sanitize(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
     headers = [(k, v.decode(errors="replace").encode()) for k, v in (record.headers or ())]
     return dataclasses.replace(record, headers=headers)
@@ -222,6 +285,7 @@ def _make_broker(runtime: Runtime, consumers: Sequence[ConsumerSpec], provider: 
     settings = runtime.settings
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         middlewares=[
             KafkaTelemetryMiddleware(tracer_provider=provider),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"rhythm-{runtime.name}"),
@@ -280,14 +344,21 @@ class ClockChange(BaseModel):
 
 def _operations_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["operations"])
-    ready_cache: dict[str, tuple[float, bool]] = {}
 
-    @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", summary="Liveness: the process answers; the broker's last known state")
+    async def healthz() -> dict[str, Any]:
+        monitor: BrokerMonitor | None = runtime.extras.get("broker_monitor")
+        broker = monitor.state() if monitor else {"status": "unknown", "checked_at": None}
+        return {
+            "status": "ok",
+            "broker": broker,
+            "kafka_connected": runtime.kafka_connected.is_set(),
+        }
 
-    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    @router.get("/readyz", summary="Readiness: the service's own database answers")
     async def readyz() -> Response:
+        # Not the broker: writes commit to the outbox while Kafka is away and are published when
+        # it returns, so a broker outage must not take every replica out of its Service.
         checks: dict[str, bool] = {}
         try:
             async with runtime.engine.connect() as conn:
@@ -295,12 +366,6 @@ def _operations_router(runtime: Runtime) -> APIRouter:
             checks["database"] = True
         except Exception:
             checks["database"] = False
-        cached = ready_cache.get("broker")
-        if cached and time.monotonic() - cached[0] < 5:
-            checks["broker"] = cached[1]
-        else:
-            checks["broker"] = await broker_reachable(runtime.settings.kafka_bootstrap_servers)
-            ready_cache["broker"] = (time.monotonic(), checks["broker"])
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
@@ -329,8 +394,22 @@ def _operations_router(runtime: Runtime) -> APIRouter:
     return router
 
 
+class KafkaUnavailable(RuntimeError):
+    """The broker did not answer (or refused our credentials) in time."""
+
+
 @contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[Runtime]:
-    """Run an app's lifespan (start-up and shutdown) around a block: for tests and tools."""
+async def running(app: FastAPI, *, kafka_timeout_s: float = 60.0) -> AsyncIterator[Runtime]:
+    """Run an app's lifespan (start-up and shutdown) around a block, once Kafka is connected:
+    for tests and tools. Raises :class:`KafkaUnavailable` after ``kafka_timeout_s``."""
     async with app.router.lifespan_context(app):
-        yield app.state.runtime
+        runtime: Runtime = app.state.runtime
+        # Tools and tests want Kafka too; a served process answers HTTP without waiting for it.
+        try:
+            await asyncio.wait_for(runtime.kafka_connected.wait(), kafka_timeout_s)
+        except TimeoutError:
+            raise KafkaUnavailable(
+                f"Kafka at {runtime.settings.kafka_bootstrap_servers} did not answer within "
+                f"{kafka_timeout_s:.0f}s: {runtime.kafka_error}"
+            ) from None
+        yield runtime

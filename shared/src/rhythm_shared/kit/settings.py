@@ -22,7 +22,43 @@ def run_dir() -> Path:
     return Path(os.environ.get("RHYTHM_HOME", ".")).resolve() / ".run"
 
 
-class ServiceSettings(BaseSettings):
+class KafkaSecuritySettings(BaseSettings):
+    """How a Kafka client proves who it is and checks who the broker is: every service, the CLI
+    and the tools read these (clients are built by ``rhythm_shared.kit.kafka.client_security``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client connects (Kafka's security.protocol)."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: str | None = Field(
+        None, description="CA bundle that signs the brokers' certificates (SSL, SASL_SSL)."
+    )
+    kafka_ssl_certfile: str | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS."
+    )
+    kafka_ssl_keyfile: str | None = Field(None, description="Key of the client certificate.")
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSecuritySettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
+
+
+class ServiceSettings(KafkaSecuritySettings):
     """Settings of one service process. Each service subclasses it with its name and port."""
 
     model_config = SettingsConfigDict(extra="ignore", env_file=None)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import new_event_id, to_record
+from rhythm_shared.kit.kafka import client_security
 
 
 async def read_records(
@@ -27,7 +28,9 @@ async def read_records(
     Waits until at least ``min_count`` match (or the timeout), then ``settle_s`` longer so a
     test that asserts "exactly one" also sees a second record that arrives late.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, **client_security(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = None
@@ -87,7 +90,9 @@ async def publish_events(
     Returns the CloudEvents ids, so a test can publish the same id again (a duplicate).
     """
     ids = iter(event_ids) if event_ids is not None else None
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **client_security(), enable_idempotence=True, acks="all"
+    )
     await producer.start()
     sent: list[str] = []
     try:
@@ -115,7 +120,7 @@ async def publish_raw(
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Publish arbitrary bytes (a poison record, for example)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_security())
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=key, headers=headers or [])

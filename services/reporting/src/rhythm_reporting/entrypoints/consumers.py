@@ -29,7 +29,7 @@ import random
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -46,6 +46,7 @@ from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, Envelop
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.consumer import CONSUMED, dead_letter, header_text, is_infrastructure
+from rhythm_shared.kit.kafka import client_security
 
 log = logging.getLogger("rhythm.reporting.ingest")
 tracer = trace.get_tracer("rhythm.reporting.ingest")
@@ -273,6 +274,7 @@ class LiveIngest:
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 3_000,
         retry_delay_s: float = 1.0,
+        security: dict[str, Any] | None = None,
     ) -> None:
         self.applier = applier
         self.topics = list(topics)
@@ -287,6 +289,7 @@ class LiveIngest:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **(client_security() if security is None else security),
         )
         self._stop = asyncio.Event()
         self.batches = 0

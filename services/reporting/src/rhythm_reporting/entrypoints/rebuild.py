@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -37,7 +38,7 @@ from rhythm_reporting.entrypoints.consumers import BatchApplier, every_topic
 from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.clock import Clock, SystemClock
 from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.kafka import make_producer
+from rhythm_shared.kit.kafka import client_security, make_producer
 from rhythm_shared.kit.migrations import upgrade_to_head
 
 log = logging.getLogger("rhythm.reporting.rebuild")
@@ -69,9 +70,11 @@ async def rebuild_read_model(
     engine = create_engine(settings.effective_database_url)
     await upgrade_to_head(engine, MIGRATIONS)
     sessions = session_factory(engine)
-    producer = make_producer(settings.kafka_bootstrap_servers)
+    security = client_security(settings)
+    producer = make_producer(settings.kafka_bootstrap_servers, security)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        **security,
         enable_auto_commit=False,
         max_poll_records=settings.batch_size,
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -93,7 +96,7 @@ async def rebuild_read_model(
             max_record_bytes=settings.consumer_max_record_bytes,
         )
         partitions = await _all_partitions(
-            settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix)
+            settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix), security
         )
         end: dict[TopicPartition, int] = {}
         if partitions:
@@ -131,8 +134,10 @@ async def rebuild_read_model(
         await engine.dispose()
 
 
-async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _all_partitions(
+    bootstrap: str, topics: Sequence[str], security: dict[str, Any]
+) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
