@@ -45,6 +45,7 @@ from rhythm_shared.kit.kafka import (
 )
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
+from rhythm_shared.kit.redaction import NoReferrer, redact_server_span
 from rhythm_shared.kit.settings import ServiceSettings
 from rhythm_shared.kit.telemetry import setup_logging, setup_tracing
 from rhythm_shared.kit.uow import UnitOfWorkFactory
@@ -185,12 +186,16 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(NoReferrer)
     app.include_router(_operations_router(runtime))
     for router in defn.routers:
         app.include_router(router)
     app.mount("/metrics", make_asgi_app(REGISTRY))
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics"
+        app,
+        tracer_provider=provider,
+        excluded_urls="healthz,readyz,metrics",
+        server_request_hook=redact_server_span,
     )
     return app
 
