@@ -310,7 +310,11 @@ class Service:
         return int(await self.runtime.extras["digests"].run_once())
 
     async def dispatch_webhooks(self) -> int:
-        return int(await self.runtime.extras["webhook_dispatcher"].run_once())
+        """One webhook round, waiting for every request it started to be recorded."""
+        dispatcher = self.runtime.extras["webhook_dispatcher"]
+        started = int(await dispatcher.run_once())
+        await dispatcher.drain()
+        return started
 
     def later(self, **delta: float) -> None:
         self.clock.advance(timedelta(**delta))

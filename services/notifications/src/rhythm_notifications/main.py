@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from rhythm_notifications.adapters.db import kit, metadata
 from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
+from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import WebPushSender
 from rhythm_notifications.adapters.templates import Templates
 from rhythm_notifications.adapters.webhooks import WebhookSender
@@ -41,6 +42,11 @@ def build(
     settings = settings or Settings()
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
     vapid = settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else None
+    outbound = OutboundClient(
+        allow_private=settings.outbound_allow_private,
+        max_response_bytes=settings.outbound_max_response_bytes,
+        per_endpoint=settings.outbound_per_endpoint,
+    )
     channels = Channels(
         mailer=mailer
         or SmtpMailer(
@@ -61,8 +67,11 @@ def build(
             settings.vapid_subject,
             ttl_s=settings.push_ttl_s,
             timeout_s=settings.push_timeout_s,
+            outbound=outbound,
+            # Any public host in development and tests; only known push services in production.
+            push_services=settings.push_services if settings.environment == "production" else None,
         ),
-        webhooks=webhooks or WebhookSender(settings.webhook_timeout_s),
+        webhooks=webhooks or WebhookSender(outbound, settings.webhook_timeout_s),
         templates=Templates(),
     )
 
@@ -75,8 +84,10 @@ def build(
         runtime.extras["digests"] = DigestComposer(runtime)
 
     async def on_stop(runtime: Runtime) -> None:
+        await runtime.extras["webhook_dispatcher"].drain()  # each within its deadline
         await channels.mailer.close()
         await channels.webhooks.close()
+        await outbound.close()
 
     return create_app(
         ServiceDefinition(

@@ -11,6 +11,16 @@ from rhythm_shared.kit.settings import ServiceSettings
 #: Signs unsubscribe links in development only; refused elsewhere (see below).
 DEV_UNSUBSCRIBE_SECRET = "rhythm-dev-unsubscribe-secret-change-me-0123456789"  # noqa: S105
 
+#: Push services of the browsers in use (Chrome/Edge/Opera via FCM, Firefox, Windows, Safari).
+KNOWN_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "web.push.apple.com",
+)
+
 
 class Settings(ServiceSettings):
     service_name: str = "notifications"
@@ -51,6 +61,26 @@ class Settings(ServiceSettings):
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a webhook fails.")
     webhook_retry_base_s: float = Field(5.0, gt=0, description="First webhook retry delay.")
 
+    # --- outbound requests (webhooks and Web Push; see adapters/outbound.py) ---
+    outbound_allow_private: bool = Field(
+        False,
+        description="Let webhooks and pushes reach loopback and private addresses "
+        "(local sinks in development and tests; refused in production).",
+    )
+    outbound_max_response_bytes: int = Field(
+        64 * 1024, ge=0, description="Bytes of an endpoint's answer read at most."
+    )
+    outbound_per_endpoint: int = Field(
+        4, ge=1, description="Requests in flight to one endpoint (origin) at a time."
+    )
+    outbound_concurrency: int = Field(
+        64, ge=1, description="Webhook requests in flight per process, over all endpoints."
+    )
+    push_services: list[str] = Field(
+        list(KNOWN_PUSH_SERVICES),
+        description="Hosts Web Push endpoints may be at in production ('*.' for subdomains).",
+    )
+
     # --- delivery ---
     delivery_max_attempts: int = Field(5, ge=1, description="Attempts before a delivery fails.")
     delivery_retry_base_s: float = Field(30.0, gt=0, description="First retry delay (doubles).")
@@ -61,6 +91,15 @@ class Settings(ServiceSettings):
     dispatch_batch_size: int = Field(200, ge=1, description="Deliveries claimed per round.")
     dispatch_interval_s: float = Field(0.5, gt=0, description="Dispatcher poll when idle.")
     digest_interval_s: float = Field(30.0, gt=0, description="Digest job poll interval.")
+    delivery_max_recoveries: int = Field(
+        3, ge=0, description="Lease expiries a delivery survives before it fails."
+    )
+    notification_max_age_hours: float = Field(
+        96,
+        gt=0,
+        description="A notification whose cause is older than this is suppressed (expired), "
+        "never sent late (a replay or an offset reset re-reads old events).",
+    )
     history_keep_days: float = Field(
         180, gt=0, description="Days finished deliveries and sent digest items are kept."
     )
@@ -73,5 +112,14 @@ class Settings(ServiceSettings):
                 f"UNSUBSCRIBE_SECRET: the development secret is refused with "
                 f"ENVIRONMENT={self.environment} (anyone could forge unsubscribe links); set it "
                 "to a random secret of at least 32 bytes (`openssl rand -hex 32`)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_private_outbound_in_production(self) -> Settings:
+        if self.environment == "production" and self.outbound_allow_private:
+            raise ValueError(
+                "OUTBOUND_ALLOW_PRIVATE: webhooks and pushes to private addresses are refused "
+                "with ENVIRONMENT=production"
             )
         return self

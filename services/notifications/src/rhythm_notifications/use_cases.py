@@ -7,11 +7,12 @@ makes a replayed event harmless: the decision is keyed, the send happens once pe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from rhythm_notifications.domain.delivery import (
     RetryPolicy,
     Sent,
     Status,
+    has_lost_its_point,
 )
 from rhythm_notifications.domain.preferences import (
     CategoryPreference,
@@ -148,9 +150,17 @@ async def deactivate_employee(uow: UnitOfWork, event: EmployeeDeactivated) -> No
 
 
 async def record_checkin_held(uow: UnitOfWork, event: CheckinCompleted) -> None:
-    """A held check-in is no longer overdue (the manager digest stops counting it)."""
+    """A held check-in is no longer overdue (the manager digest stops counting it), and its
+    obligation is closed: reminders for it that are still waiting expire."""
     if event.obligation_id is None:
         return
+    await uow.session.execute(
+        uow.insert(db.closed_obligations)
+        .values(
+            tenant_id=event.tenant_id, obligation_id=event.obligation_id, closed_at=event.held_at
+        )
+        .on_conflict_do_nothing()
+    )
     o = db.overdue_checkins
     await uow.session.execute(
         delete(o).where(o.c.tenant_id == event.tenant_id, o.c.obligation_id == event.obligation_id)
@@ -658,8 +668,33 @@ def _names(trigger: Trigger, people: dict[str, Person]) -> dict[str, str]:
     }
 
 
-async def notify(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Decide, for every recipient the routing table names, what becomes of this event."""
+async def _closed_obligations(
+    uow: UnitOfWork, tenant: str, obligation_ids: Sequence[str]
+) -> set[str]:
+    wanted = sorted(set(obligation_ids))
+    if not wanted:
+        return set()
+    c = db.closed_obligations
+    rows = await uow.session.execute(
+        select(c.c.obligation_id).where(c.c.tenant_id == tenant, c.c.obligation_id.in_(wanted))
+    )
+    return {row.obligation_id for row in rows}
+
+
+def _obligation_of(facts: Any) -> str | None:
+    value = facts.get("obligation_id") if isinstance(facts, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def notify(
+    uow: UnitOfWork, envelope: Envelope, *, max_age: timedelta = timedelta(hours=96)
+) -> None:
+    """Decide, for every recipient the routing table names, what becomes of this event.
+
+    An event that has lost its point (older than ``max_age``, an invitation to a check-in that
+    has begun, a reminder for an obligation already closed) is suppressed as expired for every
+    recipient: a replayed quarter must not mail anyone, nor take today's daily permit.
+    """
     event = envelope.event
     if isinstance(event, CheckinMissed):
         await _record_overdue(uow, event)
@@ -681,6 +716,15 @@ async def notify(uow: UnitOfWork, envelope: Envelope) -> None:
     names = _names(trigger, people)
     now = uow.clock.now()
     rule = trigger.rule
+    obligation = _obligation_of(trigger.facts)
+    expired = has_lost_its_point(
+        trigger.facts,
+        caused_at=event.occurred_at,
+        now=now,
+        max_age=max_age,
+        obligation_closed=obligation is not None
+        and bool(await _closed_obligations(uow, tenant, [obligation])),
+    )
     # One query per kind of fact for all recipients, not one per recipient: this runs for
     # every consumed event, so its cost is the consumer's throughput.
     recipient_ids = [pid for pid, _ in chosen]
@@ -700,7 +744,11 @@ async def notify(uow: UnitOfWork, envelope: Envelope) -> None:
             "facts": dict(trigger.facts),
             "names": names,
             "role": audience.value,
+            "caused_at": event.occurred_at.isoformat(),  # how old it is when it is sent
         }
+        if expired:
+            await _suppress(uow, envelope, trigger, recipient, SuppressionReason.EXPIRED, payload)
+            continue
         person = people.get(recipient)
         if person is None:
             await _suppress(
@@ -842,6 +890,7 @@ class Claimed:
     attempts: int
     payload: dict[str, Any]
     person: Person | None
+    created_at: datetime
 
 
 def _notification_fields(row: Row[Any] | Claimed) -> dict[str, Any]:
@@ -854,7 +903,7 @@ def _notification_fields(row: Row[Any] | Claimed) -> dict[str, Any]:
     }
 
 
-async def recover_expired(uow: UnitOfWork, limit: int) -> int:
+async def recover_expired(uow: UnitOfWork, limit: int, max_recoveries: int = 3) -> int:
     """Take back deliveries whose dispatcher died (its lease ran out).
 
     ``claimed``: nothing was handed to a channel yet, so it simply goes back to pending.
@@ -865,6 +914,9 @@ async def recover_expired(uow: UnitOfWork, limit: int) -> int:
     NotificationFailed for reporting and can be resent by a person. The window is one SMTP DATA
     command, since ``sending`` is committed only right before it. Push is resent (at least
     once): its Topic header lets the push service replace an undelivered copy.
+
+    A delivery taken back more than ``max_recoveries`` times fails instead: whatever stops its
+    dispatcher (a crash it causes, say) must not come back with it round after round.
     """
     d = db.deliveries
     now = uow.clock.now()
@@ -900,6 +952,24 @@ async def recover_expired(uow: UnitOfWork, limit: int) -> int:
                     attempts=max(row.attempts, 1),
                 )
             )
+        elif row.recoveries >= max_recoveries:
+            await _finish(
+                uow,
+                row,
+                Status.FAILED,
+                reason=DeliveryFailure.PROVIDER_ERROR.value,
+                detail=f"its dispatcher stopped {row.recoveries + 1} times while handling it; "
+                "given up",
+            )
+            await uow.publish(
+                NotificationFailed(
+                    **_notification_fields(row),
+                    occurred_at=now,
+                    channel=Channel(row.channel),
+                    reason=DeliveryFailure.PROVIDER_ERROR,
+                    attempts=max(row.attempts, 1),
+                )
+            )
         else:
             await uow.session.execute(
                 update(d)
@@ -909,10 +979,45 @@ async def recover_expired(uow: UnitOfWork, limit: int) -> int:
                     claim_token=None,
                     next_attempt_at=now,
                     updated_at=now,
+                    recoveries=d.c.recoveries + 1,
                     detail="lease expired; retried",
                 )
             )
     return len(rows)
+
+
+async def expired_deliveries(
+    uow: UnitOfWork, claimed: Sequence[Claimed], max_age: timedelta
+) -> set[str]:
+    """The claimed deliveries that have lost their point since they were decided."""
+    now = uow.clock.now()
+    closed: set[tuple[str, str]] = set()
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for delivery in claimed:
+        obligation = _obligation_of(delivery.payload.get("facts"))
+        if obligation is not None:
+            by_tenant[delivery.tenant_id].append(obligation)
+    for tenant, obligations in by_tenant.items():
+        closed |= {(tenant, o) for o in await _closed_obligations(uow, tenant, obligations)}
+    expired = set()
+    for delivery in claimed:
+        facts = delivery.payload.get("facts")
+        facts = facts if isinstance(facts, dict) else {}
+        caused_at = delivery.created_at
+        stamp = delivery.payload.get("caused_at")
+        if isinstance(stamp, str):
+            with contextlib.suppress(ValueError):  # a hand-edited row: fall back to created_at
+                caused_at = min(caused_at, datetime.fromisoformat(stamp))
+        obligation = _obligation_of(facts)
+        if has_lost_its_point(
+            facts,
+            caused_at=caused_at,
+            now=now,
+            max_age=max_age,
+            obligation_closed=(delivery.tenant_id, obligation or "") in closed,
+        ):
+            expired.add(delivery.id)
+    return expired
 
 
 async def claim_due(uow: UnitOfWork, *, limit: int, lease_s: float, token: str) -> list[Claimed]:
@@ -961,6 +1066,7 @@ async def claim_due(uow: UnitOfWork, *, limit: int, lease_s: float, token: str) 
             attempts=row.attempts + 1,
             payload=row.payload,
             person=people.get((row.tenant_id, row.recipient_id)),
+            created_at=row.created_at,
         )
         for row in rows
     ]
@@ -1275,6 +1381,7 @@ async def forward_to_webhooks(uow: UnitOfWork, envelope: Envelope) -> int:
 @dataclass(frozen=True)
 class ClaimedWebhook:
     id: str
+    endpoint_id: str
     url: str
     secret: str
     body: str
@@ -1282,25 +1389,46 @@ class ClaimedWebhook:
 
 
 async def claim_webhooks(
-    uow: UnitOfWork, *, limit: int, lease_s: float, token: str
+    uow: UnitOfWork,
+    *,
+    limit: int,
+    lease_s: float,
+    token: str,
+    in_flight: Mapping[str, int] | None = None,
+    per_endpoint: int | None = None,
 ) -> list[ClaimedWebhook]:
     """Claim due webhook deliveries; ones whose dispatcher died are simply retried (receivers
-    de-duplicate on webhook-id, as the spec asks them to)."""
+    de-duplicate on webhook-id, as the spec asks them to).
+
+    With ``per_endpoint``, an endpoint gets at most that many in flight (counting
+    ``in_flight``, what this dispatcher already sends to it): a slow endpoint's backlog waits
+    in the table, not in front of other tenants' deliveries.
+    """
     wd, w = db.webhook_deliveries, db.webhook_endpoints
     now = uow.clock.now()
-    rows = (
-        await uow.session.execute(
-            select(wd.c.id, wd.c.body, wd.c.attempts, w.c.url, w.c.secret, w.c.active)
-            .join(w, w.c.id == wd.c.endpoint_id)
-            .where(
-                wd.c.status.in_([Status.PENDING.value, Status.CLAIMED.value]),
-                wd.c.next_attempt_at <= now,
-            )
-            .order_by(wd.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=wd)
+    busy = dict(in_flight or {})
+    query = (
+        select(wd.c.id, wd.c.endpoint_id, wd.c.body, wd.c.attempts, w.c.url, w.c.secret, w.c.active)
+        .join(w, w.c.id == wd.c.endpoint_id)
+        .where(
+            wd.c.status.in_([Status.PENDING.value, Status.CLAIMED.value]),
+            wd.c.next_attempt_at <= now,
         )
-    ).all()
+        .order_by(wd.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=wd)
+    )
+    if per_endpoint is not None:
+        full = sorted(e for e, n in busy.items() if n >= per_endpoint)
+        if full:
+            query = query.where(wd.c.endpoint_id.not_in(full))
+    rows = []
+    for row in (await uow.session.execute(query)).all():
+        if per_endpoint is not None and row.active:
+            if busy.get(row.endpoint_id, 0) >= per_endpoint:
+                continue  # left pending: its lock goes with this transaction
+            busy[row.endpoint_id] = busy.get(row.endpoint_id, 0) + 1
+        rows.append(row)
     gone = [r.id for r in rows if not r.active]
     if gone:
         await uow.session.execute(
@@ -1321,7 +1449,9 @@ async def claim_webhooks(
                 updated_at=now,
             )
         )
-    return [ClaimedWebhook(r.id, r.url, r.secret, r.body, r.attempts + 1) for r in live]
+    return [
+        ClaimedWebhook(r.id, r.endpoint_id, r.url, r.secret, r.body, r.attempts + 1) for r in live
+    ]
 
 
 async def record_webhook_result(
@@ -1373,7 +1503,9 @@ def history_rules(keep_days: float) -> list[Prune]:
     inbox keeps event ids 30 days), daily permits after a few days. Nothing unfinished goes."""
     final = [status.value for status in FINAL]
     d, w, i, c = db.deliveries, db.webhook_deliveries, db.digest_items, db.daily_caps
+    o = db.closed_obligations
     return [
+        Prune(o, o.c.closed_at, keep_days),
         Prune(d, d.c.updated_at, keep_days, (d.c.status.in_(final),)),
         Prune(w, w.c.updated_at, keep_days, (w.c.status.in_(final),)),
         Prune(i, i.c.created_at, keep_days, (i.c.digest_id.is_not(None),)),

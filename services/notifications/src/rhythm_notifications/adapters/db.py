@@ -51,6 +51,15 @@ overdue_checkins = Table(
 )
 Index("ix_overdue_checkins_manager", overdue_checkins.c.tenant_id, overdue_checkins.c.manager_id)
 
+closed_obligations = Table(
+    "closed_obligations",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("obligation_id", Id, primary_key=True),
+    Column("closed_at", UtcDateTime, nullable=False, index=True),
+    comment="Obligations a check-in has closed: their reminders are no longer sent.",
+)
+
 recipient_settings = Table(
     "recipient_settings",
     metadata,
@@ -121,6 +130,8 @@ deliveries = Table(
     Column("reason", String(40), nullable=True),
     Column("detail", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # Times a lease ran out on it (its dispatcher died): bounded by DELIVERY_MAX_RECOVERIES.
+    Column("recoveries", Integer, nullable=False, default=0, server_default="0"),
     # Due time while pending; lease expiry while claimed/sending (one index serves both).
     Column("next_attempt_at", UtcDateTime, nullable=True),
     Column("claim_token", String(36), nullable=True),

@@ -82,6 +82,15 @@ def check_address(address: str) -> str | None:
     return None
 
 
+def check_display_name(name: str) -> str | None:
+    """None if the name can go in a To header, else why not. A line break there would end the
+    header and start another (RFC 5322 header injection); the email library refuses it."""
+    bad = next((ch for ch in name if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F), None)
+    if bad is not None:
+        return f"the recipient's name holds a control character (U+{ord(bad):04X})"
+    return None
+
+
 def _classify(exc: BaseException, *, after_data: bool) -> Outcome:
     """Map an SMTP error to retry (4xx, connection trouble) or fail (5xx)."""
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
@@ -150,6 +159,12 @@ class SmtpMailer:
         before_data: Callable[[], Awaitable[None]],
     ) -> Outcome:
         sender = parseaddr(self.config.sender)[1]
+        try:  # before any SMTP command: a message that cannot be written fails only itself
+            raw = message.as_bytes(policy=SMTP_POLICY)
+        except (ValueError, TypeError, LookupError) as exc:
+            return Failed(
+                DeliveryFailure.PROVIDER_ERROR, f"the message cannot be written ({exc!r})"[:500]
+            )
         async with self._slots:
             smtp: aiosmtplib.SMTP | None = None
             after_data = False
@@ -159,7 +174,7 @@ class SmtpMailer:
                 await smtp.rcpt(to_address)
                 await before_data()
                 after_data = True
-                await smtp.data(message.as_bytes(policy=SMTP_POLICY))
+                await smtp.data(raw)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 outcome = _classify(exc, after_data=after_data)
                 if smtp is not None:

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-import httpx
+from rhythm_notifications.adapters.outbound import OutboundClient, OutboundFailure
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 
@@ -31,7 +31,7 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 @dataclass(frozen=True)
 class WebhookResult:
     status_code: int | None
-    detail: str
+    detail: str  # what failed, in this service's words: shown to the subscriber
 
     @property
     def ok(self) -> bool:
@@ -39,8 +39,12 @@ class WebhookResult:
 
 
 class WebhookSender:
-    def __init__(self, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+    """Posts through the outbound client (public addresses only, no redirects, size and time
+    limits: see adapters/outbound.py)."""
+
+    def __init__(self, outbound: OutboundClient, timeout_s: float) -> None:
+        self._outbound = outbound
+        self._timeout_s = timeout_s
 
     async def post(
         self, url: str, *, msg_id: str, timestamp: int, body: str, secret: str
@@ -52,11 +56,13 @@ class WebhookSender:
             "webhook-signature": sign(secret, msg_id, timestamp, body),
             "user-agent": "Rhythm-Webhooks/1",
         }
-        try:
-            response = await self._client.post(url, content=body.encode(), headers=headers)
-        except httpx.HTTPError as exc:
-            return WebhookResult(None, f"{type(exc).__name__}: {exc}"[:500])
-        return WebhookResult(response.status_code, response.text[:500])
+        answer = await self._outbound.post(
+            url, content=body.encode(), headers=headers, deadline_s=self._timeout_s
+        )
+        if isinstance(answer, OutboundFailure):
+            return WebhookResult(None, answer.detail)
+        # The receiver's body is never stored or shown: only its status, in our words.
+        return WebhookResult(answer.status_code, "" if answer.ok else answer.describe())
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._outbound.close()

@@ -10,8 +10,11 @@ there means).
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from rhythm_shared.contracts.v1 import DeliveryFailure
 
@@ -66,3 +69,31 @@ class RetryPolicy:
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
+
+
+def has_lost_its_point(
+    facts: Mapping[str, Any],
+    *,
+    caused_at: datetime,
+    now: datetime,
+    max_age: timedelta,
+    obligation_closed: bool,
+) -> bool:
+    """Whether a notification would arrive too late to mean anything (suppressed as expired).
+
+    Too old (a replay, an offset reset, a long outage), an invitation to a check-in that has
+    begun, or a reminder, miss or escalation for an obligation a check-in has already closed.
+    """
+    if now - caused_at > max_age:
+        return True
+    if obligation_closed:
+        return True
+    scheduled_for = facts.get("scheduled_for")
+    if isinstance(scheduled_for, str):
+        try:
+            starts = datetime.fromisoformat(scheduled_for)
+        except ValueError:
+            return False
+        if starts.tzinfo is not None and starts <= now:
+            return True
+    return False

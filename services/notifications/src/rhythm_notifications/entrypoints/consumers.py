@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from datetime import timedelta
 
 from rhythm_notifications import use_cases
 from rhythm_notifications.domain.routing import NOTIFYING_EVENTS
+from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.envelope import Envelope
@@ -34,13 +37,15 @@ async def on_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
     await use_cases.deactivate_employee(uow, envelope.event)
 
 
-async def on_domain_event(uow: UnitOfWork, envelope: Envelope) -> None:
+async def on_domain_event(
+    uow: UnitOfWork, envelope: Envelope, *, max_age: timedelta = timedelta(hours=96)
+) -> None:
     """Every goals/check-ins/cadence event: forward to webhooks; notify if the table says so."""
     await use_cases.forward_to_webhooks(uow, envelope)
     if isinstance(envelope.event, CheckinCompleted):
         await use_cases.record_checkin_held(uow, envelope.event)
     if isinstance(envelope.event, NOTIFYING_EVENTS):
-        await use_cases.notify(uow, envelope)
+        await use_cases.notify(uow, envelope, max_age=max_age)
 
 
 def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
@@ -48,8 +53,11 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         EmployeeUpserted: on_employee_upserted,
         EmployeeDeactivated: on_employee_deactivated,
     }
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    max_age = timedelta(hours=settings.notification_max_age_hours)
     for event_type in webhook_event_types():
-        handlers[EVENT_TYPES[event_type]] = on_domain_event
+        handlers[EVENT_TYPES[event_type]] = functools.partial(on_domain_event, max_age=max_age)
     return [
         ConsumerSpec(
             group=GROUP,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 
 from rhythm_notifications import use_cases
-from rhythm_notifications.adapters.email import build_message, check_address
+from rhythm_notifications.adapters.email import build_message, check_address, check_display_name
 from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
 from rhythm_notifications.adapters.templates import Rendered, Templates
 from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscribe
@@ -78,6 +80,7 @@ class Dispatcher:
             settings.delivery_retry_base_s,
             settings.delivery_retry_max_s,
         )
+        self.max_age = timedelta(hours=settings.notification_max_age_hours)
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
         self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
         self._marker: asyncio.Task[None] | None = None
@@ -85,7 +88,9 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One round: take back expired leases, claim what is due, send it, record it."""
         async with self.runtime.uow() as uow:
-            await use_cases.recover_expired(uow, self.settings.dispatch_batch_size)
+            await use_cases.recover_expired(
+                uow, self.settings.dispatch_batch_size, self.settings.delivery_max_recoveries
+            )
         token = str(uuid.uuid4())
         async with self.runtime.uow() as uow:
             claimed = await use_cases.claim_due(
@@ -96,9 +101,23 @@ class Dispatcher:
             )
         if not claimed:
             return 0
+        async with self.runtime.uow() as uow:
+            expired = await use_cases.expired_deliveries(uow, claimed, self.max_age)
 
         async def deliver(d: use_cases.Claimed) -> tuple[use_cases.Claimed, Any]:
-            return d, await self._deliver(d, token)
+            if d.id in expired:
+                return d, SuppressionReason.EXPIRED
+            try:
+                return d, await self._deliver(d, token)
+            except Exception as exc:
+                # Whatever one message does while it is built or sent, it fails alone: the
+                # round and every other delivery in it go on (and it is not retried: the
+                # same content would fail the same way).
+                log.exception("delivery_crashed", extra={"delivery_id": d.id})
+                return d, Failed(
+                    DeliveryFailure.PROVIDER_ERROR,
+                    f"could not be built or sent ({type(exc).__name__})",
+                )
 
         # Outcomes are recorded in small groups as sends complete: a commit per email would
         # halve throughput, one per round would leave a whole round ambiguous after a crash.
@@ -143,19 +162,19 @@ class Dispatcher:
         self, delivery: use_cases.Claimed, token: str
     ) -> Outcome | SuppressionReason | None:
         """Hand one delivery to its channel; None if another dispatcher took it over."""
-        async with self._in_flight:
-            person = delivery.person
-            if person is None:
-                return SuppressionReason.UNKNOWN_RECIPIENT
-            if not person.active_at(self.runtime.clock.now()):
-                return SuppressionReason.INACTIVE
-            try:
-                if delivery.channel == Channel.EMAIL.value:
+        person = delivery.person
+        if person is None:
+            return SuppressionReason.UNKNOWN_RECIPIENT
+        if not person.active_at(self.runtime.clock.now()):
+            return SuppressionReason.INACTIVE
+        try:
+            if delivery.channel == Channel.EMAIL.value:
+                async with self._in_flight:  # SMTP sessions; pushes wait on their endpoint only
                     return await self._email(delivery, token, person)
-                return await self._push(delivery, token, person)
-            except use_cases.LostClaim:
-                log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
-                return None
+            return await self._push(delivery, token, person)
+        except use_cases.LostClaim:
+            log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
+            return None
 
     def _render(self, delivery: use_cases.Claimed, person: use_cases.Person) -> Rendered:
         context: dict[str, Any] = {
@@ -207,7 +226,7 @@ class Dispatcher:
     async def _email(
         self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
     ) -> Outcome:
-        problem = check_address(person.email)
+        problem = check_address(person.email) or check_display_name(person.display_name)
         if problem:
             return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
         try:
@@ -253,12 +272,17 @@ class Dispatcher:
         await self._mark_sending(delivery, token)
         outcomes: list[Outcome] = []
         gone = 0
-        for target in targets:
-            result = await self.channels.pusher.send(
-                PushTarget(target.endpoint, target.p256dh, target.auth),
-                message,
-                push_topic(delivery.idempotency_key),
+        results = await asyncio.gather(  # each endpoint at once, each within its own deadline
+            *(
+                self.channels.pusher.send(
+                    PushTarget(target.endpoint, target.p256dh, target.auth),
+                    message,
+                    push_topic(delivery.idempotency_key),
+                )
+                for target in targets
             )
+        )
+        for target, result in zip(targets, results, strict=True):
             if isinstance(result, Gone):
                 gone += 1
                 async with self.runtime.uow() as uow:
@@ -289,20 +313,53 @@ class WebhookDispatcher:
         self.policy = RetryPolicy(
             settings.webhook_max_attempts, settings.webhook_retry_base_s, 10 * 3600.0
         )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: Tally[str] = Tally()  # per endpoint id
 
     async def run_once(self) -> int:
+        """Claim what is due and start sending it; return without waiting for the answers.
+
+        A round does not wait for its slowest endpoint: each request runs as its own task
+        (at most OUTBOUND_CONCURRENCY, and OUTBOUND_PER_ENDPOINT per endpoint), so the next
+        round claims other tenants' deliveries while a slow endpoint is still thinking.
+        """
+        free = self.settings.outbound_concurrency - len(self._tasks)
+        if free <= 0:
+            return 0
         token = str(uuid.uuid4())
         async with self.runtime.uow() as uow:
             claimed = await use_cases.claim_webhooks(
                 uow,
-                limit=self.settings.dispatch_batch_size,
+                limit=min(self.settings.dispatch_batch_size, free),
                 lease_s=max(self.settings.webhook_timeout_s * 3, 60.0),
                 token=token,
+                in_flight=self._in_flight,
+                per_endpoint=self.settings.outbound_per_endpoint,
             )
-        await asyncio.gather(*(self._post(d, token) for d in claimed))
+        for delivery in claimed:
+            self._in_flight[delivery.endpoint_id] += 1
+            task = asyncio.create_task(self._post(delivery, token))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return len(claimed)
 
+    async def drain(self) -> None:
+        """Wait until every request started so far has its result recorded."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _post(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
+        try:
+            await self._send(delivery, token)
+        except Exception:
+            # The lease brings it back later; nothing here may stop other deliveries.
+            log.exception("webhook_delivery_crashed", extra={"delivery_id": delivery.id})
+        finally:
+            self._in_flight[delivery.endpoint_id] -= 1
+            if self._in_flight[delivery.endpoint_id] <= 0:
+                del self._in_flight[delivery.endpoint_id]
+
+    async def _send(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
         result = await self.sender.post(
             delivery.url,
             msg_id=delivery.id,

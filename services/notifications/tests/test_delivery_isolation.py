@@ -1,0 +1,225 @@
+"""One delivery's failure touches no other: a hostile name, a crash loop, a message past its point."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from notifications_harness import SmtpSink, StartService, employee
+from sqlalchemy import update
+from test_email_delivery import missed
+from test_preferences import NOW, due
+
+from rhythm_notifications import use_cases
+from rhythm_notifications.adapters import db
+from rhythm_shared.contracts.envelope import from_record
+from rhythm_shared.contracts.v1 import (
+    CheckinCompleted,
+    CheckinDue,
+    CheckinKind,
+    CheckinScheduled,
+    Initiator,
+    NotificationFailed,
+)
+from rhythm_shared.testing import read_records, wait_for
+
+pytestmark = pytest.mark.kafka
+
+D = db.deliveries
+
+
+async def _rename(svc: object, employee_id: str, display_name: str) -> None:
+    """Put a name straight into the directory, as an older feed (or a bug upstream) could."""
+    async with svc.runtime.uow() as uow:  # type: ignore[attr-defined]
+        await uow.session.execute(
+            update(db.directory.employees)
+            .where(db.directory.employees.c.employee_id == employee_id)
+            .values(display_name=display_name)
+        )
+
+
+async def test_a_name_with_a_line_break_fails_only_its_own_delivery(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    async with start_service() as svc:
+        people = [employee(tenant, f"m-{n}") for n in range(1, 4)]
+        people += [employee(tenant, f"e-{n}", manager_id=f"m-{n}") for n in range(1, 4)]
+        await svc.add_people(*people)
+        await _rename(svc, "e-2", "Eve\r\nBcc: victim@elsewhere.example.com")
+        await svc.publish([missed(tenant, f"e-{n}", f"m-{n}") for n in range(1, 4)])
+        await svc.wait_deliveries(6)
+        await svc.dispatch()
+
+        rows = {r.recipient_id: r for r in await svc.deliveries()}
+        assert (rows["e-2"].status, rows["e-2"].reason) == ("failed", "invalid_address")
+        assert "control character" in rows["e-2"].detail
+        assert {pid: r.status for pid, r in rows.items() if pid != "e-2"} == {
+            "e-1": "sent",
+            "e-3": "sent",
+            "m-1": "sent",
+            "m-2": "sent",  # the manager of the person with the hostile name too
+            "m-3": "sent",
+        }
+        assert smtp_sink.handler.to("e-2@acme.example.com") == []
+        assert all("victim" not in " ".join(m.rcpt_tos) for m in smtp_sink.handler.messages)
+        assert smtp_sink.handler.count() == 5
+
+
+async def test_a_delivery_whose_dispatcher_keeps_dying_fails_after_a_bounded_number_of_recoveries(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    async with start_service() as svc:
+        await svc.add_people(employee(tenant, "e-1", manager_id="m-1"), employee(tenant, "m-1"))
+        await svc.publish([missed(tenant)])
+        await svc.wait_deliveries(2)
+        # Claim the deliveries as a dispatcher would, then die before handing them over: their
+        # lease runs out and the next round takes them back, once per expiry (3 by default).
+        for _ in range(4):
+            async with svc.runtime.uow() as uow:
+                claimed = await use_cases.claim_due(
+                    uow, limit=10, lease_s=120, token=str(uuid.uuid4())
+                )
+            assert len(claimed) == 2
+            svc.later(seconds=121)
+            async with svc.runtime.uow() as uow:
+                await use_cases.recover_expired(uow, 10, max_recoveries=3)
+        assert await svc.dispatch() == 0  # nothing left to claim
+
+        rows = await svc.deliveries()
+        assert [(r.status, r.reason, r.recoveries) for r in rows] == 2 * [
+            ("failed", "provider_error", 3)
+        ]
+        assert "given up" in rows[0].detail
+        assert smtp_sink.handler.count() == 0
+        outcomes = await read_records(
+            svc.bootstrap, f"{svc.prefix}rhythm.notifications.v1", min_count=2, settle_s=0.3
+        )
+        failed = [from_record(r.headers, r.value).event for r in outcomes]
+        assert [type(e) for e in failed] == [NotificationFailed, NotificationFailed]
+
+
+def scheduled(tenant: str, employee_id: str, starts: datetime) -> CheckinScheduled:
+    return CheckinScheduled(
+        tenant_id=tenant,
+        occurred_at=NOW - timedelta(hours=1),
+        checkin_id=f"c-{employee_id}",
+        kind=CheckinKind.MONTHLY,
+        employee_id=employee_id,
+        manager_id=f"m-{employee_id}",
+        scheduled_for=starts,
+        initiated_by=Initiator.EMPLOYEE,
+    )
+
+
+def held(tenant: str, obligation: CheckinDue) -> CheckinCompleted:
+    return CheckinCompleted(
+        tenant_id=tenant,
+        occurred_at=NOW,
+        checkin_id=f"c-{obligation.obligation_id}",
+        kind=obligation.kind,
+        employee_id=obligation.employee_id,
+        manager_id=obligation.manager_id,
+        held_at=NOW,
+        initiated_by=Initiator.EMPLOYEE,
+        obligation_id=obligation.obligation_id,
+        due_at=obligation.due_at,
+    )
+
+
+async def _expired(svc: object) -> dict[str, str]:
+    rows = await svc.deliveries()  # type: ignore[attr-defined]
+    return {r.recipient_id: f"{r.status}:{r.reason}" for r in rows}
+
+
+async def test_an_invitation_to_a_checkin_that_has_begun_is_suppressed_as_expired(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    async with start_service() as svc:
+        await svc.add_people(
+            *(employee(tenant, pid) for pid in ("m-e-1", "m-e-2")),
+            employee(tenant, "e-1", manager_id="m-e-1"),
+            employee(tenant, "e-2", manager_id="m-e-2"),
+        )
+        await svc.publish(
+            [
+                scheduled(tenant, "e-1", NOW - timedelta(minutes=5)),  # begun when it arrives
+                scheduled(tenant, "e-2", NOW + timedelta(minutes=30)),  # begins while it waits
+            ]
+        )
+        await svc.wait_deliveries(4)
+        svc.later(minutes=31)  # the dispatcher was away until after the start
+        await svc.dispatch()
+
+        assert await _expired(svc) == {
+            "e-1": "suppressed:expired",
+            "m-e-1": "suppressed:expired",
+            "e-2": "suppressed:expired",
+            "m-e-2": "suppressed:expired",
+        }
+        assert smtp_sink.handler.count() == 0
+
+
+async def test_a_reminder_for_an_obligation_already_held_is_suppressed_in_either_order(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    async with start_service() as svc:
+        await svc.add_people(
+            employee(tenant, "m-1"),
+            *(employee(tenant, f"e-{n}", manager_id="m-1") for n in (1, 2, 3)),
+        )
+        waiting, late, open_one = due(tenant, "e-1"), due(tenant, "e-2"), due(tenant, "e-3")
+        await svc.publish([waiting, open_one])
+        await svc.wait_deliveries(2)
+        # Held before the reminder went out; and another held before its reminder even arrived
+        # (check-ins and cadence are different topics: no order between them).
+        await svc.publish([held(tenant, waiting), held(tenant, late)])
+
+        async def closed() -> bool:
+            rows = await svc.rows(db.closed_obligations)
+            return len([r for r in rows if r.tenant_id == tenant]) == 2
+
+        await wait_for(closed, timeout_s=30)
+        await svc.publish([late])
+        await svc.wait_deliveries(3)
+        await svc.dispatch()
+
+        assert await _expired(svc) == {
+            "e-1": "suppressed:expired",
+            "e-2": "suppressed:expired",
+            "e-3": "sent:None",
+        }
+        assert [m.rcpt_tos for m in smtp_sink.handler.messages] == [["e-3@acme.example.com"]]
+
+
+async def test_nothing_older_than_the_maximum_age_is_sent_not_even_on_a_replay(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    async with start_service() as svc:
+        await svc.add_people(
+            *(employee(tenant, pid) for pid in ("m-1", "m-2", "m-3")),
+            *(employee(tenant, f"e-{n}", manager_id=f"m-{n}") for n in (1, 2, 3)),
+        )
+        last_quarter = missed(tenant, "e-1", "m-1").model_copy(
+            update={"occurred_at": NOW - timedelta(days=90)}
+        )
+        await svc.publish([last_quarter, missed(tenant, "e-2", "m-2")])
+        await svc.wait_deliveries(4)
+        await svc.dispatch()
+        assert await _expired(svc) == {
+            "e-1": "suppressed:expired",
+            "m-1": "suppressed:expired",
+            "e-2": "sent:None",
+            "m-2": "sent:None",
+        }
+        # Decided in time, but its send was held up past the maximum age (96 hours by default).
+        await svc.publish([missed(tenant, "e-3", "m-3")])
+        await svc.wait_deliveries(6)
+        svc.later(hours=97)
+        await svc.dispatch()
+        statuses = await _expired(svc)
+        assert (statuses["e-3"], statuses["m-3"]) == ("suppressed:expired", "suppressed:expired")
+        assert sorted(a for m in smtp_sink.handler.messages for a in m.rcpt_tos) == [
+            "e-2@acme.example.com",
+            "m-2@acme.example.com",
+        ]
