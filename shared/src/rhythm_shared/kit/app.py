@@ -36,6 +36,7 @@ from rhythm_shared.kit.errors import Forbidden
 from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
 from rhythm_shared.kit.jobs import JobSpec, run_periodically
+from rhythm_shared.kit.limits import BodySizeLimit
 from rhythm_shared.kit.kafka import (
     BrokerMonitor,
     broker_security,
@@ -186,6 +187,7 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(NoReferrer)
     app.include_router(_operations_router(runtime))
     for router in defn.routers:

@@ -80,6 +80,11 @@ class ServiceSettings(KafkaSecuritySettings):
     topic_replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
     http_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     http_port: int = Field(8000, description="Port of the HTTP API.")
+    http_max_body_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest request body (bytes) before 413; bulk endpoints state their own.",
+    )
     jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET),
         description=f"HS256 secret for bearer tokens, at least {MIN_JWT_SECRET_BYTES} bytes.",

@@ -20,6 +20,7 @@ from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.entrypoints.consumers import webhook_event_types
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import NotificationCategory
+from rhythm_shared.contracts.v1.values import ONE_LINE
 from rhythm_shared.kit.errors import NotFound
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
@@ -62,6 +63,7 @@ class PreferencesIn(BaseModel):
     working_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default_factory=lambda: [1, 2, 3, 4, 5],
         min_length=1,
+        max_length=7,
         description="ISO weekdays (Monday = 1) on which messages may arrive.",
     )
     digest_hour: int = Field(9, ge=0, le=23, description="Local hour digests go out.")
@@ -326,10 +328,14 @@ class WebhookEndpointIn(BaseModel):
     )
 
     url: str = Field(min_length=1, max_length=2048)
-    event_types: list[str] | None = Field(
-        None, description="CloudEvents types to receive; null for every goals/check-in event."
+    event_types: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None,
+        max_length=100,
+        description="CloudEvents types to receive; null for every goals/check-in event.",
     )
-    description: str | None = Field(None, max_length=200)
+    description: Annotated[str, ONE_LINE] | None = Field(
+        None, max_length=200, description="A label for the endpoint, one line."
+    )
 
 
 class WebhookEndpointOut(BaseModel):

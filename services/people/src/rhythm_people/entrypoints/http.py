@@ -22,6 +22,7 @@ from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
 from rhythm_shared.kit.auth import Principal, Role
 from rhythm_shared.kit.errors import FieldError, Forbidden, InvalidInput
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
+from rhythm_shared.kit.limits import body_limit
 from rhythm_shared.kit.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
@@ -29,6 +30,9 @@ router = APIRouter(prefix="/v1/people", tags=["people"])
 #: Most items one batch request may carry; larger syncs split into several requests or use the
 #: CSV import (`rhythm people import`).
 MAX_BATCH = 1_000
+#: A batch's own body limit (the service-wide HTTP_MAX_BODY_BYTES is for single items): 1,000
+#: items at their longest legal fields (~2 KB each as escaped JSON), with room to spare.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 EmployeeId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
@@ -116,8 +120,9 @@ class PeopleBatch(BaseModel):
         },
     )
 
-    org_units: list[OrgUnitItem] = Field(default_factory=list)
-    employees: list[EmployeeItem] = Field(default_factory=list)
+    # Each list alone is bounded here; together they are bounded by MAX_BATCH in the handler.
+    org_units: list[OrgUnitItem] = Field(default_factory=list, max_length=MAX_BATCH)
+    employees: list[EmployeeItem] = Field(default_factory=list, max_length=MAX_BATCH)
 
 
 class Deactivation(BaseModel):
@@ -261,6 +266,8 @@ async def put_employee(
     "/employees:batch",
     response_model=BatchResult,
     summary="Create or replace up to 1,000 org units and employees, all or nothing",
+    description=f"Bodies up to {MAX_BATCH_BYTES // (1024 * 1024)} MiB (`x-max-body-bytes`).",
+    openapi_extra=body_limit(MAX_BATCH_BYTES),
 )
 async def post_batch(
     body: PeopleBatch, runtime: RuntimeDep, principal: PrincipalDep, key: IdempotencyKey = None
