@@ -14,11 +14,11 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import func, select
 
 from rhythm_goals.adapters.db import goals
-from rhythm_goals.use_cases import apply_employee, apply_org_unit
+from rhythm_goals.use_cases import apply_org_unit, apply_person
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import Envelope, from_record
-from rhythm_shared.contracts.v1 import EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
@@ -49,11 +49,11 @@ class GoalsService:
         )
         return {"Authorization": f"Bearer {token}"}
 
-    async def seed_people(self, *events: Event) -> None:
+    async def seed_people(self, *events: Event, event_ids: list[str] | None = None) -> None:
         """Apply people events straight through their handlers (Kafka is tested elsewhere)."""
-        for event in events:
+        for i, event in enumerate(events):
             envelope = Envelope(
-                id=str(uuid.uuid4()),
+                id=event_ids[i] if event_ids else str(uuid.uuid4()),
                 source="/rhythm/tests",
                 type=event.type,
                 time=event.occurred_at,
@@ -62,8 +62,8 @@ class GoalsService:
                 event=event,
             )
             async with self.runtime.uow() as uow:
-                if isinstance(event, EmployeeUpserted):
-                    await apply_employee(uow, envelope)
+                if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
+                    await apply_person(uow, envelope)
                 elif isinstance(event, OrgUnitUpserted):
                     await apply_org_unit(uow, envelope)
 

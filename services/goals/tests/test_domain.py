@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from rhythm_goals import domain
-from rhythm_goals.domain import Actor, Measure, Owner
-from rhythm_shared.contracts.v1 import Direction, GoalStatus, OwnerType, Visibility
+from rhythm_goals.domain import Measure
+from rhythm_shared.contracts.v1 import Direction, GoalStatus
 
 # --- progress maths ---------------------------------------------------------------------------
 
@@ -175,39 +175,6 @@ def test_aligning_under_an_unrelated_branch_is_not_a_cycle() -> None:
 def test_a_loop_already_in_the_data_counts_as_a_cycle_rather_than_hanging() -> None:
     parents = {"a": "b", "b": "a"}
     assert domain.creates_cycle("x", "a", parents.get)
-
-
-# --- access -----------------------------------------------------------------------------------
-
-PERSON = Owner(OwnerType.PERSON, "ann")
-UNIT = Owner(OwnerType.ORG_UNIT, "ou-platform")
-COMPANY = Owner(OwnerType.COMPANY, "acme")
-
-
-def test_an_employee_edits_their_own_goals_but_not_a_colleagues() -> None:
-    assert domain.may_edit(Actor("ann"), PERSON, frozenset({"mia"}))
-    assert not domain.may_edit(Actor("bob"), PERSON, frozenset({"mia"}))
-
-
-def test_a_manager_edits_their_reports_and_their_units_goals() -> None:
-    assert domain.may_edit(Actor("mia"), PERSON, frozenset({"mia", "ceo"}))
-    assert domain.may_edit(Actor("mia"), UNIT, frozenset({"mia", "ceo"}))
-    assert not domain.may_edit(Actor("sam"), UNIT, frozenset({"mia", "ceo"}))
-
-
-def test_hr_admin_edits_anything_and_company_goals_belong_to_hr_and_executives() -> None:
-    assert domain.may_edit(Actor("hr", hr_admin=True), PERSON, frozenset())
-    assert domain.may_edit(Actor("exec", executive=True), COMPANY, frozenset())
-    assert not domain.may_edit(Actor("ann"), COMPANY, frozenset())
-
-
-def test_a_private_goal_is_read_only_by_its_owner_manager_chain_and_hr() -> None:
-    chain = frozenset({"mia", "ceo"})
-    assert domain.may_read(Actor("bob"), PERSON, Visibility.TENANT, chain)
-    assert not domain.may_read(Actor("bob"), PERSON, Visibility.PRIVATE, chain)
-    assert domain.may_read(Actor("ceo"), PERSON, Visibility.PRIVATE, chain)
-    assert domain.may_read(Actor("ann"), PERSON, Visibility.PRIVATE, chain)
-    assert domain.may_read(Actor("hr", hr_admin=True), PERSON, Visibility.PRIVATE, chain)
 
 
 def test_template_titles_name_their_owner() -> None:

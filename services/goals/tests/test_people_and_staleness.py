@@ -8,9 +8,9 @@ import pytest
 from goals_harness import GoalsService, StartGoals, decode
 from sqlalchemy import select
 
-from rhythm_goals.adapters.db import employees, goals, org_units
+from rhythm_goals.adapters.db import goals, people_tables
 from rhythm_goals.entrypoints.jobs import leavers_job, staleness_job
-from rhythm_goals.use_cases import apply_employee_deactivated, mark_stale_goals, stale_event_id
+from rhythm_goals.use_cases import apply_person, directory, mark_stale_goals, stale_event_id
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
 from rhythm_shared.testing import publish_events, wait_for
@@ -20,14 +20,8 @@ pytestmark = pytest.mark.kafka
 
 async def _manager_of(svc: GoalsService, employee_id: str) -> str | None:
     async with svc.runtime.uow() as uow:
-        row = (
-            await uow.session.execute(
-                select(employees.c.manager_id).where(
-                    employees.c.tenant_id == svc.tenant, employees.c.employee_id == employee_id
-                )
-            )
-        ).first()
-    return None if row is None else (row.manager_id or "")
+        person = await directory(uow, svc.tenant).person(employee_id)
+    return None if person is None else (person.manager_id or "")
 
 
 async def test_people_events_are_consumed_and_a_replayed_one_has_no_second_effect(
@@ -68,7 +62,9 @@ async def test_people_events_are_consumed_and_a_replayed_one_has_no_second_effec
         async with svc.runtime.uow() as uow:
             unit = (
                 await uow.session.execute(
-                    select(org_units).where(org_units.c.tenant_id == svc.tenant)
+                    select(people_tables.org_units).where(
+                        people_tables.org_units.c.tenant_id == svc.tenant
+                    )
                 )
             ).one()
         assert unit.head_id == "mia"
@@ -116,7 +112,7 @@ async def test_a_deactivation_dated_ahead_archives_the_goals_when_it_takes_effec
             event=event,
         )
         async with svc.runtime.uow() as uow:
-            await apply_employee_deactivated(uow, envelope)
+            await apply_person(uow, envelope)
 
         async def archived() -> str | None:
             response = await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))
@@ -158,7 +154,7 @@ async def test_an_upsert_after_a_deactivation_dated_ahead_keeps_the_goals(
             event=event,
         )
         async with svc.runtime.uow() as uow:
-            await apply_employee_deactivated(uow, envelope)
+            await apply_person(uow, envelope)
         svc.clock.advance(timedelta(days=1))  # she stays after all: HR sends her again
         await svc.seed_people(svc.employee("ann", manager_id="mia", org_unit_id="ou-platform"))
         svc.clock.advance(timedelta(days=30))

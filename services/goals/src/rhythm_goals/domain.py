@@ -1,4 +1,4 @@
-"""The rules of goals, free of databases and brokers: progress, status, alignment, validity, access.
+"""The rules of goals, free of databases and brokers: progress, status, alignment, validity.
 
 Everything here is a pure function of its arguments (time comes in as an argument), so the rules
 are tested without I/O and every entrypoint applies the same ones.
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from rhythm_shared.contracts.v1 import Direction, GoalStatus, OwnerType, Visibility
+from rhythm_shared.contracts.v1 import Direction, GoalStatus, OwnerType
 
 #: Days without a progress record before a goal counts as stale, unless the goal says otherwise.
 DEFAULT_UPDATE_INTERVAL_DAYS = 14
@@ -245,47 +245,15 @@ def creates_cycle(
     return True
 
 
-# --- access -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, as far as goal rules care."""
-
-    subject: str
-    hr_admin: bool = False
-    executive: bool = False
+# --- owners ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Owner:
+    """Whose a goal is: a person, an org unit, or the company (who may do what: ``access``)."""
+
     owner_type: OwnerType
     owner_id: str
-
-
-def may_edit(actor: Actor, owner: Owner, responsible: frozenset[str]) -> bool:
-    """Who edits a goal.
-
-    ``responsible`` is who answers for the owner: for a person, their manager chain and the heads
-    of their org unit and the units above it; for an org unit, the heads of it and the units
-    above it. An employee edits their own goals, a manager their reports' and their units'
-    goals, hr_admin anything in the tenant; company goals are hr_admin's and executives'.
-    """
-    if actor.hr_admin:
-        return True
-    if owner.owner_type == OwnerType.PERSON and owner.owner_id == actor.subject:
-        return True
-    if owner.owner_type == OwnerType.COMPANY:
-        return actor.executive
-    return actor.subject in responsible
-
-
-def may_read(
-    actor: Actor, owner: Owner, visibility: Visibility, responsible: frozenset[str]
-) -> bool:
-    """Everyone in the tenant reads tenant-visible goals; a private goal is seen by its owner,
-    their manager chain and hr_admin (exactly those who may edit it)."""
-    return visibility == Visibility.TENANT or may_edit(actor, owner, responsible)
 
 
 # --- templates --------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Reads of the goals service: one goal, filtered pages, the alignment tree, the history.
 
-Every read is scoped by the caller's tenant and filtered by visibility: tenant-visible goals
-for everyone in the tenant, private goals for their owner, manager chain and hr_admin. A goal
-the caller may not see is a 404, the same answer as an id that does not exist.
+Every read is scoped by the caller's tenant and filtered by the access policy
+(:mod:`rhythm_goals.access`): tenant-visible goals for everyone in the tenant, private goals for
+their owner, manager chain, the heads of units above and hr_admin. A goal the caller may not see
+is a 404, the same answer as an id that does not exist. Reads of private goals and of progress
+comments are on the audit trail.
 """
 
 from __future__ import annotations
@@ -19,16 +21,14 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from rhythm_goals.adapters.db import (
-    PeopleDirectory,
     children_of,
-    employees,
     goal_revisions,
     goals,
     load_goal,
     load_key_results,
-    org_units,
+    people_tables,
 )
-from rhythm_goals.use_cases import actor_of, can_read, directory
+from rhythm_goals.use_cases import Access, access_for
 from rhythm_goals.views import (
     AlignmentTree,
     GoalPage,
@@ -40,6 +40,7 @@ from rhythm_goals.views import (
     tree_node,
 )
 from rhythm_shared.contracts.v1 import GoalStatus, OwnerType
+from rhythm_shared.kit.audit import AuditAction
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import FieldError, InvalidInput, NotFound
 from rhythm_shared.kit.uow import UnitOfWork
@@ -122,8 +123,7 @@ async def _page(
     limit: int,
 ) -> GoalPage:
     """Keyset pagination over (created_at, goal_id), keeping only goals the caller may see."""
-    people = directory(uow, principal.tenant)
-    actor = actor_of(principal)
+    acc = access_for(uow, principal)
     after: tuple[datetime, str] | None = None
     if cursor is not None:
         parts = _decode_cursor(cursor)
@@ -148,7 +148,7 @@ async def _page(
             )
         ).all()
         for row in rows:
-            if await can_read(people, actor, row):
+            if await acc.may_read(row):
                 visible.append(row)
                 if len(visible) > limit:
                     break
@@ -159,6 +159,8 @@ async def _page(
             exhausted = True
             break
     page = visible[:limit]
+    for row in page:
+        await acc.read(row)  # what the caller is shown is what goes on the audit trail
     next_cursor: str | None = None
     if len(visible) > limit:
         next_cursor = _encode_cursor(page[-1].created_at, page[-1].goal_id)
@@ -173,16 +175,14 @@ async def _page(
 
 
 async def get_goal(uow: UnitOfWork, goal_id: str, principal: Principal) -> GoalView:
-    row = await _readable(uow, goal_id, principal, directory(uow, principal.tenant))
+    row = await _readable(uow, access_for(uow, principal), goal_id)
     krs = await load_key_results(uow.session, [goal_id])
     return goal_view(row, krs[goal_id], uow.clock.now())
 
 
-async def _readable(
-    uow: UnitOfWork, goal_id: str, principal: Principal, people: PeopleDirectory
-) -> Any:
-    row = await load_goal(uow.session, principal.tenant, goal_id)
-    if row is None or not await can_read(people, actor_of(principal), row):
+async def _readable(uow: UnitOfWork, acc: Access, goal_id: str) -> Any:
+    row = await load_goal(uow.session, acc.principal.tenant, goal_id)
+    if row is None or not await acc.read(row, asked=True):
         raise NotFound(f"goal {goal_id} not found")
     return row
 
@@ -215,18 +215,19 @@ async def reports_goals(
     """Goals of the caller's reports: direct reports, or everyone below them (a recursive CTE,
     so a large organisation is one query, not one id list)."""
     tenant = principal.tenant
+    e = people_tables.employees
     if scope == ReportScope.DIRECT:
-        reports: Any = select(employees.c.employee_id).where(
-            employees.c.tenant_id == tenant, employees.c.manager_id == principal.subject
+        reports: Any = select(e.c.employee_id).where(
+            e.c.tenant_id == tenant, e.c.manager_id == principal.subject
         )
     else:
         chain = (
-            select(employees.c.employee_id)
-            .where(employees.c.tenant_id == tenant, employees.c.manager_id == principal.subject)
+            select(e.c.employee_id)
+            .where(e.c.tenant_id == tenant, e.c.manager_id == principal.subject)
             .cte("report_chain", recursive=True)
         )
-        below = select(employees.c.employee_id).where(
-            employees.c.tenant_id == tenant, employees.c.manager_id == chain.c.employee_id
+        below = select(e.c.employee_id).where(
+            e.c.tenant_id == tenant, e.c.manager_id == chain.c.employee_id
         )
         chain = chain.union(below)
         reports = select(chain.c.employee_id)
@@ -248,32 +249,31 @@ async def org_unit_goals(
 ) -> GoalPage:
     """Goals owned by an org unit (and the units below it), optionally with its members' goals."""
     tenant = principal.tenant
-    people = directory(uow, tenant)
-    if await people.unit(org_unit_id) is None:
+    acc = access_for(uow, principal)
+    if await acc.people.org_unit(org_unit_id) is None:
         raise NotFound(f"org unit {org_unit_id} not found")
+    u, e = people_tables.org_units, people_tables.employees
     if include_subunits:
         tree = (
-            select(org_units.c.org_unit_id)
-            .where(org_units.c.tenant_id == tenant, org_units.c.org_unit_id == org_unit_id)
+            select(u.c.org_unit_id)
+            .where(u.c.tenant_id == tenant, u.c.org_unit_id == org_unit_id)
             .cte("unit_tree", recursive=True)
         )
         tree = tree.union(
-            select(org_units.c.org_unit_id).where(
-                org_units.c.tenant_id == tenant, org_units.c.parent_id == tree.c.org_unit_id
+            select(u.c.org_unit_id).where(
+                u.c.tenant_id == tenant, u.c.parent_id == tree.c.org_unit_id
             )
         )
         units: Any = select(tree.c.org_unit_id)
     else:
-        units = select(org_units.c.org_unit_id).where(
-            org_units.c.tenant_id == tenant, org_units.c.org_unit_id == org_unit_id
+        units = select(u.c.org_unit_id).where(
+            u.c.tenant_id == tenant, u.c.org_unit_id == org_unit_id
         )
     owned: ColumnElement[bool] = and_(
         goals.c.owner_type == OwnerType.ORG_UNIT.value, goals.c.owner_id.in_(units)
     )
     if include_members:
-        members = select(employees.c.employee_id).where(
-            employees.c.tenant_id == tenant, employees.c.org_unit_id.in_(units)
-        )
+        members = select(e.c.employee_id).where(e.c.tenant_id == tenant, e.c.org_unit_id.in_(units))
         owned = or_(
             owned,
             and_(goals.c.owner_type == OwnerType.PERSON.value, goals.c.owner_id.in_(members)),
@@ -285,7 +285,9 @@ async def org_unit_goals(
 async def goal_history(
     uow: UnitOfWork, goal_id: str, principal: Principal, cursor: str | None, limit: int
 ) -> HistoryPage:
-    await _readable(uow, goal_id, principal, directory(uow, principal.tenant))
+    acc = access_for(uow, principal)
+    goal = await _readable(uow, acc, goal_id)
+    comments = await acc.may_read_comments(goal)
     after = 0
     if cursor is not None:
         parts = _decode_cursor(cursor)
@@ -305,12 +307,14 @@ async def goal_history(
         )
     ).all()
     page = rows[:limit]
+    if comments and any(r.changes.get("comment") for r in page):
+        acc.audit(goal, AuditAction.READ, f"goal/{goal_id}:progress_comments", True)
     return HistoryPage(
         items=[
             RevisionView(
                 revision=r.revision,
                 action=r.action,
-                changes=r.changes,
+                changes=r.changes if comments else _without_comment(r.changes),
                 changed_by=r.changed_by,
                 changed_at=r.changed_at,
             )
@@ -318,6 +322,11 @@ async def goal_history(
         ],
         next_cursor=_encode_cursor(page[-1].revision) if len(rows) > limit else None,
     )
+
+
+def _without_comment(changes: dict[str, Any]) -> dict[str, Any]:
+    """A revision as shown to those who may read the goal but not its progress comments."""
+    return {k: v for k, v in changes.items() if k != "comment"}
 
 
 async def alignment_tree(
@@ -329,9 +338,8 @@ async def alignment_tree(
     include_archived: bool,
 ) -> AlignmentTree:
     """The goal's ancestors up to the root and its descendants down to ``depth`` levels."""
-    people = directory(uow, principal.tenant)
-    actor = actor_of(principal)
-    row = await _readable(uow, goal_id, principal, people)
+    acc = access_for(uow, principal)
+    row = await _readable(uow, acc, goal_id)
     ancestors: list[TreeNode] = []
     seen = {row.goal_id}
     parent_id = row.parent_goal_id
@@ -340,7 +348,7 @@ async def alignment_tree(
         parent = await load_goal(uow.session, principal.tenant, parent_id)
         if parent is None:
             break
-        ancestors.append(tree_node(parent, await can_read(people, actor, parent)))
+        ancestors.append(tree_node(parent, await acc.read(parent)))
         parent_id = parent.parent_goal_id
     ancestors.reverse()
 
@@ -360,7 +368,7 @@ async def alignment_tree(
                 truncated = True
                 break
             seen.add(child.goal_id)
-            node = tree_node(child, await can_read(people, actor, child))
+            node = tree_node(child, await acc.read(child))
             level[child.parent_goal_id].children.append(node)
             next_level[child.goal_id] = node
             count += 1

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from rhythm_goals import domain
+from rhythm_goals import access, domain
 from rhythm_goals.adapters.db import (
-    PeopleDirectory,
-    employees,
     goal_revisions,
     goals,
     key_results,
+    leavers,
     load_goal,
     load_key_results,
-    org_units,
     parent_of,
+    people_tables,
     progress_records,
 )
 from rhythm_goals.commands import (
@@ -57,24 +57,26 @@ from rhythm_shared.contracts.v1 import (
     OwnerType,
     Visibility,
 )
-from rhythm_shared.kit.auth import Principal, Role
-from rhythm_shared.kit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from rhythm_shared.kit.access import (
+    Relationship,
+    acts_as_person,
+    allowed,
+    relationships,
+    require,
+    role_relationships,
+)
+from rhythm_shared.kit.audit import AuditAction, AuditEntry
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.errors import Conflict, FieldError, InvalidInput, NotFound
+from rhythm_shared.kit.people import DirectoryProjection, PeopleDirectory, PersonChange
 from rhythm_shared.kit.uow import UnitOfWork
 
 #: How many goals one bulk request may create (one transaction; larger units go in parts).
 MAX_BULK = 5000
 
 
-def actor_of(principal: Principal) -> domain.Actor:
-    return domain.Actor(
-        subject=principal.subject,
-        hr_admin=principal.has(Role.HR_ADMIN),
-        executive=principal.has(Role.EXECUTIVE),
-    )
-
-
 def directory(uow: UnitOfWork, tenant_id: str) -> PeopleDirectory:
-    return PeopleDirectory(uow.session, tenant_id, uow.clock.now())
+    return PeopleDirectory(uow.session, people_tables, tenant_id)
 
 
 def _invalid(
@@ -91,41 +93,101 @@ def _raise_if(problems: Sequence[domain.Problem], prefix: tuple[str | int, ...] 
 # --- access -----------------------------------------------------------------------------------
 
 
-async def _responsible(people: PeopleDirectory, row: Any) -> frozenset[str]:
-    return await people.responsible_for(row.owner_type, row.owner_id)
+@dataclass
+class Access:
+    """The caller's relationships to goal owners, for one unit of work (each owner asked once)."""
+
+    uow: UnitOfWork
+    principal: Principal
+    people: PeopleDirectory
+    _known: dict[tuple[str, str], frozenset[Relationship]] = field(default_factory=dict)
+
+    async def to_owner(self, owner_type: OwnerType, owner_id: str) -> frozenset[Relationship]:
+        key = (owner_type.value, owner_id)
+        if key not in self._known:
+            self._known[key] = await self._relationships(owner_type, owner_id)
+        return self._known[key]
+
+    async def _relationships(self, owner_type: OwnerType, owner_id: str) -> frozenset[Relationship]:
+        if owner_type == OwnerType.PERSON:
+            return await relationships(self.people, self.principal, owner_id)
+        rels = role_relationships(self.principal)
+        if acts_as_person(self.principal):
+            heads = (
+                await self.people.unit_heads_upwards(owner_id)
+                if owner_type == OwnerType.ORG_UNIT
+                else []
+            )
+            rels.add(
+                Relationship.UNIT_HEAD if self.principal.subject in heads else Relationship.PEER
+            )
+        return frozenset(rels)
+
+    async def to_goal(self, row: Any) -> frozenset[Relationship]:
+        return await self.to_owner(OwnerType(row.owner_type), row.owner_id)
+
+    async def may_read(self, row: Any) -> bool:
+        operation = access.read_operation(OwnerType(row.owner_type), Visibility(row.visibility))
+        return allowed(access.POLICY, operation, await self.to_goal(row))
+
+    async def may_read_comments(self, row: Any) -> bool:
+        operation = access.comments_operation(OwnerType(row.owner_type))
+        return allowed(access.POLICY, operation, await self.to_goal(row))
+
+    def audit(self, row: Any, action: AuditAction, target: str, ok: bool) -> None:
+        self.uow.audit(
+            AuditEntry(
+                tenant_id=self.principal.tenant,
+                actor_id=self.principal.subject,
+                subject_id=row.owner_id,
+                action=action,
+                target=target,
+                allowed=ok,
+            )
+        )
+
+    async def read(self, row: Any, *, asked: bool = False) -> bool:
+        """Whether the caller may read the goal. A private goal's read goes on the audit trail;
+        a refusal too when the caller ``asked`` for this goal (not when a listing skips it)."""
+        ok = await self.may_read(row)
+        if row.visibility == Visibility.PRIVATE and (ok or asked):
+            self.audit(row, AuditAction.READ, f"goal/{row.goal_id}", ok)
+        return ok
 
 
-async def can_read(people: PeopleDirectory, actor: domain.Actor, row: Any) -> bool:
-    if row.visibility == Visibility.TENANT or actor.hr_admin:
-        return True
-    owner = domain.Owner(OwnerType(row.owner_type), row.owner_id)
-    return domain.may_read(
-        actor, owner, Visibility(row.visibility), await _responsible(people, row)
-    )
+def access_for(uow: UnitOfWork, principal: Principal) -> Access:
+    return Access(uow, principal, directory(uow, principal.tenant))
 
 
 async def _goal_for_write(
-    uow: UnitOfWork, principal: Principal, goal_id: str, *, allow_archived: bool = False
-) -> tuple[Row[Any], PeopleDirectory]:
-    """The goal, locked for this transaction, if the principal may change it.
+    uow: UnitOfWork,
+    principal: Principal,
+    goal_id: str,
+    operation: str,
+    *,
+    allow_archived: bool = False,
+) -> tuple[Row[Any], Access]:
+    """The goal, locked for this transaction, if the principal may perform ``operation`` on it.
 
     Not in the tenant or not visible: 404 (existence is not confirmed). Visible but not the
-    principal's to edit: 403. Archived: 409.
+    principal's to change: 403. Archived: 409.
     """
     row = await load_goal(uow.session, principal.tenant, goal_id, for_update=True)
     if row is None:
         raise NotFound(f"goal {goal_id} not found")
-    people = directory(uow, principal.tenant)
-    actor = actor_of(principal)
-    owner = domain.Owner(OwnerType(row.owner_type), row.owner_id)
-    responsible = await _responsible(people, row)
-    if not domain.may_read(actor, owner, Visibility(row.visibility), responsible):
+    acc = access_for(uow, principal)
+    if not await acc.may_read(row):
+        await acc.read(row, asked=True)  # the refusal, on the audit trail if private
         raise NotFound(f"goal {goal_id} not found")
-    if not domain.may_edit(actor, owner, responsible):
-        raise Forbidden("only the owner, their managers or hr_admin may change this goal")
+    require(
+        access.POLICY,
+        access.write_operation(operation, OwnerType(row.owner_type)),
+        await acc.to_goal(row),
+        "only the owner, their managers or hr_admin may change this goal",
+    )
     if row.archived_at is not None and not allow_archived:
         raise Conflict(f"goal {goal_id} is archived")
-    return row, people
+    return row, acc
 
 
 async def _view(uow: UnitOfWork, tenant_id: str, goal_id: str) -> GoalView:
@@ -219,27 +281,26 @@ async def _resolve_owner(
     if cmd.owner_type == OwnerType.ORG_UNIT:
         if cmd.owner_id is None:
             raise InvalidInput.field("owner_id", msg="an org unit goal names its org unit")
-        if await people.unit(cmd.owner_id) is None:
+        if await people.org_unit(cmd.owner_id) is None:
             raise InvalidInput.field("owner_id", msg="no such org unit in this tenant")
         return domain.Owner(OwnerType.ORG_UNIT, cmd.owner_id)
     owner_id = cmd.owner_id or principal.subject
     # The caller is in the tenant by their token, even before the HR feed has told us of them.
-    if owner_id != principal.subject and await people.employee(owner_id) is None:
+    if owner_id != principal.subject and await people.person(owner_id) is None:
         raise InvalidInput.field("owner_id", msg="no such person in this tenant")
     return domain.Owner(OwnerType.PERSON, owner_id)
 
 
 async def _check_parent(
     uow: UnitOfWork,
-    people: PeopleDirectory,
-    principal: Principal,
+    acc: Access,
     parent_goal_id: str | None,
     prefix: tuple[str | int, ...] = (),
 ) -> None:
     if parent_goal_id is None:
         return
-    parent = await load_goal(uow.session, principal.tenant, parent_goal_id)
-    if parent is None or not await can_read(people, actor_of(principal), parent):
+    parent = await load_goal(uow.session, acc.principal.tenant, parent_goal_id)
+    if parent is None or not await acc.may_read(parent):
         raise InvalidInput.field(*prefix, "parent_goal_id", msg="unknown parent goal")
     if parent.archived_at is not None:
         raise InvalidInput.field(*prefix, "parent_goal_id", msg="the parent goal is archived")
@@ -339,16 +400,19 @@ async def _insert_goal(
 
 
 async def create_goal(uow: UnitOfWork, cmd: CreateGoal, principal: Principal) -> GoalView:
-    people = directory(uow, principal.tenant)
-    owner = await _resolve_owner(people, principal, cmd)
-    if not domain.may_edit(
-        actor_of(principal), owner, await people.responsible_for(owner.owner_type, owner.owner_id)
-    ):
-        raise Forbidden("you may set goals for yourself, your reports and units you head")
+    acc = access_for(uow, principal)
+    owner = await _resolve_owner(acc.people, principal, cmd)
+    rels = await acc.to_owner(owner.owner_type, owner.owner_id)
+    require(
+        access.POLICY,
+        access.create_operation(owner.owner_type, rels),
+        rels,
+        "you may set goals for yourself, your reports and units you head",
+    )
     _raise_if(
         domain.check_period(cmd.period_start, cmd.period_end) + _check_key_results(cmd.key_results)
     )
-    await _check_parent(uow, people, principal, cmd.parent_goal_id)
+    await _check_parent(uow, acc, cmd.parent_goal_id)
     goal_id = await _insert_goal(uow, principal, owner, cmd)
     return await _view(uow, principal.tenant, goal_id)
 
@@ -359,7 +423,7 @@ async def create_goal(uow: UnitOfWork, cmd: CreateGoal, principal: Principal) ->
 async def update_goal(
     uow: UnitOfWork, goal_id: str, cmd: UpdateGoal, principal: Principal
 ) -> GoalView:
-    row, _ = await _goal_for_write(uow, principal, goal_id)
+    row, acc = await _goal_for_write(uow, principal, goal_id, access.UPDATE_GOAL)
     now = uow.clock.now()
     given = cmd.model_dump(exclude_unset=True, exclude={"key_results"})
     changes: dict[str, Any] = {}
@@ -427,6 +491,9 @@ async def update_goal(
             row.last_progress_at or row.created_at, interval, GoalStatus(row.status)
         )
     await uow.session.execute(update(goals).where(goals.c.goal_id == goal_id).values(**values))
+    if "visibility" in changes:
+        # Who may see the goal (and its progress comments) changes: on the audit trail.
+        acc.audit(row, AuditAction.CHANGE_ACCESS, f"goal/{goal_id}:visibility", True)
     await _revise(uow, principal.tenant, goal_id, revision, "updated", changes, principal.subject)
     await uow.publish(
         GoalUpdated(
@@ -453,7 +520,7 @@ def _kr_definition(kr: Any) -> dict[str, Any]:
 async def record_progress(
     uow: UnitOfWork, goal_id: str, key_result_id: str, cmd: RecordProgress, principal: Principal
 ) -> GoalView:
-    row, _ = await _goal_for_write(uow, principal, goal_id)
+    row, _ = await _goal_for_write(uow, principal, goal_id, access.RECORD_PROGRESS)
     krs = (await load_key_results(uow.session, [goal_id]))[goal_id]
     kr = next((k for k in krs if k.key_result_id == key_result_id), None)
     if kr is None:
@@ -573,7 +640,7 @@ async def record_progress(
 async def change_status(
     uow: UnitOfWork, goal_id: str, cmd: ChangeStatus, principal: Principal
 ) -> GoalView:
-    row, _ = await _goal_for_write(uow, principal, goal_id)
+    row, _ = await _goal_for_write(uow, principal, goal_id, access.CHANGE_STATUS)
     now = uow.clock.now()
     old = GoalStatus(row.status)
     if cmd.status is None:
@@ -654,7 +721,7 @@ async def _archive(uow: UnitOfWork, row: Any, reason: ArchiveReason, by: str | N
 async def archive_goal(
     uow: UnitOfWork, goal_id: str, cmd: ArchiveGoal, principal: Principal
 ) -> GoalView:
-    row, _ = await _goal_for_write(uow, principal, goal_id)
+    row, _ = await _goal_for_write(uow, principal, goal_id, access.ARCHIVE_GOAL)
     await _archive(uow, row, cmd.reason, principal.subject)
     return await _view(uow, principal.tenant, goal_id)
 
@@ -662,13 +729,13 @@ async def archive_goal(
 async def align_goal(
     uow: UnitOfWork, goal_id: str, cmd: AlignGoal, principal: Principal
 ) -> GoalView:
-    row, people = await _goal_for_write(uow, principal, goal_id)
+    row, acc = await _goal_for_write(uow, principal, goal_id, access.ALIGN_GOAL)
     new_parent = cmd.parent_goal_id
     if new_parent == row.parent_goal_id:
         return await _view(uow, principal.tenant, goal_id)
     if new_parent == goal_id:
         raise InvalidInput.field("parent_goal_id", msg="a goal cannot be its own parent")
-    await _check_parent(uow, people, principal, new_parent)
+    await _check_parent(uow, acc, new_parent)
     # Walk up from the new parent once, then let the pure rule decide.
     parents: dict[str, str | None] = {}
     node = new_parent
@@ -713,30 +780,34 @@ async def align_goal(
 async def bulk_create_goals(
     uow: UnitOfWork, cmd: BulkCreateGoals, principal: Principal
 ) -> BulkCreated:
-    people = directory(uow, principal.tenant)
-    unit = await people.unit(cmd.org_unit_id)
+    acc = access_for(uow, principal)
+    people = acc.people
+    unit = await people.org_unit(cmd.org_unit_id)
     if unit is None:
         raise InvalidInput.field("org_unit_id", msg="no such org unit in this tenant")
-    actor = actor_of(principal)
-    if not actor.hr_admin and actor.subject not in await people.unit_heads_upwards(
-        unit.org_unit_id
-    ):
-        raise Forbidden("only the unit's heads or hr_admin may set goals for the whole unit")
+    require(
+        access.POLICY,
+        access.BULK_CREATE_GOALS,
+        await acc.to_owner(OwnerType.ORG_UNIT, unit.org_unit_id),
+        "only the unit's heads or hr_admin may set goals for the whole unit",
+    )
     template = cmd.template
     _raise_if(
         domain.check_period(template.period_start, template.period_end)
         + _check_key_results(template.key_results),
         ("template",),
     )
-    await _check_parent(uow, people, principal, template.parent_goal_id, ("template",))
+    await _check_parent(uow, acc, template.parent_goal_id, ("template",))
     owners: list[tuple[domain.Owner, str]]
     if cmd.target == TemplateTarget.PEOPLE:
         units = (
             await people.subunits(unit.org_unit_id) if cmd.include_subunits else [unit.org_unit_id]
         )
+        now = uow.clock.now()
         owners = [
-            (domain.Owner(OwnerType.PERSON, e.employee_id), e.display_name)
+            (domain.Owner(OwnerType.PERSON, e.employee_id), e.display_name or e.employee_id)
             for e in await people.members(units)
+            if e.active_at(now)
         ]
     else:
         owners = [
@@ -760,76 +831,44 @@ async def bulk_create_goals(
     return BulkCreated(count=len(created), goal_ids=created)
 
 
-# --- the people slice (consumed from rhythm.people.v1) ----------------------------------------
+# --- people (consumed from rhythm.people.v1) ------------------------------------------------
+
+PEOPLE = DirectoryProjection(people_tables)
 
 
-async def apply_employee(uow: UnitOfWork, envelope: Envelope) -> None:
+async def apply_person(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Project an ``EmployeeUpserted`` or ``EmployeeDeactivated`` into the directory; a
+    deactivation in force archives the person's open goals (now, or by
+    :func:`archive_leavers_goals` when its date arrives). A late or repeated event changes
+    nothing, so it archives nothing either."""
     event = envelope.event
-    assert isinstance(event, EmployeeUpserted)
-    values = {
-        "tenant_id": event.tenant_id,
-        "employee_id": event.employee_id,
-        "display_name": event.display_name,
-        "manager_id": event.manager_id,
-        "org_unit_id": event.org_unit_id,
-        "active": event.active,
-        "deactivated_at": None,
-        "archive_goals_at": None,
-        "source_time": event.occurred_at,
-    }
-    stmt = uow.insert(employees).values(**values)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[employees.c.tenant_id, employees.c.employee_id],
-            set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "employee_id")},
-            # Last write wins by the HR platform's time, even if an older event arrives late.
-            where=employees.c.source_time <= stmt.excluded.source_time,
-        )
-    )
+    assert isinstance(event, EmployeeUpserted | EmployeeDeactivated)
+    change = await PEOPLE.apply_employee(uow.session, event, envelope.id)
+    if change.changed:
+        await _follow_leaver(uow, event.tenant_id, change)
 
 
 async def apply_org_unit(uow: UnitOfWork, envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, OrgUnitUpserted)
-    values = {
-        "tenant_id": event.tenant_id,
-        "org_unit_id": event.org_unit_id,
-        "name": event.name,
-        "parent_id": event.parent_id,
-        "head_id": event.head_id,
-        "source_time": event.occurred_at,
-    }
-    stmt = uow.insert(org_units).values(**values)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[org_units.c.tenant_id, org_units.c.org_unit_id],
-            set_={k: stmt.excluded[k] for k in values if k not in ("tenant_id", "org_unit_id")},
-            where=org_units.c.source_time <= stmt.excluded.source_time,
-        )
-    )
+    await PEOPLE.apply_org_unit(uow.session, event, envelope.id)
 
 
-async def apply_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Record the deactivation; once it is in effect, the person's open goals are archived
-    (now, or by :func:`archive_leavers_goals` when the date arrives)."""
-    event = envelope.event
-    assert isinstance(event, EmployeeDeactivated)
-    ahead = event.effective_at > uow.clock.now()
-    await uow.session.execute(
-        update(employees)
-        .where(
-            employees.c.tenant_id == event.tenant_id,
-            employees.c.employee_id == event.employee_id,
-            employees.c.source_time <= event.occurred_at,
+async def _follow_leaver(uow: UnitOfWork, tenant_id: str, change: PersonChange) -> None:
+    person = change.after
+    at = person.deactivated_at
+    where = (leavers.c.tenant_id == tenant_id, leavers.c.employee_id == person.employee_id)
+    await uow.session.execute(leavers.delete().where(*where))
+    if at is None:
+        return  # not leaving (any more): a rehire or HR taking it back keeps the goals
+    if at > uow.clock.now():
+        await uow.session.execute(
+            leavers.insert().values(
+                tenant_id=tenant_id, employee_id=person.employee_id, archive_goals_at=at
+            )
         )
-        .values(
-            deactivated_at=event.effective_at,
-            archive_goals_at=event.effective_at if ahead else None,
-            source_time=event.occurred_at,
-        )
-    )
-    if not ahead:
-        await _archive_goals_of(uow, event.tenant_id, event.employee_id)
+        return
+    await _archive_goals_of(uow, tenant_id, person.employee_id)
 
 
 async def _archive_goals_of(uow: UnitOfWork, tenant_id: str, employee_id: str) -> None:
@@ -848,15 +887,14 @@ async def _archive_goals_of(uow: UnitOfWork, tenant_id: str, employee_id: str) -
 async def archive_leavers_goals(uow: UnitOfWork, limit: int) -> int:
     """Archive the open goals of people whose deactivation, dated ahead, is now in effect.
 
-    Reads only those people through ``ix_employees_archive_goals_at`` (SKIP LOCKED on
-    PostgreSQL); each is handled once: the date is cleared with the archive."""
+    Reads only those people through ``ix_leavers_archive_goals_at`` (SKIP LOCKED on
+    PostgreSQL); each is handled once: the row goes with the archive."""
     now = uow.clock.now()
-    e = employees.c
     due = (
         await uow.session.execute(
-            select(e.tenant_id, e.employee_id)
-            .where(e.archive_goals_at <= now)
-            .order_by(e.archive_goals_at)
+            select(leavers.c.tenant_id, leavers.c.employee_id)
+            .where(leavers.c.archive_goals_at <= now)
+            .order_by(leavers.c.archive_goals_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -864,9 +902,10 @@ async def archive_leavers_goals(uow: UnitOfWork, limit: int) -> int:
     for person in due:
         await _archive_goals_of(uow, person.tenant_id, person.employee_id)
         await uow.session.execute(
-            update(employees)
-            .where(e.tenant_id == person.tenant_id, e.employee_id == person.employee_id)
-            .values(archive_goals_at=None)
+            leavers.delete().where(
+                leavers.c.tenant_id == person.tenant_id,
+                leavers.c.employee_id == person.employee_id,
+            )
         )
     return len(due)
 

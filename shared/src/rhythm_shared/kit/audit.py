@@ -9,7 +9,8 @@ on record too. hr_admin reads the trail at ``GET /v1/audit``; housekeeping keeps
 ``AUDIT_KEEP_DAYS``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the route's parameters name dependencies imported
+# inside audit_router (kit.http imports this module), which FastAPI could not resolve as strings.
 
 from dataclasses import dataclass
 from datetime import datetime

@@ -6,8 +6,6 @@ Every query takes the tenant and filters by it: an id from another tenant finds 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,51 +26,26 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
+from rhythm_shared.kit.people import define_directory_tables
 
 metadata = new_metadata()
-kit = define_kit_tables(metadata)
+kit = define_kit_tables(metadata, audit=True)
 
 _ID = 128
 
-# --- the people slice (event-carried state from rhythm.people.v1) -----------------------------
+# --- people (the kit's directory, projected from rhythm.people.v1) ----------------------------
 
-employees = Table(
-    "employees",
+people_tables = define_directory_tables(metadata)
+
+leavers = Table(
+    "leavers",
     metadata,
     Column("tenant_id", String(_ID), primary_key=True),
     Column("employee_id", String(_ID), primary_key=True),
-    Column("display_name", String(200), nullable=False),
-    Column("manager_id", String(_ID), nullable=True),
-    Column("org_unit_id", String(_ID), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("deactivated_at", UtcDateTime, nullable=True),
-    # A deactivation dated ahead: when the leaver's open goals are to be archived.
-    Column("archive_goals_at", UtcDateTime, nullable=True),
-    Column("source_time", UtcDateTime, nullable=False),
-    comment="Who reports to whom and who belongs where, from rhythm.people.v1.",
+    Column("archive_goals_at", UtcDateTime, nullable=False),
+    comment="Deactivations dated ahead: when each leaver's open goals are to be archived.",
 )
-Index(
-    "ix_employees_archive_goals_at",
-    employees.c.archive_goals_at,
-    postgresql_where=employees.c.archive_goals_at.is_not(None),
-    sqlite_where=employees.c.archive_goals_at.is_not(None),
-)
-Index("ix_employees_manager", employees.c.tenant_id, employees.c.manager_id)
-Index("ix_employees_org_unit", employees.c.tenant_id, employees.c.org_unit_id)
-
-org_units = Table(
-    "org_units",
-    metadata,
-    Column("tenant_id", String(_ID), primary_key=True),
-    Column("org_unit_id", String(_ID), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("parent_id", String(_ID), nullable=True),
-    Column("head_id", String(_ID), nullable=True),
-    Column("source_time", UtcDateTime, nullable=False),
-    comment="Org units and their heads, from rhythm.people.v1.",
-)
-Index("ix_org_units_parent", org_units.c.tenant_id, org_units.c.parent_id)
-Index("ix_org_units_head", org_units.c.tenant_id, org_units.c.head_id)
+Index("ix_leavers_archive_goals_at", leavers.c.archive_goals_at)
 
 # --- goals ------------------------------------------------------------------------------------
 
@@ -178,123 +151,6 @@ Index(
     goal_revisions.c.revision,
     unique=True,
 )
-
-
-# --- the people directory ---------------------------------------------------------------------
-
-
-@dataclass
-class PeopleDirectory:
-    """Reads of the people slice for one tenant, memoised for the length of one request."""
-
-    session: AsyncSession
-    tenant_id: str
-    now: datetime
-    _employees: dict[str, Row[Any] | None] = field(default_factory=dict)
-    _units: dict[str, Row[Any] | None] = field(default_factory=dict)
-
-    async def employee(self, employee_id: str) -> Row[Any] | None:
-        if employee_id not in self._employees:
-            self._employees[employee_id] = (
-                await self.session.execute(
-                    select(employees).where(
-                        employees.c.tenant_id == self.tenant_id,
-                        employees.c.employee_id == employee_id,
-                    )
-                )
-            ).first()
-        return self._employees[employee_id]
-
-    async def unit(self, org_unit_id: str) -> Row[Any] | None:
-        if org_unit_id not in self._units:
-            self._units[org_unit_id] = (
-                await self.session.execute(
-                    select(org_units).where(
-                        org_units.c.tenant_id == self.tenant_id,
-                        org_units.c.org_unit_id == org_unit_id,
-                    )
-                )
-            ).first()
-        return self._units[org_unit_id]
-
-    def is_active(self, row: Row[Any]) -> bool:
-        return bool(row.active) and (row.deactivated_at is None or row.deactivated_at > self.now)
-
-    async def manager_chain(self, employee_id: str, limit: int = 64) -> list[str]:
-        """The employee's manager, their manager, ... (a loop in HR data stops the walk)."""
-        chain: list[str] = []
-        seen = {employee_id}
-        row = await self.employee(employee_id)
-        while row is not None and row.manager_id and row.manager_id not in seen:
-            if len(chain) >= limit:
-                break
-            chain.append(row.manager_id)
-            seen.add(row.manager_id)
-            row = await self.employee(row.manager_id)
-        return chain
-
-    async def unit_heads_upwards(self, org_unit_id: str, limit: int = 64) -> list[str]:
-        """Heads of the unit and of every unit above it."""
-        heads: list[str] = []
-        seen: set[str] = set()
-        unit_id: str | None = org_unit_id
-        while unit_id is not None and unit_id not in seen and len(seen) < limit:
-            seen.add(unit_id)
-            row = await self.unit(unit_id)
-            if row is None:
-                break
-            if row.head_id:
-                heads.append(row.head_id)
-            unit_id = row.parent_id
-        return heads
-
-    async def responsible_for(self, owner_type: str, owner_id: str) -> frozenset[str]:
-        """Who answers for an owner: see :func:`rhythm_goals.domain.may_edit`."""
-        if owner_type == "person":
-            people = set(await self.manager_chain(owner_id))
-            row = await self.employee(owner_id)
-            if row is not None:
-                people.update(await self.unit_heads_upwards(row.org_unit_id))
-            people.discard(owner_id)
-            return frozenset(people)
-        if owner_type == "org_unit":
-            return frozenset(await self.unit_heads_upwards(owner_id))
-        return frozenset()
-
-    async def members(self, org_unit_ids: Sequence[str]) -> list[Row[Any]]:
-        rows = await self.session.execute(
-            select(employees)
-            .where(
-                employees.c.tenant_id == self.tenant_id,
-                employees.c.org_unit_id.in_(list(org_unit_ids)),
-            )
-            .order_by(employees.c.employee_id)
-        )
-        return [r for r in rows if self.is_active(r)]
-
-    async def child_units(self, org_unit_id: str) -> list[Row[Any]]:
-        rows = await self.session.execute(
-            select(org_units)
-            .where(org_units.c.tenant_id == self.tenant_id, org_units.c.parent_id == org_unit_id)
-            .order_by(org_units.c.org_unit_id)
-        )
-        return list(rows)
-
-    async def subunits(self, org_unit_id: str, limit: int = 10_000) -> list[str]:
-        """The unit and every unit below it."""
-        found = [org_unit_id]
-        seen = {org_unit_id}
-        level = [org_unit_id]
-        while level and len(found) < limit:
-            rows = await self.session.execute(
-                select(org_units.c.org_unit_id).where(
-                    org_units.c.tenant_id == self.tenant_id, org_units.c.parent_id.in_(level)
-                )
-            )
-            level = [r.org_unit_id for r in rows if r.org_unit_id not in seen]
-            seen.update(level)
-            found.extend(level)
-        return found
 
 
 # --- goal reads -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Consumers: the people slice from ``rhythm.people.v1`` (group ``goals``).
+"""Consumers: the people directory from ``rhythm.people.v1`` (group ``goals``).
 
 The kit parses each record, deduplicates it through the inbox (a replayed ce_id has no second
 effect), runs the handler in one transaction and commits the offset after it.
@@ -23,8 +23,8 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
             group=GROUP,
             topics=[topics.PEOPLE],
             handlers={
-                EmployeeUpserted: use_cases.apply_employee,
-                EmployeeDeactivated: use_cases.apply_employee_deactivated,
+                EmployeeUpserted: use_cases.apply_person,
+                EmployeeDeactivated: use_cases.apply_person,
                 OrgUnitUpserted: use_cases.apply_org_unit,
             },
         )
