@@ -57,6 +57,7 @@ __all__ = [
     "kafka_down",
     "kafka_pid",
     "kafka_ready",
+    "kafka_sasl_security",
     "kafka_up",
     "postgres_available",
     "postgres_down",
@@ -130,6 +131,11 @@ DEFAULT_KAFKA_CONTROLLER_PORT = 9093
 DEFAULT_POSTGRES_PORT = 55432
 KAFKA_START_TIMEOUT_S = 90.0
 KAFKA_STOP_TIMEOUT_S = 30.0
+
+#: The SCRAM-SHA-512 user of ``rhythm infra up --sasl`` (a local broker only).
+KAFKA_SASL_USER = "rhythm"
+KAFKA_SASL_PASSWORD = "rhythm-local-broker"  # noqa: S105 - local development broker only
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
 
 POSTGRES_USER = "rhythm"
 POSTGRES_PASSWORD = "rhythm"  # noqa: S105 - local development cluster only
@@ -275,14 +281,38 @@ def _controller_port() -> int:
     return _int_env("RHYTHM_KAFKA_CONTROLLER_PORT", DEFAULT_KAFKA_CONTROLLER_PORT)
 
 
-async def _kafka_probe(bootstrap: str, limit_s: float) -> bool:
+def kafka_sasl_security(
+    username: str = KAFKA_SASL_USER, password: str = KAFKA_SASL_PASSWORD
+) -> dict[str, Any]:
+    """aiokafka client arguments for the SASL listener of ``rhythm infra up --sasl``."""
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": KAFKA_SASL_MECHANISM,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+    }
+
+
+def _sasl_env() -> dict[str, str]:
+    return {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": KAFKA_SASL_MECHANISM,
+        "KAFKA_SASL_USERNAME": KAFKA_SASL_USER,
+        "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD,
+    }
+
+
+async def _kafka_probe(bootstrap: str, limit_s: float, security: dict[str, Any] | None) -> bool:
     """One attempt to talk to the broker: a metadata request that must list a broker."""
     from aiokafka.admin import AIOKafkaAdminClient
+
+    from rhythm_shared.kit.kafka import client_security
 
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         request_timeout_ms=max(1000, int(limit_s * 1000)),
         client_id="rhythm-infra-probe",
+        **(client_security() if security is None else security),
     )
     try:
         async with asyncio.timeout(limit_s):
@@ -296,16 +326,19 @@ async def _kafka_probe(bootstrap: str, limit_s: float) -> bool:
             await admin.close()
 
 
-def kafka_ready(bootstrap: str | None = None, timeout: float = 5.0) -> bool:
+def kafka_ready(
+    bootstrap: str | None = None, timeout: float = 5.0, security: dict[str, Any] | None = None
+) -> bool:
     """Whether a Kafka broker answers a metadata request at ``bootstrap`` within ``timeout``
-    seconds (polling until then). ``bootstrap`` defaults to :func:`kafka_bootstrap`."""
+    seconds (polling until then). ``bootstrap`` defaults to :func:`kafka_bootstrap`, ``security``
+    (aiokafka client arguments) to the ``KAFKA_SECURITY_PROTOCOL``… settings of the environment."""
     bootstrap = bootstrap or kafka_bootstrap()
     deadline = time.monotonic() + timeout
     with _quiet_logger("aiokafka"):
         while True:
             remaining = deadline - time.monotonic()
             attempt = min(max(remaining, 0.5), 5.0)
-            if _run_coro(_kafka_probe(bootstrap, attempt)):
+            if _run_coro(_kafka_probe(bootstrap, attempt, security)):
                 return True
             if time.monotonic() + 0.5 >= deadline:
                 return False
@@ -425,17 +458,18 @@ def _properties_value(value: str) -> str:
     return value.replace("\\", "\\\\")
 
 
-def _write_server_properties(port: int, controller_port: int) -> None:
+def _write_server_properties(port: int, controller_port: int, *, sasl: bool = False) -> None:
+    client = "SASL_PLAINTEXT" if sasl else "PLAINTEXT"
     settings: dict[str, str | int] = {
         # One node that is both broker and KRaft controller, with a static quorum.
         "process.roles": "broker,controller",
         "node.id": 1,
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
         # Loopback only: this broker is for local development and tests.
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": f"{client}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"{client}://127.0.0.1:{port}",
+        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": client,
         "controller.listener.names": "CONTROLLER",
         "log.dirs": _properties_value(str(KAFKA_DATA)),
         # Topics are declared (shared topic map), never created by accident.
@@ -450,6 +484,18 @@ def _write_server_properties(port: int, controller_port: int) -> None:
         # Consumer groups form at once (tests, demo) instead of waiting 3 s for more members.
         "group.initial.rebalance.delay.ms": 0,
     }
+    if sasl:
+        # KIP-900: SCRAM users come with the storage (see _format_storage); the controller
+        # listener stays PLAINTEXT. The broker talks to itself as the same user.
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{KAFKA_SASL_USER}" password="{KAFKA_SASL_PASSWORD}";'
+        )
+        settings |= {
+            "sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": KAFKA_SASL_MECHANISM,
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": jaas,
+        }
     lines = ["# Written by `rhythm infra up` on every start; edit cli/src/rhythm_cli/infra.py."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     KAFKA_PROPERTIES.write_text("\n".join(lines) + "\n")
@@ -472,18 +518,41 @@ def _java_command(java: str, main: str, *args: str, heap: bool = False) -> list[
     ]
 
 
-def _format_storage(java: str) -> None:
+def _format_storage(java: str, *, sasl: bool = False) -> None:
     if (KAFKA_DATA / "meta.properties").exists():
+        if sasl and KAFKA_SASL_USER not in _scram_users():
+            raise InfraError(
+                f"the Kafka storage in {_relative(KAFKA_DATA)} was formatted without SCRAM users, "
+                "so a SASL listener would refuse every client. Stop the broker "
+                f"(`rhythm infra down --no-postgres`), remove {_relative(KAFKA_DATA)} and run "
+                "`rhythm infra up --sasl` again."
+            )
         return
     cluster_id = _cluster_id()
+    # Always add the SCRAM user: the same storage then serves `up` and `up --sasl`.
+    scram = f"{KAFKA_SASL_MECHANISM}=[name={KAFKA_SASL_USER},password={KAFKA_SASL_PASSWORD}]"
     command = _java_command(
-        java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(KAFKA_PROPERTIES)
-    )
+        java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(KAFKA_PROPERTIES),
+        "--add-scram", scram,
+    )  # fmt: skip
     result = subprocess.run(command, cwd=KAFKA_DIR, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise InfraError(f"formatting Kafka storage failed (exit {result.returncode}):\n{output}")
+    _scram_users_file().write_text(KAFKA_SASL_USER + "\n")
     console.print(f"[green]✓[/] Kafka storage formatted (cluster id {cluster_id})")
+
+
+def _scram_users_file() -> Path:
+    # Beside the storage it describes (looked up per call: a test may point KAFKA_DIR elsewhere).
+    return KAFKA_DIR / "scram-users"
+
+
+def _scram_users() -> set[str]:
+    try:
+        return set(_scram_users_file().read_text().split())
+    except OSError:
+        return set()
 
 
 # Keeps the Popen objects of brokers started by this process alive, so that Python neither
@@ -510,12 +579,14 @@ def _start_broker(java: str) -> subprocess.Popen[bytes]:
     return process
 
 
-def _wait_for_kafka(bootstrap: str, pid: int, timeout: float) -> None:
+def _wait_for_kafka(
+    bootstrap: str, pid: int, timeout: float, security: dict[str, Any] | None = None
+) -> None:
     started = time.monotonic()
     deadline = started + timeout
     with console.status(f"Waiting for Kafka at {bootstrap} (pid {pid})…"):
         while True:
-            if kafka_ready(bootstrap, timeout=2.0):
+            if kafka_ready(bootstrap, timeout=2.0, security=security):
                 break
             if not _pid_alive(pid):
                 KAFKA_PID.unlink(missing_ok=True)
@@ -535,15 +606,21 @@ def _wait_for_kafka(bootstrap: str, pid: int, timeout: float) -> None:
     )
 
 
-def kafka_up(bootstrap: str | None = None, timeout: float = KAFKA_START_TIMEOUT_S) -> None:
+def kafka_up(
+    bootstrap: str | None = None, timeout: float = KAFKA_START_TIMEOUT_S, *, sasl: bool = False
+) -> None:
     """Start the local Kafka broker (KRaft, single node) and wait until it answers.
+
+    With ``sasl``, its client listener speaks SASL_PLAINTEXT with SCRAM-SHA-512 (user
+    ``rhythm``, see :func:`kafka_sasl_security`) instead of PLAINTEXT.
 
     A no-op when a broker already answers at ``bootstrap`` (default :func:`kafka_bootstrap`).
     Raises :class:`InfraError` if Java/Maven are missing, the port is taken by something that
     is not Kafka, or the broker does not answer within ``timeout`` seconds."""
     bootstrap = bootstrap or kafka_bootstrap()
+    security = kafka_sasl_security() if sasl else {"security_protocol": "PLAINTEXT"}
     host, port = _parse_host_port(bootstrap)
-    if _port_open(host, port) and kafka_ready(bootstrap, timeout=2.0):
+    if _port_open(host, port) and kafka_ready(bootstrap, timeout=2.0, security=security):
         pid = kafka_pid()
         where = f"pid {pid}" if pid else "not started by rhythm infra"
         console.print(f"[green]✓[/] Kafka already running at {bootstrap} ({where}); nothing to do")
@@ -557,7 +634,7 @@ def kafka_up(bootstrap: str | None = None, timeout: float = KAFKA_START_TIMEOUT_
     pid = kafka_pid()
     if pid is not None:  # started earlier and still coming up (or stuck): wait for it
         console.print(f"Kafka (pid {pid}) is running but not answering yet; waiting for it")
-        _wait_for_kafka(bootstrap, pid, timeout)
+        _wait_for_kafka(bootstrap, pid, timeout, security)
         return
     KAFKA_PID.unlink(missing_ok=True)
     controller_port = _controller_port()
@@ -570,10 +647,10 @@ def kafka_up(bootstrap: str | None = None, timeout: float = KAFKA_START_TIMEOUT_
             )
     java = _java()
     _ensure_kafka_libs()
-    _write_server_properties(port, controller_port)
-    _format_storage(java)
+    _write_server_properties(port, controller_port, sasl=sasl)
+    _format_storage(java, sasl=sasl)
     process = _start_broker(java)
-    _wait_for_kafka(bootstrap, process.pid, timeout)
+    _wait_for_kafka(bootstrap, process.pid, timeout, security)
 
 
 def kafka_down(timeout: float = KAFKA_STOP_TIMEOUT_S) -> bool:
@@ -891,12 +968,17 @@ def postgres_down() -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def write_infra_env(bootstrap: str | None = None, postgres: bool | None = None) -> Path:
+def write_infra_env(
+    bootstrap: str | None = None, postgres: bool | None = None, *, sasl: bool = False
+) -> Path:
     """Write ``.run/infra.env`` (``KEY=value`` lines) describing what is up, for other tools
-    (``make test`` exports it). ``postgres`` defaults to whether our cluster is running."""
+    (``make test`` exports it). ``postgres`` defaults to whether our cluster is running; ``sasl``
+    adds the client settings of the SASL listener."""
     if postgres is None:
         postgres = postgres_running()
     lines = [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap or kafka_bootstrap()}"]
+    if sasl:
+        lines += [f"{key}={value}" for key, value in _sasl_env().items()]
     if postgres:
         lines.append(f"RHYTHM_TEST_POSTGRES_URL={postgres_url('rhythm_test')}")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
@@ -925,13 +1007,19 @@ def up(
     timeout: float = typer.Option(
         KAFKA_START_TIMEOUT_S, help="Seconds to wait for Kafka to answer."
     ),
+    sasl: bool = typer.Option(
+        False,
+        "--sasl",
+        help=f"Kafka's client listener speaks SASL_PLAINTEXT with {KAFKA_SASL_MECHANISM} "
+        f"(user {KAFKA_SASL_USER}); .run/infra.env carries the client settings.",
+    ),
 ) -> None:
     """Start Kafka and PostgreSQL (no-op for what is already running); write .run/infra.env."""
     try:
         if kafka:
-            kafka_up(kafka_bootstrap(), timeout=timeout)
+            kafka_up(kafka_bootstrap(), timeout=timeout, sasl=sasl)
         pg_up = postgres_up() if postgres else postgres_running()
-        env_file = write_infra_env(postgres=pg_up)
+        env_file = write_infra_env(postgres=pg_up, sasl=sasl)
     except InfraError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:

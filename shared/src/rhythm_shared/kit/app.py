@@ -43,6 +43,7 @@ from rhythm_shared.kit.kafka import (
     client_security,
     ensure_topics,
     make_producer,
+    why_unreachable,
 )
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
@@ -255,7 +256,7 @@ async def _connect_kafka(
                     raise
                 runtime.broker = broker
         except Exception as exc:
-            runtime.kafka_error = f"{type(exc).__name__}: {exc}"
+            runtime.kafka_error = await why_unreachable(bootstrap, security, exc)
             log.warning(
                 "kafka_unavailable",
                 extra={"bootstrap": bootstrap, "error": runtime.kafka_error, "retry_in_s": delay},
@@ -416,7 +417,6 @@ async def running(app: FastAPI, *, kafka_timeout_s: float = 60.0) -> AsyncIterat
             await asyncio.wait_for(runtime.kafka_connected.wait(), kafka_timeout_s)
         except TimeoutError:
             raise KafkaUnavailable(
-                f"Kafka at {runtime.settings.kafka_bootstrap_servers} did not answer within "
-                f"{kafka_timeout_s:.0f}s: {runtime.kafka_error}"
+                f"not connected to Kafka within {kafka_timeout_s:.0f}s: {runtime.kafka_error}"
             ) from None
         yield runtime

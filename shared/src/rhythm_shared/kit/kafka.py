@@ -12,7 +12,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+)
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import Gauge
@@ -151,6 +157,27 @@ async def broker_reachable(
         return False
     finally:
         await admin.close()
+
+
+async def why_unreachable(bootstrap: str, security: Mapping[str, Any], error: BaseException) -> str:
+    """A sentence for a person on why a client could not bootstrap: aiokafka only says "Unable to
+    bootstrap" and logs the cause, so connect once more to the first server to learn it."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        conn = await asyncio.wait_for(
+            create_conn(host, int(port), request_timeout_ms=5_000, **security), 10
+        )
+    except (SaslAuthenticationFailed, AuthenticationFailedError) as exc:
+        user = security.get("sasl_plain_username")
+        mechanism = security.get("sasl_mechanism")
+        return (
+            f"Kafka at {bootstrap} refused the credentials of user {user!r} ({mechanism}); "
+            f"check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: {exc}"
+        )
+    except (KafkaError, OSError, TimeoutError, ValueError) as exc:
+        return f"Kafka at {bootstrap} does not answer: {type(exc).__name__}: {exc}"
+    conn.close()
+    return f"Kafka at {bootstrap}: {type(error).__name__}: {error}"
 
 
 async def send_to_dlq(
