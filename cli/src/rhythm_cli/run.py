@@ -190,14 +190,20 @@ def _mailbox_command() -> tuple[list[str], str]:
     )
 
 
+def dashboard_link(base: str, token: str, period: str | None = None) -> str:
+    """The dashboard, signed in: the token rides in the fragment, which the browser keeps to
+    itself (no access log, no Referer), and the page removes it from the address bar at once."""
+    query = f"?period={period}" if period else ""
+    return f"{base}/dashboard{query}#token={token}"
+
+
 def _print_urls(state: dict[str, Any]) -> None:
-    token = state.get("executive_token", "")
-    period = f"&period={state['period']}" if state.get("period") else ""
+    link = dashboard_link(
+        "http://127.0.0.1:8004", state.get("executive_token", ""), state.get("period")
+    )
     console.print()
     console.print("[bold green]Rhythm is running.[/] Open:")
-    console.print(
-        f"  Dashboard        http://127.0.0.1:8004/dashboard?token={token}{period}", soft_wrap=True
-    )
+    console.print(f"  Dashboard        {link}", soft_wrap=True)
     for service in SERVICES:
         console.print(f"  {service.name:<16} {service.url}/docs")
     console.print("  AsyncAPI         http://127.0.0.1:8001/asyncapi.json")

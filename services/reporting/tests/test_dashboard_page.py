@@ -17,6 +17,7 @@ import uvicorn
 from reporting_harness import Reporting, publish_fast
 from reporting_stream import generate
 
+from rhythm_cli.run import dashboard_link
 from rhythm_reporting.main import Settings, build
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
@@ -129,8 +130,15 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
                         status = await page.locator("#status").inner_text()
                         raise AssertionError(f"page not loaded: {status!r} {errors}") from exc
 
-                await page.goto(f"{base}/dashboard?token={token}&period=2026-Q1")
+                # The link `make run` prints signs in through the fragment, which the page
+                # removes from the address bar at once; the page sends no referrer.
+                response = await page.goto(dashboard_link(base, token, "2026-Q1"))
+                assert response is not None
+                assert response.headers["referrer-policy"] == "no-referrer"
                 await loaded("*|2026-Q1")
+                assert token not in page.url
+                assert "token" not in page.url
+                assert "period=2026-Q1" in page.url
 
                 async def shown(key: str) -> str:
                     text = await page.locator(f'.kpi [data-kpi="{key}"]').first.inner_text()
@@ -170,5 +178,12 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
                 await loaded("ou-t22|2026-Q2")
                 assert await shown("on_time_pct") == "\u2013"  # an en dash: no number
                 assert "fewer than 5" in await page.locator("#scope-line").inner_text()
+                # A token in the query string does not sign in (it was sent to the server
+                # already): the page removes it and asks for a token.
+                stale = await browser.new_page()
+                await stale.goto(f"{base}/dashboard?token={token}&period=2026-Q1")
+                await stale.wait_for_selector("#login:not([hidden])", timeout=30_000)
+                assert token not in stale.url
+                assert await stale.locator("#dashboard").is_hidden()
                 assert errors == []
                 await browser.close()

@@ -330,7 +330,7 @@ _TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; char
 @dashboard_page_router.get(
     "/dashboard",
     response_class=HTMLResponse,
-    summary="The executive dashboard (HTML; give ?token=... or paste a token)",
+    summary="The executive dashboard (HTML; sign in with /dashboard#token=... or paste a token)",
 )
 async def dashboard_page() -> HTMLResponse:
     return HTMLResponse((_STATIC / "dashboard.html").read_text(encoding="utf-8"))

@@ -10,12 +10,23 @@
   const COLORS = { on_time: "#2f9e6b", late: "#e0a030", missed: "#d1495b", line: "#3b5bdb" };
 
   // ---------------------------------------------------------------- token and API
+  // The sign-in link carries the token in the fragment (/dashboard#token=…): browsers never send
+  // a fragment to a server, so it stays out of access logs and Referer headers. It is read once
+  // and removed from the address bar (and so from the history) at once. A ?token= in the query
+  // string is never used, only removed: it has already been sent to the server.
   function readToken() {
-    const params = new URLSearchParams(location.search);
-    const fromUrl = params.get("token");
-    if (fromUrl) {
-      sessionStorage.setItem("rhythm-token", fromUrl);
-      return fromUrl;
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    const fromLink = fragment.get("token");
+    const url = new URL(location.href);
+    if (fromLink !== null || url.searchParams.has("token")) {
+      fragment.delete("token");
+      url.hash = fragment.toString();
+      url.searchParams.delete("token");
+      history.replaceState(null, "", url);
+    }
+    if (fromLink) {
+      sessionStorage.setItem("rhythm-token", fromLink);
+      return fromLink;
     }
     return sessionStorage.getItem("rhythm-token");
   }
@@ -286,7 +297,6 @@
   async function load() {
     const params = { unit: state.unit, period: state.period };
     const url = new URL(location.href);
-    url.searchParams.delete("token");
     url.searchParams.set("unit", state.unit);
     url.searchParams.set("period", state.period);
     history.replaceState(null, "", url);
