@@ -76,6 +76,7 @@ def start_service(
             delivery_retry_base_s=60,
             delivery_lease_s=120,
             webhook_retry_base_s=10,
+            outbound_allow_private=True,  # the HTTP sink listens on 127.0.0.1
         )
         app = build(settings, clock=clock, **adapters)
         async with running(app) as runtime:

@@ -184,12 +184,17 @@ async def test_a_reminder_for_an_obligation_already_held_is_suppressed_in_either
         await svc.wait_deliveries(3)
         await svc.dispatch()
 
-        assert await _expired(svc) == {
+        statuses = await _expired(svc)
+        assert {pid: statuses[pid] for pid in ("e-1", "e-2", "e-3")} == {
             "e-1": "suppressed:expired",
             "e-2": "suppressed:expired",
             "e-3": "sent:None",
         }
-        assert [m.rcpt_tos for m in smtp_sink.handler.messages] == [["e-3@acme.example.com"]]
+        assert [m.rcpt_tos for m in smtp_sink.handler.to("e-3@acme.example.com")] == [
+            ["e-3@acme.example.com"]
+        ]
+        assert smtp_sink.handler.to("e-1@acme.example.com") == []
+        assert smtp_sink.handler.to("e-2@acme.example.com") == []
 
 
 async def test_nothing_older_than_the_maximum_age_is_sent_not_even_on_a_replay(

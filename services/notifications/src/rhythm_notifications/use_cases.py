@@ -681,8 +681,11 @@ async def _closed_obligations(
     return {row.obligation_id for row in rows}
 
 
-def _obligation_of(facts: Any) -> str | None:
-    value = facts.get("obligation_id") if isinstance(facts, dict) else None
+def _reminded_obligation(category: str, facts: Any) -> str | None:
+    """The obligation a reminder is about (a miss or an escalation stays true once held)."""
+    if category != Category.CHECKIN_DUE or not isinstance(facts, dict):
+        return None
+    value = facts.get("obligation_id")
     return value if isinstance(value, str) else None
 
 
@@ -716,7 +719,7 @@ async def notify(
     names = _names(trigger, people)
     now = uow.clock.now()
     rule = trigger.rule
-    obligation = _obligation_of(trigger.facts)
+    obligation = _reminded_obligation(trigger.category, trigger.facts)
     expired = has_lost_its_point(
         trigger.facts,
         caused_at=event.occurred_at,
@@ -994,7 +997,7 @@ async def expired_deliveries(
     closed: set[tuple[str, str]] = set()
     by_tenant: dict[str, list[str]] = defaultdict(list)
     for delivery in claimed:
-        obligation = _obligation_of(delivery.payload.get("facts"))
+        obligation = _reminded_obligation(delivery.category, delivery.payload.get("facts"))
         if obligation is not None:
             by_tenant[delivery.tenant_id].append(obligation)
     for tenant, obligations in by_tenant.items():
@@ -1008,7 +1011,7 @@ async def expired_deliveries(
         if isinstance(stamp, str):
             with contextlib.suppress(ValueError):  # a hand-edited row: fall back to created_at
                 caused_at = min(caused_at, datetime.fromisoformat(stamp))
-        obligation = _obligation_of(facts)
+        obligation = _reminded_obligation(delivery.category, facts)
         if has_lost_its_point(
             facts,
             caused_at=caused_at,

@@ -82,7 +82,7 @@ def has_lost_its_point(
     """Whether a notification would arrive too late to mean anything (suppressed as expired).
 
     Too old (a replay, an offset reset, a long outage), an invitation to a check-in that has
-    begun, or a reminder, miss or escalation for an obligation a check-in has already closed.
+    begun, or a reminder for an obligation a check-in has already closed.
     """
     if now - caused_at > max_age:
         return True
