@@ -237,8 +237,20 @@ def _set_row(check: str, expected: set[str], actual: set[str], note: str = "") -
     )
 
 
-def check_http(p: Produced, log: HttpLog, org: Org) -> list[Row]:
-    """Accepted HTTP writes each became exactly one event (outbox -> Kafka), none twice."""
+def people_names(workdir: Path, tenant: str) -> dict[str, str]:
+    """Each employee's display name as the people service holds it: the name of the request it
+    applied last."""
+    with _sqlite(workdir / "people.db") as db:
+        rows = db.execute(
+            "SELECT employee_id, display_name FROM employees WHERE tenant_id = ?", (tenant,)
+        ).fetchall()
+    return dict(rows)
+
+
+def check_http(p: Produced, log: HttpLog, org: Org, applied: dict[str, str]) -> list[Row]:
+    """Accepted HTTP writes each became exactly one event (outbox -> Kafka), none twice.
+
+    ``applied``: each employee's name as the people service holds it (:func:`people_names`)."""
     scheduled = {e.checkin_id for e in p.of(CheckinScheduled)}
     completed = {
         e.checkin_id for e in p.of(CheckinCompleted) if not e.checkin_id.startswith("ck-up-")
@@ -249,12 +261,22 @@ def check_http(p: Produced, log: HttpLog, org: Org) -> list[Row]:
     )
     want_progress = Counter(log.progress.values())
     latest: dict[str, tuple[Any, str]] = {}
+    published: set[tuple[str, str]] = set()
     for env in p.events.values():
         if isinstance(env.event, EmployeeUpserted):
             e = env.event
-            if e.employee_id not in latest or latest[e.employee_id][0] <= e.occurred_at:
-                latest[e.employee_id] = (e.occurred_at, e.display_name)
-    renamed_ok = {e for e, name in log.renamed.items() if latest.get(e, (None, ""))[1] == name}
+            published.add((e.employee_id, e.display_name))
+            # Read in partition order (one key, one partition): the last one is what consumers
+            # end up with.
+            latest[e.employee_id] = (e.occurred_at, e.display_name)
+    # Strict either way: the people service's name is one a rename we saw accepted sent, and its
+    # latest event says that name; and every accepted rename was published.
+    renamed_ok = {
+        e
+        for e, names in log.renamed.items()
+        if applied.get(e) in names and latest.get(e, (None, ""))[1] == applied[e]
+    }
+    accepted = {(e, name) for e, names in log.renamed.items() for name in names}
     rows = [
         _set_row(
             "HTTP check-ins scheduled -> CheckinScheduled", set(log.checkins.values()), scheduled
@@ -269,7 +291,17 @@ def check_http(p: Produced, log: HttpLog, org: Org) -> list[Row]:
             double=sum(max(0, progress[g] - want_progress[g]) for g in progress),
         ),
         _set_row("people seeded -> EmployeeUpserted", set(org.managers), set(latest)),
-        _set_row("people renamed -> latest EmployeeUpserted", set(log.renamed), renamed_ok),
+        _set_row(
+            "people renamed -> latest EmployeeUpserted",
+            set(log.renamed),
+            renamed_ok,
+            note=_renamed_note(log, applied, latest, renamed_ok),
+        ),
+        _set_row(
+            "people renames -> EmployeeUpserted each",
+            {f"{e}={name}" for e, name in accepted},
+            {f"{e}={name}" for e, name in accepted & published},
+        ),
     ]
     if log.refused:
         rows.append(
@@ -282,6 +314,19 @@ def check_http(p: Produced, log: HttpLog, org: Org) -> list[Row]:
             )
         )
     return rows
+
+
+def _renamed_note(
+    log: HttpLog, applied: dict[str, str], latest: dict[str, tuple[Any, str]], ok: set[str]
+) -> str:
+    wrong = sorted(set(log.renamed) - ok)
+    if not wrong:
+        return ""
+    e = wrong[0]
+    return (
+        f"e.g. {e}: sent {sorted(log.renamed[e])}, people holds {applied.get(e)!r}, "
+        f"latest event {latest.get(e, (None, None))[1]!r}"
+    )
 
 
 def check_reporting(workdir: Path, p: Produced, tenant: str, org: Org) -> list[Row]:

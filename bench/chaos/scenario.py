@@ -225,7 +225,9 @@ class Run:
         produced = await checks.produced(self.broker.bootstrap, self.prefix, self.tenant)
         self.outcome.records = produced.records
         rows = [
-            *checks.check_http(produced, self.api.log, self.org),
+            *checks.check_http(
+                produced, self.api.log, self.org, checks.people_names(self.workdir, self.tenant)
+            ),
             *checks.check_reporting(self.workdir, produced, self.tenant, self.org),
             *checks.check_notifications(
                 self.workdir,

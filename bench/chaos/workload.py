@@ -432,7 +432,10 @@ class HttpLog:
     completed: set[str] = field(default_factory=set)  # checkin ids completed (200)
     goals: dict[str, str] = field(default_factory=dict)  # request key -> goal id
     progress: dict[str, str] = field(default_factory=dict)  # request key -> goal id
-    renamed: dict[str, str] = field(default_factory=dict)  # employee -> last accepted name
+    #: employee -> every name sent by an accepted rename. Which of them the people service applied
+    #: last is its business (two renames of one person may race, one delayed behind a kill), so
+    #: the check asks its state, not the order in which our calls happened to return.
+    renamed: dict[str, set[str]] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     retries: int = 0
 
@@ -531,9 +534,10 @@ class Api:
             self.log.progress[f"{key}-progress"] = created["goal_id"]
 
     async def rename(self, n: int, employees: list[str]) -> None:
+        sent = {e: f"Person {e[2:]} (v{n})" for e in employees}
         bodies = []
         for e in employees:
-            self.org.names[e] = f"Person {e[2:]} (v{n})"
+            self.org.names[e] = sent[e]
             bodies.append(self.org.body(e))
         result = await self.call(
             "POST", "people", "/v1/people/employees:batch", "hr-sync",
@@ -541,8 +545,9 @@ class Api:
             f"chaos-rename-{n}",
         )  # fmt: skip
         if result is not None:
-            for e in employees:
-                self.log.renamed[e] = self.org.names[e]
+            # The names this request sent: another rename may have changed org.names meanwhile.
+            for e, name in sent.items():
+                self.log.renamed.setdefault(e, set()).add(name)
 
     async def seed(self) -> None:
         """Through the people API, in batches of at most 1,000 items."""
