@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from rhythm_checkins.adapters.db import employees, obligations
+from rhythm_checkins.adapters.db import obligations, planning
 from rhythm_checkins.entrypoints.consumers import GROUP, consumers
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_checkins.use_cases.cadence import SweepResult
@@ -137,13 +137,13 @@ class CheckinsService:
             )
             return list(rows)
 
-    async def employee_row(self, employee_id: str) -> Any:
+    async def planning_row(self, employee_id: str) -> Any:
         async with self.runtime.uow() as uow:
             return (
                 await uow.session.execute(
-                    select(employees).where(
-                        employees.c.tenant_id == self.tenant,
-                        employees.c.employee_id == employee_id,
+                    select(planning).where(
+                        planning.c.tenant_id == self.tenant,
+                        planning.c.employee_id == employee_id,
                     )
                 )
             ).first()

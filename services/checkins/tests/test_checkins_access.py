@@ -8,11 +8,14 @@ obligation.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from checkins_harness import StartCheckins
+from checkins_harness import StartCheckins, employee
 
 pytestmark = pytest.mark.kafka
 
+LATER = datetime(2026, 3, 2, 8, tzinfo=UTC)
 WHEN = "2026-03-05T10:00:00+01:00"
 
 
@@ -109,3 +112,32 @@ async def test_naming_the_directory_manager_is_accepted_and_the_initiator_is_the
             headers=svc.auth("boss"),
         )
         assert (top.status_code, locs(top)) == (422, [["body", "manager_id"]])
+
+
+async def test_a_manager_who_lost_the_report_no_longer_completes_their_open_checkin(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.set_policy()
+        await svc.team()
+        cid = (
+            await svc.client.post(
+                "/v1/checkins",
+                json={"employee_id": "ana", "scheduled_for": WHEN},
+                headers=svc.auth("mia"),
+            )
+        ).json()["checkin_id"]
+        await svc.apply(employee(svc.tenant, "max", "boss"))
+        await svc.apply(employee(svc.tenant, "ana", "max", at=LATER))
+        # The open check-in moves to ana's new manager with the rest of what is owed.
+        moved = (await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("ana"))).json()
+        assert moved["manager_id"] == "max"
+        svc.clock.travel_to(datetime(2026, 3, 5, 10, tzinfo=UTC))
+        gone = await svc.client.post(
+            f"/v1/checkins/{cid}/complete", json={}, headers=svc.auth("mia")
+        )
+        assert gone.status_code == 404, gone.text
+        done = await svc.client.post(
+            f"/v1/checkins/{cid}/complete", json={}, headers=svc.auth("max")
+        )
+        assert done.status_code == 200, done.text

@@ -289,7 +289,9 @@ async def test_people_events_from_kafka_move_and_cancel_obligations_once(
         assert [o.manager_id for o in await wait_for(ana_owes)] == ["mia", "mia"]
         # A new manager takes over what is open.
         await publish_events(
-            svc.bootstrap, [employee(t, "ana", "max")], topic_prefix=svc.topic_prefix
+            svc.bootstrap,
+            [employee(t, "ana", "max", at=datetime(2026, 3, 1, 12, tzinfo=UTC))],
+            topic_prefix=svc.topic_prefix,
         )
 
         async def moved() -> bool:
@@ -336,7 +338,7 @@ async def test_a_tenant_policy_is_planned_by_the_sweeper_in_batches(
         result = await svc.sweep(batch_size=2)
         assert result.planned == 4
         assert len(await svc.obligations("ana")) == 2
-        assert (await svc.employee_row("ana")).plan_at == datetime(2026, 3, 31, 22, tzinfo=UTC)
+        assert (await svc.planning_row("ana")).plan_at == datetime(2026, 3, 31, 22, tzinfo=UTC)
         # A quarterly review added later is owed too; dropping the kind cancels future ones.
         both = {
             **MONTHLY_POLICY,

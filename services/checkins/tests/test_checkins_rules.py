@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from rhythm_checkins.domain.access import POLICY, ROUTES, text_operation, to_checkin
 from rhythm_checkins.domain.conversations import (
     completion_error,
     feedback_error,
-    may_read_notes,
     pulse_error,
 )
 from rhythm_checkins.domain.obligations import (
@@ -40,6 +40,7 @@ from rhythm_shared.contracts.v1.values import (
     Frequency,
     PolicyScope,
 )
+from rhythm_shared.kit.access import Relationship, allowed
 
 MONTHLY = Rule(CheckinKind.MONTHLY, Frequency.MONTHLY, grace_days=5, lead_time_days=3)
 QUARTERLY = Rule(CheckinKind.QUARTERLY_REVIEW, Frequency.QUARTERLY, grace_days=10, lead_time_days=7)
@@ -206,14 +207,40 @@ def test_a_checkin_cannot_be_completed_before_its_scheduled_day() -> None:
     assert error.loc == ("body", "held_at")
 
 
-def test_notes_are_for_participants_and_reviews_for_the_chain_when_enabled() -> None:
-    args = {"employee_id": "e", "manager_id": "m", "manager_chain": ["m", "s"]}
-    review, monthly = CheckinKind.QUARTERLY_REVIEW, CheckinKind.MONTHLY
-    assert may_read_notes("e", kind=monthly, reviews_visible_to_chain=False, **args)  # type: ignore[arg-type]
-    assert not may_read_notes("s", kind=monthly, reviews_visible_to_chain=True, **args)  # type: ignore[arg-type]
-    assert not may_read_notes("s", kind=review, reviews_visible_to_chain=False, **args)  # type: ignore[arg-type]
-    assert may_read_notes("s", kind=review, reviews_visible_to_chain=True, **args)  # type: ignore[arg-type]
-    assert not may_read_notes("x", kind=review, reviews_visible_to_chain=True, **args)  # type: ignore[arg-type]
+def test_notes_are_for_the_two_people_and_reviews_for_the_chain_when_enabled() -> None:
+    R = Relationship
+    for shared in (False, True):
+        monthly = text_operation(review=False, shared_with_chain=shared)
+        assert allowed(POLICY, monthly, frozenset({R.SELF}))
+        assert allowed(POLICY, monthly, frozenset({R.MANAGER}))
+        assert not allowed(POLICY, monthly, frozenset({R.MANAGER_CHAIN}))
+    hidden = text_operation(review=True, shared_with_chain=False)
+    shown = text_operation(review=True, shared_with_chain=True)
+    assert not allowed(POLICY, hidden, frozenset({R.MANAGER_CHAIN}))
+    assert allowed(POLICY, shown, frozenset({R.MANAGER_CHAIN}))
+    for others in (R.PEER, R.UNIT_HEAD, R.HR_ADMIN, R.EXECUTIVE, R.INTEGRATION):
+        assert not allowed(POLICY, shown, frozenset({others}))
+
+
+def test_for_one_checkin_the_manager_is_the_manager_of_that_conversation() -> None:
+    R = Relationship
+    # The manager who held it, since moved elsewhere in the tree, is still its manager.
+    held = to_checkin(frozenset({R.PEER}), "old", as_person=True, checkin_manager_id="old")
+    assert held == {R.MANAGER}
+    # The employee's manager of now, who was not in that conversation, is above it only.
+    later = to_checkin(frozenset({R.MANAGER}), "new", as_person=True, checkin_manager_id="old")
+    assert later == {R.MANAGER_CHAIN}
+    # A token that does not act as a person is never a participant.
+    assert to_checkin(
+        frozenset({R.HR_ADMIN}), "old", as_person=False, checkin_manager_id="old"
+    ) == {R.HR_ADMIN}
+
+
+def test_every_route_has_an_operation_and_every_operation_a_row() -> None:
+    assert set(ROUTES.values()) <= set(POLICY)
+    # Executives see aggregates (reporting): nothing here shows them an individual's data.
+    with_executives = [op for op, rels in POLICY.items() if Relationship.EXECUTIVE in rels]
+    assert with_executives == ["list_cadence_policies"]
 
 
 def test_feedback_goes_to_someone_else() -> None:

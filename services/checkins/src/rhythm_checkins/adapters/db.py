@@ -17,46 +17,32 @@ from sqlalchemy import (
 )
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
+from rhythm_shared.kit.people import define_directory_tables
 
 metadata = new_metadata()
-kit = define_kit_tables(metadata)
+kit = define_kit_tables(metadata, audit=True)
 
 ID = 128  # contract Identifier max length
 
 # --- slices of other services' state (event-carried) -------------------------------------------
 
-employees = Table(
-    "employees",
+#: People and org units: the kit's one people directory (rhythm.people.v1, last writer wins).
+directory = define_directory_tables(metadata)
+
+planning = Table(
+    "planning",
     metadata,
     Column("tenant_id", String(ID), primary_key=True),
     Column("employee_id", String(ID), primary_key=True),
-    Column("manager_id", String(ID), nullable=True),
-    Column("org_unit_id", String(ID), nullable=False),
-    Column("time_zone", String(64), nullable=False),
-    Column("hired_on", Date, nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("deactivated_at", UtcDateTime, nullable=True),
     # When the planner must next create obligations ahead for this employee (None: nothing owed).
     Column("plan_at", UtcDateTime, nullable=True),
-    Column("updated_at", UtcDateTime, nullable=False),
-    comment="Employees as rhythm.people.v1 describes them: manager chain, zone, activity.",
+    comment="When each employee's obligations are next planned ahead (people: directory).",
 )
-Index("ix_employees_manager", employees.c.tenant_id, employees.c.manager_id)
 Index(
-    "ix_employees_plan_at",
-    employees.c.plan_at,
-    postgresql_where=employees.c.plan_at.is_not(None),
-    sqlite_where=employees.c.plan_at.is_not(None),
-)
-
-org_units = Table(
-    "org_units",
-    metadata,
-    Column("tenant_id", String(ID), primary_key=True),
-    Column("org_unit_id", String(ID), primary_key=True),
-    Column("parent_id", String(ID), nullable=True),
-    Column("updated_at", UtcDateTime, nullable=False),
-    comment="Org unit tree from rhythm.people.v1: nearest unit policy wins.",
+    "ix_planning_plan_at",
+    planning.c.plan_at,
+    postgresql_where=planning.c.plan_at.is_not(None),
+    sqlite_where=planning.c.plan_at.is_not(None),
 )
 
 goals = Table(

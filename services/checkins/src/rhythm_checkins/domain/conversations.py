@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 
 from rhythm_checkins.domain.periods import Period, local_date, period_containing
-from rhythm_shared.contracts.v1.values import CheckinKind, Frequency, Initiator
+from rhythm_shared.contracts.v1.values import Frequency, Initiator
 from rhythm_shared.kit.errors import FieldError
 
 PULSE_MIN, PULSE_MAX = 1, 5
@@ -44,26 +43,6 @@ def initiator(subject: str, employee_id: str) -> Initiator:
 
 def participants(employee_id: str, manager_id: str) -> frozenset[str]:
     return frozenset({employee_id, manager_id})
-
-
-def may_read_notes(
-    subject: str,
-    *,
-    kind: CheckinKind,
-    employee_id: str,
-    manager_id: str,
-    manager_chain: Sequence[str],
-    reviews_visible_to_chain: bool,
-) -> bool:
-    """Note texts are for the two participants; a review's also for the employee's manager
-    chain when the tenant turned that on."""
-    if subject in participants(employee_id, manager_id):
-        return True
-    return (
-        kind == CheckinKind.QUARTERLY_REVIEW
-        and reviews_visible_to_chain
-        and subject in manager_chain
-    )
 
 
 def review_period(held_on: date) -> Period:

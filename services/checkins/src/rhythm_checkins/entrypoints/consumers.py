@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rhythm_checkins.use_cases import directory
+from rhythm_checkins.use_cases import goals, people
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
@@ -24,32 +24,32 @@ GROUP = "checkins"
 
 async def on_employee_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, EmployeeUpserted)
-    await directory.apply_employee_upserted(uow, envelope.event)
+    await people.apply_employee_event(uow, envelope.event, envelope.id)
 
 
 async def on_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, EmployeeDeactivated)
-    await directory.apply_employee_deactivated(uow, envelope.event)
+    await people.apply_employee_event(uow, envelope.event, envelope.id)
 
 
 async def on_org_unit_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, OrgUnitUpserted)
-    await directory.apply_org_unit_upserted(uow, envelope.event)
+    await people.apply_org_unit_event(uow, envelope.event, envelope.id)
 
 
 async def on_goal_created(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, GoalCreated)
-    await directory.apply_goal_created(uow, envelope.event)
+    await goals.apply_goal_created(uow, envelope.event)
 
 
 async def on_goal_archived(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, GoalArchived)
-    await directory.apply_goal_archived(uow, envelope.event)
+    await goals.apply_goal_archived(uow, envelope.event)
 
 
 async def on_goal_progress_recorded(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(envelope.event, GoalProgressRecorded)
-    await directory.apply_goal_progress(uow, envelope.event)
+    await goals.apply_goal_progress(uow, envelope.event)
 
 
 def consumers(_runtime: Any) -> Sequence[ConsumerSpec]:

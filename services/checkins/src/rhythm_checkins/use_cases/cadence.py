@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, literal, or_, select, update
 
 from rhythm_checkins.adapters.db import (
     cadence_facts,
     cadence_policies,
-    employees,
+    directory,
     obligations,
-    org_units,
+    planning,
 )
+from rhythm_checkins.domain.access import POLICY
 from rhythm_checkins.domain.obligations import (
     OUTSTANDING,
     Fact,
@@ -42,7 +43,12 @@ from rhythm_checkins.domain.policy import (
     resolve_policy,
     validate_policy,
 )
-from rhythm_checkins.use_cases.directory import employee_profile, get_employee, manager_chain
+from rhythm_checkins.use_cases.directory import (
+    employee_profile,
+    get_employee,
+    manager_chain,
+    people,
+)
 from rhythm_shared.contracts.envelope import new_event_id
 from rhythm_shared.contracts.v1 import (
     CadenceEscalated,
@@ -55,8 +61,10 @@ from rhythm_shared.contracts.v1 import (
     Frequency,
     PolicyScope,
 )
-from rhythm_shared.kit.auth import Principal, Role
-from rhythm_shared.kit.errors import FieldError, Forbidden, InvalidInput, NotFound
+from rhythm_shared.kit.access import Relationship, acts_as_person, relationships, require
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.db import UtcDateTime
+from rhythm_shared.kit.errors import FieldError, InvalidInput, NotFound
 from rhythm_shared.kit.uow import UnitOfWork
 
 _OUTSTANDING = [s.value for s in OUTSTANDING]
@@ -131,9 +139,9 @@ async def tenant_policies(uow: UnitOfWork, tenant_id: str) -> list[CadencePolicy
 
 async def set_policy(uow: UnitOfWork, principal: Principal, command: SetPolicy) -> dict[str, Any]:
     """Set the policy of a scope (hr_admin); the employees it covers are planned again."""
-    if not principal.has(Role.HR_ADMIN):
-        raise Forbidden("only hr_admin may set cadence policies")
     tenant = principal.tenant
+    rels = await relationships(people(uow, tenant), principal, None)
+    require(POLICY, "set_cadence_policy", rels, "only hr_admin may set cadence policies")
     policy = CadencePolicy(
         policy_id=policy_id_for(tenant, command.scope, command.scope_id),
         scope=command.scope,
@@ -201,41 +209,37 @@ async def set_policy(uow: UnitOfWork, principal: Principal, command: SetPolicy) 
 async def _replan_scope(uow: UnitOfWork, tenant: str, scope: PolicyScope, scope_id: str) -> None:
     """Employees under the scope are planned by the sweeper's next round (a tenant of 200,000
     is not planned inside an HTTP request); one employee is planned at once."""
-    now = uow.clock.now()
-    where = [employees.c.tenant_id == tenant, employees.c.active.is_(True)]
     if scope == PolicyScope.EMPLOYEE:
         await plan_employee(uow, tenant, scope_id)
         return
+    e = directory.employees
+    where = [e.c.tenant_id == tenant, e.c.active.is_(True), e.c.profile_at.is_not(None)]
     if scope == PolicyScope.ORG_UNIT:
-        where.append(
-            employees.c.org_unit_id.in_(await _unit_and_descendants(uow, tenant, scope_id))
+        where.append(e.c.org_unit_id.in_(await people(uow, tenant).subunits(scope_id)))
+    covered = select(e.c.tenant_id, e.c.employee_id, literal(uow.clock.now(), UtcDateTime()))
+    stmt = uow.insert(planning).from_select(
+        ["tenant_id", "employee_id", "plan_at"], covered.where(and_(*where))
+    )
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id"], set_={"plan_at": stmt.excluded.plan_at}
         )
-    await uow.session.execute(update(employees).where(and_(*where)).values(plan_at=now))
-
-
-async def _unit_and_descendants(uow: UnitOfWork, tenant: str, unit: str) -> list[str]:
-    rows = (
-        await uow.session.execute(
-            select(org_units.c.org_unit_id, org_units.c.parent_id).where(
-                org_units.c.tenant_id == tenant
-            )
-        )
-    ).all()
-    children: dict[str, list[str]] = {}
-    for child, parent in rows:
-        children.setdefault(parent, []).append(child)
-    found, todo = {unit}, [unit]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return sorted(found)
+    )
 
 
 async def list_policies(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
-    if not principal.has(Role.HR_ADMIN, Role.EXECUTIVE, Role.MANAGER):
-        raise Forbidden("cadence policies are for managers, executives and hr_admin")
+    """For hr_admin, executives, and people who manage someone in the directory (a ``manager``
+    role alone is no reason)."""
+    directory_ = people(uow, principal.tenant)
+    rels = set(await relationships(directory_, principal, None))
+    if acts_as_person(principal) and await directory_.direct_reports(principal.subject):
+        rels.add(Relationship.MANAGER)
+    require(
+        POLICY,
+        "list_cadence_policies",
+        frozenset(rels),
+        "cadence policies are for managers, executives and hr_admin",
+    )
     return [policy_view(p) for p in await tenant_policies(uow, principal.tenant)]
 
 
@@ -251,7 +255,7 @@ async def plan_employee(
     """Create the obligations owed now and next period; cancel future ones no longer owed;
     note when to plan again. Returns how many obligations were created."""
     now = uow.clock.now()
-    profile = await employee_profile(uow, tenant, employee_id)
+    profile = await employee_profile(people(uow, tenant), employee_id)
     if profile is None:
         return 0
     policy = resolve_policy(
@@ -332,12 +336,45 @@ async def plan_employee(
     )
     gone = profile.deactivated_at is not None and profile.deactivated_at <= now
     again = next_planning_day(policy, today) if profile.active and not gone else None
-    await uow.session.execute(
-        update(employees)
-        .where(employees.c.tenant_id == tenant, employees.c.employee_id == employee_id)
-        .values(plan_at=start_of_day(again, profile.time_zone) if again else None)
+    await set_plan_at(
+        uow, tenant, employee_id, start_of_day(again, profile.time_zone) if again else None
     )
     return created
+
+
+async def set_plan_at(
+    uow: UnitOfWork, tenant: str, employee_id: str, plan_at: datetime | None
+) -> None:
+    """When the planner must look at the employee next (None: nothing is owed any more)."""
+    stmt = uow.insert(planning).values(tenant_id=tenant, employee_id=employee_id, plan_at=plan_at)
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "employee_id"], set_={"plan_at": plan_at}
+        )
+    )
+
+
+async def cancel_outstanding(
+    uow: UnitOfWork, tenant_id: str, employee_id: str, *, due_from: datetime | None = None
+) -> int:
+    """Nothing more is owed: outstanding obligations (due from ``due_from``) are cancelled."""
+    where = [
+        obligations.c.tenant_id == tenant_id,
+        obligations.c.employee_id == employee_id,
+        obligations.c.state.in_(_OUTSTANDING),
+    ]
+    if due_from is not None:
+        where.append(obligations.c.due_at >= due_from)
+    result = await uow.session.execute(
+        update(obligations)
+        .where(and_(*where))
+        .values(
+            state=ObligationState.CANCELLED.value,
+            next_action_at=None,
+            updated_at=uow.clock.now(),
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def plan_due_employees(uow: UnitOfWork, batch_size: int) -> int:
@@ -346,9 +383,9 @@ async def plan_due_employees(uow: UnitOfWork, batch_size: int) -> int:
     now = uow.clock.now()
     claimed = (
         await uow.session.execute(
-            select(employees.c.tenant_id, employees.c.employee_id)
-            .where(employees.c.plan_at.is_not(None), employees.c.plan_at <= now)
-            .order_by(employees.c.plan_at)
+            select(planning.c.tenant_id, planning.c.employee_id)
+            .where(planning.c.plan_at.is_not(None), planning.c.plan_at <= now)
+            .order_by(planning.c.plan_at)
             .limit(batch_size)
             .with_for_update(skip_locked=True)
         )
@@ -674,13 +711,17 @@ def obligation_view(row: Any) -> dict[str, Any]:
 async def list_obligations(
     uow: UnitOfWork, principal: Principal, employee_id: str, state: str | None = None
 ) -> list[dict[str, Any]]:
-    """An employee's obligations: for themselves, their manager chain, hr_admin, executives."""
+    """An employee's obligations: for themselves, their manager chain and hr_admin."""
     tenant = principal.tenant
-    if await get_employee(uow, tenant, employee_id) is None:
+    directory_ = people(uow, tenant)
+    if await directory_.person(employee_id) is None:
         raise NotFound("no such employee")
-    privileged = principal.subject == employee_id or principal.has(Role.HR_ADMIN, Role.EXECUTIVE)
-    if not privileged and principal.subject not in await manager_chain(uow, tenant, employee_id):
-        raise Forbidden("only the employee, their manager chain or hr_admin may see this")
+    require(
+        POLICY,
+        "list_obligations",
+        await relationships(directory_, principal, employee_id),
+        "only the employee, their manager chain or hr_admin may see this",
+    )
     where = [obligations.c.tenant_id == tenant, obligations.c.employee_id == employee_id]
     if state:
         where.append(obligations.c.state == state)

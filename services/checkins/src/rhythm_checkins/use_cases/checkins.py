@@ -15,11 +15,11 @@ from rhythm_checkins.adapters.db import (
     goals,
     tenant_settings,
 )
+from rhythm_checkins.domain.access import POLICY, text_operation, to_checkin
 from rhythm_checkins.domain.conversations import (
     CheckinState,
     completion_error,
     initiator,
-    may_read_notes,
     participants,
     pulse_error,
     review_period,
@@ -27,7 +27,8 @@ from rhythm_checkins.domain.conversations import (
 from rhythm_checkins.domain.obligations import new_id
 from rhythm_checkins.domain.periods import UnknownTimeZone, local_date, zone
 from rhythm_checkins.use_cases.cadence import close_obligation_for
-from rhythm_checkins.use_cases.directory import get_employee, manager_chain, unknown_goals
+from rhythm_checkins.use_cases.directory import people
+from rhythm_checkins.use_cases.goals import unknown_goals
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
     CheckinKind,
@@ -36,8 +37,11 @@ from rhythm_shared.contracts.v1 import (
     ReflectionSubmitted,
     ReviewCompleted,
 )
-from rhythm_shared.kit.auth import Principal, Role
+from rhythm_shared.kit.access import Relationship, acts_as_person, allowed, relationships
+from rhythm_shared.kit.audit import AuditAction, AuditEntry
+from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from rhythm_shared.kit.people import PeopleDirectory
 from rhythm_shared.kit.uow import UnitOfWork
 
 
@@ -105,28 +109,60 @@ async def _load(uow: UnitOfWork, tenant: str, checkin_id: str, *, lock: bool = F
 
 @dataclass(frozen=True)
 class Access:
-    participant: bool
-    notes: bool
+    #: The caller's relationships to the check-in (``MANAGER``: the manager of that conversation).
+    rels: frozenset[Relationship]
+    #: Whether its texts (reflection, pulse, GROW, notes, action items) are shown.
+    texts: bool
+
+    def may(self, operation: str) -> bool:
+        return allowed(POLICY, operation, self.rels)
 
 
-async def _access(uow: UnitOfWork, principal: Principal, row: Any) -> Access:
-    """Participants see all; the manager chain, hr_admin and executives see that it happened;
-    everyone else gets a 404 (not even its existence)."""
-    subject = principal.subject
-    if subject in participants(row.employee_id, row.manager_id):
-        return Access(participant=True, notes=True)
-    chain = await manager_chain(uow, principal.tenant, row.employee_id)
-    notes = may_read_notes(
-        subject,
-        kind=CheckinKind(row.kind),
-        employee_id=row.employee_id,
-        manager_id=row.manager_id,
-        manager_chain=chain,
-        reviews_visible_to_chain=await _reviews_visible_to_chain(uow, principal.tenant),
+def _target(row: Any, part: str = "") -> str:
+    kind = "review" if row.kind == CheckinKind.QUARTERLY_REVIEW.value else "checkin"
+    return f"{kind}/{row.id}{':' + part if part else ''}"
+
+
+def _audit(
+    uow: UnitOfWork,
+    principal: Principal,
+    subject_id: str,
+    target: str,
+    ok: bool,
+    action: AuditAction = AuditAction.READ,
+) -> None:
+    uow.audit(
+        AuditEntry(
+            tenant_id=principal.tenant,
+            actor_id=principal.subject,
+            subject_id=subject_id,
+            action=action,
+            target=target,
+            allowed=ok,
+        )
     )
-    if subject in chain or principal.has(Role.HR_ADMIN, Role.EXECUTIVE):
-        return Access(participant=False, notes=notes)
-    raise NotFound("no such check-in")
+
+
+async def _access(
+    uow: UnitOfWork, principal: Principal, row: Any, people_dir: PeopleDirectory | None = None
+) -> Access:
+    """From the caller's relationship to the check-in's employee (the directory) and the
+    policy table; whoever may not even know it exists gets a 404 (and the refusal is on
+    record)."""
+    people_dir = people_dir or people(uow, principal.tenant)
+    rels = to_checkin(
+        await relationships(people_dir, principal, row.employee_id),
+        principal.subject,
+        as_person=acts_as_person(principal),
+        checkin_manager_id=row.manager_id,
+    )
+    if not allowed(POLICY, "read_checkin", rels):
+        _audit(uow, principal, row.employee_id, _target(row), False)
+        raise NotFound("no such check-in")
+    review = row.kind == CheckinKind.QUARTERLY_REVIEW.value
+    shared = review and await _reviews_visible_to_chain(uow, principal.tenant)
+    texts = allowed(POLICY, text_operation(review=review, shared_with_chain=shared), rels)
+    return Access(rels=rels, texts=texts)
 
 
 async def _open_action_items(uow: UnitOfWork, tenant: str, employee_id: str) -> list[Any]:
@@ -154,17 +190,22 @@ def _item_view(row: Any, with_text: bool) -> dict[str, Any]:
     }
 
 
-async def _view(uow: UnitOfWork, row: Any, access: Access) -> dict[str, Any]:
+async def _view(uow: UnitOfWork, principal: Principal, row: Any, access: Access) -> dict[str, Any]:
+    # Open items carry over into the check-ins still to be held (with the employee's manager
+    # of now); one already held shows its own.
+    mine = action_items.c.checkin_id == row.id
+    carried = or_(mine, action_items.c.done_at.is_(None))
     items = await uow.session.execute(
         select(action_items)
         .where(
             action_items.c.tenant_id == row.tenant_id,
             action_items.c.employee_id == row.employee_id,
-            or_(action_items.c.checkin_id == row.id, action_items.c.done_at.is_(None)),
+            carried if row.state == CheckinState.SCHEDULED.value else mine,
         )
         .order_by(action_items.c.created_at)
     )
-    notes = access.notes
+    notes = access.texts
+    _audit(uow, principal, row.employee_id, _target(row), notes)
     return {
         "checkin_id": row.id,
         "kind": row.kind,
@@ -203,7 +244,7 @@ async def _view(uow: UnitOfWork, row: Any, access: Access) -> dict[str, Any]:
 
 async def get_checkin(uow: UnitOfWork, principal: Principal, checkin_id: str) -> dict[str, Any]:
     row = await _load(uow, principal.tenant, checkin_id)
-    return await _view(uow, row, await _access(uow, principal, row))
+    return await _view(uow, principal, row, await _access(uow, principal, row))
 
 
 async def list_checkins(
@@ -216,13 +257,14 @@ async def list_checkins(
     """Check-ins the principal takes part in (or, for hr_admin/executives and the manager
     chain, an employee's), newest first; texts only where allowed."""
     tenant = principal.tenant
+    people_dir = people(uow, tenant)
     where = [checkins.c.tenant_id == tenant]
     if employee_id is not None:
         where.append(checkins.c.employee_id == employee_id)
-        if principal.subject != employee_id and not principal.has(Role.HR_ADMIN, Role.EXECUTIVE):
-            chain = await manager_chain(uow, tenant, employee_id)
-            if principal.subject not in chain:
-                where.append(checkins.c.manager_id == principal.subject)
+        rels = await relationships(people_dir, principal, employee_id)
+        if not allowed(POLICY, "list_checkins", rels):
+            # Anyone else: only the conversations they were in (a former manager's).
+            where.append(checkins.c.manager_id == principal.subject)
     else:
         where.append(
             or_(
@@ -240,7 +282,9 @@ async def list_checkins(
             .limit(limit)
         )
     ).all()
-    return [await _view(uow, r, await _access(uow, principal, r)) for r in rows]
+    return [
+        await _view(uow, principal, r, await _access(uow, principal, r, people_dir)) for r in rows
+    ]
 
 
 async def prepare_view(uow: UnitOfWork, principal: Principal, checkin_id: str) -> dict[str, Any]:
@@ -248,7 +292,9 @@ async def prepare_view(uow: UnitOfWork, principal: Principal, checkin_id: str) -
     last completed check-in of the pair, and the action items still open."""
     row = await _load(uow, principal.tenant, checkin_id)
     access = await _access(uow, principal, row)
-    if not access.participant:
+    ok = access.may("prepare_checkin")
+    _audit(uow, principal, row.employee_id, _target(row, "preparation"), ok)
+    if not ok:
         raise Forbidden("only the participants prepare a check-in")
     tenant = row.tenant_id
     last_held = await uow.session.scalar(
@@ -296,13 +342,15 @@ async def prepare_view(uow: UnitOfWork, principal: Principal, checkin_id: str) -
                 "progress_since_last_checkin": round(g.progress - before, 4),
             }
         )
+    # What is still open carries over into a check-in to be held; a held one shows its own.
+    items = await _open_action_items(uow, tenant, row.employee_id)
+    if row.state != CheckinState.SCHEDULED.value:
+        items = [i for i in items if i.checkin_id == row.id]
     return {
         "checkin_id": row.id,
         "last_checkin_held_at": last_held,
         "goals": views,
-        "open_action_items": [
-            _item_view(i, True) for i in await _open_action_items(uow, tenant, row.employee_id)
-        ],
+        "open_action_items": [_item_view(i, True) for i in items],
     }
 
 
@@ -326,7 +374,8 @@ async def schedule_checkin(
 ) -> dict[str, Any]:
     """Either side may put a check-in in the calendar; who did is recorded."""
     tenant = principal.tenant
-    employee = await get_employee(uow, tenant, command.employee_id)
+    people_dir = people(uow, tenant)
+    employee = await people_dir.person(command.employee_id)
     errors: list[FieldError] = []
     if employee is None:
         errors.append(FieldError(("body", "employee_id"), "not an employee of this tenant"))
@@ -349,7 +398,8 @@ async def schedule_checkin(
         raise InvalidInput(errors)
     assert employee is not None
     assert manager_id is not None
-    if principal.subject not in participants(employee.employee_id, manager_id):
+    rels = await relationships(people_dir, principal, employee.employee_id)
+    if not allowed(POLICY, "schedule_checkin", rels):
         raise Forbidden("only the employee or their manager schedules a check-in")
     scheduled_for, tz_name = _scheduled_instant(command, employee.time_zone)
     now = uow.clock.now()
@@ -372,6 +422,15 @@ async def schedule_checkin(
             updated_at=now,
         )
     )
+    # Two people may now read what is written in it.
+    _audit(
+        uow,
+        principal,
+        employee.employee_id,
+        f"checkin/{checkin_id}:participants",
+        True,
+        AuditAction.CHANGE_ACCESS,
+    )
     await uow.publish(
         CheckinScheduled(
             tenant_id=tenant,
@@ -387,10 +446,16 @@ async def schedule_checkin(
     return await get_checkin(uow, principal, checkin_id)
 
 
-async def _writable(uow: UnitOfWork, principal: Principal, checkin_id: str) -> Any:
+async def _writable(
+    uow: UnitOfWork,
+    principal: Principal,
+    checkin_id: str,
+    operation: str,
+    message: str = "only the participants change a check-in",
+) -> Any:
     row = await _load(uow, principal.tenant, checkin_id, lock=True)
-    if not (await _access(uow, principal, row)).participant:
-        raise Forbidden("only the participants change a check-in")
+    if not (await _access(uow, principal, row)).may(operation):
+        raise Forbidden(message)
     if row.state != CheckinState.SCHEDULED.value:
         raise Conflict(f"the check-in is {row.state}")
     return row
@@ -400,9 +465,9 @@ async def submit_reflection(
     uow: UnitOfWork, principal: Principal, checkin_id: str, command: SubmitReflection
 ) -> dict[str, Any]:
     """The employee prepares: wins, challenges, where they need help, a workload pulse."""
-    row = await _writable(uow, principal, checkin_id)
-    if principal.subject != row.employee_id:
-        raise Forbidden("the self-reflection is the employee's own")
+    row = await _writable(
+        uow, principal, checkin_id, "submit_reflection", "the self-reflection is the employee's own"
+    )
     if (error := pulse_error(command.pulse, "pulse")) is not None:
         raise InvalidInput([error])
     now = uow.clock.now()
@@ -446,7 +511,7 @@ async def record_notes(
     uow: UnitOfWork, principal: Principal, checkin_id: str, command: RecordNotes
 ) -> dict[str, Any]:
     """The GROW agenda (each part optional), free notes and the goals discussed."""
-    row = await _writable(uow, principal, checkin_id)
+    row = await _writable(uow, principal, checkin_id, "record_notes")
     values: dict[str, Any] = {
         "grow_goal": command.goal,
         "grow_reality": command.reality,
@@ -465,7 +530,7 @@ async def record_notes(
 async def add_action_item(
     uow: UnitOfWork, principal: Principal, checkin_id: str, command: AddActionItem
 ) -> dict[str, Any]:
-    row = await _writable(uow, principal, checkin_id)
+    row = await _writable(uow, principal, checkin_id, "add_action_item")
     if command.owner_id not in participants(row.employee_id, row.manager_id):
         raise InvalidInput.field("owner_id", msg="an action item belongs to one of the two people")
     item_id = new_id("ai")
@@ -501,7 +566,12 @@ async def set_action_item_done(
     if item is None:
         raise NotFound("no such action item")
     row = await _load(uow, tenant, item.checkin_id)
-    if not (await _access(uow, principal, row)).participant:
+    try:
+        ok = (await _access(uow, principal, row)).may("set_action_item_done")
+    except NotFound:
+        ok = False
+    _audit(uow, principal, row.employee_id, f"action_item/{item_id}", ok)
+    if not ok:
         raise NotFound("no such action item")
     await uow.session.execute(
         update(action_items)
@@ -519,7 +589,7 @@ async def complete_checkin(
 ) -> dict[str, Any]:
     """The conversation took place: it closes the obligation it fulfils; a review also
     concludes its quarter."""
-    row = await _writable(uow, principal, checkin_id)
+    row = await _writable(uow, principal, checkin_id, "complete_checkin")
     now = uow.clock.now()
     held_at = command.held_at or now
     errors = [
@@ -542,7 +612,7 @@ async def complete_checkin(
     if command.goals_discussed is not None:
         await _check_goals(uow, row.tenant_id, tuple(goals_discussed))
     pulse = command.pulse if command.pulse is not None else row.pulse
-    employee = await get_employee(uow, row.tenant_id, row.employee_id)
+    employee = await people(uow, row.tenant_id).person(row.employee_id)
     employee_zone = employee.time_zone if employee else row.time_zone
     held_on = local_date(held_at, employee_zone)
     kind = CheckinKind(row.kind)
@@ -600,8 +670,19 @@ async def complete_checkin(
 async def set_tenant_settings(
     uow: UnitOfWork, principal: Principal, reviews_visible_to_manager_chain: bool
 ) -> dict[str, Any]:
-    if not principal.has(Role.HR_ADMIN):
+    rels = await relationships(people(uow, principal.tenant), principal, None)
+    if not allowed(POLICY, "set_tenant_settings", rels):
         raise Forbidden("only hr_admin changes the tenant's settings")
+    # Who may read reviews changes with it: on record, with the tenant as the subject.
+    state = "on" if reviews_visible_to_manager_chain else "off"
+    _audit(
+        uow,
+        principal,
+        principal.tenant,
+        f"tenant/{principal.tenant}:reviews_visible_to_manager_chain={state}",
+        True,
+        AuditAction.CHANGE_ACCESS,
+    )
     values = {
         "reviews_visible_to_manager_chain": reviews_visible_to_manager_chain,
         "updated_at": uow.clock.now(),

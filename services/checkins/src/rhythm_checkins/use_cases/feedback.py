@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from rhythm_checkins.adapters.db import feedback, feedback_requests
+from rhythm_checkins.domain.access import POLICY
 from rhythm_checkins.domain.conversations import feedback_error
 from rhythm_checkins.domain.obligations import new_id
-from rhythm_checkins.use_cases.directory import get_employee
+from rhythm_checkins.use_cases.directory import people
 from rhythm_shared.contracts.v1 import FeedbackGiven, FeedbackKind
+from rhythm_shared.kit.access import allowed, relationships, require
+from rhythm_shared.kit.audit import AuditAction, AuditEntry
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Conflict, FieldError, InvalidInput, NotFound
 from rhythm_shared.kit.uow import UnitOfWork
@@ -50,6 +53,20 @@ def _view(row: Any) -> dict[str, Any]:
     }
 
 
+def _audit_read(uow: UnitOfWork, principal: Principal, row: Any, ok: bool) -> None:
+    """A feedback text is about its receiver: the read is on their record."""
+    uow.audit(
+        AuditEntry(
+            tenant_id=principal.tenant,
+            actor_id=principal.subject,
+            subject_id=row.receiver_id,
+            action=AuditAction.READ,
+            target=f"feedback/{row.id}",
+            allowed=ok,
+        )
+    )
+
+
 def _request_view(row: Any) -> dict[str, Any]:
     return {
         "request_id": row.id,
@@ -65,10 +82,11 @@ async def give_feedback(
     uow: UnitOfWork, principal: Principal, command: GiveFeedback
 ) -> dict[str, Any]:
     tenant = principal.tenant
+    people_dir = people(uow, tenant)
     errors: list[FieldError] = []
     if (error := feedback_error(principal.subject, command.receiver_id)) is not None:
         errors.append(error)
-    elif await get_employee(uow, tenant, command.receiver_id) is None:
+    elif await people_dir.person(command.receiver_id) is None:
         errors.append(FieldError(("body", "receiver_id"), "not an employee of this tenant"))
     request = None
     if command.request_id is not None:
@@ -92,6 +110,12 @@ async def give_feedback(
             raise Conflict("this request was already answered")
     if errors:
         raise InvalidInput(errors)
+    require(
+        POLICY,
+        "give_feedback",
+        await relationships(people_dir, principal, command.receiver_id),
+        "feedback is given by a person to someone else in the tenant",
+    )
     now = uow.clock.now()
     feedback_id = new_id("f")
     await uow.session.execute(
@@ -132,10 +156,17 @@ async def request_feedback(
     uow: UnitOfWork, principal: Principal, command: RequestFeedback
 ) -> dict[str, Any]:
     tenant = principal.tenant
+    people_dir = people(uow, tenant)
     if command.from_id == principal.subject:
         raise InvalidInput.field("from_id", msg="ask someone else for feedback")
-    if await get_employee(uow, tenant, command.from_id) is None:
+    if await people_dir.person(command.from_id) is None:
         raise InvalidInput.field("from_id", msg="not an employee of this tenant")
+    require(
+        POLICY,
+        "request_feedback",
+        await relationships(people_dir, principal, command.from_id),
+        "feedback is asked for by a person, of someone else in the tenant",
+    )
     request_id = new_id("fr")
     await uow.session.execute(
         feedback_requests.insert().values(
@@ -159,6 +190,12 @@ async def list_feedback(
     uow: UnitOfWork, principal: Principal, direction: Direction, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Only giver and receiver ever read a feedback text."""
+    require(
+        POLICY,
+        "list_feedback",
+        await relationships(people(uow, principal.tenant), principal, principal.subject),
+        "feedback is read by a person",
+    )
     column = feedback.c.receiver_id if direction == Direction.RECEIVED else feedback.c.giver_id
     rows = await uow.session.execute(
         select(feedback)
@@ -166,7 +203,10 @@ async def list_feedback(
         .order_by(feedback.c.created_at.desc())
         .limit(limit)
     )
-    return [_view(r) for r in rows]
+    found = list(rows)
+    for r in found:
+        _audit_read(uow, principal, r, True)
+    return [_view(r) for r in found]
 
 
 async def get_feedback(uow: UnitOfWork, principal: Principal, feedback_id: str) -> dict[str, Any]:
@@ -177,13 +217,28 @@ async def get_feedback(uow: UnitOfWork, principal: Principal, feedback_id: str) 
             )
         )
     ).first()
-    if row is None or principal.subject not in (row.giver_id, row.receiver_id):
+    if row is None:
+        raise NotFound("no such feedback")
+    people_dir = people(uow, principal.tenant)
+    # Its two people: the caller is one of them (SELF to the giver or to the receiver).
+    rels = await relationships(people_dir, principal, row.receiver_id) | await relationships(
+        people_dir, principal, row.giver_id
+    )
+    ok = allowed(POLICY, "read_feedback", rels)
+    _audit_read(uow, principal, row, ok)
+    if not ok:
         raise NotFound("no such feedback")
     return _view(row)
 
 
 async def list_feedback_requests(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
     """Open requests addressed to the principal."""
+    require(
+        POLICY,
+        "list_feedback_requests",
+        await relationships(people(uow, principal.tenant), principal, principal.subject),
+        "requests for feedback are for a person",
+    )
     rows = await uow.session.execute(
         select(feedback_requests)
         .where(

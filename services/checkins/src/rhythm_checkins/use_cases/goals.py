@@ -1,0 +1,68 @@
+"""Event-carried state from the goals service: which goals may be discussed, and their progress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+
+from rhythm_checkins.adapters.db import goal_progress, goals
+from rhythm_shared.contracts.v1 import GoalArchived, GoalCreated, GoalProgressRecorded
+from rhythm_shared.kit.uow import UnitOfWork
+
+
+async def apply_goal_created(uow: UnitOfWork, event: GoalCreated) -> None:
+    values = {
+        "owner_type": event.owner_type.value,
+        "owner_id": event.owner_id,
+        "title": event.title,
+        "visibility": event.visibility.value,
+        "archived": False,
+        "updated_at": uow.clock.now(),
+    }
+    stmt = uow.insert(goals).values(
+        tenant_id=event.tenant_id, goal_id=event.goal_id, progress=0.0, **values
+    )
+    await uow.session.execute(
+        stmt.on_conflict_do_update(index_elements=["tenant_id", "goal_id"], set_=values)
+    )
+
+
+async def apply_goal_archived(uow: UnitOfWork, event: GoalArchived) -> None:
+    await uow.session.execute(
+        update(goals)
+        .where(goals.c.tenant_id == event.tenant_id, goals.c.goal_id == event.goal_id)
+        .values(archived=True, updated_at=uow.clock.now())
+    )
+
+
+async def apply_goal_progress(uow: UnitOfWork, event: GoalProgressRecorded) -> None:
+    await uow.session.execute(
+        update(goals)
+        .where(goals.c.tenant_id == event.tenant_id, goals.c.goal_id == event.goal_id)
+        .values(progress=event.goal_progress, updated_at=uow.clock.now())
+    )
+    await uow.session.execute(
+        goal_progress.insert().values(
+            tenant_id=event.tenant_id,
+            goal_id=event.goal_id,
+            progress=event.goal_progress,
+            recorded_at=event.occurred_at,
+        )
+    )
+
+
+async def unknown_goals(uow: UnitOfWork, tenant_id: str, goal_ids: Sequence[str]) -> set[str]:
+    """Those of ``goal_ids`` that are not live goals of the tenant."""
+    if not goal_ids:
+        return set()
+    known = (
+        await uow.session.scalars(
+            select(goals.c.goal_id).where(
+                goals.c.tenant_id == tenant_id,
+                goals.c.goal_id.in_(list(goal_ids)),
+                goals.c.archived.is_(False),
+            )
+        )
+    ).all()
+    return set(goal_ids) - set(known)

@@ -1,0 +1,98 @@
+"""People events: the kit's directory applies them with its one rule; this service reacts.
+
+A late or repeated event changes nothing in the directory, so nothing happens here either. What
+did change: a new manager takes over the open obligations and the check-ins still to be held;
+an inactive employee owes nothing; a deactivation dated ahead cancels what falls due from then
+on; otherwise the employee is planned again (zone, unit or hire date may have moved).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from rhythm_checkins.adapters.db import checkins, directory, obligations
+from rhythm_checkins.domain.conversations import CheckinState
+from rhythm_checkins.domain.obligations import OUTSTANDING
+from rhythm_checkins.use_cases.cadence import cancel_outstanding, plan_employee, set_plan_at
+from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.kit.audit import AuditAction, AuditEntry
+from rhythm_shared.kit.people import DirectoryProjection
+from rhythm_shared.kit.uow import UnitOfWork
+
+#: The actor of access changes that arrive as people events (the HR platform, via the people
+#: service), in the audit trail.
+PEOPLE_ACTOR = "rhythm.people"
+
+_projection = DirectoryProjection(directory)
+_OUTSTANDING = [s.value for s in OUTSTANDING]
+
+
+async def apply_employee_event(
+    uow: UnitOfWork, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
+) -> None:
+    change = await _projection.apply_employee(uow.session, event, event_id)
+    after = change.after
+    if not change.changed or not after.known:
+        return  # nothing moved, or only a deactivation is known so far (nobody to plan)
+    tenant, employee_id = event.tenant_id, after.employee_id
+    before = change.before if change.before is not None and change.before.known else None
+    if before is not None and after.manager_id and before.manager_id != after.manager_id:
+        await _new_manager(uow, tenant, employee_id, after.manager_id)
+    now = uow.clock.now()
+    if not after.active_at(now):
+        await cancel_outstanding(uow, tenant, employee_id)
+        await set_plan_at(uow, tenant, employee_id, None)
+        return
+    if after.deactivated_at is not None:
+        await cancel_outstanding(uow, tenant, employee_id, due_from=after.deactivated_at)
+    await plan_employee(uow, tenant, employee_id)
+
+
+async def _new_manager(uow: UnitOfWork, tenant: str, employee_id: str, manager_id: str) -> None:
+    """The new manager takes over what is open: obligations and check-ins not yet held (who
+    may read those check-ins changes with it, so the audit trail records it)."""
+    now = uow.clock.now()
+    await uow.session.execute(
+        update(obligations)
+        .where(
+            obligations.c.tenant_id == tenant,
+            obligations.c.employee_id == employee_id,
+            obligations.c.state.in_(_OUTSTANDING),
+        )
+        .values(manager_id=manager_id, updated_at=now)
+    )
+    open_checkins = (
+        await uow.session.scalars(
+            select(checkins.c.id).where(
+                checkins.c.tenant_id == tenant,
+                checkins.c.employee_id == employee_id,
+                checkins.c.state == CheckinState.SCHEDULED.value,
+                checkins.c.manager_id != manager_id,
+            )
+        )
+    ).all()
+    if open_checkins:
+        await uow.session.execute(
+            update(checkins)
+            .where(checkins.c.id.in_(list(open_checkins)))
+            .values(manager_id=manager_id, updated_at=now)
+        )
+    targets = [
+        f"employee/{employee_id}:manager",
+        *(f"checkin/{c}:participants" for c in open_checkins),
+    ]
+    for target in targets:
+        uow.audit(
+            AuditEntry(
+                tenant_id=tenant,
+                actor_id=PEOPLE_ACTOR,
+                subject_id=employee_id,
+                action=AuditAction.CHANGE_ACCESS,
+                target=target,
+                allowed=True,
+            )
+        )
+
+
+async def apply_org_unit_event(uow: UnitOfWork, event: OrgUnitUpserted, event_id: str) -> None:
+    await _projection.apply_org_unit(uow.session, event, event_id)
