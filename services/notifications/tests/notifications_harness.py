@@ -283,7 +283,8 @@ class Service:
         wanted = {p.employee_id for p in people}
 
         async def arrived() -> bool:
-            rows = await self.rows(db.people, db.people.c.tenant_id == self.tenant)
+            e = db.directory.employees
+            rows = await self.rows(e, e.c.tenant_id == self.tenant)
             return wanted <= {r.employee_id for r in rows}
 
         await wait_for(arrived, timeout_s=60)

@@ -44,15 +44,15 @@ async def test_unknown_and_deactivated_recipients_are_suppressed_with_a_reason(
         )
         await svc.publish(
             [
-                EmployeeDeactivated(
+                EmployeeDeactivated(  # sent after the upsert: older, it would change nothing
                     tenant_id=tenant,
-                    occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+                    occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
                     employee_id="e-2",
                     effective_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
                 ),
                 EmployeeDeactivated(  # leaves at the end of the month: still hears until then
                     tenant_id=tenant,
-                    occurred_at=datetime(2026, 3, 1, tzinfo=UTC),
+                    occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
                     employee_id="e-3",
                     effective_at=datetime(2026, 3, 31, 12, 0, tzinfo=UTC),
                 ),

@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy import Row, delete, func, select, update
 
 from rhythm_notifications.adapters import db
-from rhythm_notifications.domain import routing
+from rhythm_notifications.domain import access, routing
 from rhythm_notifications.domain.delivery import (
     FINAL,
     Failed,
@@ -63,90 +63,53 @@ from rhythm_shared.contracts.v1 import (
     NotificationFailed,
     NotificationSent,
     NotificationSuppressed,
+    OrgUnitUpserted,
     SuppressionReason,
 )
-from rhythm_shared.kit.auth import Principal, Role
-from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
+from rhythm_shared.kit.access import relationships, require
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.errors import InvalidInput, NotFound
 from rhythm_shared.kit.housekeeping import Prune
+from rhythm_shared.kit.people import DirectoryProjection, PeopleDirectory, PersonChange
+from rhythm_shared.kit.people import Person as Person  # who a delivery is for (entrypoints)
 from rhythm_shared.kit.uow import UnitOfWork
 
 # ---------------------------------------------------------------------------------------------
-# The people slice
+# The people directory (rhythm_shared.kit.people) and who may do what (domain/access.py)
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Person:
-    employee_id: str
-    email: str
-    display_name: str
-    manager_id: str | None
-    locale: str
-    time_zone: str
-    active: bool
-    inactive_from: datetime | None
-
-    def active_at(self, instant: datetime) -> bool:
-        return self.active and (self.inactive_from is None or instant < self.inactive_from)
+_PROJECTION = DirectoryProjection(db.directory)
 
 
-def _person(row: Row[Any]) -> Person:
-    return Person(
-        employee_id=row.employee_id,
-        email=row.email,
-        display_name=row.display_name,
-        manager_id=row.manager_id,
-        locale=row.locale,
-        time_zone=row.time_zone,
-        active=row.active,
-        inactive_from=row.inactive_from,
-    )
+def directory(uow: UnitOfWork, tenant: str) -> PeopleDirectory:
+    return PeopleDirectory(uow.session, db.directory, tenant)
+
+
+async def apply_person(
+    uow: UnitOfWork, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
+) -> PersonChange:
+    """A people event into the directory (its one rule: last writer wins by occurred_at).
+
+    Nothing else reacts here: who is written to, and whether they are still active, is read
+    from the directory when a notification is decided and again when it is sent.
+    """
+    return await _PROJECTION.apply_employee(uow.session, event, event_id)
+
+
+async def apply_org_unit(uow: UnitOfWork, event: OrgUnitUpserted, event_id: str) -> None:
+    await _PROJECTION.apply_org_unit(uow.session, event, event_id)
 
 
 async def load_people(uow: UnitOfWork, tenant: str, ids: Sequence[str]) -> dict[str, Person]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    p = db.people
-    rows = await uow.session.execute(
-        select(p).where(p.c.tenant_id == tenant, p.c.employee_id.in_(wanted))
-    )
-    return {row.employee_id: _person(row) for row in rows}
+    """The known people among ``ids`` (one query)."""
+    return await directory(uow, tenant).people(ids)
 
 
-async def upsert_employee(uow: UnitOfWork, event: EmployeeUpserted) -> None:
-    """Replace what we hold for the employee (last write wins; an older event changes nothing)."""
-    p = db.people
-    values = {
-        "email": str(event.email),
-        "display_name": event.display_name,
-        "manager_id": event.manager_id,
-        "locale": event.locale,
-        "time_zone": event.time_zone,
-        "active": event.active,
-        "updated_at": event.occurred_at,
-    }
-    if not event.active:
-        values["inactive_from"] = event.occurred_at
-    else:
-        values["inactive_from"] = None
-    stmt = uow.insert(p).values(tenant_id=event.tenant_id, employee_id=event.employee_id, **values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[p.c.tenant_id, p.c.employee_id],
-        set_=values,
-        where=p.c.updated_at <= event.occurred_at,
-    )
-    await uow.session.execute(stmt)
-
-
-async def deactivate_employee(uow: UnitOfWork, event: EmployeeDeactivated) -> None:
-    """From ``effective_at`` on (which may lie ahead) nothing more is sent to them."""
-    p = db.people
-    await uow.session.execute(
-        update(p)
-        .where(p.c.tenant_id == event.tenant_id, p.c.employee_id == event.employee_id)
-        .values(inactive_from=event.effective_at)
-    )
+async def _require(
+    uow: UnitOfWork, principal: Principal, operation: str, subject_id: str | None, message: str
+) -> None:
+    rels = await relationships(directory(uow, principal.tenant), principal, subject_id)
+    require(access.POLICY, operation, rels, message)
 
 
 async def record_checkin_held(uow: UnitOfWork, event: CheckinCompleted) -> None:
@@ -235,15 +198,12 @@ class PreferencesView:
     unsubscribed: list[str] = field(default_factory=list)
 
 
-def _check_self_or_admin(principal: Principal, employee_id: str) -> None:
-    if employee_id != principal.subject and not principal.has(Role.HR_ADMIN):
-        raise Forbidden("only the person themselves or hr_admin may see or change this")
-
-
 async def get_preferences(
     uow: UnitOfWork, principal: Principal, employee_id: str
 ) -> PreferencesView:
-    _check_self_or_admin(principal, employee_id)
+    await _require(
+        uow, principal, "read_preferences", employee_id, "only the person or hr_admin may see this"
+    )
     tenant = principal.tenant
     s, c = db.recipient_settings, db.category_preferences
     row = (
@@ -297,7 +257,9 @@ async def set_preferences(
     uow: UnitOfWork, principal: Principal, employee_id: str, command: SetPreferences
 ) -> PreferencesView:
     """Replace the schedule; set the categories named (others keep what they had)."""
-    _check_self_or_admin(principal, employee_id)
+    await _require(
+        uow, principal, "set_preferences", employee_id, "only the person or hr_admin may set this"
+    )
     if (command.quiet_hours_start is None) != (command.quiet_hours_end is None):
         raise InvalidInput.field(
             "quiet_hours_end", msg="give both ends of the quiet hours, or none"
@@ -362,6 +324,9 @@ async def unsubscribe(uow: UnitOfWork, tenant: str, employee_id: str, category: 
 # ---------------------------------------------------------------------------------------------
 
 
+_PUSH_IS_PERSONAL = "push subscriptions belong to the person signed in on the device"
+
+
 @dataclass(frozen=True)
 class Subscribe:
     endpoint: str
@@ -388,6 +353,7 @@ def _check_url(url: str, field_name: str, *, allow_http: bool) -> None:
 async def subscribe_push(
     uow: UnitOfWork, principal: Principal, command: Subscribe, *, allow_http: bool
 ) -> dict[str, Any]:
+    await _require(uow, principal, "subscribe_push", principal.subject, _PUSH_IS_PERSONAL)
     _check_url(command.endpoint, "endpoint", allow_http=allow_http)
     # RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret.
     if _b64url_len(command.p256dh) != 65:
@@ -433,6 +399,7 @@ async def subscribe_push(
 
 
 async def list_push_subscriptions(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
+    await _require(uow, principal, "list_push_subscriptions", principal.subject, _PUSH_IS_PERSONAL)
     s = db.push_subscriptions
     rows = await uow.session.execute(
         select(s.c.id, s.c.endpoint, s.c.created_at)
@@ -443,6 +410,7 @@ async def list_push_subscriptions(uow: UnitOfWork, principal: Principal) -> list
 
 
 async def unsubscribe_push(uow: UnitOfWork, principal: Principal, subscription_id: str) -> None:
+    await _require(uow, principal, "unsubscribe_push", principal.subject, _PUSH_IS_PERSONAL)
     s = db.push_subscriptions
     result = await uow.session.execute(
         delete(s).where(
@@ -657,7 +625,7 @@ def _names(trigger: Trigger, people: dict[str, Person]) -> dict[str, str]:
         if pid is None:
             return ""
         person = people.get(pid)
-        return person.display_name if person else pid
+        return person.display_name if person and person.display_name else pid
 
     parties = trigger.parties
     return {
@@ -805,29 +773,28 @@ async def notify(
 
 
 async def manager_summary(uow: UnitOfWork, tenant: str, manager_id: str) -> dict[str, int] | None:
-    """ "3 of your 8 reports have an overdue check-in", or None when nothing is overdue."""
-    p, o = db.people, db.overdue_checkins
-    reports = await uow.session.scalar(
-        select(func.count())
-        .select_from(p)
-        .where(p.c.tenant_id == tenant, p.c.manager_id == manager_id, p.c.active.is_(True))
-    )
+    """ "3 of your 8 reports have an overdue check-in", or None when nothing is overdue.
+
+    Only the recipient's direct reports in the directory count (access: summarise_reports is
+    for the manager), and only those still active now.
+    """
+    now = uow.clock.now()
+    reports = [
+        p.employee_id
+        for p in await directory(uow, tenant).direct_reports(manager_id)
+        if p.active_at(now)
+    ]
     if not reports:
         return None
+    o = db.overdue_checkins
     overdue = await uow.session.scalar(
-        select(func.count(func.distinct(o.c.employee_id)))
-        .select_from(
-            o.join(p, and_(p.c.tenant_id == o.c.tenant_id, p.c.employee_id == o.c.employee_id))
-        )
-        .where(
-            o.c.tenant_id == tenant,
-            p.c.manager_id == manager_id,
-            p.c.active.is_(True),
+        select(func.count(func.distinct(o.c.employee_id))).where(
+            o.c.tenant_id == tenant, o.c.employee_id.in_(reports)
         )
     )
     if not overdue:
         return None
-    return {"overdue": int(overdue), "reports": int(reports)}
+    return {"overdue": int(overdue), "reports": len(reports)}
 
 
 async def compose_digests(uow: UnitOfWork, limit: int) -> int:
@@ -1218,10 +1185,11 @@ async def list_deliveries(
 ) -> list[dict[str, Any]]:
     """History per recipient and/or per source event. People see their own; hr_admin and
     integrations see the tenant's."""
-    sees_all = principal.has(Role.HR_ADMIN, Role.INTEGRATION)
-    if not sees_all:
-        if recipient_id not in (None, principal.subject):
-            raise Forbidden("you can only see your own notifications")
+    rels = await relationships(
+        directory(uow, principal.tenant), principal, recipient_id or principal.subject
+    )
+    require(access.POLICY, "list_deliveries", rels, "you can only see your own notifications")
+    if not rels & {access.HR_ADMIN, access.INTEGRATION}:
         recipient_id = principal.subject
     d = db.deliveries
     query = select(
@@ -1261,9 +1229,7 @@ class RegisterWebhook:
     description: str | None
 
 
-def _check_integration_admin(principal: Principal) -> None:
-    if not principal.has(Role.HR_ADMIN, Role.INTEGRATION):
-        raise Forbidden("webhook endpoints are managed by hr_admin or an integration")
+_WEBHOOKS_ARE_TENANT_WIDE = "webhook endpoints are managed by hr_admin or an integration"
 
 
 async def register_webhook(
@@ -1275,7 +1241,7 @@ async def register_webhook(
     allow_http: bool,
     known_types: Sequence[str],
 ) -> dict[str, Any]:
-    _check_integration_admin(principal)
+    await _require(uow, principal, "register_webhook", None, _WEBHOOKS_ARE_TENANT_WIDE)
     _check_url(command.url, "url", allow_http=allow_http)
     if command.event_types is not None:
         unknown = sorted(set(command.event_types) - set(known_types))
@@ -1306,7 +1272,7 @@ async def register_webhook(
 
 
 async def list_webhooks(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
-    _check_integration_admin(principal)
+    await _require(uow, principal, "list_webhooks", None, _WEBHOOKS_ARE_TENANT_WIDE)
     w = db.webhook_endpoints
     rows = await uow.session.execute(
         select(w.c.id, w.c.url, w.c.event_types, w.c.description, w.c.created_at)
@@ -1317,7 +1283,7 @@ async def list_webhooks(uow: UnitOfWork, principal: Principal) -> list[dict[str,
 
 
 async def delete_webhook(uow: UnitOfWork, principal: Principal, endpoint_id: str) -> None:
-    _check_integration_admin(principal)
+    await _require(uow, principal, "delete_webhook", None, _WEBHOOKS_ARE_TENANT_WIDE)
     w = db.webhook_endpoints
     result = await uow.session.execute(
         update(w)

@@ -1,4 +1,4 @@
-"""The notifications database: the people slice, preferences, subscriptions, deliveries."""
+"""The notifications database: the people directory, preferences, subscriptions, deliveries."""
 
 from __future__ import annotations
 
@@ -15,28 +15,15 @@ from sqlalchemy import (
 )
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
+from rhythm_shared.kit.people import define_directory_tables
 
 metadata = new_metadata()
 kit = define_kit_tables(metadata)
 
 Id = String(128)
 
-people = Table(
-    "people",
-    metadata,
-    Column("tenant_id", Id, primary_key=True),
-    Column("employee_id", Id, primary_key=True),
-    Column("email", String(320), nullable=False),
-    Column("display_name", String(200), nullable=False),
-    Column("manager_id", Id, nullable=True),
-    Column("locale", String(35), nullable=False),
-    Column("time_zone", String(64), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("inactive_from", UtcDateTime, nullable=True),
-    Column("updated_at", UtcDateTime, nullable=False),
-    comment="The slice of rhythm.people.v1 needed to write to someone.",
-)
-Index("ix_people_manager", people.c.tenant_id, people.c.manager_id)
+#: Who people are, to write to them and find their managers: the kit's one directory.
+directory = define_directory_tables(metadata)
 
 overdue_checkins = Table(
     "overdue_checkins",

@@ -12,7 +12,12 @@ from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.envelope import Envelope
-from rhythm_shared.contracts.v1 import CheckinCompleted, EmployeeDeactivated, EmployeeUpserted
+from rhythm_shared.contracts.v1 import (
+    CheckinCompleted,
+    EmployeeDeactivated,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+)
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.consumer import ConsumerSpec, Handler
 from rhythm_shared.kit.uow import UnitOfWork
@@ -27,14 +32,14 @@ def webhook_event_types() -> list[str]:
     return sorted(t for t, model in EVENT_TYPES.items() if model.topic in WEBHOOK_TOPICS)
 
 
-async def on_employee_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
-    assert isinstance(envelope.event, EmployeeUpserted)
-    await use_cases.upsert_employee(uow, envelope.event)
+async def on_person_event(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, EmployeeUpserted | EmployeeDeactivated)
+    await use_cases.apply_person(uow, envelope.event, envelope.id)
 
 
-async def on_employee_deactivated(uow: UnitOfWork, envelope: Envelope) -> None:
-    assert isinstance(envelope.event, EmployeeDeactivated)
-    await use_cases.deactivate_employee(uow, envelope.event)
+async def on_org_unit_upserted(uow: UnitOfWork, envelope: Envelope) -> None:
+    assert isinstance(envelope.event, OrgUnitUpserted)
+    await use_cases.apply_org_unit(uow, envelope.event, envelope.id)
 
 
 async def on_domain_event(
@@ -50,8 +55,9 @@ async def on_domain_event(
 
 def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     handlers: dict[type[Event], Handler] = {
-        EmployeeUpserted: on_employee_upserted,
-        EmployeeDeactivated: on_employee_deactivated,
+        EmployeeUpserted: on_person_event,
+        EmployeeDeactivated: on_person_event,
+        OrgUnitUpserted: on_org_unit_upserted,
     }
     settings = runtime.settings
     assert isinstance(settings, Settings)

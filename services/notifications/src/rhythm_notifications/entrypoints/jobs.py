@@ -226,7 +226,9 @@ class Dispatcher:
     async def _email(
         self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
     ) -> Outcome:
-        problem = check_address(person.email) or check_display_name(person.display_name)
+        # The directory's fields are optional; a person an upsert described has both.
+        address, name = person.email or "", person.display_name or ""
+        problem = check_address(address) or check_display_name(name)
         if problem:
             return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
         try:
@@ -237,8 +239,8 @@ class Dispatcher:
         message = build_message(
             rendered,
             sender=self.settings.email_from,
-            to_name=person.display_name,
-            to_address=person.email,
+            to_name=name,
+            to_address=address,
             unsubscribe_url=unsubscribe_url(
                 self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
             ),
@@ -247,7 +249,7 @@ class Dispatcher:
             now=self.runtime.clock.now(),
         )
         return await self.channels.mailer.send(
-            message, person.email, lambda: self._mark_sending(delivery, token)
+            message, address, lambda: self._mark_sending(delivery, token)
         )
 
     async def _push(
