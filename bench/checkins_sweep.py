@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from rhythm_checkins.adapters.db import (
     cadence_facts,
     cadence_policies,
-    employees,
+    directory,
     kit,
     obligations,
 )
@@ -167,11 +167,12 @@ def employee_rows(n: int) -> Iterator[tuple[Any, ...]]:
             manager(i),
             f"ou-{i // 200}",
             ZONES[i % len(ZONES)],
+            "en",
             date(2020, 1, 6),
             True,
             None,
-            None,
             EPOCH,
+            "",
         )
 
 
@@ -181,11 +182,12 @@ EMPLOYEE_COLUMNS = [
     "manager_id",
     "org_unit_id",
     "time_zone",
+    "locale",
     "hired_on",
     "active",
     "deactivated_at",
-    "plan_at",
-    "updated_at",
+    "profile_at",
+    "profile_event_id",
 ]
 
 
@@ -263,7 +265,7 @@ async def seed(engine: AsyncEngine, employees_n: int, due_n: int, large: bool) -
                 updated_at=EPOCH,
             )
         )
-    await bulk_insert(engine, employees, EMPLOYEE_COLUMNS, employee_rows(employees_n))
+    await bulk_insert(engine, directory.employees, EMPLOYEE_COLUMNS, employee_rows(employees_n))
     total = await bulk_insert(
         engine, obligations, OBLIGATION_COLUMNS, obligation_rows(employees_n, due_n, large)
     )

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 import pytest
 from checkins_harness import StartCheckins, employee
 
+from rhythm_checkins.domain.access import POLICY, ROUTES
+from rhythm_shared.kit.access import KIT_ROUTES
+
 pytestmark = pytest.mark.kafka
 
 LATER = datetime(2026, 3, 2, 8, tzinfo=UTC)
@@ -141,3 +144,135 @@ async def test_a_manager_who_lost_the_report_no_longer_completes_their_open_chec
             f"/v1/checkins/{cid}/complete", json={}, headers=svc.auth("max")
         )
         assert done.status_code == 200, done.text
+
+
+async def test_a_role_in_the_token_never_widens_what_a_person_may_do(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.set_policy()
+        await svc.team()
+        obligations = "/v1/cadence/obligations?employee_id=ana"
+        # ben claims to be a manager: he manages nobody, so he sees nobody's obligations.
+        ben_manager = svc.auth("ben", "employee", "manager")
+        assert (await svc.client.get(obligations, headers=ben_manager)).status_code == 403
+        assert (
+            await svc.client.get("/v1/cadence/policies", headers=ben_manager)
+        ).status_code == 403
+        # mia manages ana in the directory, whatever her token says.
+        assert (await svc.client.get(obligations, headers=svc.auth("mia"))).status_code == 200
+        assert (
+            await svc.client.get("/v1/cadence/policies", headers=svc.auth("mia"))
+        ).status_code == 200
+        # Organisation-wide roles do not act as a person.
+        for role in ("integration", "executive"):
+            token = svc.auth("ana", role)
+            assert (await svc.client.get(obligations, headers=token)).status_code == 403
+            gave = await svc.client.post(
+                "/v1/feedback",
+                json={"receiver_id": "ben", "kind": "praise", "text": "forged"},
+                headers=token,
+            )
+            assert gave.status_code == 403, gave.text
+        cid = (
+            await svc.client.post(
+                "/v1/checkins",
+                json={"employee_id": "ana", "scheduled_for": WHEN},
+                headers=svc.auth("ana"),
+            )
+        ).json()["checkin_id"]
+        # Executives see aggregates, not one person's check-in.
+        assert (
+            await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("exec-1", "executive"))
+        ).status_code == 404
+
+
+async def test_reads_of_private_texts_and_changes_of_who_may_read_them_are_on_record(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.team()
+        hr = svc.auth("hr-1", "hr_admin")
+        cid = (
+            await svc.client.post(
+                "/v1/checkins",
+                json={"employee_id": "ana", "kind": "quarterly_review", "scheduled_for": WHEN},
+                headers=svc.auth("mia"),
+            )
+        ).json()["checkin_id"]
+        await svc.client.put(
+            f"/v1/checkins/{cid}/notes", json={"notes": "secret words"}, headers=svc.auth("mia")
+        )
+        assert (
+            await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("ana"))
+        ).status_code == 200
+        hidden = await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("boss"))
+        assert hidden.json()["notes"] is None
+        assert (
+            await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("ben"))
+        ).status_code == 404
+        setting = await svc.client.put(
+            "/v1/checkins/settings", json={"reviews_visible_to_manager_chain": True}, headers=hr
+        )
+        assert setting.status_code == 200
+        shown = await svc.client.get(f"/v1/checkins/{cid}", headers=svc.auth("boss"))
+        assert shown.json()["notes"] == "secret words"
+        fid = (
+            await svc.client.post(
+                "/v1/feedback",
+                json={"receiver_id": "ana", "kind": "praise", "text": "secret praise"},
+                headers=svc.auth("ben"),
+            )
+        ).json()["feedback_id"]
+        assert (
+            await svc.client.get(f"/v1/feedback/{fid}", headers=svc.auth("mia"))
+        ).status_code == 404
+
+        assert (
+            await svc.client.get("/v1/audit?subject_id=ana", headers=svc.auth("ana"))
+        ).status_code == 403
+        trail = (await svc.client.get("/v1/audit?subject_id=ana", headers=hr)).json()
+        seen = {(r["actor_id"], r["action"], r["target"], r["allowed"]) for r in trail}
+        review = f"review/{cid}"
+        assert {
+            ("mia", "change_access", f"checkin/{cid}:participants", True),
+            ("ana", "read", review, True),
+            ("boss", "read", review, False),  # saw that it happened, not what was said
+            ("ben", "read", review, False),  # a 404: the refusal is kept all the same
+            ("boss", "read", review, True),
+            ("mia", "read", f"feedback/{fid}", False),
+        } <= seen
+        tenant_trail = (
+            await svc.client.get(f"/v1/audit?subject_id={svc.tenant}", headers=hr)
+        ).json()
+        assert [(r["actor_id"], r["action"]) for r in tenant_trail] == [("hr-1", "change_access")]
+        assert "secret" not in str(trail) + str(tenant_trail)
+
+
+async def test_a_manager_move_from_the_people_topic_is_on_record(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.team()
+        await svc.apply(employee(svc.tenant, "ana", "ben", at=LATER))
+        trail = (
+            await svc.client.get("/v1/audit?subject_id=ana", headers=svc.auth("hr-1", "hr_admin"))
+        ).json()
+        assert [(r["action"], r["target"]) for r in trail] == [
+            ("change_access", "employee/ana:manager")
+        ]
+
+
+async def test_every_route_of_the_service_has_a_row_in_the_access_policy(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        spec = (await svc.client.get("/openapi.json")).json()
+    served = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in {"get", "put", "post", "patch", "delete"}
+    }
+    assert served - KIT_ROUTES == set(ROUTES)
+    assert set(ROUTES.values()) <= set(POLICY)
