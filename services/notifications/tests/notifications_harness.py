@@ -119,6 +119,17 @@ class HttpRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived_at: float = 0.0  # time.time() when the request was read
+    answered_at: float = 0.0  # time.time() when the answer was written
+
+
+@dataclass
+class Answer:
+    """What a path answers beyond its status: a delay, a body, headers (e.g. Location)."""
+
+    delay_s: float = 0.0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +138,7 @@ class HttpSink:
 
     requests: list[HttpRequest] = field(default_factory=list)
     replies: dict[str, list[int]] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
     default_status: int = 201
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -138,17 +150,23 @@ class HttpSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                request = HttpRequest(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
+                )
                 with sink.lock:
-                    sink.requests.append(
-                        HttpRequest(
-                            self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                        )
-                    )
+                    sink.requests.append(request)
                     queued = sink.replies.get(self.path)
                     status = queued.pop(0) if queued else sink.default_status
+                    answer = sink.answers.get(self.path, Answer())
+                time.sleep(answer.delay_s)
                 self.send_response(status)
-                self.send_header("content-length", "0")
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.body)))
                 self.end_headers()
+                with contextlib.suppress(OSError):  # the client stopped reading (a size cap)
+                    self.wfile.write(answer.body)
+                request.answered_at = time.time()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

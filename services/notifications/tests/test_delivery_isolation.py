@@ -1,4 +1,4 @@
-"""One delivery's failure touches no other: a hostile name, a crash loop, a message past its point."""
+"""One delivery's failure touches no other: a hostile name, a crash loop, a stale message."""
 
 from __future__ import annotations
 
