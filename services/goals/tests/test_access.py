@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from goals_harness import StartGoals
+from goals_harness import GoalsService, StartGoals
 
 pytestmark = pytest.mark.kafka
 
@@ -126,3 +128,172 @@ async def test_requests_without_a_valid_token_are_refused(start_goals: StartGoal
         assert (await svc.client.get("/v1/goals")).status_code == 401
         bad = {"Authorization": "Bearer not-a-token"}
         assert (await svc.client.get("/v1/goals", headers=bad)).status_code == 401
+
+
+async def test_a_body_naming_someone_as_owner_never_widens_what_the_caller_may_do(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        before = await svc.goal_count()
+        refused = [
+            # A colleague, and a "manager" token of someone who manages nobody.
+            ("ann", ("employee",), {"owner_id": "bob"}),
+            ("bob", ("manager",), {"owner_id": "ann"}),
+            # A manager of another branch, for someone they do not manage.
+            ("sam", ("manager",), {"owner_id": "ivy"}),
+            # Organisation-wide tokens do not act as a person: not for themselves either.
+            ("hris", ("integration",), {}),
+            ("hris", ("integration",), {"owner_id": "ann"}),
+            ("exe", ("executive",), {"owner_id": "ann"}),
+            # An executive-only token of a unit head is not that head.
+            ("mia", ("executive",), {"owner_type": "org_unit", "owner_id": "ou-platform"}),
+            # A unit someone else heads.
+            ("sam", ("manager",), {"owner_type": "org_unit", "owner_id": "ou-platform"}),
+        ]
+        for subject, roles, body in refused:
+            response = await svc.create(subject, *roles, **body)
+            assert response.status_code == 403, (subject, roles, body, response.text)
+        assert await svc.goal_count() == before
+
+        # Whom the directory does not know is a field error, not a new person.
+        unknown = await svc.create("mia", "manager", owner_id="nobody")
+        assert unknown.status_code == 422
+        assert unknown.json()["detail"][0]["loc"] == ["body", "owner_id"]
+
+        # The same requests from those the directory relates to the owner are accepted.
+        for subject, roles, body in (
+            ("mia", ("manager",), {"owner_id": "ivy"}),
+            ("ceo", ("employee",), {"owner_id": "carl"}),  # up the chain; roles do not widen
+            ("hal", ("hr_admin",), {"owner_id": "ann"}),
+            ("mia", ("employee",), {"owner_type": "org_unit", "owner_id": "ou-platform"}),
+        ):
+            response = await svc.create(subject, *roles, **body)
+            assert response.status_code == 201, (subject, roles, body, response.text)
+
+        # Bulk creation for a unit: its heads and hr_admin, not a "manager" token elsewhere.
+        bulk = {
+            "org_unit_id": "ou-platform",
+            "template": {
+                "title": "{name}: onboarding",
+                "period_start": "2026-03-01",
+                "period_end": "2026-03-31",
+            },
+        }
+        for subject, roles, expected in (("bob", ("manager",), 403), ("mia", ("employee",), 201)):
+            response = await svc.client.post(
+                "/v1/goals/bulk", json=bulk, headers=svc.auth(subject, *roles)
+            )
+            assert response.status_code == expected, (subject, response.text)
+
+
+async def test_a_manager_token_that_manages_nobody_changes_no_one_elses_goal(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        as_bob = svc.auth("bob", "manager")
+        writes = [
+            svc.client.patch(f"/v1/goals/{goal_id}", json={"title": "x"}, headers=as_bob),
+            svc.client.post(
+                f"/v1/goals/{goal_id}/key-results/kr-1/progress",
+                json={"value": 500, "confidence": 0.5},
+                headers=as_bob,
+            ),
+            svc.client.post(
+                f"/v1/goals/{goal_id}/status", json={"status": "at_risk"}, headers=as_bob
+            ),
+            svc.client.post(f"/v1/goals/{goal_id}/archive", headers=as_bob),
+            svc.client.put(
+                f"/v1/goals/{goal_id}/parent", json={"parent_goal_id": None}, headers=as_bob
+            ),
+        ]
+        for call in writes:
+            response = await call
+            assert response.status_code == 403, response.text
+        goal = (await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))).json()
+        assert goal["revision"] == 1
+
+
+async def _audit(svc: GoalsService, subject_id: str) -> list[dict[str, object]]:
+    response = await svc.client.get(
+        "/v1/audit", params={"subject_id": subject_id}, headers=svc.auth("hal", "hr_admin")
+    )
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, object]] = response.json()
+    return entries
+
+
+def _entries(entries: list[dict[str, object]]) -> set[tuple[object, ...]]:
+    return {(e["actor_id"], e["action"], e["target"], e["allowed"]) for e in entries}
+
+
+async def test_reads_of_a_private_goal_and_changes_of_its_visibility_are_on_the_audit_trail(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        secret = "Leave for the competitor in May"
+        goal_id = (await svc.create("ann", visibility="private", title=secret)).json()["goal_id"]
+        target = f"goal/{goal_id}"
+        assert (
+            await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("mia", "manager"))
+        ).status_code == 200
+        assert (
+            await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("bob"))
+        ).status_code == 404
+        listing = await svc.client.get("/v1/goals/reports", headers=svc.auth("mia", "manager"))
+        assert goal_id in {g["goal_id"] for g in listing.json()["items"]}
+        # A colleague's listing skips the goal: skipping is not a refused read.
+        await svc.client.get("/v1/goals", headers=svc.auth("bob"))
+        changed = await svc.client.patch(
+            f"/v1/goals/{goal_id}", json={"visibility": "tenant"}, headers=svc.auth("ann")
+        )
+        assert changed.status_code == 200
+        # Tenant-visible now: reading it is not a read of private data any more.
+        await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("bob"))
+
+        entries = await _audit(svc, "ann")
+        assert sorted(
+            (e["actor_id"], e["action"], e["target"], e["allowed"]) for e in entries
+        ) == sorted(
+            [
+                ("mia", "read", target, True),
+                ("bob", "read", target, False),
+                ("mia", "read", target, True),  # the listing showed it
+                ("ann", "change_access", f"{target}:visibility", True),
+            ]
+        )
+        # Who, whom, what and when; never the text itself.
+        assert secret not in json.dumps(entries)
+        # The trail is hr_admin's to read.
+        response = await svc.client.get(
+            "/v1/audit", params={"subject_id": "ann"}, headers=svc.auth("mia", "manager")
+        )
+        assert response.status_code == 403
+
+
+async def test_progress_comments_are_shown_and_audited_only_for_those_above_the_owner(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        comment = "Blocked by my manager's reorg"
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+        recorded = await svc.client.post(
+            f"/v1/goals/{goal_id}/key-results/kr-1/progress",
+            json={"value": 700, "confidence": 0.6, "comment": comment},
+            headers=svc.auth("ann"),
+        )
+        assert recorded.status_code == 201
+        url = f"/v1/goals/{goal_id}/history"
+        peer = await svc.client.get(url, headers=svc.auth("bob"))
+        assert peer.status_code == 200
+        assert comment not in peer.text
+        assert [r["action"] for r in peer.json()["items"]] == ["created", "progress_recorded"]
+        manager = await svc.client.get(url, headers=svc.auth("ceo", "manager"))
+        assert comment in manager.text
+        assert _entries(await _audit(svc, "ann")) == {
+            ("ceo", "read", f"goal/{goal_id}:progress_comments", True)
+        }

@@ -268,3 +268,67 @@ async def test_two_replicas_running_the_staleness_job_at_once_never_report_a_goa
         assert await _run_staleness(svc) == 0
         stale = await svc.records("rhythm.goal.stale.v1", min_count=2)
         assert sorted(decode(r).event.goal_id for r in stale) == sorted([first, second])
+
+
+async def test_late_and_repeated_people_events_change_nothing(start_goals: StartGoals) -> None:
+    async with start_goals(consumers=True) as svc:
+        send = {"topic_prefix": svc.topic_prefix}
+        await publish_events(
+            svc.bootstrap,
+            [
+                svc.unit("ou-platform", head_id="ceo"),
+                svc.employee("ceo", org_unit_id="ou-platform"),
+                svc.employee("mia", manager_id="ceo", org_unit_id="ou-platform"),
+                svc.employee("sam", manager_id="ceo", org_unit_id="ou-platform"),
+            ],
+            **send,
+        )
+        older = svc.employee("ann", manager_id="mia", org_unit_id="ou-platform")
+        svc.clock.advance(timedelta(hours=1))
+        newer = svc.employee("ann", manager_id="sam", org_unit_id="ou-platform")
+        (newer_id,) = await publish_events(svc.bootstrap, [newer], **send)
+        assert await wait_for(lambda: _manager_of(svc, "ann"), timeout_s=30) == "sam"
+        goal_id = (await svc.create("ann")).json()["goal_id"]
+
+        # The HR platform retries the older upsert; and the newer one arrives twice.
+        await publish_events(svc.bootstrap, [older], **send)
+        await publish_events(svc.bootstrap, [newer], event_ids=[newer_id], **send)
+        # A deactivation dated before ann's latest upsert is older than it: it does not hold.
+        stale_leave = EmployeeDeactivated(
+            tenant_id=svc.tenant,
+            occurred_at=older.occurred_at,
+            employee_id="ann",
+            effective_at=older.occurred_at,
+        )
+        await publish_events(svc.bootstrap, [stale_leave], **send)
+        # A fresh event after them tells us the consumer has passed them.
+        await publish_events(svc.bootstrap, [svc.employee("zed", manager_id="mia")], **send)
+        assert await wait_for(lambda: _manager_of(svc, "zed"), timeout_s=30) == "mia"
+
+        assert await _manager_of(svc, "ann") == "sam"
+        # Access follows the directory: the late event's manager gained nothing.
+        for subject, expected in (("mia", 403), ("sam", 200)):
+            response = await svc.client.patch(
+                f"/v1/goals/{goal_id}", json={"title": f"by {subject}"}, headers=svc.auth(subject)
+            )
+            assert response.status_code == expected, subject
+        goal = (await svc.client.get(f"/v1/goals/{goal_id}", headers=svc.auth("ann"))).json()
+        assert goal["archived_at"] is None
+
+        # A real deactivation archives the goal once, however often it arrives.
+        svc.clock.advance(timedelta(minutes=1))
+        leaves = EmployeeDeactivated(
+            tenant_id=svc.tenant,
+            occurred_at=svc.clock.now(),
+            employee_id="ann",
+            effective_at=svc.clock.now(),
+        )
+        (leave_id,) = await publish_events(svc.bootstrap, [leaves], **send)
+        await publish_events(svc.bootstrap, [leaves], event_ids=[leave_id], **send)
+        await publish_events(svc.bootstrap, [older], **send)  # older than the leave: it holds
+        (archived,) = await svc.records("rhythm.goal.archived.v1", settle_s=3.0)
+        assert decode(archived).event.goal_id == goal_id
+        async with svc.runtime.uow() as uow:
+            ann = await directory(uow, svc.tenant).person("ann")
+        assert ann is not None
+        assert not ann.active_at(svc.clock.now())
