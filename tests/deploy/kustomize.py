@@ -179,11 +179,14 @@ def _merge(into: dict[str, Any], patch: dict[str, Any]) -> None:
             _merge(current, value)
         elif isinstance(value, list) and isinstance(current, list) and _named(value + current):
             by_name = {item["name"]: item for item in current}
+            added = []
             for item in value:
                 if item["name"] in by_name:
                     _merge(by_name[item["name"]], item)
                 else:
-                    current.append(copy.deepcopy(item))
+                    added.append(copy.deepcopy(item))
+            # kustomize puts the patch's new items first (as `kubectl kustomize` renders them).
+            current[:0] = added
         else:
             into[key] = copy.deepcopy(value)
 

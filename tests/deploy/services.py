@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 from collections.abc import Mapping
 
+from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.topics import TOPICS, TopicSpec, dlq_spec
 from rhythm_shared.kit.settings import ServiceSettings
 
@@ -19,6 +20,15 @@ SERVICES: dict[str, int] = {
 }
 #: The services that consume Kafka; their consumer group is the service name.
 CONSUMER_GROUPS = ("goals", "checkins", "notifications", "reporting")
+#: The topics each service publishes to (DESIGN.md, "Services"); what each reads is its consumer
+#: group's subscription (the KEDA triggers, checked against the code's groups).
+PUBLISHES: dict[str, set[str]] = {
+    "goals": {topics.GOALS},
+    "checkins": {topics.CHECKINS, topics.CADENCE},
+    "notifications": {topics.NOTIFICATIONS},
+    "reporting": set(),
+    "people": {topics.PEOPLE},
+}
 
 
 def settings_class(service: str) -> type[ServiceSettings]:

@@ -18,6 +18,7 @@ from rhythm_shared.contracts.topics import TOPICS
 from tests.deploy import kustomize
 from tests.deploy.services import (
     CONSUMER_GROUPS,
+    PUBLISHES,
     SERVICES,
     WRITABLE_TMP,
     default_port,
@@ -36,6 +37,8 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 CRDS: dict[str, tuple[str, set[str]]] = {
     "ScaledObject": ("keda.sh/v1alpha1", {"scaleTargetRef", "triggers"}),
     "KafkaTopic": ("kafka.strimzi.io/v1beta2", {"partitions", "replicas"}),
+    "KafkaUser": ("kafka.strimzi.io/v1beta2", {"authentication", "authorization"}),
+    "TriggerAuthentication": ("keda.sh/v1alpha1", {"secretTargetRef"}),
 }
 
 Resource = dict[str, Any]
@@ -228,6 +231,8 @@ def test_the_settings_each_overlay_gives_are_accepted_by_the_services(
         }
         if name == "notifications":  # in the cluster it comes from Secret rhythm-notifications
             values["UNSUBSCRIBE_SECRET"] = "from-the-secret-" + "x" * 32
+        if "KAFKA_SASL_PASSWORD" in _settings_env(resources, name):  # from the Strimzi Secret
+            values["KAFKA_SASL_PASSWORD"] = "from-the-strimzi-secret"
         load_settings(name, values)  # raises on a bad value or a refused production setup
 
 
@@ -301,6 +306,72 @@ def test_strimzi_topics_match_the_topic_map(overlay: tuple[str, list[Resource]])
         assert int(spec["config"]["retention.ms"]) == expected[topic].retention_ms, topic
         assert spec["replicas"] == replicas
         assert int(spec["config"]["min.insync.replicas"]) < replicas or replicas == 1
+
+
+def _acls(user: Resource) -> dict[tuple[str, str, str], set[str]]:
+    """(resource type, name, pattern) -> operations, of a KafkaUser's simple authorization."""
+    assert user["spec"]["authorization"]["type"] == "simple"
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for acl in user["spec"]["authorization"]["acls"]:
+        resource = acl["resource"]
+        key = (resource["type"], resource.get("name", ""), resource.get("patternType", "literal"))
+        out.setdefault(key, set()).update(acl["operations"])
+    return out
+
+
+def _granted(acls: dict[tuple[str, str, str], set[str]], kind: str, operation: str) -> set[str]:
+    return {
+        name
+        for (t, name, p), ops in acls.items()
+        if t == kind and p == "literal" and operation in ops
+    }
+
+
+def test_in_prod_each_service_is_a_kafka_user_allowed_exactly_what_it_does() -> None:
+    resources = _rendered("prod")
+    users = _of_kind(resources, "KafkaUser")
+    assert set(users) == set(SERVICES)
+    scaled = _of_kind(resources, "ScaledObject")
+    config = _config_maps(resources)["rhythm-config"]
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert config["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    for name, user in users.items():
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "rhythm"
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        acls = _acls(user)
+        consumed = {
+            t["metadata"]["topic"]
+            for t in scaled.get(name, {"spec": {"triggers": []}})["spec"]["triggers"]
+            if t["type"] == "kafka"
+        }
+        dlq = {f"rhythm.dlq.{name}"} if name in CONSUMER_GROUPS else set()
+        assert _granted(acls, "topic", "Read") == consumed | dlq, name
+        assert _granted(acls, "topic", "Write") == PUBLISHES[name] | dlq, name
+        groups = {name, f"rhythm-dlq-replay.{name}"} if name in CONSUMER_GROUPS else set()
+        assert _granted(acls, "group", "Read") == groups, name
+        # The start-up topic check sees the catalog; nothing beyond it, no Create or Alter.
+        assert acls[("topic", "rhythm.", "prefix")] == {"Describe", "DescribeConfigs"}
+        assert not [ops for ops in acls.values() if ops & {"All", "Create", "Alter", "Delete"}]
+        # The Deployment authenticates as that user, with the Secret the User Operator issues.
+        env = {e["name"]: e for e in _container(_of_kind(resources, "Deployment")[name])["env"]}
+        assert env["KAFKA_SASL_USERNAME"]["value"] == name
+        ref = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == (name, "password")
+
+
+def test_in_prod_keda_reads_each_groups_lag_as_the_service_it_scales() -> None:
+    resources = _rendered("prod")
+    auths = _of_kind(resources, "TriggerAuthentication")
+    for name, scaled in _of_kind(resources, "ScaledObject").items():
+        for trigger in (t for t in scaled["spec"]["triggers"] if t["type"] == "kafka"):
+            assert trigger["metadata"]["sasl"] == "scram_sha512", name
+            auth = auths[trigger["authenticationRef"]["name"]]["spec"]
+            assert auth["secretTargetRef"] == [
+                {"parameter": "password", "name": name, "key": "password"}
+            ]
+            assert auth["env"] == [
+                {"parameter": "username", "name": "KAFKA_SASL_USERNAME", "containerName": "service"}
+            ]
 
 
 # ---------------------------------------------------------------------------- network
