@@ -158,7 +158,7 @@ async def test_hostile_records_are_dead_lettered_with_reasons_and_the_next_is_ap
         sent[int(dict(r.headers)["rhythm_dlq_offset"])]: dict(r.headers)[DLQ_REASON].decode()
         for r in dead
     }
-    assert sorted(reasons) == sorted([*(p.poison_id for p in poison), "raises"])
+    assert sorted(reasons) == sorted([*(str(p.poison_id) for p in poison), "raises"])
     assert len(dead) == len(reasons), "each record is dead-lettered once"
     by_kind = {kind: reasons[f"poison-{n}"] for n, kind in enumerate(POISON_KINDS)}
     assert "body is not UTF-8" in by_kind["non_utf8"]

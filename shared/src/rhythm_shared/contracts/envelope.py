@@ -150,7 +150,7 @@ def _depth(value: object) -> int:
 
 
 def from_record(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str] | None,
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None] | None,
     value: bytes | None,
     *,
     max_bytes: int = MAX_RECORD_BYTES,
