@@ -14,13 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from rhythm_people import use_cases
+from rhythm_people import access, use_cases
 from rhythm_people.domain import Email, Employee, OrgUnit, StoredEmployee
 from rhythm_people.use_cases import PeopleRejected, SyncResult
 from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
-from rhythm_shared.kit.auth import Principal, Role
-from rhythm_shared.kit.errors import FieldError, Forbidden, InvalidInput
+from rhythm_shared.kit.access import require, role_relationships
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.errors import FieldError, InvalidInput
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.limits import body_limit
 from rhythm_shared.kit.uow import UnitOfWork
@@ -189,9 +190,14 @@ class OrgUnitPage(BaseModel):
     next_after: str | None
 
 
-def _require_integration(principal: Principal) -> None:
-    if not principal.has(Role.INTEGRATION, Role.HR_ADMIN):
-        raise Forbidden("people data is managed by the integration or hr_admin role")
+def _require(principal: Principal, operation: str) -> None:
+    # Tenant-wide operations: the token's roles are the caller's only relationships (access.py).
+    require(
+        access.POLICY,
+        operation,
+        frozenset(role_relationships(principal)),
+        "people data is managed by the integration or hr_admin role",
+    )
 
 
 def _employee_out(stored: StoredEmployee) -> EmployeeOut:
@@ -239,7 +245,7 @@ async def put_employee(
     principal: PrincipalDep,
     key: IdempotencyKey = None,
 ) -> Any:
-    _require_integration(principal)
+    _require(principal, "upsert_employee")
     use_cases.check_tenant(principal.tenant, body.tenant_id)
     employee: Employee = _domain(
         Employee, {"employee_id": employee_id, **body.model_dump(exclude={"tenant_id"})}, ("body",)
@@ -272,7 +278,7 @@ async def put_employee(
 async def post_batch(
     body: PeopleBatch, runtime: RuntimeDep, principal: PrincipalDep, key: IdempotencyKey = None
 ) -> Any:
-    _require_integration(principal)
+    _require(principal, "sync_people")
     if len(body.org_units) + len(body.employees) > MAX_BATCH:
         raise InvalidInput.field(
             "employees", msg=f"at most {MAX_BATCH} items per request (org units included)"
@@ -331,7 +337,7 @@ async def deactivate_employee(
     body: Deactivation | None = None,
     key: IdempotencyKey = None,
 ) -> Any:
-    _require_integration(principal)
+    _require(principal, "deactivate_employee")
     effective_at = body.effective_at if body else None
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
@@ -363,7 +369,7 @@ async def put_org_unit(
     principal: PrincipalDep,
     key: IdempotencyKey = None,
 ) -> Any:
-    _require_integration(principal)
+    _require(principal, "upsert_org_unit")
     use_cases.check_tenant(principal.tenant, body.tenant_id)
     unit: OrgUnit = _domain(
         OrgUnit, {"org_unit_id": org_unit_id, **body.model_dump(exclude={"tenant_id"})}, ("body",)
@@ -390,7 +396,7 @@ async def put_org_unit(
 async def get_employee(
     employee_id: EmployeeId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> EmployeeOut:
-    _require_integration(principal)
+    _require(principal, "read_employee")
     async with runtime.uow() as uow:
         return _employee_out(await use_cases.get_employee(uow, principal.tenant, employee_id))
 
@@ -406,7 +412,7 @@ async def list_employees(
     org_unit_id: str | None = None,
     manager_id: str | None = None,
 ) -> EmployeePage:
-    _require_integration(principal)
+    _require(principal, "list_employees")
     async with runtime.uow() as uow:
         rows = await use_cases.list_employees(
             uow,
@@ -426,7 +432,7 @@ async def list_employees(
 async def get_org_unit(
     org_unit_id: OrgUnitId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> OrgUnitOut:
-    _require_integration(principal)
+    _require(principal, "read_org_unit")
     async with runtime.uow() as uow:
         unit = await use_cases.get_org_unit(uow, principal.tenant, org_unit_id)
     return OrgUnitOut(**dict(unit))
@@ -441,7 +447,7 @@ async def list_org_units(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> OrgUnitPage:
-    _require_integration(principal)
+    _require(principal, "list_org_units")
     async with runtime.uow() as uow:
         units = await use_cases.list_org_units(uow, principal.tenant, after=after, limit=limit)
     items = [OrgUnitOut(**dict(u)) for u in units]
