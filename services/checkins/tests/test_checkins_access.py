@@ -8,12 +8,14 @@ obligation.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from checkins_harness import StartCheckins, employee
 
 from rhythm_checkins.domain.access import POLICY, ROUTES
+from rhythm_shared.contracts.v1 import GoalCreated
+from rhythm_shared.contracts.v1.values import GoalKind, OwnerType, Visibility
 from rhythm_shared.kit.access import KIT_ROUTES
 
 pytestmark = pytest.mark.kafka
@@ -276,3 +278,77 @@ async def test_every_route_of_the_service_has_a_row_in_the_access_policy(
     }
     assert served - KIT_ROUTES == set(ROUTES)
     assert set(ROUTES.values()) <= set(POLICY)
+
+
+def private_goal(tenant: str, goal_id: str, owner: str) -> GoalCreated:
+    return GoalCreated(
+        tenant_id=tenant,
+        occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+        goal_id=goal_id,
+        owner_type=OwnerType.PERSON,
+        owner_id=owner,
+        kind=GoalKind.OKR,
+        visibility=Visibility.PRIVATE,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
+        update_interval_days=14,
+        key_results=[],
+    )
+
+
+async def test_a_former_manager_sees_the_checkin_they_held_but_nothing_of_the_next_ones(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.team()
+        await svc.apply(private_goal(svc.tenant, "g-mia-own", "mia"))
+        mia = svc.auth("mia")
+        held = (
+            await svc.client.post(
+                "/v1/checkins", json={"employee_id": "ana", "scheduled_for": WHEN}, headers=mia
+            )
+        ).json()["checkin_id"]
+        prep = (await svc.client.get(f"/v1/checkins/{held}/preparation", headers=mia)).json()
+        assert [g["goal_id"] for g in prep["goals"]] == ["g-mia-own"]  # her own, to her
+        ana_prep = await svc.client.get(f"/v1/checkins/{held}/preparation", headers=svc.auth("ana"))
+        assert ana_prep.json()["goals"] == []  # not to her report
+        await svc.client.put(f"/v1/checkins/{held}/notes", json={"notes": "held"}, headers=mia)
+        svc.clock.travel_to(datetime(2026, 3, 5, 10, tzinfo=UTC))
+        assert (
+            await svc.client.post(f"/v1/checkins/{held}/complete", json={}, headers=mia)
+        ).status_code == 200
+        await svc.apply(employee(svc.tenant, "max", "boss"))
+        await svc.apply(employee(svc.tenant, "ana", "max", at=LATER))
+        max_ = svc.auth("max")
+        nxt = (
+            await svc.client.post(
+                "/v1/checkins",
+                json={"employee_id": "ana", "scheduled_for": "2026-03-20T10:00:00+01:00"},
+                headers=max_,
+            )
+        ).json()["checkin_id"]
+        await svc.client.post(
+            f"/v1/checkins/{nxt}/action-items",
+            json={"owner_id": "ana", "text": "new manager's private item"},
+            headers=max_,
+        )
+        old = await svc.client.get(f"/v1/checkins/{held}", headers=mia)
+        assert (old.status_code, old.json()["notes"]) == (200, "held")
+        old_prep = await svc.client.get(f"/v1/checkins/{held}/preparation", headers=mia)
+        for answer in (old, old_prep):
+            assert "new manager" not in answer.text
+        assert (await svc.client.get(f"/v1/checkins/{nxt}", headers=mia)).status_code == 404
+        # The new manager sees that the old one happened, not what was said in it.
+        assert (await svc.client.get(f"/v1/checkins/{held}", headers=max_)).json()["notes"] is None
+
+
+async def test_an_employee_the_hr_platform_marks_inactive_owes_nothing(
+    start_checkins: StartCheckins,
+) -> None:
+    async with start_checkins() as svc:
+        await svc.set_policy()
+        await svc.team()
+        assert {o.state for o in await svc.obligations("ana")} == {"open"}
+        await svc.apply(employee(svc.tenant, "ana", "mia", active=False, at=LATER))
+        assert {o.state for o in await svc.obligations("ana")} == {"cancelled"}
+        assert (await svc.planning_row("ana")).plan_at is None

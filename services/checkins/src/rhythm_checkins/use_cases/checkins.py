@@ -36,6 +36,7 @@ from rhythm_shared.contracts.v1 import (
     Initiator,
     ReflectionSubmitted,
     ReviewCompleted,
+    Visibility,
 )
 from rhythm_shared.kit.access import Relationship, acts_as_person, allowed, relationships
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
@@ -305,15 +306,23 @@ async def prepare_view(uow: UnitOfWork, principal: Principal, checkin_id: str) -
             checkins.c.id != row.id,
         )
     )
-    people = [row.employee_id, row.manager_id]
+    # The employee's goals (both may see them: self and manager); the manager's private goals
+    # are the manager's own.
+    owners = goals.c.owner_id == row.employee_id
+    if principal.subject == row.manager_id:
+        owners = or_(owners, goals.c.owner_id == row.manager_id)
+    else:
+        owners = or_(
+            owners,
+            and_(
+                goals.c.owner_id == row.manager_id,
+                goals.c.visibility != Visibility.PRIVATE.value,
+            ),
+        )
     goal_rows = (
         await uow.session.execute(
             select(goals)
-            .where(
-                goals.c.tenant_id == tenant,
-                goals.c.owner_id.in_(people),
-                goals.c.archived.is_(False),
-            )
+            .where(goals.c.tenant_id == tenant, owners, goals.c.archived.is_(False))
             .order_by(goals.c.owner_id, goals.c.goal_id)
         )
     ).all()
