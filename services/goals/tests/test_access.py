@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from goals_harness import GoalsService, StartGoals
@@ -297,3 +298,26 @@ async def test_progress_comments_are_shown_and_audited_only_for_those_above_the_
         assert _entries(await _audit(svc, "ann")) == {
             ("ceo", "read", f"goal/{goal_id}:progress_comments", True)
         }
+
+
+async def test_a_manager_move_is_on_the_trail_of_each_private_goal_it_opens_to_new_eyes(
+    start_goals: StartGoals,
+) -> None:
+    async with start_goals() as svc:
+        await svc.seed_org()
+        private = (await svc.create("ann", visibility="private")).json()["goal_id"]
+        await svc.create("ann")  # tenant-visible: everyone reads it anyway
+        await svc.create("bob", visibility="private")  # bob stays where he is
+        svc.clock.advance(timedelta(minutes=1))
+        await svc.seed_people(
+            svc.employee("ann", manager_id="sam", org_unit_id="ou-sales"),
+            svc.employee("bob", manager_id="mia", org_unit_id="ou-platform"),  # no move
+        )
+        assert _entries(await _audit(svc, "ann")) == {
+            ("/rhythm/tests", "change_access", f"goal/{private}:viewers", True)
+        }
+        assert await _audit(svc, "bob") == []
+        # And the new manager reads it now; the old one no longer does.
+        for subject, expected in (("sam", 200), ("mia", 404)):
+            response = await svc.client.get(f"/v1/goals/{private}", headers=svc.auth(subject))
+            assert response.status_code == expected, subject

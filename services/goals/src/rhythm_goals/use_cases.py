@@ -845,6 +845,7 @@ async def apply_person(uow: UnitOfWork, envelope: Envelope) -> None:
     assert isinstance(event, EmployeeUpserted | EmployeeDeactivated)
     change = await PEOPLE.apply_employee(uow.session, event, envelope.id)
     if change.changed:
+        await _note_moves(uow, envelope, change)
         await _follow_leaver(uow, event.tenant_id, change)
 
 
@@ -852,6 +853,36 @@ async def apply_org_unit(uow: UnitOfWork, envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, OrgUnitUpserted)
     await PEOPLE.apply_org_unit(uow.session, event, envelope.id)
+
+
+async def _note_moves(uow: UnitOfWork, envelope: Envelope, change: PersonChange) -> None:
+    """A new manager or unit changes who may read the person's private goals: each such goal
+    goes on the audit trail, with the HR feed (the event's source) as the one who changed it."""
+    before, after = change.before, change.after
+    if before is None or not before.known:
+        return
+    if (before.manager_id, before.org_unit_id) == (after.manager_id, after.org_unit_id):
+        return
+    private = await uow.session.execute(
+        select(goals.c.goal_id).where(
+            goals.c.tenant_id == envelope.tenant_id,
+            goals.c.owner_type == OwnerType.PERSON.value,
+            goals.c.owner_id == after.employee_id,
+            goals.c.visibility == Visibility.PRIVATE.value,
+            goals.c.archived_at.is_(None),
+        )
+    )
+    for row in private:
+        uow.audit(
+            AuditEntry(
+                tenant_id=envelope.tenant_id,
+                actor_id=envelope.source[:128],
+                subject_id=after.employee_id,
+                action=AuditAction.CHANGE_ACCESS,
+                target=f"goal/{row.goal_id}:viewers",
+                allowed=True,
+            )
+        )
 
 
 async def _follow_leaver(uow: UnitOfWork, tenant_id: str, change: PersonChange) -> None:
