@@ -128,6 +128,11 @@ async def test_hostile_records_are_dead_lettered_with_reasons_and_the_next_is_ap
     key = f"{tenant}/e-valid".encode()  # one partition: the valid event comes after the poison
     now = datetime.now(UTC)
     poison = [hostile(kind, tenant, topics.PEOPLE, n, now) for n, kind in enumerate(POISON_KINDS)]
+    # The other two garbage-header variants: a duplicated ce_type, a header without a value.
+    later = [
+        n + len(POISON_KINDS) * k for k in (1, 2) for n in [POISON_KINDS.index("garbage_headers")]
+    ]
+    poison += [hostile("garbage_headers", tenant, topics.PEOPLE, n, now) for n in later]
     raising = to_record(employee(tenant, "e-raises"), source="/rhythm/tests", event_id=RAISES)
     valid = to_record(employee(tenant, "e-valid"), source="/rhythm/tests", event_id="valid-1")
     async with running(module.build(settings)) as runtime:

@@ -271,17 +271,23 @@ async def _connect_kafka(
 
 
 def _sanitize(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
-    headers = [(k, v.decode(errors="replace").encode()) for k, v in (record.headers or ())]
+    headers = [
+        (k, v.decode(errors="replace").encode() if isinstance(v, bytes) else b"")
+        for k, v in (record.headers or ())
+    ]
     return dataclasses.replace(record, headers=headers)
 
 
 async def _tolerant_parser(msg: Any, original: Callable[[Any], Any]) -> Any:
-    # FastStream decodes headers as UTF-8; a record with a broken header must reach our
-    # dead-letter logic rather than fail inside the framework.
+    # FastStream decodes headers as UTF-8 text; a record with a broken or null header must
+    # reach our dead-letter logic rather than fail inside the framework. The framework parses
+    # a cleaned copy; the consumer gets the records as they arrived (and parks them as such).
     try:
         return await original(msg)
-    except UnicodeDecodeError:
-        return await original(tuple(_sanitize(r) for r in msg))
+    except (UnicodeDecodeError, AttributeError):
+        parsed = await original(tuple(_sanitize(r) for r in msg))
+        parsed.raw_message = msg
+        return parsed
 
 
 async def _raw_decoder(msg: Any) -> Any:
