@@ -85,9 +85,12 @@ async def test_no_credential_from_a_query_string_reaches_the_logs_or_the_spans(
             response = await client.request(method, url)
             assert response.status_code in (401, 404, 405), (url, response.text)
             assert response.headers["referrer-policy"] == "no-referrer"
-        logging.getLogger("rhythm.test").info(
-            "webhook_called", extra={"url": f"https://hooks.example.com/in?signature={MARK}7"}
-        )
+        log = logging.getLogger("rhythm.test")
+        log.info("webhook_called", extra={"url": f"https://hooks.example.com/in?signature={MARK}7"})
+        try:
+            raise ConnectionError(f"POST https://hooks.example.com/in?token={MARK}8 failed")
+        except ConnectionError:
+            log.exception("webhook_failed")
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
 
     lines = capsys.readouterr().err.splitlines()
@@ -95,6 +98,7 @@ async def test_no_credential_from_a_query_string_reaches_the_logs_or_the_spans(
     assert len(access) == len(REQUESTS)
     assert "/v1/unsubscribe?token=REDACTED" in access[0]
     assert "view=all&access_token=REDACTED&Signature=REDACTED&api_key=REDACTED" in access[2]
+    assert any("webhook_failed" in line and "in?token=REDACTED" in line for line in lines)
     assert [line for line in lines if MARK in line] == []
 
     spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from rhythm_shared.kit.redaction import RedactCredentials
+from rhythm_shared.kit.redaction import RedactCredentials, redact
 from rhythm_shared.kit.scrub import format_exception
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -44,7 +44,8 @@ class _ScrubbingFormatter(logging.Formatter):
     """Exceptions are rendered without the values they may quote (see :mod:`.scrub`)."""
 
     def formatException(self, ei: Any) -> str:
-        return format_exception(ei)
+        # An exception may quote a URL with a credential in it (a failed webhook call).
+        return redact(format_exception(ei))
 
 
 class PlainFormatter(_ScrubbingFormatter):
