@@ -103,3 +103,32 @@ async def _health(client: httpx.AsyncClient, status: str) -> dict[str, Any] | No
 async def _when_both(counts: Any) -> Any:
     value = await counts
     return value if len(value) == 2 else None
+
+
+@pytest.mark.parametrize("service", ["goals", "checkins", "notifications", "reporting", "people"])
+async def test_every_service_starts_and_is_ready_with_no_broker_at_all(
+    service: str, tmp_path: Path
+) -> None:
+    import importlib
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{s.getsockname()[1]}"
+    main = importlib.import_module(f"rhythm_{service}.main")
+    app = main.build(
+        main.Settings(
+            environment="development",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / service}.db",
+            kafka_bootstrap_servers=nowhere,
+            log_json=False,
+        )
+    )
+    async with (
+        asyncio.timeout(60),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
+    ):
+        assert (await client.get("/readyz")).status_code == 200
+        health = await wait_for(lambda: _health(client, "down"), timeout_s=15)
+        assert health["kafka_connected"] is False

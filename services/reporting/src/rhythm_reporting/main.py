@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from rhythm_shared.kit.kafka import client_security, ensure_topics, make_produce
 
 __all__ = ["Settings", "build"]
 
+log = logging.getLogger("rhythm.reporting")
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 DESCRIPTION = """\
@@ -51,43 +54,67 @@ def build(
         runtime.extras["settings"] = settings
         if not settings.run_consumers:
             return
-        security = client_security(settings)
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [*TOPICS.values(), dlq_spec(GROUP)],
-            prefix=settings.kafka_topic_prefix,
-            partitions=settings.topic_partitions,
-            replication=settings.topic_replication_factor,
-            security=security,
-        )
-        producer = make_producer(settings.kafka_bootstrap_servers, security)
-        await producer.start()
-        applier = BatchApplier(
-            runtime.sessions,
-            producer,
-            runtime.clock,
-            topic_prefix=settings.kafka_topic_prefix,
-            max_attempts=settings.consumer_max_attempts,
-            max_record_bytes=settings.consumer_max_record_bytes,
-        )
-        ingest = LiveIngest(
-            applier,
-            bootstrap=settings.kafka_bootstrap_servers,
-            topics=every_topic(settings.kafka_topic_prefix),
-            group_id=f"{settings.kafka_topic_prefix}{GROUP}",
-            batch_size=settings.batch_size,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-            security=security,
-        )
-        await ingest.start()
-        runtime.extras.update(
-            ingest=ingest,
-            ingest_producer=producer,
-            ingest_task=asyncio.create_task(run_live_ingest(ingest), name="reporting-ingest"),
-        )
+
+        async def connect() -> None:
+            # Like the kit's own Kafka start-up: retried in the background, so reporting starts
+            # (and answers dashboards) while the broker is away.
+            security = client_security(settings)
+            delay = 0.5
+            while True:
+                producer = make_producer(settings.kafka_bootstrap_servers, security)
+                ingest: LiveIngest | None = None
+                try:
+                    await ensure_topics(
+                        settings.kafka_bootstrap_servers,
+                        [*TOPICS.values(), dlq_spec(GROUP)],
+                        prefix=settings.kafka_topic_prefix,
+                        partitions=settings.topic_partitions,
+                        replication=settings.topic_replication_factor,
+                        security=security,
+                    )
+                    await producer.start()
+                    applier = BatchApplier(
+                        runtime.sessions,
+                        producer,
+                        runtime.clock,
+                        topic_prefix=settings.kafka_topic_prefix,
+                        max_attempts=settings.consumer_max_attempts,
+                        max_record_bytes=settings.consumer_max_record_bytes,
+                    )
+                    ingest = LiveIngest(
+                        applier,
+                        bootstrap=settings.kafka_bootstrap_servers,
+                        topics=every_topic(settings.kafka_topic_prefix),
+                        group_id=f"{settings.kafka_topic_prefix}{GROUP}",
+                        batch_size=settings.batch_size,
+                        session_timeout_ms=settings.consumer_session_timeout_ms,
+                        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+                        security=security,
+                    )
+                    await ingest.start()
+                    break
+                except Exception as exc:
+                    if ingest is not None:
+                        with contextlib.suppress(Exception):
+                            await ingest.close()
+                    await producer.stop()
+                    log.warning("reporting_kafka_unavailable", extra={"error": repr(exc)})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 15.0)
+            runtime.extras.update(
+                ingest=ingest,
+                ingest_producer=producer,
+                ingest_task=asyncio.create_task(run_live_ingest(ingest), name="reporting-ingest"),
+            )
+
+        runtime.extras["ingest_connect"] = asyncio.create_task(connect(), name="reporting-connect")
 
     async def on_stop(runtime: Runtime) -> None:
+        connecting: asyncio.Task[None] | None = runtime.extras.get("ingest_connect")
+        if connecting is not None:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
         ingest: LiveIngest | None = runtime.extras.get("ingest")
         if ingest is not None:
             await ingest.stop()
