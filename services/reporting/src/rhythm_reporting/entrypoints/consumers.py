@@ -157,7 +157,7 @@ class BatchApplier:
             )
         positions: Positions = {}
         for item in decoded:
-            positions = await self._apply_alone(item)
+            positions.update(await self._apply_alone(item))
         return positions
 
     async def _apply_alone(self, item: Decoded) -> Positions:
