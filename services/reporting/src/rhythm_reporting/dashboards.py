@@ -13,10 +13,18 @@ from typing import Any
 
 from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UNIT_MONTH_COUNTS
 from rhythm_reporting.adapters.queries import Queries, Row
+from rhythm_reporting.domain import access
 from rhythm_reporting.domain.metrics import adherence, change, pct, ratio, suppressed, total
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import BASIS_POINTS, TENANT
-from rhythm_shared.kit.auth import Principal, Role
+from rhythm_shared.kit.access import (
+    Relationship,
+    acts_as_person,
+    allowed,
+    require,
+    role_relationships,
+)
+from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
 
 DEFINITIONS = {
@@ -68,7 +76,7 @@ DEFINITIONS = {
     ),
     "units": (
         "The org units the caller may look at (executives and HR: the whole tenant, '*'; "
-        "managers: the units they head and everything below), with current headcounts."
+        "unit heads: the units they head and everything below), with current headcounts."
     ),
 }
 SUPPRESSION = (
@@ -124,38 +132,56 @@ def _period_json(period: Period) -> dict[str, Any]:
     return {"label": period.label, "start": period.start, "end": period.end}
 
 
-def can_see_tenant(principal: Principal) -> bool:
-    return principal.has(Role.EXECUTIVE, Role.HR_ADMIN)
+async def unit_relationships(
+    q: Queries, principal: Principal, unit: str
+) -> frozenset[Relationship]:
+    """The caller's relationships to an org unit: their organisation-wide roles, and
+    ``unit_head`` when, as a person, they head the unit or one above it (in the directory)."""
+    rels = set(role_relationships(principal))
+    if (
+        unit != TENANT
+        and acts_as_person(principal)
+        and principal.subject in await q.directory.unit_heads_upwards(unit)
+    ):
+        rels.add(Relationship.UNIT_HEAD)
+    return frozenset(rels)
 
 
 async def visible_roots(q: Queries, principal: Principal) -> list[str]:
-    if can_see_tenant(principal):
+    """The tops of what the caller may look at: '*' or the units they head."""
+    if allowed(access.POLICY, access.WHOLE_ORGANISATION, frozenset(role_relationships(principal))):
         return [TENANT]
-    if principal.has(Role.MANAGER):
-        return await q.headed_by(principal.subject)
-    return []
+    if not acts_as_person(principal):
+        return []
+    return await q.directory.heads_units(principal.subject)
 
 
 async def resolve_scope(q: Queries, principal: Principal, unit: str | None) -> Scope:
-    """The unit a request looks at, if the caller may: executives and HR the tenant, managers
-    the subtrees of the units they head; anyone else is refused."""
-    if not principal.has(Role.EXECUTIVE, Role.HR_ADMIN, Role.MANAGER):
-        raise Forbidden("dashboards are for executives, HR and managers")
+    """The unit a request looks at, if the caller may (domain/access.py): executives and HR the
+    tenant, unit heads the subtrees of the units they head; anyone else is refused."""
     roots = await visible_roots(q, principal)
     if not roots:
-        raise Forbidden("you head no org unit, so there is no subtree to show")
+        raise Forbidden("dashboards are for executives, HR and the heads of org units")
     unit = unit or roots[0]
-    if unit != TENANT:
+    if unit == TENANT:
+        require(
+            access.POLICY,
+            access.WHOLE_ORGANISATION,
+            frozenset(role_relationships(principal)),
+            "only executives and HR see the whole tenant",
+        )
+        name = "Whole organisation"
+    else:
         row = await q.unit(unit)
         if row is None:
             raise NotFound(f"org unit {unit!r} not found")
-        if TENANT not in roots and not set(await q.ancestors(unit)) & set(roots):
-            raise Forbidden("that org unit is outside your part of the organisation")
+        require(
+            access.POLICY,
+            "read_dashboard",
+            await unit_relationships(q, principal, unit),
+            "that org unit is outside your part of the organisation",
+        )
         name = row["name"] or unit
-    elif TENANT not in roots:
-        raise Forbidden("only executives and HR see the whole tenant")
-    else:
-        name = "Whole organisation"
     people = (await q.people([unit])).get(unit, 0)
     return Scope(unit, name, people)
 
@@ -648,8 +674,8 @@ async def workload_pulse(q: Queries, scope: Scope, period: Period, minimum: int)
 
 async def units(q: Queries, principal: Principal, minimum: int) -> Report:
     roots = await visible_roots(q, principal)
-    if not principal.has(Role.EXECUTIVE, Role.HR_ADMIN, Role.MANAGER) or not roots:
-        raise Forbidden("dashboards are for executives, HR and managers who head a unit")
+    if not roots:
+        raise Forbidden("dashboards are for executives, HR and the heads of org units")
     all_units = await q.all_units()
     children: dict[str | None, list[Row]] = {}
     known = {u["org_unit_id"] for u in all_units}

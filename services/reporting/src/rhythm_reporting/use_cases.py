@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rhythm_reporting.adapters import db
 from rhythm_reporting.adapters.store import ReadModelStore
 from rhythm_reporting.domain.projection import (
     FACT_KINDS,
@@ -37,6 +38,7 @@ from rhythm_shared.contracts.v1 import (
     EmployeeUpserted,
     OrgUnitUpserted,
 )
+from rhythm_shared.kit.people import DirectoryProjection
 
 
 async def _let_others_run() -> None:
@@ -52,12 +54,21 @@ class Projected:
     rollup_rows: int
 
 
+_DIRECTORY = DirectoryProjection(db.directory)
+
+
 async def project_events(store: ReadModelStore, events: Sequence[tuple[str, Event]]) -> Projected:
     """Apply ``(event id, event)`` pairs, in order, to the store's generation. The caller owns
     the transaction (and stores the consumed positions in it)."""
     by_tenant: dict[str, list[tuple[str, Event]]] = defaultdict(list)
     for event_id, event in events:
         by_tenant[event.tenant_id].append((event_id, event))
+        # Access decisions read the kit's directory (domain/access.py): same transaction, its
+        # one rule, so a late or replayed people event changes nothing there.
+        if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
+            await _DIRECTORY.apply_employee(store.session, event, event_id)
+        elif isinstance(event, OrgUnitUpserted):
+            await _DIRECTORY.apply_org_unit(store.session, event, event_id)
     facts = rows = 0
     for tenant, tenant_events in by_tenant.items():
         f, r = await _project_tenant(store, tenant, tenant_events)

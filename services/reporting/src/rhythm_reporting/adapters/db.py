@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from rhythm_shared.kit.db import UtcDateTime, define_kit_tables, new_metadata
+from rhythm_shared.kit.people import define_directory_tables
 
 metadata = new_metadata()
 kit = define_kit_tables(metadata)
@@ -67,6 +68,11 @@ consumer_positions = Table(
     comment="How far each generation has consumed, written in the same transaction as the "
     "read-model change: a replay or restart skips what is already counted.",
 )
+
+#: Who heads which unit and manages whom, for access decisions (domain/access.py): the kit's one
+#: directory, by its last-writer-wins rule. The dimensions below are the read model's own history
+#: (what counts where), not who may see it.
+directory = define_directory_tables(metadata)
 
 # -- the org dimension --------------------------------------------------------------------
 

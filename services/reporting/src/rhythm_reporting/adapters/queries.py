@@ -7,12 +7,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, func, literal, select, union
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
     OBLIGATION_COUNTS,
     UNIT_GOAL_COUNTS,
     UNIT_MONTH_COUNTS,
+    directory,
     employees,
     goal_facts,
     manager_people,
@@ -24,6 +25,7 @@ from rhythm_reporting.adapters.db import (
     unit_people,
 )
 from rhythm_reporting.domain.projection import TENANT
+from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
 
@@ -33,6 +35,8 @@ class Queries:
         self.conn = conn
         self.tenant = tenant
         self.g = generation
+        #: Who heads what, for access decisions (domain/access.py), on the same connection.
+        self.directory = PeopleDirectory(AsyncSession(bind=conn), directory, tenant)
 
     @classmethod
     async def open(cls, conn: AsyncConnection, tenant: str) -> Queries:
