@@ -145,7 +145,10 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
         )
         if settings.run_jobs:
             retention = Retention(
-                settings.outbox_keep_days, settings.inbox_keep_days, settings.idempotency_keep_days
+                settings.outbox_keep_days,
+                settings.inbox_keep_days,
+                settings.idempotency_keep_days,
+                settings.audit_keep_days,
             )
             housekeeper = Housekeeper(runtime.uow, kit_rules(defn.tables, retention))
             housekeeping = JobSpec(
@@ -188,9 +191,13 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(NoReferrer)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(_operations_router(runtime))
+    if defn.tables.audit is not None:
+        from rhythm_shared.kit.audit import audit_router
+
+        app.include_router(audit_router())
     for router in defn.routers:
         app.include_router(router)
     app.mount("/metrics", make_asgi_app(REGISTRY))

@@ -120,6 +120,9 @@ class ServiceSettings(KafkaSecuritySettings):
     idempotency_keep_days: float = Field(
         7, gt=0, description="Days an Idempotency-Key answers a retry with the first response."
     )
+    audit_keep_days: float = Field(
+        365, gt=0, description="Days the audit trail of access to private data is kept."
+    )
     housekeeping_interval_s: float = Field(
         600, gt=0, description="How often the kit's tables are pruned (s)."
     )
