@@ -116,3 +116,26 @@ async def test_a_client_without_credentials_is_refused(scram_broker: OwnBroker) 
     with pytest.raises(KafkaConnectionError):
         await producer.start()
     await producer.stop()
+
+
+def test_sasl_on_a_storage_formatted_without_scram_users_says_how_to_start_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=old\n")
+    monkeypatch.setattr(infra, "KAFKA_DIR", tmp_path)
+    monkeypatch.setattr(infra, "KAFKA_DATA", tmp_path / "data")
+    with pytest.raises(infra.InfraError, match="formatted without SCRAM users"):
+        infra._format_storage("java", sasl=True)
+    infra._format_storage("java", sasl=False)  # the plain listener still starts on it
+
+
+def test_infra_env_gives_tools_the_sasl_client_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(infra, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(infra, "INFRA_ENV", tmp_path / "infra.env")
+    lines = infra.write_infra_env("127.0.0.1:9092", postgres=False, sasl=True).read_text()
+    env = dict(line.split("=", 1) for line in lines.splitlines())
+    settings = KafkaSecuritySettings.model_validate({k.lower(): v for k, v in env.items()})
+    assert client_security(settings) == infra.kafka_sasl_security()
