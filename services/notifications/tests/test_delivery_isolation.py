@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from notifications_harness import SmtpSink, StartService, employee
+from notifications_harness import BrowserKeys, HttpSink, SmtpSink, StartService, b64url, employee
 from sqlalchemy import update
 from test_email_delivery import missed
-from test_preferences import NOW, due
+from test_preferences import NOW, due, feedback
 
 from rhythm_notifications import use_cases
 from rhythm_notifications.adapters import db
+from rhythm_notifications.adapters.outbound import OutboundClient
+from rhythm_notifications.adapters.push import PushOutcome, PushTarget, WebPushSender
+from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
 from rhythm_shared.contracts.envelope import from_record
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
     CheckinDue,
     CheckinKind,
     CheckinScheduled,
+    FeedbackGiven,
     Initiator,
     NotificationFailed,
 )
@@ -228,3 +233,87 @@ async def test_nothing_older_than_the_maximum_age_is_sent_not_even_on_a_replay(
             "e-2@acme.example.com",
             "m-2@acme.example.com",
         ]
+
+
+class CrashingWebhooks(WebhookSender):
+    """A sender with a bug that only one endpoint's deliveries trigger."""
+
+    async def post(
+        self, url: str, *, msg_id: str, timestamp: int, body: str, secret: str
+    ) -> WebhookResult:
+        if "/hooks/bad" in url:
+            raise RuntimeError("a bug in the sender")
+        return await super().post(url, msg_id=msg_id, timestamp=timestamp, body=body, secret=secret)
+
+
+class CrashingPusher(WebPushSender):
+    async def send(self, target: PushTarget, payload: dict[str, Any], topic: str) -> PushOutcome:
+        if "/push/bad" in target.endpoint:
+            raise RuntimeError("a bug in the pusher")
+        return await super().send(target, payload, topic)
+
+
+def _outbound() -> OutboundClient:
+    return OutboundClient(allow_private=True, max_response_bytes=1024, per_endpoint=4)
+
+
+async def test_a_webhook_or_push_that_crashes_its_sender_fails_alone(
+    start_service: StartService,
+    http_sink: HttpSink,
+    smtp_sink: SmtpSink,
+    tenant: str,
+    vapid_key: str,
+) -> None:
+    webhooks = CrashingWebhooks(_outbound(), 2.0)
+    pusher = CrashingPusher(
+        vapid_key, "mailto:ops@acme.example.com", ttl_s=60, timeout_s=2, outbound=_outbound()
+    )
+    async with start_service(webhooks=webhooks, pusher=pusher) as svc:
+        await svc.add_people(*(employee(tenant, pid) for pid in ("e-1", "e-2", "g-1")))
+        for pid, path in (("e-1", "/push/bad"), ("e-2", "/push/good")):
+            keys = BrowserKeys.new()
+            subscribed = await svc.client.post(
+                "/v1/push-subscriptions",
+                json={
+                    "endpoint": http_sink.base_url + path,
+                    "keys": {"p256dh": keys.p256dh, "auth": b64url(keys.auth)},
+                },
+                headers=svc.token(pid),
+            )
+            assert subscribed.status_code == 201, subscribed.text
+        for path in ("/hooks/bad", "/hooks/good"):
+            created = await svc.client.post(
+                "/v1/webhook-endpoints",
+                json={"url": http_sink.base_url + path, "event_types": [FeedbackGiven.type]},
+                headers=svc.token("admin", "hr_admin"),
+            )
+            assert created.status_code == 201, created.text
+        to_e2 = feedback(tenant, 2).model_copy(update={"receiver_id": "e-2"})
+        await svc.publish([feedback(tenant, 1), to_e2])  # email and push to each
+        await svc.wait_deliveries(4)
+        await svc.dispatch()
+
+        rows = {(r.recipient_id, r.channel): r for r in await svc.deliveries()}
+        bad = rows[("e-1", "push")]
+        assert (bad.status, bad.reason) == ("failed", "provider_error")
+        assert bad.detail == "could not be built or sent (RuntimeError)"
+        assert {k: r.status for k, r in rows.items() if k != ("e-1", "push")} == {
+            ("e-1", "email"): "sent",
+            ("e-2", "email"): "sent",
+            ("e-2", "push"): "sent",
+        }
+        assert len(http_sink.to("/push/good")) == 1
+
+        async def queued() -> bool:
+            return len(await svc.rows(db.webhook_deliveries)) == 4
+
+        await wait_for(queued, timeout_s=30)
+        assert await svc.dispatch_webhooks() == 4
+        hooks = await svc.rows(db.webhook_deliveries)
+        assert sorted((r.status, r.detail) for r in hooks) == [
+            ("pending", "could not be sent (RuntimeError)"),
+            ("pending", "could not be sent (RuntimeError)"),
+            ("sent", None),
+            ("sent", None),
+        ]
+        assert len(http_sink.to("/hooks/good")) == 2

@@ -23,7 +23,7 @@ from rhythm_notifications.adapters.email import build_message, check_address, ch
 from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
 from rhythm_notifications.adapters.templates import Rendered, Templates
 from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscribe
-from rhythm_notifications.adapters.webhooks import WebhookSender
+from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
 from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
@@ -352,23 +352,31 @@ class WebhookDispatcher:
 
     async def _post(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
         try:
-            await self._send(delivery, token)
+            try:
+                result = await self.sender.post(
+                    delivery.url,
+                    msg_id=delivery.id,
+                    timestamp=int(self.runtime.clock.now().timestamp()),
+                    body=delivery.body,
+                    secret=delivery.secret,
+                )
+            except Exception as exc:
+                # One delivery's fault stays its own: recorded as a failed attempt (so the
+                # retry policy bounds it), never raised into the other deliveries.
+                log.exception("webhook_delivery_crashed", extra={"delivery_id": delivery.id})
+                result = WebhookResult(None, f"could not be sent ({type(exc).__name__})")
+            await self._record(delivery, token, result)
         except Exception:
-            # The lease brings it back later; nothing here may stop other deliveries.
-            log.exception("webhook_delivery_crashed", extra={"delivery_id": delivery.id})
+            # Recording failed (the database): the lease brings the delivery back later.
+            log.exception("webhook_record_failed", extra={"delivery_id": delivery.id})
         finally:
             self._in_flight[delivery.endpoint_id] -= 1
             if self._in_flight[delivery.endpoint_id] <= 0:
                 del self._in_flight[delivery.endpoint_id]
 
-    async def _send(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
-        result = await self.sender.post(
-            delivery.url,
-            msg_id=delivery.id,
-            timestamp=int(self.runtime.clock.now().timestamp()),
-            body=delivery.body,
-            secret=delivery.secret,
-        )
+    async def _record(
+        self, delivery: use_cases.ClaimedWebhook, token: str, result: WebhookResult
+    ) -> None:
         async with self.runtime.uow() as uow:
             status = await use_cases.record_webhook_result(
                 uow,
