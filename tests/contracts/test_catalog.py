@@ -15,6 +15,7 @@ from rhythm_shared.contracts import (
     CHECKINS,
     EVENT_TYPES,
     GOALS,
+    INTERNAL_PULSE,
     NOTIFICATIONS,
     PEOPLE,
     TOPICS,
@@ -32,6 +33,7 @@ from rhythm_shared.contracts.v1 import (
     GoalCreated,
     GoalStatusChanged,
     KeyResultSpec,
+    PulseRecorded,
 )
 
 CATALOG = {
@@ -56,6 +58,7 @@ CATALOG = {
     "rhythm.notification.sent.v1",
     "rhythm.notification.failed.v1",
     "rhythm.notification.suppressed.v1",
+    "rhythm.pulse.recorded.v1",
 }
 
 MODELS = list(v1.EVENTS)
@@ -317,10 +320,7 @@ def test_events_are_immutable() -> None:
 
 
 def test_publishers() -> None:
-    assert v1.topics_published_by("checkins") == (
-        CHECKINS,
-        CADENCE,
-    )
+    assert v1.topics_published_by("checkins") == (CHECKINS, CADENCE, INTERNAL_PULSE)
     assert v1.topics_published_by("goals") == (GOALS,)
     assert v1.publisher_of(PEOPLE) == "people"
     assert v1.publisher_of(NOTIFICATIONS) == "notifications"
@@ -337,3 +337,22 @@ def test_publishers() -> None:
         "EmployeeDeactivated",
         "OrgUnitUpserted",
     ]
+
+
+def test_individual_pulses_have_an_internal_topic_that_only_reporting_reads() -> None:
+    assert PulseRecorded.topic == INTERNAL_PULSE
+    assert v1.publisher_of(INTERNAL_PULSE) == "checkins"
+    assert v1.CONSUMERS[INTERNAL_PULSE] == ("reporting",)
+    assert [m.__name__ for m in v1.events_on(INTERNAL_PULSE)] == ["PulseRecorded"]
+    event = event_of(PulseRecorded)
+    assert event.key == "acme/e-1042"
+
+
+def test_a_pulse_from_a_checkin_names_the_checkin() -> None:
+    with pytest.raises(ValidationError, match="checkin_id"):
+        _with(PulseRecorded, checkin_id=None)
+    reflection = _with(PulseRecorded, checkin_id=None, source="reflection")
+    assert isinstance(reflection, PulseRecorded)
+    assert reflection.checkin_id is None
+    with pytest.raises(ValidationError):
+        _with(PulseRecorded, pulse=6)

@@ -73,8 +73,10 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
 
 
 def _channel_id(topic: str) -> str:
-    # ``rhythm.goals.v1`` -> ``goals``: channel ids are map keys and references, keep them plain.
-    return topic.split(".")[1]
+    # ``rhythm.goals.v1`` -> ``goals``, ``rhythm.internal.pulse.v1`` -> ``internalPulse``:
+    # channel ids are map keys and references, keep them plain.
+    first, *rest = topic.split(".")[1:-1]
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def _words(name: str) -> str:
@@ -247,7 +249,7 @@ def _build_asyncapi() -> dict[str, Any]:
         # Operations must reference the channel's own messages (AsyncAPI 3.0).
         refs = [{"$ref": f"#/channels/{channel}/messages/{m.__name__}"} for m in on_topic]
         if publisher:
-            operations[f"send{channel.capitalize()}"] = {
+            operations[f"send{channel[:1].upper()}{channel[1:]}"] = {
                 "action": "send",
                 "channel": {"$ref": f"#/channels/{channel}"},
                 "title": f"Publish on {topic}",
@@ -255,7 +257,7 @@ def _build_asyncapi() -> dict[str, Any]:
                 "messages": refs,
             }
         if consumers:
-            operations[f"receive{channel.capitalize()}"] = {
+            operations[f"receive{channel[:1].upper()}{channel[1:]}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{channel}"},
                 "title": f"Consume {topic}",

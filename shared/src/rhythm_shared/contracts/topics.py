@@ -9,6 +9,9 @@ GOALS = "rhythm.goals.v1"
 CHECKINS = "rhythm.checkins.v1"
 CADENCE = "rhythm.cadence.v1"
 NOTIFICATIONS = "rhythm.notifications.v1"
+#: Individual workload pulse scores, for reporting's aggregates only: not part of what tenants'
+#: integrators and webhooks receive (docs/privacy.md). Its ACLs admit checkins and reporting.
+INTERNAL_PULSE = "rhythm.internal.pulse.v1"
 
 DLQ_PREFIX = "rhythm.dlq."
 
@@ -35,6 +38,12 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(CHECKINS, DEFAULT_PARTITIONS, -1, "Check-ins, reflections, feedback, reviews."),
         TopicSpec(CADENCE, DEFAULT_PARTITIONS, -1, "Cadence policies, due and missed check-ins."),
         TopicSpec(NOTIFICATIONS, DEFAULT_PARTITIONS, 13 * WEEK_MS, "Notification outcomes."),
+        TopicSpec(
+            INTERNAL_PULSE,
+            DEFAULT_PARTITIONS,
+            -1,
+            "Internal: each person's workload pulse, for reporting's aggregates only.",
+        ),
     )
 }
 

@@ -42,6 +42,7 @@ from rhythm_shared.contracts.v1.notifications import (
     NotificationSuppressed,
 )
 from rhythm_shared.contracts.v1.people import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1.pulse import PulseRecorded
 from rhythm_shared.contracts.v1.values import (
     ArchiveReason,
     Channel,
@@ -58,6 +59,7 @@ from rhythm_shared.contracts.v1.values import (
     NotificationCategory,
     OwnerType,
     PolicyScope,
+    PulseSource,
     SuppressionReason,
     Visibility,
 )
@@ -102,6 +104,8 @@ __all__ = [
     "OrgUnitUpserted",
     "OwnerType",
     "PolicyScope",
+    "PulseRecorded",
+    "PulseSource",
     "ReflectionSubmitted",
     "ReviewCompleted",
     "SuppressionReason",

@@ -35,6 +35,7 @@ from rhythm_shared.contracts.v1.notifications import (
     NotificationSuppressed,
 )
 from rhythm_shared.contracts.v1.people import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1.pulse import PulseRecorded
 
 #: Every v1 event, in catalog order.
 EVENTS: tuple[type[Event], ...] = (
@@ -59,6 +60,7 @@ EVENTS: tuple[type[Event], ...] = (
     NotificationSent,
     NotificationFailed,
     NotificationSuppressed,
+    PulseRecorded,
 )
 
 #: The one service allowed to publish on each topic. ``people`` is the HR feed (the bulk import
@@ -69,6 +71,7 @@ PUBLISHERS: dict[str, str] = {
     topics.CHECKINS: "checkins",
     topics.CADENCE: "checkins",
     topics.NOTIFICATIONS: "notifications",
+    topics.INTERNAL_PULSE: "checkins",
 }
 
 #: Who consumes each topic (reporting reads everything).
@@ -78,6 +81,8 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     topics.CHECKINS: ("notifications", "reporting"),
     topics.CADENCE: ("notifications", "reporting"),
     topics.NOTIFICATIONS: ("reporting",),
+    # Internal: individual scores for reporting's aggregates, never for webhooks or integrators.
+    topics.INTERNAL_PULSE: ("reporting",),
 }
 
 

@@ -88,6 +88,13 @@ class Initiator(StrEnum):
     MANAGER = "manager"
 
 
+class PulseSource(StrEnum):
+    """Where a workload pulse was given: a completed check-in or a self-reflection."""
+
+    CHECKIN = "checkin"
+    REFLECTION = "reflection"
+
+
 class PolicyScope(StrEnum):
     """What a cadence policy applies to; the most specific wins (employee > org_unit > tenant)."""
 
