@@ -3,6 +3,7 @@ a bounded answer within a deadline, and a slow endpoint holds up only its own de
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
@@ -154,6 +155,27 @@ async def test_an_endpoint_that_answers_too_slowly_is_cut_off_at_the_deadline(
     assert answer == OutboundFailure("timeout", "no complete answer within 0.3 s")
     [request] = http_sink.to("/hook")
     assert request.answered_at == 0.0  # given up on before the endpoint answered
+
+
+async def test_a_request_waiting_for_a_busy_endpoint_gives_up_at_its_deadline_too(
+    http_sink: HttpSink,
+) -> None:
+    http_sink.answers["/hook"] = Answer(delay_s=3)
+    client = OutboundClient(allow_private=True, max_response_bytes=1024, per_endpoint=1)
+    try:
+        answers = await asyncio.gather(
+            *(
+                client.post(http_sink.base_url + "/hook", content=b"{}", headers={}, deadline_s=0.5)
+                for _ in range(2)
+            )
+        )
+    finally:
+        await client.close()
+    assert sorted(a.detail for a in answers if isinstance(a, OutboundFailure)) == [
+        "endpoint busy (1 at a time, all in flight)",
+        "no complete answer within 0.5 s",
+    ]
+    assert len(http_sink.to("/hook")) == 1  # the second never went out
 
 
 async def _register(svc: Any, url: str, tenant: str | None = None) -> None:

@@ -8,8 +8,8 @@ Whoever picks the URL picks where this service connects, so every request:
   ignored, since a proxy would resolve the name beyond this check;
 - follows no redirects (a 3xx is an answer, not an instruction);
 - reads at most ``max_response_bytes`` of the answer, within one total deadline;
-- waits for a slot of its own endpoint (``per_endpoint`` requests at a time per origin), so a
-  slow endpoint holds up only its own deliveries.
+- waits for a slot of its own endpoint (``per_endpoint`` requests at a time per origin) within
+  that same deadline, so a slow endpoint holds up only its own deliveries.
 
 Errors are in this service's words (what failed), never the remote side's text.
 """
@@ -204,23 +204,31 @@ class OutboundClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return OutboundFailure("invalid_url", "not an absolute http(s) URL")
         origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
-        async with self._slot(origin):
-            try:
-                async with asyncio.timeout(deadline_s):
-                    return await self._post(url, content, headers, deadline_s)
-            except TimeoutError:
-                return OutboundFailure("timeout", f"no complete answer within {deadline_s:g} s")
-            except httpx.InvalidURL:
-                return OutboundFailure("invalid_url", "not a valid URL")
-            except httpx.HTTPError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, BlockedAddress):
-                    return OutboundFailure("refused", f"refused: {cause}")
-                if isinstance(exc, httpx.TimeoutException):
-                    return OutboundFailure("timeout", f"timed out ({type(exc).__name__})")
+        slot = self._slot(origin)
+        started = False
+        try:
+            # The deadline covers the wait for a slot too: a backlog at one slow endpoint turns
+            # into retries of its own deliveries, never into a round that waits for it.
+            async with asyncio.timeout(deadline_s), slot:
+                started = True
+                return await self._post(url, content, headers, deadline_s)
+        except TimeoutError:
+            if not started:
                 return OutboundFailure(
-                    "unreachable", f"could not reach {parts.hostname} ({type(exc).__name__})"
+                    "timeout", f"endpoint busy ({self._per_endpoint} at a time, all in flight)"
                 )
+            return OutboundFailure("timeout", f"no complete answer within {deadline_s:g} s")
+        except httpx.InvalidURL:
+            return OutboundFailure("invalid_url", "not a valid URL")
+        except httpx.HTTPError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BlockedAddress):
+                return OutboundFailure("refused", f"refused: {cause}")
+            if isinstance(exc, httpx.TimeoutException):
+                return OutboundFailure("timeout", f"timed out ({type(exc).__name__})")
+            return OutboundFailure(
+                "unreachable", f"could not reach {parts.hostname} ({type(exc).__name__})"
+            )
 
     async def _post(
         self, url: str, content: bytes, headers: Mapping[str, str], deadline_s: float
