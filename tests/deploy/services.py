@@ -24,7 +24,7 @@ CONSUMER_GROUPS = ("goals", "checkins", "notifications", "reporting")
 #: group's subscription (the KEDA triggers, checked against the code's groups).
 PUBLISHES: dict[str, set[str]] = {
     "goals": {topics.GOALS},
-    "checkins": {topics.CHECKINS, topics.CADENCE},
+    "checkins": {topics.CHECKINS, topics.CADENCE, topics.INTERNAL_PULSE},
     "notifications": {topics.NOTIFICATIONS},
     "reporting": set(),
     "people": {topics.PEOPLE},

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from rhythm_shared.contracts.topics import TOPICS
+from rhythm_shared.contracts.topics import INTERNAL_PULSE, TOPICS
 from tests.deploy import kustomize
 from tests.deploy.services import (
     CONSUMER_GROUPS,
@@ -458,3 +458,14 @@ def test_every_kustomization_is_used_by_an_overlay() -> None:
         walk(K8S / "overlays" / name)
     every = {p.parent.resolve() for p in K8S.rglob("kustomization.yaml")}
     assert every == used
+
+
+def test_in_prod_only_reporting_reads_the_internal_pulse_topic_and_only_checkins_writes_it() -> (
+    None
+):
+    users = _of_kind(_rendered("prod"), "KafkaUser")
+    readers = {n for n, u in users.items() if INTERNAL_PULSE in _granted(_acls(u), "topic", "Read")}
+    writers = {
+        n for n, u in users.items() if INTERNAL_PULSE in _granted(_acls(u), "topic", "Write")
+    }
+    assert (readers, writers) == ({"reporting"}, {"checkins"})
