@@ -567,3 +567,39 @@ def seed_org(fleet: Fleet, tenant: str | None = None) -> Org:
     org.ids["org_unit_id"] = org.units["team"]
     fleet.settle()
     return org
+
+
+def add_unit_head(fleet: Fleet, org: Org) -> None:
+    """Give the root unit a head who is not in ana's manager chain ("head", reporting to boss),
+    so that every relationship of the access policies has someone to hold it."""
+    org.employees["head"] = f"{org.tag}-head"
+    hr = bearer(org.tenant, f"{org.tag}-hr", ["hr_admin", "integration"])
+    people = fleet.url("people")
+    _ok(
+        requests.put(
+            f"{people}/v1/people/employees/{org.emp('head')}",
+            json={
+                "email": f"{org.emp('head')}@example.com",
+                "display_name": f"Head {org.mark('name_head')}",
+                "manager_id": org.emp("boss"),
+                "org_unit_id": org.units["root"],
+                "time_zone": "Europe/Amsterdam",
+                "locale": "en-GB",
+                "hired_on": "2020-01-06",
+                "active": True,
+            },
+            headers=hr,
+            timeout=30,
+        ),
+        "unit head",
+    )
+    _ok(
+        requests.put(
+            f"{people}/v1/people/org-units/{org.units['root']}",
+            json={"name": f"Root {org.mark('unit_root')}", "head_id": org.emp("head")},
+            headers=hr,
+            timeout=30,
+        ),
+        "root unit head",
+    )
+    fleet.settle()
