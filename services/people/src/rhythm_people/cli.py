@@ -174,6 +174,7 @@ async def _import(
                         tenant,
                         parsed.units,
                         parsed.employees,
+                        versions=parsed.versions,
                         progress=SyncProgress(
                             planned=planned, written=lambda n: progress.advance(write, n)
                         ),
@@ -345,13 +346,14 @@ def print_errors(errors: list[RowError], rows: int, limit: int) -> None:
 def print_summary(report: ImportReport) -> None:
     result = report.result or SyncResult()
     table = Table(title="dry run: nothing written" if report.dry_run else "Imported")
-    for name in ("rows", "created", "updated", "unchanged", "events published"):
+    for name in ("rows", "created", "updated", "unchanged", "stale", "events published"):
         table.add_column(name, justify="right")
     table.add_row(
         str(report.rows),
         str(result.created),
         str(result.updated),
         str(result.unchanged),
+        str(result.stale),
         "-" if report.dry_run else str(report.published),
     )
     console.print(table)

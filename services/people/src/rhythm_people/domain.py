@@ -101,11 +101,26 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class SourceIdentity:
+    """How an identity provider names a person (SCIM ``userName``, ``externalId``) and the
+    department and organization it states; empty for people only the HR feeds sent."""
+
+    user_name: str | None = None
+    external_id: str | None = None
+    department: str | None = None
+    organization: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredEmployee:
-    """What the service holds for an employee: the HR state plus its deactivation."""
+    """What the service holds for an employee: the HR state plus its deactivation, the newest
+    version the source stated (``source_updated_at``) and the identity provider's names."""
 
     employee: Employee
     deactivated_at: datetime | None = None
+    source_updated_at: datetime | None = None
+    identity: SourceIdentity = field(default_factory=SourceIdentity)
+    scim_deleted_at: datetime | None = None
 
 
 @dataclass
@@ -115,10 +130,15 @@ class Plan:
     units: list[OrgUnit] = field(default_factory=list)
     employees: list[Employee] = field(default_factory=list)
     created: set[tuple[Kind, str]] = field(default_factory=set)
+    stale: set[str] = field(default_factory=set)
+    #: Unchanged employees whose source version moved on: only the version is stored.
+    newer_versions: dict[str, datetime] = field(default_factory=dict)
     unchanged_units: int = 0
     unchanged_employees: int = 0
 
     def outcome(self, kind: Kind, entity_id: str, changed: bool) -> str:
+        if kind == "employee" and entity_id in self.stale:
+            return "stale"
         if not changed:
             return "unchanged"
         return "created" if (kind, entity_id) in self.created else "updated"
@@ -222,8 +242,16 @@ def plan_sync(
     *,
     stored_units: Mapping[str, OrgUnit],
     stored_employees: Mapping[str, StoredEmployee],
+    versions: Mapping[str, datetime] | None = None,
 ) -> Plan:
-    """Keep only what differs from the stored state (last write wins per id)."""
+    """Keep only what differs from the stored state (last write wins per id).
+
+    ``versions`` are the source's own times of the employees' states (``source_updated_at``):
+    a state older than the one stored is a delayed write (a retry behind an outage) and is
+    dropped as ``stale``, so an older write never overwrites a newer one. Without a version a
+    write is taken as the newest.
+    """
+    versions = versions or {}
     plan = Plan()
     for u in units:
         before = stored_units.get(u.org_unit_id)
@@ -235,6 +263,16 @@ def plan_sync(
             plan.unchanged_units += 1
     for e in employees:
         stored = stored_employees.get(e.employee_id)
+        version = versions.get(e.employee_id)
+        if (
+            stored is not None
+            and version is not None
+            and stored.source_updated_at is not None
+            and version < stored.source_updated_at
+        ):
+            plan.stale.add(e.employee_id)
+            plan.unchanged_employees += 1
+            continue
         if stored is None:
             plan.created.add(("employee", e.employee_id))
         # Deactivation stores active=False, so an employee HR sends as active again differs.
@@ -242,6 +280,10 @@ def plan_sync(
             plan.employees.append(e)
         else:
             plan.unchanged_employees += 1
+            if version is not None and (
+                stored.source_updated_at is None or version > stored.source_updated_at
+            ):
+                plan.newer_versions[e.employee_id] = version
     return plan
 
 

@@ -6,7 +6,7 @@ transaction, so a sync's state and its events commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,6 +50,7 @@ class SyncResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    stale: int = 0  # older than the state stored: dropped, nothing written or published
     events: int = 0
     items: list[ItemOutcome] = field(default_factory=list)
 
@@ -70,13 +71,16 @@ async def sync_people(
     *,
     progress: SyncProgress | None = None,
     keep_unit_heads: bool = False,
+    versions: Mapping[str, datetime] | None = None,
 ) -> SyncResult:
     """Store the org units and employees HR states, and announce what changed.
 
     All or nothing: one bad item refuses the whole sync (:class:`PeopleRejected`). Org units are
     written and published before employees, so a consumer that reads in order finds the unit of
     an employee already known. With ``keep_unit_heads`` (sources that do not know heads, such as
-    the CSV import), a unit without a head keeps the head it has.
+    the CSV import), a unit without a head keeps the head it has. ``versions`` are the source's
+    times of the employees' states (``source_updated_at``): an employee older than the state
+    stored is ``stale`` and left as it is (two syncs of a person can arrive out of order).
     """
     repo = PeopleRepository(uow, tenant)
     if len(units) + len(employees) > FULL_STATE_THRESHOLD:
@@ -111,7 +115,11 @@ async def sync_people(
         raise PeopleRejected(problems)
 
     plan = domain.plan_sync(
-        units, employees, stored_units=stored_units, stored_employees=stored_employees
+        units,
+        employees,
+        stored_units=stored_units,
+        stored_employees=stored_employees,
+        versions=versions,
     )
     progress = progress or SyncProgress()
     progress.planned(2 * (len(plan.units) + len(plan.employees)))
@@ -120,7 +128,8 @@ async def sync_people(
     await publish_all(
         uow, [domain.org_unit_upserted(tenant, u, now) for u in plan.units], progress.written
     )
-    await repo.save_employees(plan.employees, now, progress.written)
+    await repo.save_employees(plan.employees, now, progress.written, versions)
+    await repo.save_versions(plan.newer_versions)
     await publish_all(
         uow,
         [domain.employee_upserted(tenant, e, now) for e in plan.employees],

@@ -16,6 +16,9 @@ time_zone            yes*     IANA zone, e.g. ``Europe/Amsterdam``
 locale               yes*     BCP 47 tag, e.g. ``nl``, ``en-GB``
 hired_on             yes*     first working day, ``YYYY-MM-DD``
 active               no       true/false (also 1/0, yes/no); default true
+source_updated_at    no       when HR last changed the person (ISO 8601 with offset, e.g.
+                              ``2026-03-01T09:30:00Z``): a row older than the state the
+                              service holds is skipped as stale
 ==================== ======== =========================================================
 
 (*) A row with an empty ``employee_id`` defines only an org unit (a unit with no direct
@@ -31,10 +34,11 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from rhythm_people.domain import Employee, OrgUnit, Problem
 
@@ -53,6 +57,9 @@ COLUMNS = (
     "hired_on",
     "active",
 )
+#: An optional column beyond the HR export's own: the source's version of the row.
+VERSION_COLUMN = "source_updated_at"
+ACCEPTED_COLUMNS = (*COLUMNS, VERSION_COLUMN)
 REQUIRED_COLUMNS = (
     "employee_id",
     "email",
@@ -70,6 +77,7 @@ _EMPLOYEE_ONLY = (
     "locale",
     "hired_on",
     "active",
+    "source_updated_at",
 )
 _OPTIONAL_EMPTY_IS_NONE = ("manager_id",)
 
@@ -103,6 +111,8 @@ class ParsedFile:
     unit_lines: list[int] = field(default_factory=list)
     employees: list[Employee] = field(default_factory=list)
     employee_lines: list[int] = field(default_factory=list)
+    #: employee_id -> the row's source_updated_at, for rows that carry one.
+    versions: dict[str, datetime] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
 
@@ -149,11 +159,13 @@ def parse(
     out.rows = len(rows)
     if total:
         total(len(rows))
-    unknown = [h for h in header if h not in COLUMNS]
+    unknown = [h for h in header if h not in ACCEPTED_COLUMNS]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if unknown:
         out.errors.append(
-            RowError(1, ", ".join(unknown), f"unknown column(s); expected {', '.join(COLUMNS)}")
+            RowError(
+                1, ", ".join(unknown), f"unknown column(s); expected {', '.join(ACCEPTED_COLUMNS)}"
+            )
         )
     if missing:
         out.errors.append(RowError(1, ", ".join(missing), "missing required column(s)"))
@@ -198,9 +210,12 @@ def parse(
                     out.errors.append(RowError(line, name, "must be empty on a unit-only row"))
             continue
         employee = _employee(cells, line, out.errors)
+        version = _version(cells, line, out.errors)
         if employee is not None:
             out.employees.append(employee)
             out.employee_lines.append(line)
+            if version is not None:
+                out.versions[employee.employee_id] = version
     if progress:
         progress(done % 5_000)
     return out
@@ -221,6 +236,26 @@ def _unit(cells: dict[str, str], line: int, errors: list[RowError]) -> OrgUnit |
         "parent_id": cells.get("parent_org_unit_id") or None,
     }
     return _validated(OrgUnit, data, line, UNIT_COLUMN, errors)
+
+
+_INSTANT = TypeAdapter(AwareDatetime)
+
+
+def _version(cells: dict[str, str], line: int, errors: list[RowError]) -> datetime | None:
+    value = cells.get("source_updated_at")
+    if not value:
+        return None
+    try:
+        return _INSTANT.validate_python(value)
+    except ValidationError:
+        errors.append(
+            RowError(
+                line,
+                "source_updated_at",
+                f"must be a time with its offset such as 2026-03-01T09:30:00Z (got {value!r})",
+            )
+        )
+        return None
 
 
 def _employee(cells: dict[str, str], line: int, errors: list[RowError]) -> Employee | None:

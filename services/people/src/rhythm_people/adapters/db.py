@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +17,15 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    and_,
     case,
+    func,
+    or_,
     select,
     update,
 )
 
-from rhythm_people.domain import Employee, OrgUnit, StoredEmployee
+from rhythm_people.domain import Employee, OrgUnit, SourceIdentity, StoredEmployee
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import to_record
 from rhythm_shared.kit.db import UtcDateTime, define_kit_tables, new_metadata
@@ -59,10 +62,23 @@ employees = Table(
     Column("active", Boolean, nullable=False),
     Column("deactivated_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # How an identity provider names the person (SCIM userName and externalId, RFC 7643 §3.1,
+    # §4.1) and the department/organization it stated; null for people only HR feeds sent.
+    Column("user_name", String(320), nullable=True),
+    Column("external_id", String(256), nullable=True),
+    Column("department", String(200), nullable=True),
+    Column("organization", String(200), nullable=True),
+    # The newest version of the person the source stated: an older write is dropped.
+    Column("source_updated_at", UtcDateTime, nullable=True),
+    # A SCIM DELETE: deactivated, and gone from /scim/v2/Users; the row (history) stays.
+    Column("scim_deleted_at", UtcDateTime, nullable=True),
     comment="Employees as the HR platform last stated them, plus their deactivation.",
 )
 Index("ix_employees_manager", employees.c.tenant_id, employees.c.manager_id)
 Index("ix_employees_org_unit", employees.c.tenant_id, employees.c.org_unit_id)
+Index("ix_employees_user_name", employees.c.tenant_id, employees.c.user_name)
+Index("ix_employees_external_id", employees.c.tenant_id, employees.c.external_id)
+Index("ix_employees_email", employees.c.tenant_id, employees.c.email)
 
 _EMPLOYEE_FIELDS = tuple(Employee.model_fields)
 _UNIT_FIELDS = tuple(OrgUnit.model_fields)
@@ -79,6 +95,14 @@ def _employee(row: Any) -> StoredEmployee:
     return StoredEmployee(
         employee=Employee.model_construct(**{f: getattr(row, f) for f in _EMPLOYEE_FIELDS}),
         deactivated_at=row.deactivated_at,
+        source_updated_at=row.source_updated_at,
+        identity=SourceIdentity(
+            user_name=row.user_name,
+            external_id=row.external_id,
+            department=row.department,
+            organization=row.organization,
+        ),
+        scim_deleted_at=row.scim_deleted_at,
     )
 
 
@@ -161,6 +185,47 @@ class PeopleRepository:
         rows = await self.uow.session.execute(stmt.order_by(employees.c.employee_id).limit(limit))
         return [_employee(r) for r in rows.all()]
 
+    async def scim_users(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        user_name: str | None = None,
+        external_id: str | None = None,
+        employee_id: str | None = None,
+    ) -> tuple[int, list[StoredEmployee]]:
+        """SCIM's view of the employees (none deleted over SCIM), by id, with the total count.
+
+        A person no identity provider named has their email as ``userName``.
+        """
+        where = [employees.c.tenant_id == self.tenant, employees.c.scim_deleted_at.is_(None)]
+        if user_name is not None:
+            where.append(
+                or_(
+                    employees.c.user_name == user_name,
+                    and_(employees.c.user_name.is_(None), employees.c.email == user_name),
+                )
+            )
+        if external_id is not None:
+            where.append(employees.c.external_id == external_id)
+        if employee_id is not None:
+            where.append(employees.c.employee_id == employee_id)
+        total = await self.uow.session.scalar(select(func.count()).where(*where))
+        stmt = select(employees).where(*where).order_by(employees.c.employee_id)
+        rows = await self.uow.session.execute(stmt.offset(offset).limit(limit))
+        return int(total or 0), [_employee(r) for r in rows.all()]
+
+    async def org_units_named(self, name: str) -> list[OrgUnit]:
+        stmt = select(org_units).where(
+            (org_units.c.tenant_id == self.tenant) & (org_units.c.name == name)
+        )
+        rows = await self.uow.session.execute(stmt.order_by(org_units.c.org_unit_id).limit(2))
+        return [_unit(r) for r in rows.all()]
+
+    async def count_org_units(self) -> int:
+        stmt = select(func.count()).where(org_units.c.tenant_id == self.tenant)
+        return int(await self.uow.session.scalar(stmt) or 0)
+
     async def page_org_units(self, *, after: str | None, limit: int) -> list[OrgUnit]:
         stmt = select(org_units).where(org_units.c.tenant_id == self.tenant)
         if after is not None:
@@ -184,19 +249,31 @@ class PeopleRepository:
         people: Sequence[Employee],
         now: datetime,
         progress: Callable[[int], None] | None = None,
+        versions: Mapping[str, datetime] | None = None,
     ) -> None:
+        versions = versions or {}
         for chunk in _chunks(people):
             values = [
-                {"tenant_id": self.tenant, "updated_at": now, "deactivated_at": None, **e.__dict__}
+                {
+                    "tenant_id": self.tenant,
+                    "updated_at": now,
+                    "deactivated_at": None,
+                    "source_updated_at": versions.get(e.employee_id),
+                    **e.__dict__,
+                }
                 for e in chunk
             ]
             # Only an active upsert ends a deactivation; an inactive one keeps when it began.
+            # A write without a version keeps the version stored.
             await self._upsert(
                 employees,
                 ["tenant_id", "employee_id"],
                 values,
                 deactivated_at=lambda new: case(
                     (new.active, None), else_=employees.c.deactivated_at
+                ),
+                source_updated_at=lambda new: func.coalesce(
+                    new.source_updated_at, employees.c.source_updated_at
                 ),
             )
             if progress:
@@ -209,12 +286,34 @@ class PeopleRepository:
         values: list[dict[str, Any]],
         **overrides: Callable[[Any], Any],
     ) -> None:
+        if not values:
+            return
         stmt = self.uow.insert(table)
         new = stmt.excluded
-        set_ = {c.name: new[c.name] for c in table.columns if c.name not in keys}
+        # Only the columns written: the others (a SCIM identity on a CSV-fed row) stay.
+        set_ = {name: new[name] for name in values[0] if name not in keys}
         set_.update({name: make(new) for name, make in overrides.items()})
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_)
         await executemany(self.uow, stmt, values)
+
+    async def save_versions(self, versions: Mapping[str, datetime]) -> None:
+        for employee_id, version in versions.items():
+            await self.uow.session.execute(
+                update(employees)
+                .where(employees.c.tenant_id == self.tenant)
+                .where(employees.c.employee_id == employee_id)
+                .values(source_updated_at=version)
+            )
+
+    async def save_identity(
+        self, employee_id: str, identity: SourceIdentity, *, deleted_at: datetime | None = None
+    ) -> None:
+        await self.uow.session.execute(
+            update(employees)
+            .where(employees.c.tenant_id == self.tenant)
+            .where(employees.c.employee_id == employee_id)
+            .values(scim_deleted_at=deleted_at, **identity.__dict__)
+        )
 
     async def deactivate(self, employee_id: str, at: datetime) -> None:
         await self.uow.session.execute(

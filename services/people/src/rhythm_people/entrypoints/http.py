@@ -71,6 +71,17 @@ class EmployeeState(BaseModel):
     locale: Locale = Field(description="BCP 47 language tag: nl, en-GB.")
     hired_on: date
     active: bool = True
+    source_updated_at: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "Optional: when the HR platform last changed this person. A write older than the"
+            " one stored is answered `stale` with the current state, and changes nothing."
+        ),
+    )
+
+
+#: Fields of a request that are about the write, not the employee's state.
+_NOT_STATE = {"tenant_id", "source_updated_at"}
 
 
 class EmployeeItem(EmployeeState):
@@ -147,6 +158,7 @@ class EmployeeOut(BaseModel):
     hired_on: date
     active: bool
     deactivated_at: datetime | None = None
+    source_updated_at: datetime | None = None
 
 
 class OrgUnitOut(BaseModel):
@@ -159,13 +171,16 @@ class OrgUnitOut(BaseModel):
 class ItemResult(BaseModel):
     kind: str
     id: str
-    outcome: str = Field(description="created, updated or unchanged (unchanged: no event).")
+    outcome: str = Field(
+        description="created, updated, unchanged (no event) or stale (older than stored: no event)."
+    )
 
 
 class BatchResult(BaseModel):
     created: int
     updated: int
     unchanged: int
+    stale: int = 0
     events: int = Field(description="Events queued for rhythm.people.v1.")
     items: list[ItemResult]
 
@@ -201,7 +216,11 @@ def _require(principal: Principal, operation: str) -> None:
 
 
 def _employee_out(stored: StoredEmployee) -> EmployeeOut:
-    return EmployeeOut(**dict(stored.employee), deactivated_at=stored.deactivated_at)
+    return EmployeeOut(
+        **dict(stored.employee),
+        deactivated_at=stored.deactivated_at,
+        source_updated_at=stored.source_updated_at,
+    )
 
 
 def _domain(model: type[Any], data: dict[str, Any], loc: tuple[str | int, ...]) -> Any:
@@ -227,6 +246,7 @@ def _batch_result(result: SyncResult) -> BatchResult:
         created=result.created,
         updated=result.updated,
         unchanged=result.unchanged,
+        stale=result.stale,
         events=result.events,
         items=[ItemResult(kind=i.kind, id=i.id, outcome=i.outcome) for i in result.items],
     )
@@ -248,12 +268,15 @@ async def put_employee(
     _require(principal, "upsert_employee")
     use_cases.check_tenant(principal.tenant, body.tenant_id)
     employee: Employee = _domain(
-        Employee, {"employee_id": employee_id, **body.model_dump(exclude={"tenant_id"})}, ("body",)
+        Employee, {"employee_id": employee_id, **body.model_dump(exclude=_NOT_STATE)}, ("body",)
     )
+    versions = {employee_id: body.source_updated_at} if body.source_updated_at else None
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
         try:
-            result = await use_cases.sync_people(uow, principal.tenant, [], [employee])
+            result = await use_cases.sync_people(
+                uow, principal.tenant, [], [employee], versions=versions
+            )
         except PeopleRejected as exc:
             raise _single(exc) from None
         outcome = result.items[0].outcome
@@ -309,15 +332,19 @@ async def post_batch(
     for i, e in enumerate(body.employees):
         try:
             people.append(
-                _domain(Employee, e.model_dump(exclude={"tenant_id"}), ("body", "employees", i))
+                _domain(Employee, e.model_dump(exclude=_NOT_STATE), ("body", "employees", i))
             )
         except InvalidInput as exc:
             errors += exc.errors
     if errors:
         raise InvalidInput(errors)
 
+    versions = {e.employee_id: e.source_updated_at for e in body.employees if e.source_updated_at}
+
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        result = await use_cases.sync_people(uow, principal.tenant, units, people)
+        result = await use_cases.sync_people(
+            uow, principal.tenant, units, people, versions=versions
+        )
         return 200, _batch_result(result)
 
     response = await run_idempotent(runtime, principal, key, body.model_dump(mode="json"), action)
