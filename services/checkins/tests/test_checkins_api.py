@@ -164,7 +164,8 @@ async def test_a_checkin_is_prepared_held_and_completed_and_its_events_carry_no_
         ]
         completed = next(e.event for e in events if isinstance(e.event, CheckinCompleted))
         assert completed.goals_discussed == ["g-ana"]
-        assert (completed.open_action_items, completed.pulse) == (1, 5)
+        # The reflection's pulse stays off the public topic (the tenant did not opt in).
+        assert (completed.open_action_items, completed.pulse) == (1, None)
         assert completed.initiated_by.value == "employee"
         for e in events:
             body = e.event.model_dump_json().lower()

@@ -15,3 +15,21 @@ class Settings(ServiceSettings):
     sweep_workers: int = Field(
         4, ge=1, le=32, description="Concurrent sweep workers per process (PostgreSQL only)."
     )
+    retain_texts_after_leaving_days: int = Field(
+        365,
+        ge=1,
+        description="Days a person's check-in notes, GROW agenda, reflections and action items "
+        "are kept after they leave.",
+    )
+    retain_feedback_after_leaving_days: int = Field(
+        365,
+        ge=1,
+        description="Days the texts of feedback a person received (and their requests' prompts) "
+        "are kept after they leave.",
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="Seconds between rounds of the retention job."
+    )
+    retention_batch_size: int = Field(
+        200, ge=1, description="Departed people whose texts the retention job removes per batch."
+    )

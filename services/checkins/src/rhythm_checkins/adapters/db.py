@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
@@ -80,6 +81,11 @@ tenant_settings = Table(
     metadata,
     Column("tenant_id", String(ID), primary_key=True),
     Column("reviews_visible_to_manager_chain", Boolean, nullable=False, default=False),
+    # Whether the public CheckinCompleted / ReflectionSubmitted carry each person's pulse
+    # (off: null; reporting reads the scores from the internal pulse topic either way).
+    Column(
+        "share_individual_pulse", Boolean, nullable=False, default=False, server_default=false()
+    ),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -190,7 +196,8 @@ action_items = Table(
     Column("employee_id", String(ID), nullable=False),
     Column("checkin_id", String(ID), nullable=False),
     Column("owner_id", String(ID), nullable=False),
-    Column("text", Text, nullable=False),
+    # NULL once removed by the retention job (the item itself, its owner and times stay).
+    Column("text", Text, nullable=True),
     Column("due_on", Date, nullable=True),
     Column("done_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
@@ -206,7 +213,8 @@ feedback = Table(
     Column("giver_id", String(ID), nullable=False),
     Column("receiver_id", String(ID), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("text", Text, nullable=False),
+    # NULL once removed by the retention job (who gave what kind of feedback when stays).
+    Column("text", Text, nullable=True),
     Column("requested", Boolean, nullable=False),
     Column("request_id", String(ID), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
@@ -228,3 +236,32 @@ feedback_requests = Table(
     comment="Someone asked someone else for feedback.",
 )
 Index("ix_feedback_requests_from", feedback_requests.c.tenant_id, feedback_requests.c.from_id)
+
+# --- retention after leaving -------------------------------------------------------------------
+
+departures = Table(
+    "departures",
+    metadata,
+    Column("tenant_id", String(ID), primary_key=True),
+    Column("employee_id", String(ID), primary_key=True),
+    # When the person left (the directory's deactivation); NULL once they are back (a rehire).
+    Column("left_at", UtcDateTime, nullable=True),
+    # When the retention job removed their conversation texts / the feedback they received.
+    Column("texts_removed_at", UtcDateTime, nullable=True),
+    Column("feedback_removed_at", UtcDateTime, nullable=True),
+    comment="Who left when, and whether their texts were removed (retention).",
+)
+# The retention job reads only departures whose texts are still there: partial indexes on the
+# time they left keep its cost proportional to what is due.
+Index(
+    "ix_departures_texts_due",
+    departures.c.left_at,
+    postgresql_where=departures.c.left_at.is_not(None) & departures.c.texts_removed_at.is_(None),
+    sqlite_where=departures.c.left_at.is_not(None) & departures.c.texts_removed_at.is_(None),
+)
+Index(
+    "ix_departures_feedback_due",
+    departures.c.left_at,
+    postgresql_where=departures.c.left_at.is_not(None) & departures.c.feedback_removed_at.is_(None),
+    sqlite_where=departures.c.left_at.is_not(None) & departures.c.feedback_removed_at.is_(None),
+)

@@ -128,7 +128,15 @@ class CompleteRequest(BaseModel):
 class SettingsRequest(BaseModel):
     model_config = _example({"reviews_visible_to_manager_chain": True})
 
-    reviews_visible_to_manager_chain: bool
+    reviews_visible_to_manager_chain: bool | None = Field(
+        None, description="The manager chain reads quarterly reviews' texts (default off)."
+    )
+    share_individual_pulse: bool | None = Field(
+        None,
+        description="The public CheckinCompleted and ReflectionSubmitted events (integrators, "
+        "webhooks) carry each person's workload pulse; off (the default): they carry null "
+        "and the dashboards show pulse aggregated only.",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -227,7 +235,7 @@ async def put_settings(
 ) -> JSONResponse:
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
         return 200, await checkins.set_tenant_settings(
-            uow, principal, body.reviews_visible_to_manager_chain
+            uow, principal, body.model_dump(exclude_none=True)
         )
 
     return await run_idempotent(runtime, principal, key, ["settings", _dump(body)], action)

@@ -1,5 +1,5 @@
 """The cadence sweep, on a timer inside the service and once on demand (``rhythm checkins
-sweep``)."""
+sweep``); the retention of texts after people leave, on a timer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from rhythm_checkins.settings import Settings
 from rhythm_checkins.use_cases.cadence import SweepResult, sweep
+from rhythm_checkins.use_cases.retention import RetentionResult, remove_due_texts
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.jobs import JobSpec
 from rhythm_shared.kit.uow import UnitOfWork
@@ -48,6 +49,28 @@ async def sweep_until_done(
     return total
 
 
+async def retention_once(uow_factory: UowFactory, settings: Settings) -> RetentionResult:
+    """One batch of removals in its own transaction."""
+    async with uow_factory() as uow:
+        return await remove_due_texts(
+            uow,
+            texts_days=settings.retain_texts_after_leaving_days,
+            feedback_days=settings.retain_feedback_after_leaving_days,
+            batch_size=settings.retention_batch_size,
+        )
+
+
+async def retention_until_done(uow_factory: UowFactory, settings: Settings) -> RetentionResult:
+    """Batches until nothing more is due (or only rows another replica holds)."""
+    total = RetentionResult()
+    while True:
+        result = await retention_once(uow_factory, settings)
+        total.texts += result.texts
+        total.feedback += result.feedback
+        if result.handled == 0:
+            return total
+
+
 def sweep_workers(runtime: Runtime) -> int:
     """Several workers on PostgreSQL; SQLite has one writer at a time anyway."""
     settings = runtime.settings
@@ -65,5 +88,19 @@ def jobs(runtime: Runtime) -> Sequence[JobSpec]:
         rounds = await asyncio.gather(*(sweep_once(runtime.uow, batch) for _ in range(workers)))
         return sum(r.handled for r in rounds)
 
+    # model_construct: the defaults, without validating the environment a second time.
+    retention = settings if isinstance(settings, Settings) else Settings.model_construct()
+
+    async def run_retention() -> int:
+        return (await retention_once(runtime.uow, retention)).handled
+
     # Full batches mean more is due now: the kit runs the next round without waiting.
-    return [JobSpec(name="cadence-sweep", interval_s=interval, run=run, full_round=batch * workers)]
+    return [
+        JobSpec(name="cadence-sweep", interval_s=interval, run=run, full_round=batch * workers),
+        JobSpec(
+            name="retention",
+            interval_s=retention.retention_interval_s,
+            run=run_retention,
+            full_round=retention.retention_batch_size,
+        ),
+    ]

@@ -34,6 +34,8 @@ from rhythm_shared.contracts.v1 import (
     CheckinKind,
     CheckinScheduled,
     Initiator,
+    PulseRecorded,
+    PulseSource,
     ReflectionSubmitted,
     ReviewCompleted,
     Visibility,
@@ -98,6 +100,35 @@ async def _reviews_visible_to_chain(uow: UnitOfWork, tenant: str) -> bool:
         )
     )
     return bool(value)
+
+
+async def _shares_individual_pulse(uow: UnitOfWork, tenant: str) -> bool:
+    value = await uow.session.scalar(
+        select(tenant_settings.c.share_individual_pulse).where(
+            tenant_settings.c.tenant_id == tenant
+        )
+    )
+    return bool(value)
+
+
+async def _publish_pulse(
+    uow: UnitOfWork, row: Any, now: datetime, pulse: int | None, source: PulseSource
+) -> int | None:
+    """A pulse goes to reporting on the internal topic; the public event gets it only where
+    the tenant opted in (docs/privacy.md). Returns what the public event carries."""
+    if pulse is None:
+        return None
+    await uow.publish(
+        PulseRecorded(
+            tenant_id=row.tenant_id,
+            occurred_at=now,
+            employee_id=row.employee_id,
+            checkin_id=row.id,
+            pulse=pulse,
+            source=source,
+        )
+    )
+    return pulse if await _shares_individual_pulse(uow, row.tenant_id) else None
 
 
 async def _load(uow: UnitOfWork, tenant: str, checkin_id: str, *, lock: bool = False) -> Any:
@@ -492,13 +523,14 @@ async def submit_reflection(
             updated_at=now,
         )
     )
+    shared_pulse = await _publish_pulse(uow, row, now, command.pulse, PulseSource.REFLECTION)
     await uow.publish(
         ReflectionSubmitted(
             tenant_id=row.tenant_id,
             occurred_at=now,
             employee_id=row.employee_id,
             checkin_id=row.id,
-            pulse=command.pulse,
+            pulse=shared_pulse,
         )
     )
     return await get_checkin(uow, principal, checkin_id)
@@ -642,6 +674,7 @@ async def complete_checkin(
         )
     )
     open_items = len(await _open_action_items(uow, row.tenant_id, row.employee_id))
+    shared_pulse = await _publish_pulse(uow, row, now, pulse, PulseSource.CHECKIN)
     await uow.publish(
         CheckinCompleted(
             tenant_id=row.tenant_id,
@@ -656,7 +689,7 @@ async def complete_checkin(
             due_at=fulfilled[1] if fulfilled else None,
             goals_discussed=goals_discussed,
             open_action_items=open_items,
-            pulse=pulse,
+            pulse=shared_pulse,
         )
     )
     if kind == CheckinKind.QUARTERLY_REVIEW:
@@ -676,26 +709,39 @@ async def complete_checkin(
     return await get_checkin(uow, principal, checkin_id)
 
 
+#: Tenant settings of this service, each a change of who may see what (audited when changed).
+TENANT_SETTINGS = ("reviews_visible_to_manager_chain", "share_individual_pulse")
+
+
 async def set_tenant_settings(
-    uow: UnitOfWork, principal: Principal, reviews_visible_to_manager_chain: bool
-) -> dict[str, Any]:
+    uow: UnitOfWork, principal: Principal, changes: dict[str, bool]
+) -> dict[str, bool]:
+    """Change the given settings (the others keep their value); answers all of them."""
     rels = await relationships(people(uow, principal.tenant), principal, None)
     if not allowed(POLICY, "set_tenant_settings", rels):
         raise Forbidden("only hr_admin changes the tenant's settings")
-    # Who may read reviews changes with it: on record, with the tenant as the subject.
-    state = "on" if reviews_visible_to_manager_chain else "off"
-    _audit(
-        uow,
-        principal,
-        principal.tenant,
-        f"tenant/{principal.tenant}:reviews_visible_to_manager_chain={state}",
-        True,
-        AuditAction.CHANGE_ACCESS,
-    )
-    values = {
-        "reviews_visible_to_manager_chain": reviews_visible_to_manager_chain,
-        "updated_at": uow.clock.now(),
-    }
+    if not changes or not set(changes) <= set(TENANT_SETTINGS):
+        raise InvalidInput([FieldError(("body",), f"give one of {', '.join(TENANT_SETTINGS)}")])
+    columns = [tenant_settings.c[name] for name in TENANT_SETTINGS]
+    row = (
+        await uow.session.execute(
+            select(*columns).where(tenant_settings.c.tenant_id == principal.tenant)
+        )
+    ).first()
+    current = {name: bool(row and row._mapping[name]) for name in TENANT_SETTINGS}
+    for name, value in changes.items():
+        # Who may read reviews, or whether integrators receive each person's pulse, changes
+        # with it: on record, with the tenant as the subject.
+        _audit(
+            uow,
+            principal,
+            principal.tenant,
+            f"tenant/{principal.tenant}:{name}={'on' if value else 'off'}",
+            True,
+            AuditAction.CHANGE_ACCESS,
+        )
+        current[name] = value
+    values: dict[str, Any] = {**current, "updated_at": uow.clock.now()}
     stmt = uow.insert(tenant_settings).values(tenant_id=principal.tenant, **values)
     await uow.session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id"], set_=values))
-    return {"reviews_visible_to_manager_chain": reviews_visible_to_manager_chain}
+    return current

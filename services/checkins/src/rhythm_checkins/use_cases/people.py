@@ -3,7 +3,8 @@
 A late or repeated event changes nothing in the directory, so nothing happens here either. What
 did change: a new manager takes over the open obligations and the check-ins still to be held;
 an inactive employee owes nothing; a deactivation dated ahead cancels what falls due from then
-on; otherwise the employee is planned again (zone, unit or hire date may have moved).
+on; otherwise the employee is planned again (zone, unit or hire date may have moved). Who left
+when is recorded for the retention of their texts (:mod:`rhythm_checkins.use_cases.retention`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from sqlalchemy import select, update
 from rhythm_checkins.adapters.db import checkins, directory, obligations
 from rhythm_checkins.domain.conversations import CheckinState
 from rhythm_checkins.domain.obligations import OUTSTANDING
+from rhythm_checkins.domain.retention import left_at
 from rhythm_checkins.use_cases.cadence import cancel_outstanding, plan_employee, set_plan_at
+from rhythm_checkins.use_cases.retention import record_departure
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
 from rhythm_shared.kit.people import DirectoryProjection
@@ -38,6 +41,7 @@ async def apply_employee_event(
     before = change.before if change.before is not None and change.before.known else None
     if before is not None and after.manager_id and before.manager_id != after.manager_id:
         await _new_manager(uow, tenant, employee_id, after.manager_id)
+    await record_departure(uow, tenant, employee_id, left_at(after))
     now = uow.clock.now()
     if not after.active_at(now):
         await cancel_outstanding(uow, tenant, employee_id)
