@@ -14,7 +14,20 @@ from typing import Any
 from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UNIT_MONTH_COUNTS
 from rhythm_reporting.adapters.queries import Queries, Row
 from rhythm_reporting.domain import access
-from rhythm_reporting.domain.metrics import adherence, change, pct, ratio, suppressed, total
+from rhythm_reporting.domain.metrics import (
+    adherence,
+    adherence_shares,
+    change,
+    next_to_hide,
+    pct,
+    period_shown,
+    ratio,
+    share,
+    shown,
+    suppressed,
+    too_small,
+    total,
+)
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import BASIS_POINTS, TENANT
 from rhythm_shared.kit.access import (
@@ -45,7 +58,9 @@ DEFINITIONS = {
         "Manager adherence: for each manager in the selected unit's subtree (by the manager's "
         "own unit now), the obligations of their direct reports due in the period and the share "
         "missed, late and on time; sorted by the share missed, highest first: leadership sets "
-        "the example. Managers with fewer than 5 direct reports are suppressed."
+        "the example. A manager is listed only when, in each month of the period, their "
+        "obligations came from at least MIN_GROUP_SIZE (5) direct reports or from none, and "
+        "the reports of the managers left out, together, are none or that many people."
     ),
     "ownership": (
         "Ownership: the share of check-ins held in the period that the employee initiated "
@@ -71,17 +86,24 @@ DEFINITIONS = {
     "workload-pulse": (
         "Workload pulse: the 1-5 answers (1 far too little, 3 about right, 5 far too much) given "
         "in completed check-ins and in self-reflections, per month: the number of answers, the "
-        "average and the share of 4-5 (too much) and 1-2 (too little). A month with fewer than "
-        "5 answers is suppressed."
+        "average and the share of 4-5 (too much) and 1-2 (too little). A month is hidden when "
+        "fewer than MIN_GROUP_SIZE (5) different people answered (see the small-group rule)."
     ),
     "units": (
         "The org units the caller may look at (executives and HR: the whole tenant, '*'; "
-        "unit heads: the units they head and everything below), with current headcounts."
+        "unit heads: the units they head and everything below), with current headcounts "
+        "(hidden for small groups, and where the headcounts shown would give a small one away)."
     ),
 }
 SUPPRESSION = (
-    "Any group of fewer than 5 people (headcount of a unit's subtree now, or a manager's direct "
-    "reports) is suppressed: its values are null and suppressed is true."
+    "Small groups (MIN_GROUP_SIZE, 5 by default, at least 3): a figure made by fewer than 5 "
+    "different people in the period (those whose facts it counts, where they were at the time; "
+    "not today's headcount) is hidden: its values and counts are null and suppressed is true. "
+    "So that no hidden figure can be worked out from shown ones: when a unit's own people and "
+    "its hidden sub-units together are fewer than 5 people, the smallest shown sub-unit is "
+    "hidden too (until they are not); a hidden unit hides the units below it; a quarter or year "
+    "is shown only when each of its months is shown or empty. A figure is hidden the same way "
+    "in every endpoint, export and request. Nobody contributing: zeros are shown."
 )
 
 
@@ -195,11 +217,213 @@ def parse_period(label: str | None, default: Period) -> Period:
         raise InvalidInput.field("period", msg=str(exc)) from exc
 
 
-def _scope_json(scope: Scope, minimum: int) -> dict[str, Any]:
+# -- small groups (the rule and its argument: domain/metrics.py) --------------------------------
+
+
+class OrgIndex:
+    """The tenant's unit tree as now, in memory: children, subtrees and paths from the top."""
+
+    def __init__(self, units: Sequence[Row]) -> None:
+        known = {u["org_unit_id"] for u in units}
+        self.parent: dict[str, str | None] = {
+            u["org_unit_id"]: (u["parent_id"] if u["parent_id"] in known else None) for u in units
+        }
+        self.kids: dict[str, list[str]] = {TENANT: []}
+        for unit in sorted(self.parent):
+            self.kids.setdefault(self.parent[unit] or TENANT, []).append(unit)
+        self._subtrees: dict[str, list[str]] = {}
+
+    def children(self, unit: str) -> list[str]:
+        return self.kids.get(unit, [])
+
+    def subtree(self, unit: str) -> list[str]:
+        """The unit and every unit below it (bad data must not loop)."""
+        cached = self._subtrees.get(unit)
+        if cached is None:
+            out, todo, seen = [], [unit], set()
+            while todo:
+                current = todo.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                out.append(current)
+                todo.extend(self.kids.get(current, []))
+            cached = self._subtrees[unit] = sorted(out)
+        return cached
+
+    def path(self, unit: str) -> list[str]:
+        """'*', the unit's top ancestor, ..., the unit. A cycle's top is no child of '*'."""
+        chain: list[str] = []
+        current: str | None = unit
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = self.parent.get(current)
+        return [TENANT, *reversed(chain)]
+
+
+class SmallGroups:
+    """Which cells one request may show, by the rule in domain/metrics.py; memoised per request.
+
+    A *slot* is a month label for the unit-by-month families (``obligations``, ``checkins``,
+    ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
+    """
+
+    def __init__(self, q: Queries, minimum: int) -> None:
+        self.q = q
+        self.minimum = minimum
+        self._org: OrgIndex | None = None
+        self._cells: dict[tuple[str, str, str], int] = {}
+        self._kids: dict[tuple[str, str, str], frozenset[str]] = {}
+        self._people: dict[str, int] | None = None
+        self._people_kids: dict[str, frozenset[str]] = {}
+        self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
+
+    async def org(self) -> OrgIndex:
+        if self._org is None:
+            self._org = OrgIndex(await self.q.all_units())
+        return self._org
+
+    async def _count(
+        self, family: str, slot: str, include: Sequence[str] | None, exclude: Sequence[str] = ()
+    ) -> int:
+        period = Period.parse(slot)
+        if family == "goals":
+            return await self.q.goal_owners((period.start, period.end), include, exclude)
+        start, end = period.bounds
+        return await self.q.contributors(family, start, end, include, exclude)
+
+    async def contributors(self, family: str, slot: str, unit: str) -> int:
+        key = (family, slot, unit)
+        if key not in self._cells:
+            org = await self.org()
+            include = None if unit == TENANT else org.subtree(unit)
+            self._cells[key] = await self._count(family, slot, include)
+        return self._cells[key]
+
+    async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
+        """Rule 2 under a shown cell: its children less the small ones and, while the rest of
+        the node is a small group, the smallest shown ones."""
+        key = (family, slot, node)
+        if key in self._kids:
+            return self._kids[key]
+        org = await self.org()
+        counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
+        shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
+        while True:
+            covered = {u for k in shown for u in org.subtree(k)}
+            if node == TENANT:
+                residual = await self._count(family, slot, None, sorted(covered))
+            else:
+                rest = [u for u in org.subtree(node) if u not in covered]
+                residual = await self._count(family, slot, rest)
+            pick = next_to_hide({k: counts[k] for k in shown}, residual, self.minimum)
+            if pick is None:
+                break
+            shown.discard(pick)
+        self._kids[key] = frozenset(shown)
+        return self._kids[key]
+
+    async def slot_shown(self, family: str, slot: str, unit: str) -> bool:
+        """Rules 1 and 2 for one cell: itself and every cell above it, top down."""
+        org = await self.org()
+        path = [TENANT] if unit == TENANT else org.path(unit)
+        for i, node in enumerate(path):
+            if too_small(await self.contributors(family, slot, node), self.minimum):
+                return False
+            if i + 1 < len(path) and path[i + 1] not in await self._shown_children(
+                family, slot, node
+            ):
+                return False
+        return True
+
+    async def month(self, families: Sequence[str], unit: str, month: str) -> tuple[bool, bool]:
+        """(shown, empty) of a unit's month cell; shown only when shown in every family."""
+        ok = [await self.slot_shown(f, month, unit) for f in families]
+        people = [await self.contributors(f, month, unit) for f in families]
+        return all(ok), not any(people)
+
+    async def period(self, families: Sequence[str], unit: str, period: Period) -> bool:
+        """Rule 3: a period is shown when each of its months is shown or empty."""
+        return period_shown([await self.month(families, unit, m) for m in period.months])
+
+    async def goals(self, unit: str, period: Period) -> bool:
+        """Goals overlap periods: rules 1 and 2 for the period, and against each nested period
+        the goals one has and the other lacks come from no one or from ``minimum`` people."""
+        if not await self.slot_shown("goals", period.label, unit):
+            return False
+        org = await self.org()
+        include = None if unit == TENANT else org.subtree(unit)
+        for other in period.nested():
+            outer, inner = (
+                (period, other)
+                if set(other.months) < set(period.months)
+                else (
+                    other,
+                    period,
+                )
+            )
+            apart = await self.q.goal_owners(
+                (outer.start, outer.end), include, (), (inner.start, inner.end)
+            )
+            if too_small(apart, self.minimum):
+                return False
+        return True
+
+    async def headcount(self, unit: str) -> int | None:
+        """Today's headcount of a subtree, if shown: rules 1 and 2 on headcounts."""
+        if self._people is None:
+            self._people = await self.q.all_people()
+        people = self._people
+        org = await self.org()
+        path = [TENANT] if unit == TENANT else org.path(unit)
+        for i, node in enumerate(path):
+            if too_small(people.get(node, 0), self.minimum):
+                return None
+            if i + 1 < len(path):
+                if node not in self._people_kids:
+                    counts = {k: people.get(k, 0) for k in org.children(node)}
+                    shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
+                    while True:
+                        residual = people.get(node, 0) - sum(counts[k] for k in shown)
+                        pick = next_to_hide({k: counts[k] for k in shown}, residual, self.minimum)
+                        if pick is None:
+                            break
+                        shown.discard(pick)
+                    self._people_kids[node] = frozenset(shown)
+                if path[i + 1] not in self._people_kids[node]:
+                    return None
+        return people.get(unit, 0)
+
+    async def _managers_in(self, month: str) -> tuple[dict[str, int], frozenset[str]]:
+        """Managers' reports in a month and the managers shown: rule 1 on their reports, rule 2
+        over the tenant (the reports of hidden managers, with no manager, together)."""
+        if month not in self._managers:
+            start, end = Period.parse(month).bounds
+            reports = await self.q.manager_reports(start, end)
+            shown = {m for m, n in reports.items() if not too_small(n, self.minimum)}
+            while True:
+                hidden = sorted(set(reports) - shown)
+                residual = await self.q.reports_outside(start, end, hidden)
+                pick = next_to_hide({m: reports[m] for m in shown}, residual, self.minimum)
+                if pick is None:
+                    break
+                shown.discard(pick)
+            self._managers[month] = (reports, frozenset(shown))
+        return self._managers[month]
+
+    async def manager(self, manager_id: str, period: Period) -> bool:
+        months = []
+        for month in period.months:
+            reports, shown = await self._managers_in(month)
+            months.append((manager_id in shown, reports.get(manager_id, 0) == 0))
+        return period_shown(months)
+
+
+async def _scope_json(groups: SmallGroups, scope: Scope) -> dict[str, Any]:
     return {
         "org_unit_id": scope.org_unit_id,
         "name": scope.name,
-        "people": scope.people if not suppressed(scope.people, minimum) else None,
+        "people": await groups.headcount(scope.org_unit_id),
     }
 
 
@@ -214,6 +438,13 @@ def _blank_summary(keys: Sequence[str]) -> dict[str, Any]:
     return dict.fromkeys(keys)
 
 
+def _hidden(keys: Sequence[str]) -> dict[str, Any]:
+    """A hidden cell: no values, no counts."""
+    return {**dict.fromkeys(keys), "suppressed": True}
+
+
+SUPPRESSED_COLUMN = "True when the figures are hidden (a small group; see the definition)."
+
 # -- cadence adherence -------------------------------------------------------------------------
 
 ADHERENCE_COLUMNS = {
@@ -226,6 +457,7 @@ ADHERENCE_COLUMNS = {
     "late_pct": "% of resolved obligations completed late.",
     "missed_pct": "% of resolved obligations missed.",
 }
+OBLIGATIONS = ("obligations",)
 
 
 def _adherence_row(counts: dict[str, int]) -> dict[str, Any]:
@@ -233,15 +465,17 @@ def _adherence_row(counts: dict[str, int]) -> dict[str, Any]:
 
 
 async def cadence_adherence(q: Queries, scope: Scope, period: Period, minimum: int) -> Report:
+    groups = SmallGroups(q, minimum)
+    unit = scope.org_unit_id
     previous = period.previous()
     trend_months = period.trend_months()
     months = sorted({*period.months, *previous.months, *trend_months})
     report = Report(
         "cadence-adherence",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
-        {"month": "YYYY-MM (UTC).", **ADHERENCE_COLUMNS},
+        {"month": "YYYY-MM (UTC).", **ADHERENCE_COLUMNS, "suppressed": SUPPRESSED_COLUMN},
         [],
         previous_period=_period_json(previous),
     )
@@ -252,24 +486,32 @@ async def cadence_adherence(q: Queries, scope: Scope, period: Period, minimum: i
         "change_late_pp",
         "change_missed_pp",
     ]
-    if suppressed(scope.people, minimum):
+    rows = await q.monthly([unit], months)
+    if await groups.period(OBLIGATIONS, unit, period):
+        counts = _sum_months(rows, unit, period.months)
+        now = adherence_shares(counts)
+        before: dict[str, float | None] = dict.fromkeys(now)
+        if await groups.period(OBLIGATIONS, unit, previous):
+            before = adherence_shares(_sum_months(rows, unit, previous.months))
+        report.summary = {
+            **_adherence_row(counts),
+            "previous_on_time_pct": shown(before["on_time_pct"]),
+            # From the unrounded shares: rounding first can be a tenth of a point off.
+            "change_on_time_pp": change(now["on_time_pct"], before["on_time_pct"]),
+            "change_late_pp": change(now["late_pct"], before["late_pct"]),
+            "change_missed_pp": change(now["missed_pct"], before["missed_pct"]),
+        }
+    else:
         report.suppressed = True
         report.summary = _blank_summary(keys)
-        return report
-    rows = await q.monthly([scope.org_unit_id], months)
-    now = _adherence_row(_sum_months(rows, scope.org_unit_id, period.months))
-    before = _adherence_row(_sum_months(rows, scope.org_unit_id, previous.months))
-    report.summary = {
-        **now,
-        "previous_on_time_pct": before["on_time_pct"],
-        "change_on_time_pp": change(now["on_time_pct"], before["on_time_pct"]),
-        "change_late_pp": change(now["late_pct"], before["late_pct"]),
-        "change_missed_pp": change(now["missed_pct"], before["missed_pct"]),
-    }
-    report.rows = [
-        {"month": m, **_adherence_row(_sum_months(rows, scope.org_unit_id, [m]))}
-        for m in trend_months
-    ]
+    for m in trend_months:
+        ok, _ = await groups.month(OBLIGATIONS, unit, m)
+        values = (
+            {**_adherence_row(_sum_months(rows, unit, [m])), "suppressed": False}
+            if ok
+            else _hidden(list(ADHERENCE_COLUMNS))
+        )
+        report.rows.append({"month": m, **values})
     return report
 
 
@@ -288,43 +530,37 @@ async def _breakdown(q: Queries, unit: str) -> list[dict[str, Any]]:
 async def cadence_adherence_by_unit(
     q: Queries, scope: Scope, period: Period, minimum: int
 ) -> Report:
+    groups = SmallGroups(q, minimum)
     report = Report(
         "cadence-adherence-by-unit",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
         {
             "org_unit_id": "The unit (its whole subtree).",
             "name": "Its name.",
-            "people": "Current headcount of the subtree.",
+            "people": "Current headcount of the subtree (null when that is a small group).",
             **ADHERENCE_COLUMNS,
-            "suppressed": "True when the unit has fewer than 5 people.",
+            "suppressed": SUPPRESSED_COLUMN,
         },
         [],
     )
-    if suppressed(scope.people, minimum):
+    if not await groups.period(OBLIGATIONS, scope.org_unit_id, period):
         report.suppressed = True
         return report
     children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
-    people = await q.people(ids)
     rows = await q.monthly(ids, period.months) if ids else []
     out = []
     for child in children:
         unit = child["org_unit_id"]
-        size = people.get(unit, 0)
-        hidden = suppressed(size, minimum)
-        counts = _sum_months(rows, unit, period.months)
-        values = _adherence_row(counts)
-        out.append(
-            {
-                "org_unit_id": unit,
-                "name": child["name"] or unit,
-                "people": None if hidden else size,
-                **({k: None for k in values} if hidden else values),
-                "suppressed": hidden,
-            }
-        )
+        head = {"org_unit_id": unit, "name": child["name"] or unit}
+        if await groups.period(OBLIGATIONS, unit, period):
+            values = _adherence_row(_sum_months(rows, unit, period.months))
+            people = await groups.headcount(unit)
+            out.append({**head, "people": people, **values, "suppressed": False})
+        else:
+            out.append({**head, **_hidden(["people", *ADHERENCE_COLUMNS])})
     out.sort(key=lambda r: (r["suppressed"], -(r["missed_pct"] or 0), r["name"]))
     report.rows = out
     return report
@@ -336,41 +572,45 @@ async def cadence_adherence_by_unit(
 async def manager_adherence(
     q: Queries, scope: Scope, period: Period, minimum: int, limit: int | None
 ) -> Report:
+    groups = SmallGroups(q, minimum)
     report = Report(
         "manager-adherence",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
         {
             "manager_id": "The manager's employee id.",
             "manager": "The manager's name.",
-            "team_size": "Active direct reports now.",
+            "team_size": "Active direct reports now (null when that is a small group).",
             **ADHERENCE_COLUMNS,
-            "suppressed": "True when the team has fewer than 5 people.",
+            "suppressed": "Always false: hidden managers are left out (see managers_suppressed).",
         },
         [],
     )
-    if suppressed(scope.people, minimum):
-        report.suppressed = True
-        return report
     small = scope.people <= SMALL_SCOPE
-    rows, hidden = await q.managers(scope.org_unit_id, period.label, minimum, limit, small=small)
-    names = await q.names(r["manager_id"] for r in rows)
+    rows, _ = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
+    shown_rows = [r for r in rows if await groups.manager(r["manager_id"], period)]
+    hidden = len(rows) - len(shown_rows)
+    if limit is not None:
+        shown_rows = shown_rows[:limit]
+    names = await q.names(r["manager_id"] for r in shown_rows)
     report.rows = [
         {
             "manager_id": r["manager_id"],
             "manager": names.get(r["manager_id"], r["manager_id"]),
-            "team_size": r["team_size"],
+            "team_size": None if suppressed(r["team_size"], minimum) else r["team_size"],
             **_adherence_row({c: int(r[c] or 0) for c in OBLIGATION_COUNTS}),
             "suppressed": False,
         }
-        for r in rows
+        for r in shown_rows
     ]
     report.summary = {"managers_shown": len(report.rows), "managers_suppressed": hidden}
     return report
 
 
 # -- ownership ---------------------------------------------------------------------------------
+
+CHECKINS = ("checkins",)
 
 
 def _ownership_row(counts: dict[str, int]) -> dict[str, Any]:
@@ -382,51 +622,64 @@ def _ownership_row(counts: dict[str, int]) -> dict[str, Any]:
 
 
 async def ownership(q: Queries, scope: Scope, period: Period, minimum: int) -> Report:
+    groups = SmallGroups(q, minimum)
+    unit = scope.org_unit_id
     previous = period.previous()
     trend = period.trend_months()
+    columns = {
+        "checkins": "Check-ins held.",
+        "employee_initiated": "Of which the employee initiated.",
+        "employee_initiated_pct": "Share initiated by the employee, %.",
+    }
     report = Report(
         "ownership",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
-        {
-            "month": "YYYY-MM (UTC).",
-            "checkins": "Check-ins held.",
-            "employee_initiated": "Of which the employee initiated.",
-            "employee_initiated_pct": "Share initiated by the employee, %.",
-        },
+        {"month": "YYYY-MM (UTC).", **columns, "suppressed": SUPPRESSED_COLUMN},
         [],
         previous_period=_period_json(previous),
     )
-    if suppressed(scope.people, minimum):
+    rows = await q.monthly([unit], sorted({*period.months, *previous.months, *trend}))
+    if await groups.period(CHECKINS, unit, period):
+        now = _sum_months(rows, unit, period.months)
+        before_share = None
+        if await groups.period(CHECKINS, unit, previous):
+            before = _sum_months(rows, unit, previous.months)
+            before_share = share(before["checkins_employee_initiated"], before["checkins"])
+        now_share = share(now["checkins_employee_initiated"], now["checkins"])
+        report.summary = {
+            **_ownership_row(now),
+            "previous_employee_initiated_pct": shown(before_share),
+            "change_pp": change(now_share, before_share),
+        }
+    else:
         report.suppressed = True
-        report.summary = _blank_summary(
-            ["checkins", "employee_initiated", "employee_initiated_pct", "change_pp"]
+        report.summary = _blank_summary([*columns, "previous_employee_initiated_pct", "change_pp"])
+    for m in trend:
+        ok, _ = await groups.month(CHECKINS, unit, m)
+        values = (
+            {**_ownership_row(_sum_months(rows, unit, [m])), "suppressed": False}
+            if ok
+            else _hidden(list(columns))
         )
-        return report
-    rows = await q.monthly([scope.org_unit_id], sorted({*period.months, *previous.months, *trend}))
-    now = _ownership_row(_sum_months(rows, scope.org_unit_id, period.months))
-    before = _ownership_row(_sum_months(rows, scope.org_unit_id, previous.months))
-    report.summary = {
-        **now,
-        "previous_employee_initiated_pct": before["employee_initiated_pct"],
-        "change_pp": change(now["employee_initiated_pct"], before["employee_initiated_pct"]),
-    }
-    report.rows = [
-        {"month": m, **_ownership_row(_sum_months(rows, scope.org_unit_id, [m]))} for m in trend
-    ]
+        report.rows.append({"month": m, **values})
     return report
 
 
 # -- feedback ------------------------------------------------------------------------------------
 
+FEEDBACK = ("feedback_given", "feedback_received")
 
-def _feedback_row(counts: dict[str, int], people: int, months: int) -> dict[str, Any]:
+
+def _feedback_row(counts: dict[str, int], people: int | None, months: int) -> dict[str, Any]:
+    # Per person only where the headcount is shown: a rate and its count give the headcount.
+    per = (people or 0) * months
     return {
         "feedback_given": counts["feedback_given"],
         "feedback_received": counts["feedback_received"],
-        "given_per_person_per_month": ratio(counts["feedback_given"], people * months),
-        "received_per_person_per_month": ratio(counts["feedback_received"], people * months),
+        "given_per_person_per_month": ratio(counts["feedback_given"], per),
+        "received_per_person_per_month": ratio(counts["feedback_received"], per),
         "praise_pct": pct(counts["feedback_praise"], counts["feedback_given"]),
         "requested_pct": pct(counts["feedback_requested"], counts["feedback_given"]),
     }
@@ -443,47 +696,44 @@ FEEDBACK_COLUMNS = {
 
 
 async def feedback(q: Queries, scope: Scope, period: Period, minimum: int) -> Report:
+    groups = SmallGroups(q, minimum)
     report = Report(
         "feedback",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
         {
             "org_unit_id": "The unit (its whole subtree).",
             "name": "Its name.",
-            "people": "Current headcount.",
+            "people": "Current headcount (null when that is a small group).",
             **FEEDBACK_COLUMNS,
-            "suppressed": "True when the unit has fewer than 5 people.",
+            "suppressed": SUPPRESSED_COLUMN,
         },
         [],
     )
-    if suppressed(scope.people, minimum):
+    if not await groups.period(FEEDBACK, scope.org_unit_id, period):
         report.suppressed = True
         report.summary = _blank_summary(list(FEEDBACK_COLUMNS))
         return report
     children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
-    people = await q.people(ids)
     rows = await q.monthly([scope.org_unit_id, *ids], period.months)
     months = len(period.months)
     report.summary = _feedback_row(
-        _sum_months(rows, scope.org_unit_id, period.months), scope.people, months
+        _sum_months(rows, scope.org_unit_id, period.months),
+        await groups.headcount(scope.org_unit_id),
+        months,
     )
     out = []
     for child in children:
         unit = child["org_unit_id"]
-        size = people.get(unit, 0)
-        hidden = suppressed(size, minimum)
-        values = _feedback_row(_sum_months(rows, unit, period.months), size, months)
-        out.append(
-            {
-                "org_unit_id": unit,
-                "name": child["name"] or unit,
-                "people": None if hidden else size,
-                **({k: None for k in values} if hidden else values),
-                "suppressed": hidden,
-            }
-        )
+        head = {"org_unit_id": unit, "name": child["name"] or unit}
+        if await groups.period(FEEDBACK, unit, period):
+            people = await groups.headcount(unit)
+            values = _feedback_row(_sum_months(rows, unit, period.months), people, months)
+            out.append({**head, "people": people, **values, "suppressed": False})
+        else:
+            out.append({**head, **_hidden(["people", *FEEDBACK_COLUMNS])})
     out.sort(key=lambda r: (r["suppressed"], r["given_per_person_per_month"] or 0, r["name"]))
     report.rows = out
     return report
@@ -495,9 +745,10 @@ BUCKETS = ["progress_0_20", "progress_20_40", "progress_40_60", "progress_60_80"
 
 
 async def goals(q: Queries, scope: Scope, period: Period, minimum: int) -> Report:
+    groups = SmallGroups(q, minimum)
     report = Report(
         "goals",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
         {
@@ -520,7 +771,7 @@ async def goals(q: Queries, scope: Scope, period: Period, minimum: int) -> Repor
         "at_risk_or_off_track_pct",
         "stale_pct",
     ]
-    if suppressed(scope.people, minimum):
+    if not await groups.goals(scope.org_unit_id, period):
         report.suppressed = True
         report.summary = _blank_summary(summary_keys)
         return report
@@ -554,9 +805,10 @@ async def goals(q: Queries, scope: Scope, period: Period, minimum: int) -> Repor
 async def goals_attention(
     q: Queries, scope: Scope, period: Period, minimum: int, limit: int | None
 ) -> Report:
+    groups = SmallGroups(q, minimum)
     report = Report(
         "goals-attention",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
         {
@@ -573,7 +825,7 @@ async def goals_attention(
         },
         [],
     )
-    if suppressed(scope.people, minimum):
+    if not await groups.goals(scope.org_unit_id, period):
         report.suppressed = True
         return report
     rows = await q.goals_needing_attention(
@@ -611,17 +863,17 @@ async def goals_attention(
 
 # -- workload pulse -------------------------------------------------------------------------------
 
+PULSE = ("pulse",)
+PULSE_COLUMNS = {
+    "responses": "Pulse answers.",
+    "average": "Average answer (1-5; 3 is about right).",
+    "too_much_pct": "Share of answers 4-5, %.",
+    "too_little_pct": "Share of answers 1-2, %.",
+}
 
-def _pulse_row(counts: dict[str, int], minimum: int) -> dict[str, Any]:
+
+def _pulse_row(counts: dict[str, int]) -> dict[str, Any]:
     n = counts["pulse_responses"]
-    if n < minimum:
-        return {
-            "responses": n,
-            "average": None,
-            "too_much_pct": None,
-            "too_little_pct": None,
-            "suppressed": True,
-        }
     return {
         "responses": n,
         "average": ratio(counts["pulse_sum"], n),
@@ -631,41 +883,43 @@ def _pulse_row(counts: dict[str, int], minimum: int) -> dict[str, Any]:
     }
 
 
+def _average(counts: dict[str, int]) -> float | None:
+    n = counts["pulse_responses"]
+    return counts["pulse_sum"] / n if n else None
+
+
 async def workload_pulse(q: Queries, scope: Scope, period: Period, minimum: int) -> Report:
+    groups = SmallGroups(q, minimum)
+    unit = scope.org_unit_id
     previous = period.previous()
     trend = period.trend_months()
     report = Report(
         "workload-pulse",
-        _scope_json(scope, minimum),
+        await _scope_json(groups, scope),
         _period_json(period),
         {},
-        {
-            "month": "YYYY-MM (UTC).",
-            "responses": "Pulse answers.",
-            "average": "Average answer (1-5; 3 is about right).",
-            "too_much_pct": "Share of answers 4-5, %.",
-            "too_little_pct": "Share of answers 1-2, %.",
-            "suppressed": "True when the month has fewer than 5 answers.",
-        },
+        {"month": "YYYY-MM (UTC).", **PULSE_COLUMNS, "suppressed": SUPPRESSED_COLUMN},
         [],
         previous_period=_period_json(previous),
     )
-    if suppressed(scope.people, minimum):
+    rows = await q.monthly([unit], sorted({*period.months, *previous.months, *trend}))
+    if await groups.period(PULSE, unit, period):
+        now = _sum_months(rows, unit, period.months)
+        before_average = None
+        if await groups.period(PULSE, unit, previous):
+            before_average = _average(_sum_months(rows, unit, previous.months))
+        report.summary = {
+            **{k: v for k, v in _pulse_row(now).items() if k != "suppressed"},
+            "previous_average": shown(before_average, 2),
+            "change": change(_average(now), before_average),
+        }
+    else:
         report.suppressed = True
-        report.summary = _blank_summary(["responses", "average", "too_much_pct", "too_little_pct"])
-        return report
-    rows = await q.monthly([scope.org_unit_id], sorted({*period.months, *previous.months, *trend}))
-    now = _pulse_row(_sum_months(rows, scope.org_unit_id, period.months), minimum)
-    before = _pulse_row(_sum_months(rows, scope.org_unit_id, previous.months), minimum)
-    report.summary = {
-        **now,
-        "previous_average": before["average"],
-        "change": change(now["average"], before["average"]),
-    }
-    report.rows = [
-        {"month": m, **_pulse_row(_sum_months(rows, scope.org_unit_id, [m]), minimum)}
-        for m in trend
-    ]
+        report.summary = _blank_summary([*PULSE_COLUMNS, "previous_average", "change"])
+    for m in trend:
+        ok, _ = await groups.month(PULSE, unit, m)
+        values = _pulse_row(_sum_months(rows, unit, [m])) if ok else _hidden(list(PULSE_COLUMNS))
+        report.rows.append({"month": m, **values})
     return report
 
 
@@ -676,6 +930,7 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
     roots = await visible_roots(q, principal)
     if not roots:
         raise Forbidden("dashboards are for executives, HR and the heads of org units")
+    groups = SmallGroups(q, minimum)
     all_units = await q.all_units()
     children: dict[str | None, list[Row]] = {}
     known = {u["org_unit_id"] for u in all_units}
@@ -699,7 +954,6 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
     starts = children.get(None, []) if TENANT in roots else [by_id[r] for r in roots if r in by_id]
     for start in starts:
         walk(start, 1 if TENANT in roots else 0, seen)
-    people = await q.all_people()
     rows = []
     if TENANT in roots:
         rows.append(
@@ -708,7 +962,7 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
                 "name": "Whole organisation",
                 "parent_id": None,
                 "depth": 0,
-                "people": _shown(people.get(TENANT, 0), minimum),
+                "people": await groups.headcount(TENANT),
             }
         )
     for unit, depth in ordered:
@@ -718,7 +972,7 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
                 "name": unit["name"] or unit["org_unit_id"],
                 "parent_id": unit["parent_id"],
                 "depth": depth,
-                "people": _shown(people.get(unit["org_unit_id"], 0), minimum),
+                "people": await groups.headcount(unit["org_unit_id"]),
             }
         )
     return Report(
@@ -731,11 +985,7 @@ async def units(q: Queries, principal: Principal, minimum: int) -> Report:
             "name": "Its name.",
             "parent_id": "The enclosing unit.",
             "depth": "Depth in the tree shown (0: top).",
-            "people": "Current headcount of its subtree (null below 5).",
+            "people": "Current headcount of its subtree (null when that is a small group).",
         },
         rows,
     )
-
-
-def _shown(people: int, minimum: int) -> int | None:
-    return None if suppressed(people, minimum) else people

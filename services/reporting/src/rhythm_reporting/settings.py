@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from rhythm_reporting.domain.metrics import MIN_GROUP_FLOOR
 from rhythm_shared.kit.settings import ServiceSettings
 
 
@@ -17,8 +18,21 @@ class Settings(ServiceSettings):
         None, ge=1, description="Former name of CONSUMER_BATCH_SIZE; overrides it when set."
     )
     min_group_size: int = Field(
-        5, ge=1, description="Groups of fewer people than this are suppressed on dashboards."
+        5,
+        description="Groups of fewer people than this (distinct contributors in the period) are "
+        f"suppressed on dashboards; at least {MIN_GROUP_FLOOR}.",
     )
+
+    @field_validator("min_group_size")
+    @classmethod
+    def _groups_protect_someone(cls, value: int) -> int:
+        # Below 3, a shown group of two lets each member read the other's figure off it.
+        if value < MIN_GROUP_FLOOR:
+            raise ValueError(
+                f"MIN_GROUP_SIZE={value} is too small: groups of fewer than {MIN_GROUP_FLOOR} "
+                "people identify their members; set it to 3 or more (default 5)"
+            )
+        return value
 
     @property
     def batch_size(self) -> int:

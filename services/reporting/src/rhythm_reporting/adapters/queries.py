@@ -3,31 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, union
+from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
     OBLIGATION_COUNTS,
     UNIT_GOAL_COUNTS,
     UNIT_MONTH_COUNTS,
+    checkin_facts,
     directory,
     employees,
+    feedback_facts,
     goal_facts,
     manager_people,
     manager_period_stats,
+    obligation_facts,
     org_units,
     read_model_generations,
+    reflection_facts,
     unit_goal_stats,
     unit_month_stats,
     unit_people,
 )
-from rhythm_reporting.domain.projection import TENANT
+from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
+
+#: Where the contributors of each metric family are: (fact table, person, time, unit, filter).
+#: A contributor is a person whose facts make the figure, counted where they were at the time.
+_SOURCES: dict[str, list[tuple[Any, str, str, str, str | None]]] = {
+    "obligations": [(obligation_facts, "employee_id", "due_at", "org_unit_id", None)],
+    "checkins": [(checkin_facts, "employee_id", "held_at", "org_unit_id", None)],
+    "pulse": [
+        (checkin_facts, "employee_id", "held_at", "org_unit_id", "pulse"),
+        (reflection_facts, "employee_id", "submitted_at", "org_unit_id", "pulse"),
+    ],
+    "feedback_given": [(feedback_facts, "giver_id", "given_at", "giver_unit_id", None)],
+    "feedback_received": [(feedback_facts, "receiver_id", "given_at", "receiver_unit_id", None)],
+}
+FAMILIES = frozenset(_SOURCES)
+
+
+def _units_filter(
+    column: Any, include: Sequence[str] | None, exclude: Sequence[str]
+) -> list[ColumnElement[bool]]:
+    """``include``: only facts in these units (None: all, with no unit too); ``exclude``: not
+    in these."""
+    out: list[ColumnElement[bool]] = []
+    if include is not None:
+        out.append(column.in_(list(include)))
+    if exclude:
+        out.append(or_(column.is_(None), column.not_in(list(exclude))))
+    return out
 
 
 class Queries:
@@ -276,6 +307,105 @@ class Queries:
         )
         query = query.order_by(status, progress.asc().nulls_first(), t.c.goal_id).limit(limit)
         return await self._rows(query)
+
+    # -- contributors (the small-group rule, domain/metrics.py) --------------------------------
+
+    async def contributors(
+        self,
+        family: str,
+        start: datetime,
+        end: datetime,
+        include: Sequence[str] | None,
+        exclude: Sequence[str] = (),
+    ) -> int:
+        """Distinct people whose facts of ``family`` fall in [start, end) in the given units."""
+        if include is not None and not include:
+            return 0
+        selects = []
+        for table, person, at, unit, required in _SOURCES[family]:
+            where = [
+                table.c.generation == self.g,
+                table.c.tenant_id == self.tenant,
+                table.c[at] >= start,
+                table.c[at] < end,
+                *_units_filter(table.c[unit], include, exclude),
+            ]
+            if required is not None:
+                where.append(table.c[required].is_not(None))
+            selects.append(select(table.c[person].label("person")).where(*where))
+        people = (selects[0].distinct() if len(selects) == 1 else union(*selects)).subquery()
+        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
+        return int(count or 0)
+
+    async def manager_reports(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Per manager: distinct direct reports (by the obligation's manager) with obligations
+        due in [start, end)."""
+        t = obligation_facts
+        rows = await self.conn.execute(
+            select(t.c.manager_id, func.count(t.c.employee_id.distinct()))
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.due_at >= start,
+                t.c.due_at < end,
+                t.c.manager_id.is_not(None),
+            )
+            .group_by(t.c.manager_id)
+        )
+        return {r[0]: int(r[1]) for r in rows.all()}
+
+    async def reports_outside(self, start: datetime, end: datetime, hidden: Sequence[str]) -> int:
+        """Distinct people with obligations due in [start, end) under no shown manager: with no
+        manager, or a ``hidden`` one."""
+        t = obligation_facts
+        people = (
+            select(t.c.employee_id)
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.due_at >= start,
+                t.c.due_at < end,
+                or_(t.c.manager_id.is_(None), t.c.manager_id.in_(list(hidden))),
+            )
+            .distinct()
+            .subquery()
+        )
+        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
+        return int(count or 0)
+
+    async def goal_owners(
+        self,
+        overlaps: tuple[date, date],
+        include: Sequence[str] | None,
+        exclude: Sequence[str] = (),
+        not_overlapping: tuple[date, date] | None = None,
+    ) -> int:
+        """Distinct people owning counted goals whose period overlaps ``overlaps`` (and not
+        ``not_overlapping``), by the owner's unit when the goal was created."""
+        if include is not None and not include:
+            return 0
+        t = goal_facts
+
+        def overlap(span: tuple[date, date]) -> ColumnElement[bool]:
+            return and_(t.c.period_start <= span[1], t.c.period_end >= span[0])
+
+        where = [
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.owner_type == "person",
+            t.c.created_at.is_not(None),
+            or_(
+                t.c.archived_reason.is_(None),
+                t.c.archived_reason.not_in(sorted(DROPPED_ARCHIVE_REASONS)),
+            ),
+            overlap(overlaps),
+            *_units_filter(t.c.org_unit_id, include, exclude),
+        ]
+        if not_overlapping is not None:
+            where.append(not_(overlap(not_overlapping)))
+        people = select(t.c.owner_id).where(*where).distinct().subquery()
+        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
+        return int(count or 0)
 
     async def unit_names(self, ids: Iterable[str]) -> dict[str, str]:
         wanted = sorted({i for i in ids if i})

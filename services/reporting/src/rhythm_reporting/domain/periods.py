@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -48,6 +48,22 @@ class Period:
     def end(self) -> date:
         year, month = _add_months(*self.first, self.length)
         return date.fromordinal(date(year, month, 1).toordinal() - 1)
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[first instant, first instant after) in UTC."""
+        year, month = _add_months(*self.first, self.length)
+        return datetime(*self.first, 1, tzinfo=UTC), datetime(year, month, 1, tzinfo=UTC)
+
+    def nested(self) -> list[Period]:
+        """The periods one can ask for that contain this one or lie within it (same year)."""
+        year = self.first[0]
+        months = [Period.parse(_label(year, m)) for m in range(1, 13)]
+        quarters = [Period.parse(f"{year:04d}-Q{q}") for q in range(1, 5)]
+        whole = Period.parse(f"{year:04d}")
+        inside = [p for p in (*quarters, *months) if set(p.months) < set(self.months)]
+        around = [p for p in (*quarters, whole) if set(self.months) < set(p.months)]
+        return inside + around
 
     def previous(self) -> Period:
         year, month = _add_months(*self.first, -self.length)
