@@ -59,6 +59,11 @@ CATALOG = {
     "rhythm.notification.failed.v1",
     "rhythm.notification.suppressed.v1",
     "rhythm.pulse.recorded.v1",
+    "rhythm.employee.erased.v1",
+    "rhythm.employee.upserted.v2",
+    "rhythm.person_key.issued.v1",
+    "rhythm.person_key.destroyed.v1",
+    "rhythm.person_data.erased.v1",
 }
 
 MODELS = list(v1.EVENTS)
@@ -324,7 +329,8 @@ def test_publishers() -> None:
     assert v1.topics_published_by("goals") == (GOALS,)
     assert v1.publisher_of(PEOPLE) == "people"
     assert v1.publisher_of(NOTIFICATIONS) == "notifications"
-    assert set(v1.PUBLISHERS) == set(TOPICS)
+    assert set(v1.PUBLISHERS) | set(v1.SHARED_TOPICS) == set(TOPICS)
+    assert not set(v1.PUBLISHERS) & set(v1.SHARED_TOPICS)
     assert v1.source_of("goals") == "/rhythm/goals"
     published = {
         m.type
@@ -336,6 +342,8 @@ def test_publishers() -> None:
         "EmployeeUpserted",
         "EmployeeDeactivated",
         "OrgUnitUpserted",
+        "EmployeeErased",
+        "EmployeeUpsertedV2",
     ]
 
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from rhythm_shared.kit.kafka import topic_configs
+
 from tests.deploy.services import (
     CONSUMER_GROUPS,
     SERVICES,
@@ -161,10 +163,16 @@ def _created_topics(compose: dict[str, Any]) -> dict[str, tuple[int, int]]:
         words = shlex.split(line)
         if not words or words[0] != "create":
             continue
-        options = dict(zip(words[1::2], words[2::2], strict=True))
-        retention = options["--config"].removeprefix("retention.ms=")
-        created[options["--topic"]] = (int(options["--partitions"]), int(retention))
+        pairs = list(zip(words[1::2], words[2::2], strict=True))
+        options = dict(pairs)
+        configs = dict(v.split("=", 1) for k, v in pairs if k == "--config")
+        created[options["--topic"]] = (int(options["--partitions"]), int(configs["retention.ms"]))
+        CONFIGS[options["--topic"]] = configs
     return created
+
+
+#: Each created topic's --config options, as the script last gave them.
+CONFIGS: dict[str, dict[str, str]] = {}
 
 
 def test_topic_creation_makes_every_topic_of_the_topic_map_with_its_partitions(
@@ -175,6 +183,8 @@ def test_topic_creation_makes_every_topic_of_the_topic_map_with_its_partitions(
     }
     assert _created_topics(compose) == expected
     assert {f"rhythm.dlq.{group}" for group in CONSUMER_GROUPS} <= set(expected)
+    for name, spec in expected_topics().items():
+        assert CONFIGS[name] == topic_configs(spec), name
 
 
 def test_topic_creation_targets_the_internal_listener_and_is_idempotent(

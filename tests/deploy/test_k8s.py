@@ -231,6 +231,8 @@ def test_the_settings_each_overlay_gives_are_accepted_by_the_services(
         }
         if name == "notifications":  # in the cluster it comes from Secret rhythm-notifications
             values["UNSUBSCRIBE_SECRET"] = "from-the-secret-" + "x" * 32
+        if "DATA_KEY_ENCRYPTION_KEY" in _settings_env(resources, name):  # Secret rhythm-data-key
+            values["DATA_KEY_ENCRYPTION_KEY"] = "ZnJvbS10aGUtc2VjcmV0LXJoeXRobS1kYXRhLWtleTA"
         if "KAFKA_SASL_PASSWORD" in _settings_env(resources, name):  # from the Strimzi Secret
             values["KAFKA_SASL_PASSWORD"] = "from-the-strimzi-secret"
         load_settings(name, values)  # raises on a bad value or a refused production setup

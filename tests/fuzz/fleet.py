@@ -9,6 +9,7 @@ HTTP (schemathesis' `case.call` uses `requests`), so the services' loop is never
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib
 import secrets
@@ -61,6 +62,7 @@ TEST_SECRETS = {
     "environment": "test",
     "jwt_secret": secrets.token_hex(32),
     "unsubscribe_secret": secrets.token_hex(32),
+    "data_key_encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
 }
 
 

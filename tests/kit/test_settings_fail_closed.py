@@ -3,6 +3,7 @@ a secret or an identity provider it cannot trust, naming the setting and what to
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ from rhythm_shared.kit.auth import Authenticator, InvalidToken, issue_token
 from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings, explain
 
 STRONG = secrets.token_hex(32)
+STRONG_KEK = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 JWKS: dict[str, Any] = {
     "jwt_jwks_url": "https://login.example.com/.well-known/jwks.json",
     "jwt_audience": "rhythm",
@@ -32,6 +34,8 @@ OURS = ("ENVIRONMENT", "JWT_SECRET", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER
 def _no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*OURS, "UNSUBSCRIBE_SECRET"):
         monkeypatch.delenv(name, raising=False)
+    # A key-encryption key of its own: the tests below are about the other settings.
+    monkeypatch.setenv("DATA_KEY_ENCRYPTION_KEY", STRONG_KEK)
 
 
 def refusal(**values: Any) -> str:
@@ -142,3 +146,18 @@ def test_a_token_expired_10_seconds_ago_is_accepted_for_clock_skew() -> None:
 def test_a_token_expired_60_seconds_ago_is_refused() -> None:
     with pytest.raises(InvalidToken, match="expired"):
         Authenticator(STRONG).decode(_token_expired(timedelta(seconds=60)))
+
+
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_the_development_key_encryption_key_is_refused_outside_development(
+    environment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATA_KEY_ENCRYPTION_KEY")
+    message = refusal(environment=environment, jwt_secret=STRONG)
+    assert "DATA_KEY_ENCRYPTION_KEY: the development key-encryption key is refused" in message
+
+
+def test_a_key_encryption_key_must_be_32_bytes() -> None:
+    short = base64.urlsafe_b64encode(b"x" * 16).decode()
+    message = refusal(environment="production", jwt_secret=STRONG, data_key_encryption_key=short)
+    assert "DATA_KEY_ENCRYPTION_KEY: must be 32 bytes" in message

@@ -5,7 +5,7 @@ Event models are imported from their version, e.g. ``from rhythm_shared.contract
 GoalCreated``, so a ``v2`` can sit beside ``v1`` without ambiguity.
 """
 
-from rhythm_shared.contracts import v1
+from rhythm_shared.contracts import v1, v2
 from rhythm_shared.contracts.base import EVENT_TYPES, Event, Identifier, Instant
 from rhythm_shared.contracts.envelope import (
     CONTENT_TYPE,
@@ -22,8 +22,10 @@ from rhythm_shared.contracts.topics import (
     CHECKINS,
     GOALS,
     INTERNAL_PULSE,
+    KEYS,
     NOTIFICATIONS,
     PEOPLE,
+    PRIVACY,
     TOPICS,
     TopicSpec,
     dlq_spec,
@@ -37,8 +39,10 @@ __all__ = [
     "EVENT_TYPES",
     "GOALS",
     "INTERNAL_PULSE",
+    "KEYS",
     "NOTIFICATIONS",
     "PEOPLE",
+    "PRIVACY",
     "SPEC_VERSION",
     "TOPICS",
     "Envelope",
@@ -54,4 +58,5 @@ __all__ = [
     "new_event_id",
     "to_record",
     "v1",
+    "v2",
 ]

@@ -154,7 +154,7 @@ def _message(model: type[Event], publisher: str | None) -> dict[str, Any]:
     for i, example in enumerate(model.model_json_schema().get("examples", [])):
         record = to_record(
             model.model_validate(example),
-            source=v1.source_of(publisher or "unknown"),
+            source=v1.source_of(publisher or "people"),
             # Deterministic ids keep the generated files stable between runs.
             event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{schema_id(model.type)}#{i}")),
         )
@@ -228,6 +228,8 @@ def _build_asyncapi() -> dict[str, Any]:
         for model in on_topic:
             messages[model.__name__] = _message(model, publisher)
         who = f" Published by {publisher}" if publisher else ""
+        if topic in v1.SHARED_TOPICS:
+            who = " Published by every service (each its own part)"
         who += f"; consumed by {', '.join(consumers)}." if consumers else "."
         topic_config: dict[str, Any] = {"retention.ms": spec.retention_ms}
         channels[channel] = {
@@ -248,12 +250,12 @@ def _build_asyncapi() -> dict[str, Any]:
         }
         # Operations must reference the channel's own messages (AsyncAPI 3.0).
         refs = [{"$ref": f"#/channels/{channel}/messages/{m.__name__}"} for m in on_topic]
-        if publisher:
+        if publisher or topic in v1.SHARED_TOPICS:
             operations[f"send{channel[:1].upper()}{channel[1:]}"] = {
                 "action": "send",
                 "channel": {"$ref": f"#/channels/{channel}"},
                 "title": f"Publish on {topic}",
-                "summary": f"{publisher} publishes these events on {topic}.",
+                "summary": f"{publisher or 'Every service'} publishes these events on {topic}.",
                 "messages": refs,
             }
         if consumers:

@@ -12,6 +12,10 @@ NOTIFICATIONS = "rhythm.notifications.v1"
 #: Individual workload pulse scores, for reporting's aggregates only: not part of what tenants'
 #: integrators and webhooks receive (docs/privacy.md). Its ACLs admit checkins and reporting.
 INTERNAL_PULSE = "rhythm.internal.pulse.v1"
+#: Per-person data keys (crypto-shredding), compacted: the latest record per person is all it keeps.
+KEYS = "rhythm.keys.v1"
+#: Each service's report that it erased its part of a person (erasure progress).
+PRIVACY = "rhythm.privacy.v1"
 
 DLQ_PREFIX = "rhythm.dlq."
 
@@ -26,6 +30,8 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     description: str
+    #: ``cleanup.policy=compact``: only the latest record per key is kept (after compaction).
+    compacted: bool = False
 
 
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -44,6 +50,14 @@ TOPICS: dict[str, TopicSpec] = {
             -1,
             "Internal: each person's workload pulse, for reporting's aggregates only.",
         ),
+        TopicSpec(
+            KEYS,
+            DEFAULT_PARTITIONS,
+            -1,
+            "Per-person data keys, wrapped; a destroyed key replaces the issued one (compacted).",
+            compacted=True,
+        ),
+        TopicSpec(PRIVACY, DEFAULT_PARTITIONS, 13 * WEEK_MS, "Erasure progress per service."),
     )
 }
 

@@ -36,7 +36,6 @@ from rhythm_shared.kit.errors import Forbidden
 from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
 from rhythm_shared.kit.jobs import JobSpec, run_periodically
-from rhythm_shared.kit.limits import BodySizeLimit
 from rhythm_shared.kit.kafka import (
     BrokerMonitor,
     broker_security,
@@ -45,6 +44,7 @@ from rhythm_shared.kit.kafka import (
     make_producer,
     why_unreachable,
 )
+from rhythm_shared.kit.limits import BodySizeLimit
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
 from rhythm_shared.kit.redaction import NoReferrer, redact_server_span

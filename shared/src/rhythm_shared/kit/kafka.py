@@ -93,6 +93,20 @@ def make_producer(bootstrap: str, security: Mapping[str, Any] | None = None) -> 
     )
 
 
+
+def topic_configs(spec: TopicSpec) -> dict[str, str]:
+    """A topic's configuration: its retention, and compaction for the keys topic, whose old
+    records must leave the log (an erased person's key among them) soon after they are replaced."""
+    if spec.compacted:
+        return {
+            "retention.ms": str(spec.retention_ms),
+            "cleanup.policy": "compact",
+            "min.cleanable.dirty.ratio": "0.01",
+            "segment.ms": str(10 * 60 * 1000),
+            "delete.retention.ms": str(60 * 60 * 1000),
+        }
+    return {"retention.ms": str(spec.retention_ms)}
+
 async def ensure_topics(
     bootstrap: str,
     specs: Iterable[TopicSpec],
@@ -122,7 +136,7 @@ async def ensure_topics(
                     else spec.partitions
                 ),
                 replication_factor=replication,
-                topic_configs={"retention.ms": str(spec.retention_ms)},
+                topic_configs=topic_configs(spec),
             )
             for name, spec in wanted.items()
             if name not in existing

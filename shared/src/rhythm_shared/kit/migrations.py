@@ -205,3 +205,27 @@ def create_audit_log() -> None:
 
 def drop_audit_log() -> None:
     op.drop_table("audit_log")
+
+
+#: The people directory's erasure and key store (crypto-shredding), as first released.
+def add_directory_erasure() -> None:
+    import sqlalchemy as sa
+
+    with op.batch_alter_table("directory_employees", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("erased_at", _utc(), nullable=True))
+    op.create_table(
+        "directory_keys",
+        sa.Column("tenant_id", sa.String(length=128), nullable=False),
+        sa.Column("employee_id", sa.String(length=128), nullable=False),
+        sa.Column("key_id", sa.String(length=128), nullable=False),
+        sa.Column("wrapped_key", sa.String(length=512), nullable=True),
+        sa.Column("destroyed_at", _utc(), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "employee_id", name=op.f("pk_directory_keys")),
+        comment="Per-person data keys from rhythm.keys.v1, wrapped (kit; crypto-shredding).",
+    )
+
+
+def drop_directory_erasure() -> None:
+    op.drop_table("directory_keys")
+    with op.batch_alter_table("directory_employees", schema=None) as batch_op:
+        batch_op.drop_column("erased_at")

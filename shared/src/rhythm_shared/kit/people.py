@@ -8,7 +8,13 @@ projects the people topic into it with one rule, :func:`fold_employee` / :func:`
   a late, older ``EmployeeUpserted`` (an HR platform retrying) changes nothing, and any order of
   the same events ends in the same state;
 * a deactivation (dated now or ahead) holds until an upsert newer than it (a rehire, or HR
-  taking it back); an upsert older than the deactivation does not undo it.
+  taking it back); an upsert older than the deactivation does not undo it;
+* an erasure is final: the person's row keeps their id and nothing else, and no later event
+  about the id (a delayed retry of an old upsert) brings anything back.
+
+Names and addresses arrive sealed (``EmployeeUpserted`` v2, :mod:`rhythm_shared.kit.crypto`) and
+stay sealed in the directory; reads open them with the person's data key, which arrives on
+``rhythm.keys.v1`` (:class:`KeyStore`). An erased person's key is gone, so nothing opens them.
 
 The rule is pure (no database) so it can be checked over every order of events; the tables and
 queries are below it.
@@ -25,8 +31,20 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1 import (
+    EmployeeDeactivated,
+    EmployeeErased,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
+)
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
+from rhythm_shared.kit import crypto
 from rhythm_shared.kit.db import UtcDateTime
+
+#: The events that describe one employee, whatever their version.
+EmployeeEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased
 
 #: A manager chain or a unit tree deeper than this is a loop in the HR data: the walk stops.
 MAX_DEPTH = 64
@@ -59,11 +77,13 @@ class Person:
     profile_version: Version | None = None
     #: Version of the deactivation in force (None once a newer upsert cleared it).
     deactivation_version: Version | None = None
+    #: The person was erased: nothing of them is kept but the id, for good.
+    erased: bool = False
 
     @property
     def known(self) -> bool:
-        """An upsert has arrived (not only a deactivation)."""
-        return self.profile_version is not None
+        """An upsert has arrived (not only a deactivation) and the person is not erased."""
+        return self.profile_version is not None and not self.erased
 
     def active_at(self, instant: datetime) -> bool:
         return (
@@ -86,20 +106,26 @@ def _newer(version: Version, than: Version | None) -> bool:
     return than is None or version > than
 
 
-def fold_employee(
-    current: Person | None, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
-) -> Person:
+def fold_employee(current: Person | None, event: EmployeeEvent, event_id: str) -> Person:
     """The state after ``event``: the one rule of the directory (see the module docstring)."""
     version: Version = (event.occurred_at, event_id)
     person = current or Person(employee_id=event.employee_id)
-    if isinstance(event, EmployeeUpserted):
+    if person.erased:
+        return person
+    if isinstance(event, EmployeeErased):
+        return Person(employee_id=event.employee_id, active=False, erased=True)
+    if isinstance(event, EmployeeUpserted | EmployeeUpsertedV2):
         if not _newer(version, person.profile_version):
             return person
         clears = _newer(version, person.deactivation_version)
+        if isinstance(event, EmployeeUpsertedV2):
+            email, display_name = event.sealed.email, event.sealed.display_name
+        else:
+            email, display_name = str(event.email), event.display_name
         return dataclasses.replace(
             person,
-            email=str(event.email),
-            display_name=event.display_name,
+            email=email,
+            display_name=display_name,
             manager_id=event.manager_id,
             org_unit_id=event.org_unit_id,
             time_zone=event.time_zone,
@@ -140,6 +166,7 @@ def fold_org_unit(current: OrgUnit | None, event: OrgUnitUpserted, event_id: str
 class DirectoryTables:
     employees: Table
     org_units: Table
+    keys: Table
 
 
 def define_directory_tables(metadata: MetaData) -> DirectoryTables:
@@ -163,6 +190,7 @@ def define_directory_tables(metadata: MetaData) -> DirectoryTables:
         Column("profile_event_id", String(64), nullable=True),
         Column("deactivation_at", UtcDateTime, nullable=True),
         Column("deactivation_event_id", String(64), nullable=True),
+        Column("erased_at", UtcDateTime, nullable=True),
         comment="The people directory: employees as rhythm.people.v1 last said (kit).",
     )
     Index("ix_directory_employees_manager", employees.c.tenant_id, employees.c.manager_id)
@@ -181,7 +209,18 @@ def define_directory_tables(metadata: MetaData) -> DirectoryTables:
     )
     Index("ix_directory_org_units_parent", org_units.c.tenant_id, org_units.c.parent_id)
     Index("ix_directory_org_units_head", org_units.c.tenant_id, org_units.c.head_id)
-    return DirectoryTables(employees=employees, org_units=org_units)
+    keys = Table(
+        "directory_keys",
+        metadata,
+        Column("tenant_id", String(_ID), primary_key=True),
+        Column("employee_id", String(_ID), primary_key=True),
+        Column("key_id", String(_ID), nullable=False),
+        # Wrapped by the key-encryption key; NULL once destroyed (the person's erasure).
+        Column("wrapped_key", String(512), nullable=True),
+        Column("destroyed_at", UtcDateTime, nullable=True),
+        comment="Per-person data keys from rhythm.keys.v1, wrapped (kit; crypto-shredding).",
+    )
+    return DirectoryTables(employees=employees, org_units=org_units, keys=keys)
 
 
 def _version(at: datetime | None, event_id: str | None) -> Version | None:
@@ -202,10 +241,11 @@ def _person(row: Any) -> Person:
         deactivated_at=row.deactivated_at,
         profile_version=_version(row.profile_at, row.profile_event_id),
         deactivation_version=_version(row.deactivation_at, row.deactivation_event_id),
+        erased=row.erased_at is not None,
     )
 
 
-def _person_values(person: Person) -> dict[str, Any]:
+def _person_values(person: Person, now: datetime) -> dict[str, Any]:
     profile = person.profile_version or (None, None)
     deactivation = person.deactivation_version or (None, None)
     return {
@@ -222,6 +262,7 @@ def _person_values(person: Person) -> dict[str, Any]:
         "profile_event_id": profile[1],
         "deactivation_at": deactivation[0],
         "deactivation_event_id": deactivation[1],
+        "erased_at": now if person.erased else None,
     }
 
 
@@ -265,6 +306,7 @@ class DirectoryProjection:
 
     def __init__(self, tables: DirectoryTables) -> None:
         self.tables = tables
+        self.keys = KeyStore(tables)
 
     async def _load_person(
         self, session: AsyncSession, tenant_id: str, employee_id: str
@@ -278,16 +320,17 @@ class DirectoryProjection:
         return None if row is None else _person(row)
 
     async def apply_employee(
-        self,
-        session: AsyncSession,
-        event: EmployeeUpserted | EmployeeDeactivated,
-        event_id: str,
+        self, session: AsyncSession, event: EmployeeEvent, event_id: str
     ) -> PersonChange:
+        """Apply an upsert (v1 or v2), a deactivation or an erasure. An erasure also destroys
+        the person's data key here, whatever order the key's own events arrive in."""
         before = await self._load_person(session, event.tenant_id, event.employee_id)
         after = fold_employee(before, event, event_id)
+        if isinstance(event, EmployeeErased):
+            await self.keys.destroy(session, event.tenant_id, event.employee_id, event.occurred_at)
         if after != before:
             e = self.tables.employees
-            values = _person_values(after)
+            values = _person_values(after, event.occurred_at)
             if before is None:
                 await session.execute(
                     e.insert().values(
@@ -339,6 +382,66 @@ class DirectoryProjection:
         return OrgUnitChange(before=before, after=after)
 
 
+class KeyStore:
+    """The people service's per-person data keys, as ``rhythm.keys.v1`` delivers them."""
+
+    def __init__(self, tables: DirectoryTables) -> None:
+        self.table = tables.keys
+
+    async def apply(
+        self, session: AsyncSession, event: PersonKeyIssued | PersonKeyDestroyed
+    ) -> None:
+        if isinstance(event, PersonKeyDestroyed):
+            await self.destroy(session, event.tenant_id, event.employee_id, event.occurred_at)
+            return
+        k = self.table
+        row = (
+            await session.execute(
+                select(k.c.destroyed_at).where(
+                    k.c.tenant_id == event.tenant_id, k.c.employee_id == event.employee_id
+                )
+            )
+        ).first()
+        if row is not None:
+            return  # a key arrives once; a destroyed key is never brought back
+        await session.execute(
+            k.insert().values(
+                tenant_id=event.tenant_id,
+                employee_id=event.employee_id,
+                key_id=event.key_id,
+                wrapped_key=event.wrapped_key,
+            )
+        )
+
+    async def destroy(
+        self, session: AsyncSession, tenant_id: str, employee_id: str, at: datetime
+    ) -> None:
+        k = self.table
+        where = (k.c.tenant_id == tenant_id, k.c.employee_id == employee_id)
+        if (await session.execute(select(k.c.key_id).where(*where))).first() is None:
+            await session.execute(
+                k.insert().values(
+                    tenant_id=tenant_id, employee_id=employee_id, key_id="-", destroyed_at=at
+                )
+            )
+            return
+        await session.execute(k.update().where(*where).values(wrapped_key=None, destroyed_at=at))
+
+
+def _open(
+    value: str | None, key: bytes | None, *, tenant_id: str, employee_id: str, field: str
+) -> str | None:
+    """A directory value in the clear: as v1 sent it, or opened with the person's key."""
+    if value is None or not crypto.is_sealed(value):
+        return value
+    if key is None:
+        return None
+    try:
+        return crypto.unseal(key, value, tenant_id=tenant_id, employee_id=employee_id, field=field)
+    except crypto.Unreadable:
+        return None
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
@@ -353,6 +456,8 @@ class PeopleDirectory:
     session: AsyncSession
     tables: DirectoryTables
     tenant_id: str
+    #: The key-encryption key, to open sealed names and addresses (None: they read as None).
+    kek: bytes | None = None
     _people: dict[str, Person | None] = field(default_factory=dict)
     _units: dict[str, OrgUnit | None] = field(default_factory=dict)
 
@@ -371,10 +476,53 @@ class PeopleDirectory:
                 select(e).where(e.c.tenant_id == self.tenant_id, e.c.employee_id.in_(chunk))
             )
             found = {r.employee_id: _person(r) for r in rows}
+            found = await self._opened(found)
             for employee_id in chunk:
                 person = found.get(employee_id)
                 self._people[employee_id] = person if person is not None and person.known else None
         return {i: p for i in wanted if (p := self._people[i]) is not None}
+
+    async def _opened(self, people: dict[str, Person]) -> dict[str, Person]:
+        """The people with their sealed name and address opened (where their key is known)."""
+        sealed = [
+            p.employee_id
+            for p in people.values()
+            if crypto.is_sealed(p.email) or crypto.is_sealed(p.display_name)
+        ]
+        if not sealed:
+            return people
+        keys: dict[str, bytes] = {}
+        if self.kek is not None:
+            k = self.tables.keys
+            rows = await self.session.execute(
+                select(k.c.employee_id, k.c.key_id, k.c.wrapped_key).where(
+                    k.c.tenant_id == self.tenant_id,
+                    k.c.employee_id.in_(sealed),
+                    k.c.wrapped_key.is_not(None),
+                )
+            )
+            for r in rows:
+                try:
+                    keys[r.employee_id] = crypto.unwrap(
+                        self.kek,
+                        r.wrapped_key,
+                        tenant_id=self.tenant_id,
+                        employee_id=r.employee_id,
+                        key_id=r.key_id,
+                    )
+                except crypto.Unreadable:
+                    continue
+        out = dict(people)
+        for employee_id in sealed:
+            p = people[employee_id]
+            key = keys.get(employee_id)
+            ids = {"tenant_id": self.tenant_id, "employee_id": employee_id}
+            out[employee_id] = dataclasses.replace(
+                p,
+                email=_open(p.email, key, field="email", **ids),
+                display_name=_open(p.display_name, key, field="display_name", **ids),
+            )
+        return out
 
     async def manager_of(self, employee_id: str) -> str | None:
         person = await self.person(employee_id)
@@ -400,7 +548,8 @@ class PeopleDirectory:
             .where(e.c.tenant_id == self.tenant_id, e.c.manager_id == manager_id)
             .order_by(e.c.employee_id)
         )
-        people = [p for r in rows if (p := _person(r)).known]
+        known = {p.employee_id: p for r in rows if (p := _person(r)).known}
+        people = list((await self._opened(known)).values())
         for p in people:
             self._people.setdefault(p.employee_id, p)
         return people
@@ -506,7 +655,8 @@ class PeopleDirectory:
                 .where(e.c.tenant_id == self.tenant_id, e.c.org_unit_id.in_(chunk))
                 .order_by(e.c.employee_id)
             )
-            people.extend(p for r in rows if (p := _person(r)).known)
+            known = {p.employee_id: p for r in rows if (p := _person(r)).known}
+            people.extend((await self._opened(known)).values())
         return sorted(people, key=lambda p: p.employee_id)
 
     async def heads_units(self, employee_id: str) -> list[str]:

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Signs development tokens only; refused outside development (see the validator below).
 DEV_JWT_SECRET = "rhythm-development-secret-change-me-0123456789"  # noqa: S105
+#: Wraps per-person data keys in development only (base64url of 32 bytes; refused elsewhere).
+DEV_DATA_KEY_ENCRYPTION_KEY = "cmh5dGhtLWRldmVsb3BtZW50LWtlay0wMDAwMDAwMDA"
 #: RFC 7518 §3.2: an HS256 key is at least as long as the hash, 256 bits.
 MIN_JWT_SECRET_BYTES = 32
 
@@ -84,6 +86,13 @@ class ServiceSettings(KafkaSecuritySettings):
         256 * 1024,
         ge=1024,
         description="Largest request body (bytes) before 413; bulk endpoints state their own.",
+    )
+    data_key_encryption_key: SecretStr = Field(
+        SecretStr(DEV_DATA_KEY_ENCRYPTION_KEY),
+        description=(
+            "Key-encryption key (base64url, 32 bytes) that wraps each person's data key "
+            "(crypto-shredding); the same in every service and for integrators who read names."
+        ),
     )
     jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET),
@@ -162,6 +171,19 @@ class ServiceSettings(KafkaSecuritySettings):
                         f"provider issued for other applications are refused; set it to the "
                         f"`{claim}` claim of Rhythm's tokens"
                     )
+        kek = self.data_key_encryption_key.get_secret_value()
+        if kek == DEV_DATA_KEY_ENCRYPTION_KEY and self.environment != "development":
+            problems.append(
+                "DATA_KEY_ENCRYPTION_KEY: the development key-encryption key is refused outside "
+                "development; set 32 random bytes, base64url (e.g. `openssl rand -base64 32`)"
+            )
+        else:
+            from rhythm_shared.kit.crypto import InvalidKey, load_kek
+
+            try:
+                load_kek(kek)
+            except InvalidKey as exc:
+                problems.append(f"DATA_KEY_ENCRYPTION_KEY: {exc}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

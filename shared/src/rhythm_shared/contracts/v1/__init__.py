@@ -14,6 +14,7 @@ from rhythm_shared.contracts.v1.catalog import (
     CONSUMERS,
     EVENTS,
     PUBLISHERS,
+    SHARED_TOPICS,
     events_on,
     events_published_by,
     publisher_of,
@@ -41,7 +42,13 @@ from rhythm_shared.contracts.v1.notifications import (
     NotificationSent,
     NotificationSuppressed,
 )
-from rhythm_shared.contracts.v1.people import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1.people import (
+    EmployeeDeactivated,
+    EmployeeErased,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+)
+from rhythm_shared.contracts.v1.privacy import PersonDataErased, PersonKeyDestroyed, PersonKeyIssued
 from rhythm_shared.contracts.v1.pulse import PulseRecorded
 from rhythm_shared.contracts.v1.values import (
     ArchiveReason,
@@ -68,6 +75,7 @@ __all__ = [
     "CONSUMERS",
     "EVENTS",
     "PUBLISHERS",
+    "SHARED_TOPICS",
     "ArchiveReason",
     "CadenceEscalated",
     "CadencePolicyChanged",
@@ -81,6 +89,7 @@ __all__ = [
     "DeliveryFailure",
     "Direction",
     "EmployeeDeactivated",
+    "EmployeeErased",
     "EmployeeUpserted",
     "EscalationLevel",
     "EscalationTarget",
@@ -103,6 +112,9 @@ __all__ = [
     "NotificationSuppressed",
     "OrgUnitUpserted",
     "OwnerType",
+    "PersonDataErased",
+    "PersonKeyDestroyed",
+    "PersonKeyIssued",
     "PolicyScope",
     "PulseRecorded",
     "PulseSource",

@@ -34,14 +34,23 @@ from rhythm_shared.contracts.v1.notifications import (
     NotificationSent,
     NotificationSuppressed,
 )
-from rhythm_shared.contracts.v1.people import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1.people import (
+    EmployeeDeactivated,
+    EmployeeErased,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+)
+from rhythm_shared.contracts.v1.privacy import PersonDataErased, PersonKeyDestroyed, PersonKeyIssued
 from rhythm_shared.contracts.v1.pulse import PulseRecorded
+from rhythm_shared.contracts.v2.people import EmployeeUpsertedV2
 
-#: Every v1 event, in catalog order.
+#: Every event of the catalog, in catalog order (v1, and the v2 types beside them).
 EVENTS: tuple[type[Event], ...] = (
     EmployeeUpserted,
     EmployeeDeactivated,
     OrgUnitUpserted,
+    EmployeeErased,
+    EmployeeUpsertedV2,
     GoalCreated,
     GoalUpdated,
     GoalProgressRecorded,
@@ -61,6 +70,9 @@ EVENTS: tuple[type[Event], ...] = (
     NotificationFailed,
     NotificationSuppressed,
     PulseRecorded,
+    PersonKeyIssued,
+    PersonKeyDestroyed,
+    PersonDataErased,
 )
 
 #: The one service allowed to publish on each topic. ``people`` is the HR feed (the bulk import
@@ -72,7 +84,11 @@ PUBLISHERS: dict[str, str] = {
     topics.CADENCE: "checkins",
     topics.NOTIFICATIONS: "notifications",
     topics.INTERNAL_PULSE: "checkins",
+    topics.KEYS: "people",
 }
+
+#: Topics every service publishes on (each its own part of an erasure), not one service alone.
+SHARED_TOPICS: tuple[str, ...] = (topics.PRIVACY,)
 
 #: Who consumes each topic (reporting reads everything).
 CONSUMERS: dict[str, tuple[str, ...]] = {
@@ -83,6 +99,8 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     topics.NOTIFICATIONS: ("reporting",),
     # Internal: individual scores for reporting's aggregates, never for webhooks or integrators.
     topics.INTERNAL_PULSE: ("reporting",),
+    topics.KEYS: ("goals", "checkins", "notifications", "reporting"),
+    topics.PRIVACY: ("people",),
 }
 
 
@@ -107,6 +125,6 @@ def events_on(topic: str) -> tuple[type[Event], ...]:
 
 
 def events_published_by(service: str) -> tuple[type[Event], ...]:
-    """The event types ``service`` may publish, in catalog order."""
-    own = set(topics_published_by(service))
+    """The event types ``service`` may publish, in catalog order (the shared topics' included)."""
+    own = set(topics_published_by(service)) | set(SHARED_TOPICS)
     return tuple(event for event in EVENTS if event.topic in own)

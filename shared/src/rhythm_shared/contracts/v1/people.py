@@ -134,3 +134,31 @@ class OrgUnitUpserted(Event):
         if self.parent_id == self.org_unit_id:
             raise ValueError("an org unit cannot be its own parent")
         return self
+
+
+class EmployeeErased(Event):
+    """A person's data is to be erased everywhere (GDPR Art. 17): every service deletes what it
+    holds of them and reports back with ``PersonDataErased``; their data key is destroyed, so
+    retained records that carry their sealed name and address can no longer be read. Later
+    events about the same employee id are ignored."""
+
+    type: ClassVar[str] = "rhythm.employee.erased.v1"
+    topic: ClassVar[str] = topics.PEOPLE
+    entity: ClassVar[str] = "employee"
+    entity_field: ClassVar[str] = "employee_id"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": "acme",
+                    "occurred_at": "2026-06-02T08:15:00Z",
+                    "employee_id": "e-1042",
+                    "erasure_id": "er-5f2b9c",
+                }
+            ]
+        }
+    )
+
+    employee_id: Identifier = Field(description="The person to erase.")
+    erasure_id: Identifier = Field(description="The erasure, to report progress against.")
