@@ -36,6 +36,8 @@ from rhythm_shared.contracts.v1 import (
     GoalStale,
     GoalStatusChanged,
     OrgUnitUpserted,
+    PulseRecorded,
+    PulseSource,
     ReflectionSubmitted,
 )
 
@@ -179,10 +181,12 @@ def fact_ref(event: Event, event_id: str) -> FactRef | None:
         case CheckinCompleted():
             return FactRef("checkin", t, event.checkin_id)
         case ReflectionSubmitted():
-            # No id of its own: one person submits one reflection at one instant, so a re-sent
-            # copy (even with a new CloudEvents id) is the same reflection.
-            at = event.occurred_at.astimezone(UTC).isoformat()
-            return FactRef("reflection", t, f"{event.employee_id}@{at}")
+            return FactRef("reflection", t, _reflection_key(event))
+        case PulseRecorded():
+            # The internal pulse topic: the score of the check-in or reflection it accompanies.
+            if event.source == PulseSource.CHECKIN and event.checkin_id is not None:
+                return FactRef("checkin", t, event.checkin_id)
+            return FactRef("reflection", t, _reflection_key(event))
         case FeedbackGiven():
             return FactRef("feedback", t, event.feedback_id)
         case (
@@ -190,6 +194,12 @@ def fact_ref(event: Event, event_id: str) -> FactRef | None:
         ) | GoalArchived():
             return FactRef("goal", t, event.goal_id)
     return None
+
+
+def _reflection_key(event: ReflectionSubmitted | PulseRecorded) -> str:
+    # No id of its own: one person submits one reflection at one instant, so a re-sent copy
+    # (even with a new CloudEvents id) is the same reflection; its PulseRecorded has that instant.
+    return f"{event.employee_id}@{event.occurred_at.astimezone(UTC).isoformat()}"
 
 
 def _fill(fact: Fact, column: str, value: Any) -> None:
@@ -223,25 +233,35 @@ def apply_event(facts: dict[FactRef, Fact], ref: FactRef, event: Event) -> None:
             _fill(fact, "initiated_by", str(event.initiated_by))
             fact["scheduled_for"] = event.scheduled_for
         case CheckinCompleted():
+            # The pulse comes from PulseRecorded (either order); a public one (a tenant that
+            # shares it, or a record from before the internal topic) counts as well.
+            if event.pulse is not None:
+                fact["pulse"] = event.pulse
             fact.update(
                 employee_id=event.employee_id,
                 manager_id=event.manager_id,
                 kind=str(event.kind),
                 initiated_by=str(event.initiated_by),
                 held_at=event.held_at,
-                pulse=event.pulse,
                 obligation_id=event.obligation_id,
                 obligation_due_at=event.due_at,
                 goals_discussed=len(event.goals_discussed),
                 open_action_items=event.open_action_items,
             )
         case ReflectionSubmitted():
+            if event.pulse is not None:
+                fact["pulse"] = event.pulse
             fact.update(
                 employee_id=event.employee_id,
                 checkin_id=event.checkin_id,
                 submitted_at=event.occurred_at,
-                pulse=event.pulse,
             )
+        case PulseRecorded():
+            fact["pulse"] = event.pulse
+            _fill(fact, "employee_id", event.employee_id)
+            if event.source == PulseSource.REFLECTION:
+                _fill(fact, "checkin_id", event.checkin_id)
+                _fill(fact, "submitted_at", event.occurred_at)
         case FeedbackGiven():
             fact.update(
                 giver_id=event.giver_id,
