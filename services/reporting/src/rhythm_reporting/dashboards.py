@@ -412,10 +412,19 @@ class SmallGroups:
         return self._managers[month]
 
     async def manager(self, manager_id: str, period: Period) -> bool:
+        """Rules 1-3 on a manager's reports, and against the manager's own unit: the unit's
+        figure less the team's leaves no small group (the head of a team is often the rest)."""
+        org = await self.org()
+        unit = (await self.q.units_of([manager_id])).get(manager_id)
         months = []
         for month in period.months:
             reports, shown = await self._managers_in(month)
-            months.append((manager_id in shown, reports.get(manager_id, 0) == 0))
+            ok = manager_id in shown
+            if ok and unit is not None:
+                start, end = Period.parse(month).bounds
+                rest = await self.q.outside_team(start, end, org.subtree(unit), manager_id)
+                ok = not too_small(rest, self.minimum)
+            months.append((ok, reports.get(manager_id, 0) == 0))
         return period_shown(months)
 
 

@@ -373,6 +373,45 @@ class Queries:
         count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
         return int(count or 0)
 
+    async def outside_team(
+        self, start: datetime, end: datetime, units: Sequence[str], manager: str
+    ) -> int:
+        """Distinct people with obligations due in [start, end) in ``units`` that are not in
+        ``manager``'s row (their obligation names another manager, or none)."""
+        if not units:
+            return 0
+        t = obligation_facts
+        people = (
+            select(t.c.employee_id)
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.due_at >= start,
+                t.c.due_at < end,
+                t.c.org_unit_id.in_(list(units)),
+                or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
+            )
+            .distinct()
+            .subquery()
+        )
+        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
+        return int(count or 0)
+
+    async def units_of(self, people: Iterable[str]) -> dict[str, str]:
+        """The units people are in now."""
+        ids = sorted(set(people))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            select(employees.c.employee_id, employees.c.org_unit_id).where(
+                employees.c.generation == self.g,
+                employees.c.tenant_id == self.tenant,
+                employees.c.employee_id.in_(ids),
+                employees.c.org_unit_id.is_not(None),
+            )
+        )
+        return {r[0]: r[1] for r in rows.all()}
+
     async def goal_owners(
         self,
         overlaps: tuple[date, date],
