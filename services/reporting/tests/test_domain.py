@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from pydantic import ValidationError
 
-from rhythm_reporting.domain.metrics import adherence, change, suppressed
+from rhythm_reporting.domain.metrics import (
+    adherence,
+    adherence_shares,
+    change,
+    next_to_hide,
+    period_shown,
+    suppressed,
+    too_small,
+)
 from rhythm_reporting.domain.periods import Period, recent_periods
 from rhythm_reporting.domain.projection import (
     TENANT,
@@ -117,3 +126,40 @@ def test_shares_changes_and_the_small_group_rule() -> None:
     assert change(None, 70.5) is None
     assert suppressed(4, 5)
     assert not suppressed(5, 5)
+
+
+def test_a_change_in_points_comes_from_the_unrounded_shares() -> None:
+    now = adherence_shares({"on_time": 5, "late": 7, "missed": 0})  # 41.666...%
+    before = adherence_shares({"on_time": 6, "late": 5, "missed": 0})  # 54.545...%
+    assert adherence({"on_time": 5, "late": 7, "missed": 0})["on_time_pct"] == 41.7
+    assert change(now["on_time_pct"], before["on_time_pct"]) == -12.9
+    assert change(41.7, 54.5) == -12.8  # what rounding first would have said
+
+
+def test_a_small_group_is_some_people_but_fewer_than_the_minimum() -> None:
+    assert too_small(1, 5)
+    assert too_small(4, 5)
+    assert not too_small(0, 5)  # nobody's figures
+    assert not too_small(5, 5)
+
+
+def test_the_smallest_shown_part_goes_while_the_rest_of_a_total_is_a_small_group() -> None:
+    parts = {"big": 9, "mid": 6, "grown": 5, "empty": 0}
+    assert next_to_hide(parts, 3, 5) == "grown"
+    assert next_to_hide(parts, 0, 5) is None  # the parts make the whole total
+    assert next_to_hide(parts, 5, 5) is None
+    assert next_to_hide({"empty": 0}, 2, 5) is None  # hiding nobody's cell changes nothing
+
+
+def test_a_longer_period_is_shown_only_when_each_month_is_shown_or_empty() -> None:
+    assert period_shown([(True, False), (False, True), (True, False)])
+    assert not period_shown([(True, False), (False, False), (True, False)])
+
+
+@pytest.mark.parametrize("size", [0, 1, 2])
+def test_a_minimum_group_size_below_three_is_refused_at_start(size: int) -> None:
+    from rhythm_reporting.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"MIN_GROUP_SIZE=\d+ is too small"):
+        Settings(min_group_size=size)
+    assert Settings(min_group_size=3).min_group_size == 3
