@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from rhythm_shared.kit.access import Policy, Relationship
 
 _MANAGERS_OF_PEOPLE_DATA = frozenset({Relationship.INTEGRATION, Relationship.HR_ADMIN})
+#: SCIM is the identity provider's door: its tokens are the integration role's (RFC 7644 §2).
+_IDENTITY_PROVIDERS = frozenset({Relationship.INTEGRATION})
 
 POLICY: Policy = {
     "upsert_employee": _MANAGERS_OF_PEOPLE_DATA,
@@ -23,6 +25,7 @@ POLICY: Policy = {
     "list_employees": _MANAGERS_OF_PEOPLE_DATA,
     "read_org_unit": _MANAGERS_OF_PEOPLE_DATA,
     "list_org_units": _MANAGERS_OF_PEOPLE_DATA,
+    "provision_over_scim": _IDENTITY_PROVIDERS,
 }
 
 #: Every HTTP route -> the operation it performs; the matrix test fails for a route missing here.
@@ -35,4 +38,10 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/v1/people/employees"): "list_employees",
     ("GET", "/v1/people/org-units/{org_unit_id}"): "read_org_unit",
     ("GET", "/v1/people/org-units"): "list_org_units",
+    # SCIM 2.0 (entrypoints/scim.py): every route under /scim/v2 is one operation.
+    ("GET", "/scim/v2/{path}"): "provision_over_scim",
+    ("POST", "/scim/v2/{path}"): "provision_over_scim",
+    ("PUT", "/scim/v2/{path}"): "provision_over_scim",
+    ("PATCH", "/scim/v2/{path}"): "provision_over_scim",
+    ("DELETE", "/scim/v2/{path}"): "provision_over_scim",
 }

@@ -9,6 +9,8 @@ organisation publishes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,3 +311,61 @@ def employee_deactivated(
     return EmployeeDeactivated(
         tenant_id=tenant, occurred_at=now, employee_id=employee_id, effective_at=effective_at
     )
+
+
+@dataclass(frozen=True)
+class ProvisionedUser:
+    """What an identity provider states about a person (a SCIM User, RFC 7643 §4.1 and §4.3),
+    in Rhythm's terms. ``department``/``organization`` name org units (see ``unit_for_name``);
+    ``employee_number`` becomes the employee id of a person it creates."""
+
+    user_name: str
+    email: str
+    display_name: str
+    time_zone: str
+    locale: str
+    active: bool
+    external_id: str | None = None
+    employee_number: str | None = None
+    department: str | None = None
+    organization: str | None = None
+    manager_id: str | None = None
+
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity(
+            user_name=self.user_name,
+            external_id=self.external_id,
+            department=self.department,
+            organization=self.organization,
+        )
+
+
+#: The unit of a person an identity provider states no department or organization for.
+UNASSIGNED_UNIT = OrgUnit(org_unit_id="unassigned", name="Unassigned")
+
+_NOT_ID = re.compile(r"[^a-z0-9]+")
+
+
+def unit_id_for_name(name: str) -> str:
+    """The id of a unit created for a department or organization name: readable, stable, and
+    distinct for names that differ only in case or punctuation (``ou-sales-1a2b3c4d``)."""
+    slug = _NOT_ID.sub("-", name.lower()).strip("-")[:40].strip("-") or "unit"
+    return f"ou-{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def version_tag(*parts: Any) -> str:
+    """A weak entity tag (RFC 7232 §2.3) of a state: it changes whenever the state does."""
+    digest = hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+    return f'W/"{digest[:16]}"'
+
+
+def employee_version(stored: StoredEmployee) -> str:
+    return version_tag(
+        stored.employee.model_dump(mode="json"),
+        stored.identity.__dict__,
+        stored.deactivated_at is not None,
+    )
+
+
+def org_unit_version(unit: OrgUnit, external_id: str | None) -> str:
+    return version_tag(unit.model_dump(mode="json"), external_id)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from rhythm_people.adapters.db import kit, metadata
+from rhythm_people.entrypoints import scim
 from rhythm_people.entrypoints.http import router
 from rhythm_people.settings import Settings
 from rhythm_shared.kit.app import ServiceDefinition, create_app
@@ -20,7 +21,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 DESCRIPTION = """\
 The HR gateway. HR systems push employees and org units here (integration or hr_admin role);
 what changed is published on `rhythm.people.v1` as `EmployeeUpserted`, `EmployeeDeactivated`
-and `OrgUnitUpserted`. Bulk loads: `rhythm people import FILE.csv --tenant T`.
+and `OrgUnitUpserted`. Bulk loads: `rhythm people import FILE.csv --tenant T`. Identity
+providers provision over SCIM 2.0 at `/scim/v2` (integration role; described at `/scim/v2/Schemas`).
 """
 
 
@@ -33,7 +35,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             metadata=metadata,
             tables=kit,
             migrations=MIGRATIONS,
-            routers=[router],
+            routers=[router, scim.router],
             clock=clock,
             description=DESCRIPTION,
         )

@@ -6,14 +6,24 @@ transaction, so a sync's state and its events commit together or not at all.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from rhythm_people import domain
 from rhythm_people.adapters.db import PeopleRepository, publish_all
-from rhythm_people.domain import Employee, Kind, OrgUnit, Problem, StoredEmployee
-from rhythm_shared.kit.errors import FieldError, InvalidInput, NotFound
+from rhythm_people.domain import (
+    Employee,
+    Kind,
+    OrgUnit,
+    Problem,
+    ProvisionedUser,
+    StoredEmployee,
+)
+from rhythm_shared.kit.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from rhythm_shared.kit.uow import UnitOfWork
 
 #: Above this many items a sync reads the tenant's whole state once instead of by id.
@@ -206,3 +216,237 @@ async def list_org_units(
     uow: UnitOfWork, tenant: str, *, after: str | None = None, limit: int = 100
 ) -> list[OrgUnit]:
     return await PeopleRepository(uow, tenant).page_org_units(after=after, limit=limit)
+
+
+# -- provisioning by an identity provider (SCIM 2.0, RFC 7644) -----------------------------------
+
+
+class PreconditionFailed(DomainError):
+    """An ``If-Match`` that names a version other than the current one (RFC 7232 §3.1)."""
+
+    status_code = 412
+
+
+def _check_version(if_match: str | None, current: str) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    offered = {tag.strip() for tag in if_match.split(",")}
+    # Weak comparison (RFC 7232 §2.3.2): W/"x" and "x" name the same version.
+    if current.removeprefix("W/") not in {tag.removeprefix("W/") for tag in offered}:
+        raise PreconditionFailed(
+            f"the resource changed: its version is {current}, the request names {if_match}"
+        )
+
+
+async def get_provisioned_user(uow: UnitOfWork, tenant: str, employee_id: str) -> StoredEmployee:
+    """A person as SCIM serves them: not one deleted over SCIM."""
+    stored = (await PeopleRepository(uow, tenant).employees([employee_id])).get(employee_id)
+    if stored is None or stored.scim_deleted_at is not None:
+        raise NotFound(f"User {employee_id!r} not found")
+    return stored
+
+
+async def find_provisioned_users(
+    uow: UnitOfWork,
+    tenant: str,
+    *,
+    offset: int,
+    limit: int,
+    user_name: str | None = None,
+    external_id: str | None = None,
+    employee_id: str | None = None,
+) -> tuple[int, list[StoredEmployee]]:
+    return await PeopleRepository(uow, tenant).scim_users(
+        offset=offset,
+        limit=limit,
+        user_name=user_name,
+        external_id=external_id,
+        employee_id=employee_id,
+    )
+
+
+async def _unit_named(
+    repo: PeopleRepository, name: str, parent_id: str | None, new: list[OrgUnit]
+) -> OrgUnit:
+    unit = await repo.org_unit_named(name)
+    if unit is None:
+        unit = domain.OrgUnit(
+            org_unit_id=domain.unit_id_for_name(name), name=name, parent_id=parent_id
+        )
+        new.append(unit)
+    return unit
+
+
+async def _unit_of(
+    repo: PeopleRepository, user: ProvisionedUser, current: str | None
+) -> tuple[str, list[OrgUnit]]:
+    """The org unit a person belongs to by the documented mapping, and the units to create.
+
+    ``department`` names the unit (by id, else by name), ``organization`` the unit above it; a
+    name no unit has creates the unit (the department's under the organization's). With neither,
+    the person keeps their unit, and a new person joins ``unassigned``.
+    """
+    new: list[OrgUnit] = []
+    top = None
+    if user.organization:
+        top = await _unit_named(repo, user.organization, None, new)
+    if user.department:
+        unit = await _unit_named(repo, user.department, top.org_unit_id if top else None, new)
+        return unit.org_unit_id, new
+    if top is not None:
+        return top.org_unit_id, new
+    if current is not None:
+        return current, new
+    if not (await repo.org_units([domain.UNASSIGNED_UNIT.org_unit_id])):
+        new.append(domain.UNASSIGNED_UNIT)
+    return domain.UNASSIGNED_UNIT.org_unit_id, new
+
+
+async def provision_user(
+    uow: UnitOfWork,
+    tenant: str,
+    user: ProvisionedUser,
+    *,
+    employee_id: str | None = None,
+    if_match: str | None = None,
+    new_id: Callable[[], str] = lambda: f"e-{uuid.uuid4().hex[:12]}",
+) -> tuple[StoredEmployee, str]:
+    """Create (``employee_id`` None) or replace a person as an identity provider states them.
+
+    The person goes through :func:`sync_people` like every other route, so the same events go
+    out; ``active: false`` also deactivates them (``EmployeeDeactivated``). Returns the stored
+    person and the outcome (created, updated, unchanged).
+    """
+    repo = PeopleRepository(uow, tenant)
+    stored: StoredEmployee | None = None
+    if employee_id is not None:
+        stored = await get_provisioned_user(uow, tenant, employee_id)
+        _check_version(if_match, domain.employee_version(stored))
+    else:
+        employee_id = user.employee_number or new_id()
+        existing = (await repo.employees([employee_id])).get(employee_id)
+        if existing is not None and existing.scim_deleted_at is None:
+            raise Conflict(f"a User with id (employeeNumber) {employee_id!r} already exists")
+        stored = existing  # a person deleted over SCIM comes back with their history
+    _, same_name = await repo.scim_users(offset=0, limit=2, user_name=user.user_name)
+    if any(other.employee.employee_id != employee_id for other in same_name):
+        raise Conflict(f"userName {user.user_name!r} is taken by another User")
+
+    org_unit_id, new_units = await _unit_of(
+        repo, user, stored.employee.org_unit_id if stored else None
+    )
+    state = {
+        "employee_id": employee_id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "manager_id": user.manager_id,
+        "org_unit_id": org_unit_id,
+        "time_zone": user.time_zone,
+        "locale": user.locale,
+        # SCIM states no hire date: the day of provisioning, unless HR stated one already.
+        "hired_on": stored.employee.hired_on if stored else uow.clock.now().date(),
+        "active": user.active,
+    }
+    try:
+        employee = Employee(**state)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [FieldError(loc=tuple(str(p) for p in e["loc"]), msg=e["msg"]) for e in exc.errors()]
+        ) from None
+    result = await sync_people(uow, tenant, new_units, [employee])
+    outcome = result.items[-1].outcome
+    after = (await repo.employees([employee_id]))[employee_id]
+    if not user.active and after.deactivated_at is None:
+        await deactivate_employee(uow, tenant, employee_id, None)
+    if after.identity != user.identity() or after.scim_deleted_at is not None:
+        await repo.save_identity(employee_id, user.identity())
+        outcome = "updated" if outcome == "unchanged" else outcome
+    return (await repo.employees([employee_id]))[employee_id], outcome
+
+
+async def remove_user(
+    uow: UnitOfWork, tenant: str, employee_id: str, *, if_match: str | None = None
+) -> None:
+    """A SCIM DELETE: the person is deactivated and no longer served; their history stays."""
+    stored = await get_provisioned_user(uow, tenant, employee_id)
+    _check_version(if_match, domain.employee_version(stored))
+    await deactivate_employee(uow, tenant, employee_id, None)
+    await PeopleRepository(uow, tenant).save_identity(
+        employee_id, stored.identity, deleted_at=uow.clock.now()
+    )
+
+
+async def get_provisioned_group(
+    uow: UnitOfWork, tenant: str, org_unit_id: str
+) -> tuple[OrgUnit, str | None]:
+    _, found = await PeopleRepository(uow, tenant).scim_groups(
+        offset=0, limit=1, org_unit_id=org_unit_id
+    )
+    if not found:
+        raise NotFound(f"Group {org_unit_id!r} not found")
+    return found[0]
+
+
+async def find_provisioned_groups(
+    uow: UnitOfWork,
+    tenant: str,
+    *,
+    offset: int,
+    limit: int,
+    display_name: str | None = None,
+    external_id: str | None = None,
+    org_unit_id: str | None = None,
+) -> tuple[int, list[tuple[OrgUnit, str | None]]]:
+    return await PeopleRepository(uow, tenant).scim_groups(
+        offset=offset,
+        limit=limit,
+        display_name=display_name,
+        external_id=external_id,
+        org_unit_id=org_unit_id,
+    )
+
+
+async def provision_group(
+    uow: UnitOfWork,
+    tenant: str,
+    name: str,
+    external_id: str | None,
+    *,
+    org_unit_id: str | None = None,
+    if_match: str | None = None,
+) -> tuple[OrgUnit, str]:
+    """Create (``org_unit_id`` None) or rename an org unit as a SCIM Group states it."""
+    repo = PeopleRepository(uow, tenant)
+    if org_unit_id is None:
+        if await repo.org_unit_named(name) is not None:
+            raise Conflict(f"a Group named {name!r} already exists")
+        org_unit_id = domain.unit_id_for_name(name)
+        current = (await repo.org_units([org_unit_id])).get(org_unit_id)
+        unit_state: dict[str, str | None] = {"org_unit_id": org_unit_id, "name": name}
+        if current is not None:  # deleted over SCIM before: it comes back where it was
+            unit_state |= {"parent_id": current.parent_id, "head_id": current.head_id}
+    else:
+        current, stored_external_id = await get_provisioned_group(uow, tenant, org_unit_id)
+        _check_version(if_match, domain.org_unit_version(current, stored_external_id))
+        unit_state = {**current.model_dump(), "name": name}
+    try:
+        unit = OrgUnit(**unit_state)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [FieldError(loc=("displayName",), msg=e["msg"]) for e in exc.errors()]
+        ) from None
+    result = await sync_people(uow, tenant, [unit], [])
+    await repo.save_unit_identity(org_unit_id, external_id)
+    return unit, result.items[0].outcome
+
+
+async def remove_group(
+    uow: UnitOfWork, tenant: str, org_unit_id: str, *, if_match: str | None = None
+) -> None:
+    """A SCIM DELETE of a Group: no longer served; the unit and its people stay (no event
+    removes a unit from Rhythm)."""
+    unit, external_id = await get_provisioned_group(uow, tenant, org_unit_id)
+    _check_version(if_match, domain.org_unit_version(unit, external_id))
+    await PeopleRepository(uow, tenant).save_unit_identity(
+        org_unit_id, external_id, deleted_at=uow.clock.now()
+    )

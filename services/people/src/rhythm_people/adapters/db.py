@@ -43,9 +43,14 @@ org_units = Table(
     Column("parent_id", String(128), nullable=True),
     Column("head_id", String(128), nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # An identity provider's id of the unit (SCIM Group externalId) and its SCIM DELETE: the
+    # unit stays (no event removes a unit), it is only no longer served as a Group.
+    Column("external_id", String(256), nullable=True),
+    Column("scim_deleted_at", UtcDateTime, nullable=True),
     comment="Org units as the HR platform last stated them.",
 )
 Index("ix_org_units_parent", org_units.c.tenant_id, org_units.c.parent_id)
+Index("ix_org_units_name", org_units.c.tenant_id, org_units.c.name)
 
 employees = Table(
     "employees",
@@ -215,16 +220,51 @@ class PeopleRepository:
         rows = await self.uow.session.execute(stmt.offset(offset).limit(limit))
         return int(total or 0), [_employee(r) for r in rows.all()]
 
-    async def org_units_named(self, name: str) -> list[OrgUnit]:
-        stmt = select(org_units).where(
-            (org_units.c.tenant_id == self.tenant) & (org_units.c.name == name)
+    async def org_unit_named(self, name: str) -> OrgUnit | None:
+        """The unit that ``name`` names: the unit with that id, else the first with that name."""
+        base = select(org_units).where(
+            (org_units.c.tenant_id == self.tenant) & org_units.c.scim_deleted_at.is_(None)
         )
-        rows = await self.uow.session.execute(stmt.order_by(org_units.c.org_unit_id).limit(2))
-        return [_unit(r) for r in rows.all()]
+        for stmt in (
+            base.where(org_units.c.org_unit_id == name),
+            base.where(org_units.c.name == name).order_by(org_units.c.org_unit_id).limit(1),
+        ):
+            row = (await self.uow.session.execute(stmt)).first()
+            if row is not None:
+                return _unit(row)
+        return None
 
-    async def count_org_units(self) -> int:
-        stmt = select(func.count()).where(org_units.c.tenant_id == self.tenant)
-        return int(await self.uow.session.scalar(stmt) or 0)
+    async def scim_groups(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        display_name: str | None = None,
+        external_id: str | None = None,
+        org_unit_id: str | None = None,
+    ) -> tuple[int, list[tuple[OrgUnit, str | None]]]:
+        """SCIM's view of the org units (none deleted over SCIM), by id, with the total."""
+        where = [org_units.c.tenant_id == self.tenant, org_units.c.scim_deleted_at.is_(None)]
+        if display_name is not None:
+            where.append(org_units.c.name == display_name)
+        if external_id is not None:
+            where.append(org_units.c.external_id == external_id)
+        if org_unit_id is not None:
+            where.append(org_units.c.org_unit_id == org_unit_id)
+        total = await self.uow.session.scalar(select(func.count()).where(*where))
+        stmt = select(org_units).where(*where).order_by(org_units.c.org_unit_id)
+        rows = await self.uow.session.execute(stmt.offset(offset).limit(limit))
+        return int(total or 0), [(_unit(r), r.external_id) for r in rows.all()]
+
+    async def save_unit_identity(
+        self, org_unit_id: str, external_id: str | None, *, deleted_at: datetime | None = None
+    ) -> None:
+        await self.uow.session.execute(
+            update(org_units)
+            .where(org_units.c.tenant_id == self.tenant)
+            .where(org_units.c.org_unit_id == org_unit_id)
+            .values(external_id=external_id, scim_deleted_at=deleted_at)
+        )
 
     async def page_org_units(self, *, after: str | None, limit: int) -> list[OrgUnit]:
         stmt = select(org_units).where(org_units.c.tenant_id == self.tenant)
