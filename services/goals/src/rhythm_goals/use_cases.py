@@ -55,8 +55,11 @@ from rhythm_shared.contracts.v1 import (
     KeyResultSpec,
     OrgUnitUpserted,
     OwnerType,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
     Visibility,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.access import (
     Relationship,
     acts_as_person,
@@ -837,16 +840,23 @@ PEOPLE = DirectoryProjection(people_tables)
 
 
 async def apply_person(uow: UnitOfWork, envelope: Envelope) -> None:
-    """Project an ``EmployeeUpserted`` or ``EmployeeDeactivated`` into the directory; a
+    """Project an ``EmployeeUpserted`` (v1 or v2) or ``EmployeeDeactivated`` into the directory; a
     deactivation in force archives the person's open goals (now, or by
     :func:`archive_leavers_goals` when its date arrives). A late or repeated event changes
     nothing, so it archives nothing either."""
     event = envelope.event
-    assert isinstance(event, EmployeeUpserted | EmployeeDeactivated)
+    assert isinstance(event, EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated)
     change = await PEOPLE.apply_employee(uow.session, event, envelope.id)
     if change.changed:
         await _note_moves(uow, envelope, change)
         await _follow_leaver(uow, event.tenant_id, change)
+
+
+async def apply_person_key(uow: UnitOfWork, envelope: Envelope) -> None:
+    """Keep a person's data key as ``rhythm.keys.v1`` delivers it (issued, or destroyed)."""
+    event = envelope.event
+    assert isinstance(event, PersonKeyIssued | PersonKeyDestroyed)
+    await PEOPLE.keys.apply(uow.session, event)
 
 
 async def apply_org_unit(uow: UnitOfWork, envelope: Envelope) -> None:
