@@ -46,6 +46,14 @@ def _free_port() -> int:
 @contextlib.asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     port = _free_port()
+    # A fresh process's uvicorn loggers: another server earlier in the suite may have quietened
+    # or disabled them (uvicorn.run(log_level="warning") sets their levels process-wide).
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+        logger.propagate = True
+        logger.handlers.clear()
     # As `rhythm serve` runs it: uvicorn's access log on, the service's logging in charge.
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
