@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 import rhythm_checkins
-from rhythm_checkins.adapters.db import directory, metadata, planning
+from rhythm_checkins.adapters.db import action_items, departures, directory, metadata, planning
 from rhythm_shared.kit.db import create_engine
 from rhythm_shared.kit.migrations import alembic_config, upgrade_to_head
 
@@ -106,5 +106,59 @@ async def test_the_old_people_slice_moves_into_the_directory_with_a_version_any_
         )
         assert plans == {"ana": datetime(2026, 4, 1, tzinfo=UTC), "leo": None}
         assert [(u.org_unit_id, u.version_event_id) for u in units] == [("ou-1", "")]
+    finally:
+        await engine.dispose()
+
+
+async def test_people_who_left_before_retention_existed_are_recorded_as_departures(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    profile = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    gone = datetime(2026, 5, 1, tzinfo=UTC)
+    try:
+
+        def to_0003(connection: Any) -> None:
+            config = alembic_config(MIGRATIONS)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+
+        async with engine.begin() as connection:
+            await connection.run_sync(to_0003)
+            await connection.execute(
+                directory.employees.insert(),
+                [
+                    {
+                        "tenant_id": "t",
+                        "employee_id": p,
+                        "time_zone": "UTC",
+                        "locale": "en",
+                        "active": active,
+                        "deactivated_at": left,
+                        "profile_at": profile,
+                        "profile_event_id": "e",
+                    }
+                    for p, active, left in (
+                        ("ana", True, None),
+                        ("leo", True, gone),
+                        ("zoe", False, None),
+                    )
+                ],
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO action_items (id, tenant_id, employee_id, checkin_id, owner_id,"
+                    " text, created_at) VALUES ('ai-1', 't', 'leo', 'c-1', 'leo', 'memo', :at)"
+                ),
+                {"at": profile},
+            )
+        await upgrade_to_head(engine, MIGRATIONS)
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(departures.c.employee_id, departures.c.left_at))
+            left = {r.employee_id: r.left_at for r in rows}
+            item = (await connection.execute(select(action_items.c.text))).scalar_one()
+        # A dated deactivation counts from its date; an undated "inactive" from that update.
+        assert left == {"leo": gone, "zoe": profile}
+        assert item == "memo"  # the column became nullable; nothing written was lost
     finally:
         await engine.dispose()
