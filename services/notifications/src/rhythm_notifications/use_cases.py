@@ -64,8 +64,11 @@ from rhythm_shared.contracts.v1 import (
     NotificationSent,
     NotificationSuppressed,
     OrgUnitUpserted,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
     SuppressionReason,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.access import relationships, require
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import InvalidInput, NotFound
@@ -81,12 +84,16 @@ from rhythm_shared.kit.uow import UnitOfWork
 _PROJECTION = DirectoryProjection(db.directory)
 
 
-def directory(uow: UnitOfWork, tenant: str) -> PeopleDirectory:
-    return PeopleDirectory(uow.session, db.directory, tenant)
+def directory(uow: UnitOfWork, tenant: str, kek: bytes | None = None) -> PeopleDirectory:
+    """The tenant's directory; with the key-encryption key, sealed names and addresses open
+    (only sending needs them: access decisions read ids and relationships)."""
+    return PeopleDirectory(uow.session, db.directory, tenant, kek=kek)
 
 
 async def apply_person(
-    uow: UnitOfWork, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
+    uow: UnitOfWork,
+    event: EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated,
+    event_id: str,
 ) -> PersonChange:
     """A people event into the directory (its one rule: last writer wins by occurred_at).
 
@@ -100,9 +107,16 @@ async def apply_org_unit(uow: UnitOfWork, event: OrgUnitUpserted, event_id: str)
     await _PROJECTION.apply_org_unit(uow.session, event, event_id)
 
 
-async def load_people(uow: UnitOfWork, tenant: str, ids: Sequence[str]) -> dict[str, Person]:
-    """The known people among ``ids`` (one query)."""
-    return await directory(uow, tenant).people(ids)
+async def apply_key(uow: UnitOfWork, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
+    """A person's data key (rhythm.keys.v1): what opens their sealed name and address."""
+    await _PROJECTION.keys.apply(uow.session, event)
+
+
+async def load_people(
+    uow: UnitOfWork, tenant: str, ids: Sequence[str], kek: bytes | None = None
+) -> dict[str, Person]:
+    """The known people among ``ids`` (one query), names and addresses opened with ``kek``."""
+    return await directory(uow, tenant, kek).people(ids)
 
 
 async def _require(
@@ -658,7 +672,11 @@ def _reminded_obligation(category: str, facts: Any) -> str | None:
 
 
 async def notify(
-    uow: UnitOfWork, envelope: Envelope, *, max_age: timedelta = timedelta(hours=96)
+    uow: UnitOfWork,
+    envelope: Envelope,
+    *,
+    max_age: timedelta = timedelta(hours=96),
+    kek: bytes | None = None,
 ) -> None:
     """Decide, for every recipient the routing table names, what becomes of this event.
 
@@ -677,13 +695,13 @@ async def notify(
     giver = trigger.facts.get("giver_id")
     if isinstance(giver, str):
         ids.append(giver)
-    people = await load_people(uow, tenant, ids)
+    people = await load_people(uow, tenant, ids, kek)
     chosen = routing.recipients(
         trigger, lambda pid: people[pid].manager_id if pid in people else None
     )
     missing = [pid for pid, _ in chosen if pid not in people]
     if missing:
-        people.update(await load_people(uow, tenant, missing))
+        people.update(await load_people(uow, tenant, missing, kek))
     names = _names(trigger, people)
     now = uow.clock.now()
     rule = trigger.rule
@@ -990,7 +1008,9 @@ async def expired_deliveries(
     return expired
 
 
-async def claim_due(uow: UnitOfWork, *, limit: int, lease_s: float, token: str) -> list[Claimed]:
+async def claim_due(
+    uow: UnitOfWork, *, limit: int, lease_s: float, token: str, kek: bytes | None = None
+) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries (SKIP LOCKED: replicas share the work)."""
     d = db.deliveries
     now = uow.clock.now()
@@ -1022,7 +1042,7 @@ async def claim_due(uow: UnitOfWork, *, limit: int, lease_s: float, token: str) 
     for row in rows:
         by_tenant[row.tenant_id].append(row.recipient_id)
     for tenant, recipients in by_tenant.items():
-        for pid, person in (await load_people(uow, tenant, recipients)).items():
+        for pid, person in (await load_people(uow, tenant, recipients, kek)).items():
             people[(tenant, pid)] = person
     return [
         Claimed(

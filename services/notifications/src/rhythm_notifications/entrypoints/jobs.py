@@ -27,6 +27,7 @@ from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
 from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
+from rhythm_shared.kit import crypto
 from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.housekeeping import Housekeeper
 from rhythm_shared.kit.jobs import JobSpec
@@ -81,6 +82,8 @@ class Dispatcher:
             settings.delivery_retry_max_s,
         )
         self.max_age = timedelta(hours=settings.notification_max_age_hours)
+        # Opens the sealed addresses (EmployeeUpserted v2) with each person's data key.
+        self.kek = crypto.load_kek(settings.data_key_encryption_key.get_secret_value())
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
         self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
         self._marker: asyncio.Task[None] | None = None
@@ -98,6 +101,7 @@ class Dispatcher:
                 limit=self.settings.dispatch_batch_size,
                 lease_s=self.settings.delivery_lease_s,
                 token=token,
+                kek=self.kek,
             )
         if not claimed:
             return 0
@@ -226,8 +230,15 @@ class Dispatcher:
     async def _email(
         self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
     ) -> Outcome:
-        # The directory's fields are optional; a person an upsert described has both.
-        address, name = person.email or "", person.display_name or ""
+        if person.email is None or crypto.is_sealed(person.email):
+            # A sealed address whose key is not here (or destroyed: an erasure) is never sent to.
+            return Failed(
+                DeliveryFailure.INVALID_ADDRESS,
+                "no readable address: the person's data key is unknown or destroyed",
+            )
+        # A person an upsert described has a name; a sealed one that does not open is left out.
+        address = person.email
+        name = "" if crypto.is_sealed(person.display_name) else person.display_name or ""
         problem = check_address(address) or check_display_name(name)
         if problem:
             return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
