@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
-from rhythm_checkins.adapters.db import goal_progress, goals
-from rhythm_shared.contracts.v1 import GoalArchived, GoalCreated, GoalProgressRecorded
+from rhythm_checkins.adapters.db import directory, goal_progress, goals
+from rhythm_shared.contracts.v1 import GoalArchived, GoalCreated, GoalProgressRecorded, OwnerType
 from rhythm_shared.kit.uow import UnitOfWork
 
 
 async def apply_goal_created(uow: UnitOfWork, event: GoalCreated) -> None:
+    if event.owner_type == OwnerType.PERSON and await _erased(uow, event.tenant_id, event.owner_id):
+        return  # a goal of an erased person arriving late: its title is not taken in
     values = {
         "owner_type": event.owner_type.value,
         "owner_id": event.owner_id,
@@ -26,6 +28,14 @@ async def apply_goal_created(uow: UnitOfWork, event: GoalCreated) -> None:
     await uow.session.execute(
         stmt.on_conflict_do_update(index_elements=["tenant_id", "goal_id"], set_=values)
     )
+
+
+async def _erased(uow: UnitOfWork, tenant_id: str, employee_id: str) -> bool:
+    e = directory.employees
+    erased_at = await uow.session.scalar(
+        select(e.c.erased_at).where(e.c.tenant_id == tenant_id, e.c.employee_id == employee_id)
+    )
+    return erased_at is not None
 
 
 async def apply_goal_archived(uow: UnitOfWork, event: GoalArchived) -> None:

@@ -17,7 +17,15 @@ from rhythm_checkins.domain.obligations import OUTSTANDING
 from rhythm_checkins.domain.retention import left_at
 from rhythm_checkins.use_cases.cadence import cancel_outstanding, plan_employee, set_plan_at
 from rhythm_checkins.use_cases.retention import record_departure
-from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1 import (
+    EmployeeDeactivated,
+    EmployeeErased,
+    EmployeeUpserted,
+    OrgUnitUpserted,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
+)
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
 from rhythm_shared.kit.people import DirectoryProjection
 from rhythm_shared.kit.uow import UnitOfWork
@@ -31,7 +39,9 @@ _OUTSTANDING = [s.value for s in OUTSTANDING]
 
 
 async def apply_employee_event(
-    uow: UnitOfWork, event: EmployeeUpserted | EmployeeDeactivated, event_id: str
+    uow: UnitOfWork,
+    event: EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased,
+    event_id: str,
 ) -> None:
     change = await _projection.apply_employee(uow.session, event, event_id)
     after = change.after
@@ -96,6 +106,11 @@ async def _new_manager(uow: UnitOfWork, tenant: str, employee_id: str, manager_i
                 allowed=True,
             )
         )
+
+
+async def apply_person_key(uow: UnitOfWork, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
+    """Keep a person's data key as ``rhythm.keys.v1`` delivers it (issued, or destroyed)."""
+    await _projection.keys.apply(uow.session, event)
 
 
 async def apply_org_unit_event(uow: UnitOfWork, event: OrgUnitUpserted, event_id: str) -> None:
