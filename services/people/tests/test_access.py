@@ -37,7 +37,12 @@ def state(**overrides: Any) -> dict[str, Any]:
 
 def test_every_operation_is_for_the_integration_and_hr_admin_only() -> None:
     assert set(ROUTES.values()) == set(POLICY)
-    assert set(POLICY.values()) == {frozenset({Relationship.INTEGRATION, Relationship.HR_ADMIN})}
+    people_data = {op: roles for op, roles in POLICY.items() if op != "provision_over_scim"}
+    assert set(people_data.values()) == {
+        frozenset({Relationship.INTEGRATION, Relationship.HR_ADMIN})
+    }
+    # SCIM is the identity provider's door alone (test_scim.py checks hr_admin is refused).
+    assert POLICY["provision_over_scim"] == frozenset({Relationship.INTEGRATION})
 
 
 async def test_a_person_or_an_executive_is_refused_every_read_and_write_even_about_themselves(
