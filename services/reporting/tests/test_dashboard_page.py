@@ -177,7 +177,9 @@ async def test_the_dashboard_page_shows_the_api_numbers_and_the_pickers_change_t
                 await page.select_option("#unit", "ou-t22")
                 await loaded("ou-t22|2026-Q2")
                 assert await shown("on_time_pct") == "\u2013"  # an en dash: no number
-                assert "fewer than 5" in await page.locator("#scope-line").inner_text()
+                assert "figures hidden" in await page.locator("#scope-line").inner_text()
+                hidden_months = page.locator("#chart-adherence svg g[data-month] text")
+                assert "hidden" in await hidden_months.all_text_contents()
                 # A token in the query string does not sign in (it was sent to the server
                 # already): the page removes it and asks for a token.
                 stale = await browser.new_page()

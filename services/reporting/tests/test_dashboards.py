@@ -125,10 +125,13 @@ async def test_groups_of_fewer_than_five_people_are_suppressed(
         managers = await svc.get("manager-adherence", unit="*", period="2026-Q1", limit=100)
         listed = {r["manager_id"] for r in managers["rows"]}
         assert "tl22" not in listed  # a team of two
-        assert "tl21" in listed
-        assert managers["summary"]["managers_suppressed"] >= 1
+        # Team 2.1 less its lead's team is the lead alone: the row would give the lead away.
+        assert "tl21" not in listed
+        assert managers["summary"]["managers_suppressed"] >= 2
         feedback = await svc.get("feedback", unit="ou-d2", period="2026")
-        assert {r["org_unit_id"]: r["suppressed"] for r in feedback["rows"]}[stream.small_unit]
+        rows = {r["org_unit_id"]: r for r in feedback["rows"]}
+        # The department itself may be hidden (then no rows at all); the small team always is.
+        assert feedback["suppressed"] or rows[stream.small_unit]["suppressed"]
 
 
 async def test_every_table_exports_as_csv(

@@ -41,9 +41,12 @@ Shares and averages are rounded figures of the same counts and add nothing exact
 Goals count goals whose period *overlaps* the selection, so periods do not add up; a goals cell
 also applies rule 1 and rule 2 for its period, and is hidden when the goals it shares with a
 nested period (its months and quarters, or the quarter and year around it) leave 1..minimum-1
-owners on either side. Manager rows also obey a tenant-wide rule 2 over managers (the reports of
-hidden managers together are 0 or at least ``minimum`` people). Teams and units are different
-groupings: combining manager rows with unit cells is outside the argument above.
+owners on either side; combinations across units and periods at once are not covered by the
+argument above for goals. Manager rows apply rules 1 and 3 to the direct reports, a tenant-wide
+rule 2 over managers (the reports of hidden managers, with those of nobody, are 0 or at least
+``minimum`` people), and are hidden when the manager's own unit less their team is a small
+group (a unit's head is often the rest of it). Teams and units are different groupings:
+combinations of several manager rows with unit cells are outside the argument above.
 """
 
 from __future__ import annotations

@@ -62,7 +62,10 @@ class PeriodOut(BaseModel):
 class ScopeOut(BaseModel):
     org_unit_id: str = Field(description="The unit; '*' is the whole organisation.")
     name: str
-    people: int | None = Field(description="Current headcount; null when below 5.")
+    people: int | None = Field(
+        description="Current headcount; null when it is a small group (below MIN_GROUP_SIZE, "
+        "5 by default) or would give one away."
+    )
 
 
 class ReportOut(BaseModel):
@@ -95,7 +98,11 @@ class ReportOut(BaseModel):
     scope: ScopeOut
     period: PeriodOut | None
     previous_period: PeriodOut | None = None
-    suppressed: bool = Field(description="True when the whole scope has fewer than 5 people.")
+    suppressed: bool = Field(
+        description="True when the scope's headline for the period is hidden: a small group "
+        "(fewer than MIN_GROUP_SIZE people contributed) or one that would give a small group "
+        "away. Rows say so each with their own suppressed."
+    )
     summary: dict[str, Any] = Field(description="Headline numbers for the scope and period.")
     columns: dict[str, str] = Field(description="The table's columns and what each means.")
     rows: list[dict[str, Any]] = Field(description="The table (also as CSV: ?format=csv).")

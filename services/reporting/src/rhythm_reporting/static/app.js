@@ -109,7 +109,10 @@
     rows.forEach((row, i) => {
       const x = L + i * step + (step - barW) / 2;
       let y = T + plotH;
-      const title = `${shortMonth(row.month)}: ${pct(row.on_time_pct)} on time, ${pct(row.late_pct)} late, ${pct(row.missed_pct)} missed (${row.obligations} owed)`;
+      // A hidden month (a small group) says so and carries no number, not even the count owed.
+      const title = row.suppressed
+        ? `${shortMonth(row.month)}: hidden (a small group)`
+        : `${shortMonth(row.month)}: ${pct(row.on_time_pct)} on time, ${pct(row.late_pct)} late, ${pct(row.missed_pct)} missed (${row.obligations} owed)`;
       const group = svgEl("g", { "data-month": row.month });
       group.append(svgEl("title", {}, title));
       for (const key of ["on_time", "late", "missed"]) {
@@ -120,7 +123,7 @@
         group.append(svgEl("rect", { x, y, width: barW, height: h, fill: COLORS[key], rx: 2 }));
       }
       if (row.on_time_pct === null) {
-        group.append(svgEl("text", { x: x + barW / 2, y: T + plotH - 4, "text-anchor": "middle" }, "–"));
+        group.append(svgEl("text", { x: x + barW / 2, y: T + plotH - 4, "text-anchor": "middle" }, row.suppressed ? "hidden" : "–"));
       }
       svg.append(group);
       svg.append(svgEl("text", { x: x + barW / 2, y: H - 8, "text-anchor": "middle" }, shortMonth(row.month)));
@@ -216,7 +219,9 @@
     }
     return bar;
   }
-  const hidden = (row, text) => (row.suppressed ? "hidden (fewer than 5 people)" : text);
+  // Suppressed cells show the word, never a number (see the definitions for the rule).
+  const hidden = (row, text) => (row.suppressed ? "hidden" : text);
+  const people = (row) => (row.suppressed || row.people === null ? "hidden" : String(row.people));
 
   // ---------------------------------------------------------------- rendering
   function setKpi(key, text) {
@@ -228,7 +233,8 @@
     const scope = adherence.scope;
     $("#scope-line").replaceChildren(
       "Showing ", el("strong", {}, scope.name), ` · ${periodName(adherence.period.label)} · `,
-      scope.people === null ? "fewer than 5 people: numbers hidden" : `${scope.people} people`,
+      adherence.suppressed ? "a small group in this period: figures hidden"
+        : scope.people === null ? "headcount hidden" : `${scope.people} people`,
       adherence.previous_period ? ` · compared with ${periodName(adherence.previous_period.label)}` : "",
     );
     const a = adherence.summary;
@@ -252,7 +258,7 @@
 
     table($("#table-units"), [
       { label: "Unit", key: "name" },
-      { label: "People", key: "people", num: true },
+      { label: "People", num: true, render: people },
       { label: "Owed", num: true, render: (r) => hidden(r, String(r.obligations)) },
       { label: "On time", num: true, render: (r) => hidden(r, pct(r.on_time_pct)) },
       { label: "Late", num: true, render: (r) => hidden(r, pct(r.late_pct)) },
@@ -261,14 +267,14 @@
     ], byUnit.rows, "No units below this one.");
     table($("#table-managers"), [
       { label: "Manager", key: "manager" },
-      { label: "Team", key: "team_size", num: true },
+      { label: "Team", num: true, render: (r) => (r.team_size === null ? "hidden" : String(r.team_size)) },
       { label: "Owed", key: "obligations", num: true },
       { label: "Missed", num: true, render: (r) => pct(r.missed_pct) },
       { label: "On time", num: true, render: (r) => pct(r.on_time_pct) },
-    ], managers.rows.slice(0, 10), "No manager with a team of 5 or more here.");
+    ], managers.rows.slice(0, 10), "No manager shown here (small teams are hidden).");
     table($("#table-feedback"), [
       { label: "Unit", key: "name" },
-      { label: "People", key: "people", num: true },
+      { label: "People", num: true, render: people },
       { label: "Given", num: true, render: (r) => hidden(r, num(r.given_per_person_per_month, 2)) },
       { label: "Received", num: true, render: (r) => hidden(r, num(r.received_per_person_per_month, 2)) },
       { label: "Praise", num: true, render: (r) => hidden(r, pct(r.praise_pct)) },
