@@ -25,6 +25,7 @@ from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.topics import TOPICS, dlq_spec
 from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.crypto import load_kek
 from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
 
 __all__ = ["Settings", "build"]
@@ -80,6 +81,7 @@ def build(
                         topic_prefix=settings.kafka_topic_prefix,
                         max_attempts=settings.consumer_max_attempts,
                         max_record_bytes=settings.consumer_max_record_bytes,
+                        kek=load_kek(settings.data_key_encryption_key.get_secret_value()),
                     )
                     ingest = LiveIngest(
                         applier,

@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
+from rhythm_reporting import erasure
 from rhythm_reporting.adapters import db
 from rhythm_reporting.adapters.store import ReadModelStore
 from rhythm_reporting.domain.projection import (
     FACT_KINDS,
     SUBTREE_ROLLUPS,
     Deltas,
+    EmployeeEvent,
     EmployeeVersion,
     Fact,
     FactRef,
@@ -35,10 +39,18 @@ from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
     EmployeeDeactivated,
+    EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
+from rhythm_shared.kit import crypto
+from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.people import DirectoryProjection
+
+PeopleEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated
 
 
 async def _let_others_run() -> None:
@@ -52,41 +64,128 @@ class Projected:
     events: int
     facts: int
     rollup_rows: int
+    #: People erased by this batch (the ingest truncates SQLite's WAL after the commit).
+    erased: int = 0
 
 
 _DIRECTORY = DirectoryProjection(db.directory)
 
 
-async def project_events(store: ReadModelStore, events: Sequence[tuple[str, Event]]) -> Projected:
+async def project_events(
+    store: ReadModelStore,
+    events: Sequence[tuple[str, Event]],
+    *,
+    kek: bytes | None = None,
+    clock: Clock | None = None,
+) -> Projected:
     """Apply ``(event id, event)`` pairs, in order, to the store's generation. The caller owns
-    the transaction (and stores the consumed positions in it)."""
+    the transaction (and stores the consumed positions in it).
+
+    ``kek`` opens the names an upsert v2 carries sealed (without it they project blank)."""
     by_tenant: dict[str, list[tuple[str, Event]]] = defaultdict(list)
+    erasures: list[EmployeeErased] = []
+    # Keys first: an upsert v2 and the key that opens it come on two topics, in either order
+    # within a batch (a key is issued once, so applying it early changes nothing else).
+    for _, event in events:
+        if isinstance(event, PersonKeyIssued | PersonKeyDestroyed):
+            await _DIRECTORY.keys.apply(store.session, event)
     for event_id, event in events:
         by_tenant[event.tenant_id].append((event_id, event))
         # Access decisions read the kit's directory (domain/access.py): same transaction, its
         # one rule, so a late or replayed people event changes nothing there.
-        if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
+        if isinstance(event, EmployeeErased):
+            # Reported once: a duplicate finds the tombstone (and a rebuild replays into it).
+            if not await _erased(store, event.tenant_id, [event.employee_id]):
+                erasures.append(event)
+            await _DIRECTORY.apply_employee(store.session, event, event_id)
+        elif isinstance(event, PeopleEvent):
             await _DIRECTORY.apply_employee(store.session, event, event_id)
         elif isinstance(event, OrgUnitUpserted):
             await _DIRECTORY.apply_org_unit(store.session, event, event_id)
     facts = rows = 0
     for tenant, tenant_events in by_tenant.items():
-        f, r = await _project_tenant(store, tenant, tenant_events)
+        f, r = await _project_tenant(store, tenant, tenant_events, kek)
         facts += f
         rows += r
-    return Projected(len(events), facts, rows)
+    for event in erasures:
+        await erasure.erase_person(store, event, clock=clock)
+    # Facts about an erased person that arrive after the erasure go under a pseudonym too.
+    for tenant, tenant_events in by_tenant.items():
+        named = {p for _, e in tenant_events for p in _people_named(e)}
+        named -= {e.employee_id for e in erasures if e.tenant_id == tenant}
+        for person in sorted(await _erased(store, tenant, named)):
+            await erasure.pseudonymise(store, tenant, person)
+    return Projected(len(events), facts, rows, erased=len(erasures))
+
+
+def _people_named(event: Event) -> list[str]:
+    ref = fact_ref(event, "")
+    if ref is None:
+        return []
+    return [v for c in db.PEOPLE_COLUMNS[ref.kind] if isinstance(v := getattr(event, c, None), str)]
+
+
+async def _erased(store: ReadModelStore, tenant: str, people: Sequence[str] | set[str]) -> set[str]:
+    """Those of ``people`` the directory holds as erased (tombstones)."""
+    if not people:
+        return set()
+    e = db.directory.employees
+    found = await store.session.scalars(
+        select(e.c.employee_id).where(
+            e.c.tenant_id == tenant,
+            e.c.employee_id.in_(sorted(people)),
+            e.c.erased_at.is_not(None),
+        )
+    )
+    return set(found.all())
+
+
+async def _display_name(store: ReadModelStore, event: EmployeeUpsertedV2, kek: bytes | None) -> str:
+    """The name an upsert v2 carries sealed, opened with the person's key ("" if it won't)."""
+    if kek is None:
+        return ""
+    k = db.directory.keys
+    row = (
+        await store.session.execute(
+            select(k.c.key_id, k.c.wrapped_key).where(
+                k.c.tenant_id == event.tenant_id,
+                k.c.employee_id == event.employee_id,
+                k.c.wrapped_key.is_not(None),
+            )
+        )
+    ).first()
+    if row is None:
+        return ""
+    ids = {"tenant_id": event.tenant_id, "employee_id": event.employee_id}
+    try:
+        key = crypto.unwrap(kek, row.wrapped_key, key_id=row.key_id, **ids)
+        return crypto.unseal(key, event.sealed.display_name, field="display_name", **ids)
+    except crypto.Unreadable:
+        return ""
 
 
 async def _project_tenant(
-    store: ReadModelStore, tenant: str, events: Sequence[tuple[str, Event]]
+    store: ReadModelStore, tenant: str, events: Sequence[tuple[str, Event]], kek: bytes | None
 ) -> tuple[int, int]:
     unit_events = [e for _, e in events if isinstance(e, OrgUnitUpserted)]
-    people_events: dict[str, list[EmployeeUpserted | EmployeeDeactivated]] = defaultdict(list)
+    people_events: dict[str, list[EmployeeEvent]] = defaultdict(list)
     fact_events: list[tuple[FactRef, Event]] = []
     wanted: dict[str, set[str]] = defaultdict(set)
+    # An erased person's org history is gone for good: no later upsert brings it back.
+    erased = await _erased(
+        store, tenant, {e.employee_id for _, e in events if isinstance(e, PeopleEvent)}
+    )
     for event_id, event in events:
-        if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
-            people_events[event.employee_id].append(event)
+        if isinstance(event, EmployeeErased):
+            continue
+        if isinstance(event, PeopleEvent):
+            if event.employee_id in erased:
+                continue
+            if isinstance(event, EmployeeUpsertedV2):
+                name = await _display_name(store, event, kek)
+                people_events[event.employee_id].append((event, name))
+            else:
+                people_events[event.employee_id].append((event, None))
             continue
         ref = fact_ref(event, event_id)
         if ref is None:
@@ -113,8 +212,8 @@ async def _project_tenant(
     for employee_id, history in people_events.items():
         by_start = {v.valid_from: v for v in versions.get(employee_id, [])}
         deactivated = (old_employees.get(employee_id) or {}).get("deactivated_at")
-        for event in history:
-            deactivated = apply_employee_event(by_start, deactivated, event)
+        for event, opened in history:
+            deactivated = apply_employee_event(by_start, deactivated, event, display_name=opened)
         new_versions[employee_id] = [by_start[k] for k in sorted(by_start)]
         new_employees[employee_id] = current_employee(
             employee_id, new_versions[employee_id], deactivated

@@ -40,6 +40,7 @@ from rhythm_shared.contracts.v1 import (
     PulseSource,
     ReflectionSubmitted,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 
 Fact = dict[str, Any]
 #: The tenant-wide rollup row: every contribution lands here as well as on the unit's chain.
@@ -579,18 +580,28 @@ def apply_org_unit(tree: OrgTree, event: OrgUnitUpserted) -> tuple[str | None, s
     return old, event.parent_id
 
 
+#: A people event and, for an upsert v2, its name opened (None: a v1 upsert says it plainly).
+EmployeeEvent = tuple[EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated, str | None]
+
+
 def apply_employee_event(
     versions: dict[datetime, EmployeeVersion],
     deactivation: datetime | None,
-    event: EmployeeUpserted | EmployeeDeactivated,
+    event: EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated,
+    *,
+    display_name: str | None = None,
 ) -> datetime | None:
-    """Fold a people event into an employee's versions; returns the deactivation instant."""
-    if isinstance(event, EmployeeUpserted):
+    """Fold a people event into an employee's versions; returns the deactivation instant.
+
+    An upsert v2 seals the name: ``display_name`` is it opened ("" where it does not open)."""
+    if isinstance(event, EmployeeUpserted | EmployeeUpsertedV2):
+        if isinstance(event, EmployeeUpserted):
+            display_name = event.display_name
         versions[event.occurred_at] = EmployeeVersion(
             valid_from=event.occurred_at,
             org_unit_id=event.org_unit_id,
             manager_id=event.manager_id,
-            display_name=event.display_name,
+            display_name=display_name or "",
             active=event.active,
         )
         return deactivation

@@ -46,6 +46,7 @@ from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, Envelop
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.consumer import CONSUMED, dead_letter, header_text, is_infrastructure
+from rhythm_shared.kit.db import write_gate
 from rhythm_shared.kit.kafka import client_security
 
 log = logging.getLogger("rhythm.reporting.ingest")
@@ -59,6 +60,24 @@ BATCH_SECONDS = Histogram("rhythm_reporting_batch_seconds", "Time to apply one b
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Positions = dict[tuple[str, int], int]
+
+
+async def checkpoint_wal(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """On SQLite, truncate the write-ahead log after an erasure has committed, so no old page
+    with the person's name stays in it (PostgreSQL: nothing to do, the rows are gone)."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        async with write_gate(engine), engine.connect() as conn:
+            # On the driver's connection, outside any transaction (a checkpoint cannot run in one).
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if (await cursor.fetchone() or (0,))[0]:
+                log.warning("wal_checkpoint_busy")
+    except Exception:  # the next checkpoint (SQLite's own, or the next erasure) will do
+        log.exception("wal_checkpoint_failed")
 
 
 def every_topic(prefix: str) -> list[str]:
@@ -110,8 +129,11 @@ class BatchApplier:
         max_attempts: int = 3,
         max_record_bytes: int = MAX_RECORD_BYTES,
         retry_base_s: float = 0.05,
+        kek: bytes | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Opens the names upserts v2 carry sealed (the key-encryption key).
+        self.kek = kek
         self.producer = producer
         self.clock = clock
         self.topic_prefix = topic_prefix
@@ -206,8 +228,11 @@ class BatchApplier:
                 stored = await store.positions({r.topic for r in records})
                 fresh = [d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)]
                 try:
-                    await project_events(
-                        store, [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope]
+                    projected = await project_events(
+                        store,
+                        [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope],
+                        kek=self.kek,
+                        clock=self.clock,
                     )
                 except Exception as exc:
                     if is_infrastructure(exc):
@@ -231,6 +256,8 @@ class BatchApplier:
                 await store.save_positions(
                     {tp: o for tp, o in advanced.items() if stored.get(tp) != o}, self.clock.now()
                 )
+        if projected.erased:
+            await checkpoint_wal(self.sessions)
         INGESTED.labels("applied").inc(sum(1 for d in fresh if d.envelope))
         INGESTED.labels("dead_lettered").inc(sum(1 for d in fresh if d.envelope is None))
         INGESTED.labels("skipped").inc(len(records) - len(fresh))

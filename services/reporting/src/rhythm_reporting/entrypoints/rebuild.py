@@ -37,6 +37,7 @@ from rhythm_reporting.adapters.store import (
 from rhythm_reporting.entrypoints.consumers import BatchApplier, every_topic
 from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.clock import Clock, SystemClock
+from rhythm_shared.kit.crypto import load_kek
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.kafka import client_security, make_producer
 from rhythm_shared.kit.migrations import upgrade_to_head
@@ -94,6 +95,7 @@ async def rebuild_read_model(
             generation=generation,
             max_attempts=settings.consumer_max_attempts,
             max_record_bytes=settings.consumer_max_record_bytes,
+            kek=load_kek(settings.data_key_encryption_key.get_secret_value()),
         )
         partitions = await _all_partitions(
             settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix), security
