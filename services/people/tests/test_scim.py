@@ -168,24 +168,39 @@ async def test_a_person_hr_created_is_found_by_email_and_served_under_their_empl
         assert match.status_code == 200, match.text
         assert match.json()["totalResults"] == 1
         assert match.json()["Resources"][0]["id"] == "e-1042"
-        # A directory links its own id (externalId), and then finds the person by it.
-        linked = await http.patch(
+
+        # A directory that creates the person with their HR id links them, it does not copy.
+        body = okta_user("ana@acme.example.com")
+        body[ENTERPRISE] = {"employeeNumber": "e-1042", "department": "ou-platform"}
+        linked = await http.post("/scim/v2/Users", json=body, headers=hr)
+        assert linked.status_code == 201, linked.text
+        assert linked.json()["id"] == "e-1042"
+        again = await http.post("/scim/v2/Users", json=body, headers=hr)
+        assert (again.status_code, again.json()["scimType"]) == (409, "uniqueness")
+        hr_view = await http.get("/v1/people/employees/e-1042", headers=hr)
+        assert hr_view.json()["org_unit_id"] == "ou-platform"  # department named it by id
+
+        moved = await http.patch(
             "/scim/v2/Users/e-1042",
             json={
                 "schemas": [PATCH],
-                "Operations": [{"op": "add", "path": "externalId", "value": "x-9"}],
+                "Operations": [{"op": "replace", "path": "externalId", "value": "x-9"}],
             },
             headers=hr,
         )
-        assert linked.status_code == 200, linked.text
+        assert moved.status_code == 200, moved.text
         by_external = await http.get(
             "/scim/v2/Users", params={"filter": 'externalId eq "x-9"'}, headers=hr
         )
         assert [u["id"] for u in by_external.json()["Resources"]] == ["e-1042"]
         # The HR feed's next sync keeps the directory's names.
         await http.put("/v1/people/employees/e-1042", json=state(display_name="Ana J."), headers=hr)
-        again = await http.get("/scim/v2/Users/e-1042", headers=hr)
-        assert (again.json()["externalId"], again.json()["displayName"]) == ("x-9", "Ana J.")
+        served = await http.get("/scim/v2/Users/e-1042", headers=hr)
+        assert (served.json()["externalId"], served.json()["userName"]) == (
+            "x-9",
+            "ana@acme.example.com",
+        )
+        assert served.json()["displayName"] == "Ana J."
 
 
 async def test_entra_style_patches_deactivate_and_a_delete_keeps_the_history(
@@ -295,6 +310,12 @@ async def test_scim_answers_its_own_errors_and_is_for_the_integration_role_only(
         refused_user = await http.post("/scim/v2/Users", json=no_zone, headers=h)
         assert refused_user.status_code == 400, refused_user.text
         assert "timezone" in refused_user.json()["detail"]
+        hostile = await http.post(
+            "/scim/v2/Users",
+            json=okta_user("eve@acme.example.com", displayName="Eve\r\nBcc: all@acme"),
+            headers=h,
+        )
+        assert (hostile.status_code, hostile.json()["scimType"]) == (400, "invalidValue")
         taken = await http.post("/scim/v2/Users", json=okta_user("ed@acme.example.com"), headers=h)
         assert taken.status_code == 201
         twice = await http.post("/scim/v2/Users", json=okta_user("ed@acme.example.com"), headers=h)

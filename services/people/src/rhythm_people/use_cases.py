@@ -325,9 +325,12 @@ async def provision_user(
     else:
         employee_id = user.employee_number or new_id()
         existing = (await repo.employees([employee_id])).get(employee_id)
-        if existing is not None and existing.scim_deleted_at is None:
+        claimed = existing is not None and existing.identity.user_name is not None
+        if existing is not None and existing.scim_deleted_at is None and claimed:
             raise Conflict(f"a User with id (employeeNumber) {employee_id!r} already exists")
-        stored = existing  # a person deleted over SCIM comes back with their history
+        # A person the HR feeds created is linked; one deleted over SCIM comes back; either way
+        # with their history.
+        stored = existing
     _, same_name = await repo.scim_users(offset=0, limit=2, user_name=user.user_name)
     if any(other.employee.employee_id != employee_id for other in same_name):
         raise Conflict(f"userName {user.user_name!r} is taken by another User")
