@@ -23,8 +23,8 @@ CONSUMER_GROUPS = ("goals", "checkins", "notifications", "reporting")
 #: The topics each service publishes to (DESIGN.md, "Services"); what each reads is its consumer
 #: group's subscription (the KEDA triggers, checked against the code's groups).
 PUBLISHES: dict[str, set[str]] = {
-    "goals": {topics.GOALS},
-    "checkins": {topics.CHECKINS, topics.CADENCE, topics.INTERNAL_PULSE},
+    "goals": {topics.GOALS, topics.PRIVACY},
+    "checkins": {topics.CHECKINS, topics.CADENCE, topics.INTERNAL_PULSE, topics.PRIVACY},
     "notifications": {topics.NOTIFICATIONS},
     "reporting": set(),
     "people": {topics.PEOPLE},
