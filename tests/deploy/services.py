@@ -25,8 +25,8 @@ CONSUMER_GROUPS = ("goals", "checkins", "notifications", "reporting")
 PUBLISHES: dict[str, set[str]] = {
     "goals": {topics.GOALS, topics.PRIVACY},
     "checkins": {topics.CHECKINS, topics.CADENCE, topics.INTERNAL_PULSE, topics.PRIVACY},
-    "notifications": {topics.NOTIFICATIONS},
-    "reporting": set(),
+    "notifications": {topics.NOTIFICATIONS, topics.PRIVACY},
+    "reporting": {topics.PRIVACY},
     "people": {topics.PEOPLE},
 }
 
