@@ -66,8 +66,9 @@ BENS_NOTES = "Ben's one-to-one notes"
 
 
 def zuz(svc: CheckinsService, at: datetime) -> EmployeeUpserted:
-    return employee(svc.tenant, "zuz", "mia", at=at).model_copy(
-        update={"display_name": NAME, "email": EMAIL}
+    upsert = employee(svc.tenant, "zuz", "mia", at=at)
+    return EmployeeUpserted.model_validate(
+        {**upsert.model_dump(), "display_name": NAME, "email": EMAIL}
     )
 
 
