@@ -31,6 +31,8 @@ from rhythm_shared.contracts.v1 import (
     GoalProgressRecorded,
     GoalStale,
     GoalStatusChanged,
+    PulseRecorded,
+    PulseSource,
     ReflectionSubmitted,
 )
 from rhythm_shared.kit.kafka import DLQ_REASON, client_security
@@ -49,6 +51,7 @@ GROUP_TOPICS = {
         topics.CHECKINS,
         topics.CADENCE,
         topics.NOTIFICATIONS,
+        topics.INTERNAL_PULSE,
     ),
 }
 
@@ -157,7 +160,14 @@ class Produced:
 
 async def produced(bootstrap: str, prefix: str, tenant: str) -> Produced:
     out = Produced()
-    names = [topics.PEOPLE, topics.GOALS, topics.CHECKINS, topics.CADENCE, topics.NOTIFICATIONS]
+    names = [
+        topics.PEOPLE,
+        topics.GOALS,
+        topics.CHECKINS,
+        topics.CADENCE,
+        topics.NOTIFICATIONS,
+        topics.INTERNAL_PULSE,
+    ]
     for records in await asyncio.gather(*(read_all(bootstrap, f"{prefix}{n}") for n in names)):
         for r in records:
             out.records += 1
@@ -410,8 +420,18 @@ def check_reporting(workdir: Path, p: Produced, tenant: str, org: Org) -> list[R
     def total(column: str) -> int:
         return sum(int(r[column]) for r in month.values())
 
-    pulses = sum(1 for e in completed.values() if e.pulse is not None)
-    pulses += sum(1 for e in p.of(ReflectionSubmitted) if e.pulse is not None)
+    # One answer per check-in and per reflection, whether the public event carried it (a tenant
+    # that shares pulses) or only the internal pulse topic did (the default).
+    answered: set[tuple[object, ...]] = {
+        ("c", e.checkin_id) for e in completed.values() if e.pulse is not None
+    }
+    answered |= {("r", e.employee_id, e.occurred_at) for e in p.of(ReflectionSubmitted) if e.pulse}
+    for e in p.of(PulseRecorded):
+        if e.source == PulseSource.CHECKIN:
+            answered.add(("c", e.checkin_id))
+        else:
+            answered.add(("r", e.employee_id, e.occurred_at))
+    pulses = len(answered)
     for column, want in (
         ("checkins", len(completed)),
         ("feedback_given", len(feedback)),
