@@ -161,11 +161,11 @@ def sealed_upsert(tenant: str, e: Employee, key: DataKey, now: datetime) -> Empl
 
 async def upserts(
     uow: UnitOfWork, tenant: str, employees: Sequence[Employee], now: datetime
-) -> list[PersonKeyIssued | EmployeeUpsertedV2]:
-    """The events of a sync's changed employees, in outbox order: the keys issued for people
-    new to keys, then their ``EmployeeUpsertedV2``."""
+) -> tuple[list[PersonKeyIssued], list[EmployeeUpsertedV2]]:
+    """The events of a sync's changed employees: the keys issued for people who had none (to
+    be published first), and every one's ``EmployeeUpsertedV2``."""
     keys, issued = await keys_for(uow, tenant, (e.employee_id for e in employees), now)
-    return [*issued, *(sealed_upsert(tenant, e, keys[e.employee_id], now) for e in employees)]
+    return issued, [sealed_upsert(tenant, e, keys[e.employee_id], now) for e in employees]
 
 
 async def destroy(
