@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from rhythm_shared.kit.kafka import topic_configs
-
 from tests.deploy.services import (
     CONSUMER_GROUPS,
     SERVICES,
