@@ -259,7 +259,9 @@ async def main() -> None:
 
             async def count_people() -> bool:
                 async with runtime.uow() as uow:
-                    got = await uow.session.scalar(select(func.count()).select_from(db.people))
+                    got = await uow.session.scalar(
+                        select(func.count()).select_from(db.directory.employees)
+                    )
                 return int(got or 0) >= len(people)
 
             await _produce(args.bootstrap, prefix, people)
