@@ -20,6 +20,8 @@ from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing import read_records, wait_for
 
+from .sealed import open_people
+
 pytestmark = pytest.mark.kafka
 
 Auth = Callable[..., dict[str, str]]
@@ -51,7 +53,8 @@ async def events_on_people(
         timeout_s=40,
         settle_s=settle_s,
     )
-    return [(r, from_record(r.headers, r.value)) for r in records]
+    # v2 upserts carry the name sealed: open them as an integrator with the key would.
+    return await open_people(settings, [(r, from_record(r.headers, r.value)) for r in records])
 
 
 async def outbox_drained(runtime: Any) -> bool:
@@ -84,7 +87,7 @@ async def test_put_employee_publishes_one_event_keyed_by_tenant_and_employee(
     assert len(employees) == 1
     record, envelope = employees[0]
     assert record.key == f"{tenant}/e-1042".encode()
-    assert envelope.type == "rhythm.employee.upserted.v1"
+    assert envelope.type == "rhythm.employee.upserted.v2"
     assert envelope.source == "/rhythm/people"
     assert envelope.subject == "employee/e-1042"
     assert envelope.tenant_id == tenant

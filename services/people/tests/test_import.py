@@ -14,7 +14,8 @@ from rhythm_people.adapters.db import employees, org_units
 from rhythm_people.main import Settings, build
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import from_record
-from rhythm_shared.contracts.v1.people import EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1.people import OrgUnitUpserted
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing import read_records
@@ -74,7 +75,8 @@ async def test_a_good_file_publishes_every_change_org_units_first(
 ) -> None:
     report = await cli.run_import(write(tmp_path, GOOD), tenant, settings=settings, clock=clock)
     assert report.errors == []
-    assert report.published == 8
+    # 3 units and 5 people, and each new person's data key on rhythm.keys.v1.
+    assert report.published == 8 + 5
     assert report.result is not None
     assert report.result.created == 8
 
@@ -84,7 +86,7 @@ async def test_a_good_file_publishes_every_change_org_units_first(
     envelopes = [(r, from_record(r.headers, r.value)) for r in records]
     assert len(envelopes) == 8
     unit_times = [r.timestamp for r, e in envelopes if isinstance(e.event, OrgUnitUpserted)]
-    people = [(r, e.event) for r, e in envelopes if isinstance(e.event, EmployeeUpserted)]
+    people = [(r, e.event) for r, e in envelopes if isinstance(e.event, EmployeeUpsertedV2)]
     assert len(unit_times) == 3
     assert len(people) == 5
     assert max(unit_times) <= min(r.timestamp for r, _ in people)

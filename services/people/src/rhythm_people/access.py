@@ -26,6 +26,9 @@ POLICY: Policy = {
     "read_org_unit": _MANAGERS_OF_PEOPLE_DATA,
     "list_org_units": _MANAGERS_OF_PEOPLE_DATA,
     "provision_over_scim": _IDENTITY_PROVIDERS,
+    # Erasure (GDPR Art. 17): HR asks for it, or the HR platform on HR's behalf.
+    "erase_employee": _MANAGERS_OF_PEOPLE_DATA,
+    "read_erasure": _MANAGERS_OF_PEOPLE_DATA,
 }
 
 #: Every HTTP route -> the operation it performs; the matrix test fails for a route missing here.
@@ -38,6 +41,8 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/v1/people/employees"): "list_employees",
     ("GET", "/v1/people/org-units/{org_unit_id}"): "read_org_unit",
     ("GET", "/v1/people/org-units"): "list_org_units",
+    ("POST", "/v1/people/employees/{employee_id}:erase"): "erase_employee",
+    ("GET", "/v1/people/erasures/{erasure_id}"): "read_erasure",
     # SCIM 2.0 (entrypoints/scim.py): every route under /scim/v2 is one operation.
     ("GET", "/scim/v2/{path}"): "provision_over_scim",
     ("POST", "/scim/v2/{path}"): "provision_over_scim",

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from rhythm_people import keys
 from rhythm_people.adapters.db import kit, metadata
-from rhythm_people.entrypoints import scim
+from rhythm_people.entrypoints import erasure, scim
 from rhythm_people.entrypoints.http import router
 from rhythm_people.settings import Settings
-from rhythm_shared.kit.app import ServiceDefinition, create_app
+from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["MIGRATIONS", "Settings", "build"]
@@ -20,10 +21,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """\
 The HR gateway. HR systems push employees and org units here (integration or hr_admin role);
-what changed is published on `rhythm.people.v1` as `EmployeeUpserted`, `EmployeeDeactivated`
-and `OrgUnitUpserted`. Bulk loads: `rhythm people import FILE.csv --tenant T`. Identity
-providers provision over SCIM 2.0 at `/scim/v2` (integration role; described at `/scim/v2/Schemas`).
+what changed is published on `rhythm.people.v1` as `EmployeeUpserted` (v2: the name and address
+sealed with the person's data key, issued on `rhythm.keys.v1`), `EmployeeDeactivated`,
+`OrgUnitUpserted`, and `EmployeeErased` when HR erases a person (`…:erase`). Bulk loads:
+`rhythm people import FILE.csv --tenant T`. Identity providers provision over SCIM 2.0 at
+`/scim/v2` (integration role; described at `/scim/v2/Schemas`).
 """
+
+
+def _start(runtime: Runtime) -> None:
+    keys.use_settings(runtime.settings)
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: Any) -> FastAPI:
@@ -35,7 +42,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             metadata=metadata,
             tables=kit,
             migrations=MIGRATIONS,
-            routers=[router, scim.router],
+            routers=[router, scim.router, erasure.router],
+            consumers=erasure.consumers,
+            on_start=_start,
             clock=clock,
             description=DESCRIPTION,
         )

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from rhythm_people import domain
+from rhythm_people import domain, erasure, keys
 from rhythm_people.adapters.db import PeopleRepository, publish_all
 from rhythm_people.domain import (
     Employee,
@@ -92,6 +92,7 @@ async def sync_people(
     times of the employees' states (``source_updated_at``): an employee older than the state
     stored is ``stale`` and left as it is (two syncs of a person can arrive out of order).
     """
+    await erasure.refuse_erased(uow, tenant, [e.employee_id for e in employees])
     repo = PeopleRepository(uow, tenant)
     if len(units) + len(employees) > FULL_STATE_THRESHOLD:
         stored_units = await repo.org_units()
@@ -118,6 +119,11 @@ async def sync_people(
         )
     if keep_unit_heads:
         units = [domain.keep_head(u, stored_units.get(u.org_unit_id)) for u in units]
+    referenced = [
+        *(e.manager_id for e in employees if e.manager_id),
+        *(u.head_id for u in units if u.head_id),
+    ]
+    managers = {**await erasure.as_managers(uow, tenant, referenced), **managers}
     problems = domain.check_sync(
         units, employees, unit_parents=unit_parents, employee_managers=managers
     )
@@ -140,11 +146,11 @@ async def sync_people(
     )
     await repo.save_employees(plan.employees, now, progress.written, versions)
     await repo.save_versions(plan.newer_versions)
-    await publish_all(
-        uow,
-        [domain.employee_upserted(tenant, e, now) for e in plan.employees],
-        progress.written,
-    )
+    # Each person's name and address go out sealed with their data key (v2), a new person's
+    # key ahead of them on rhythm.keys.v1 (keys.py).
+    issued, upserts = await keys.upserts(uow, tenant, plan.employees, now)
+    await publish_all(uow, issued)
+    await publish_all(uow, upserts, progress.written)
 
     changed = {("org_unit", u.org_unit_id) for u in plan.units}
     changed |= {("employee", e.employee_id) for e in plan.employees}
