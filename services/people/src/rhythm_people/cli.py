@@ -1,4 +1,4 @@
-"""``rhythm people ...``: operations of the people service (the bulk CSV import).
+"""``rhythm people ...``: operations of the people service (the bulk CSV import, erasure).
 
 The import validates every row before it touches the database, writes state and outbox rows in
 ONE transaction (so nothing is half-imported), then relays the outbox to Kafka and waits until
@@ -30,7 +30,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import event, func, select
 
-from rhythm_people import use_cases
+from rhythm_people import erasure, use_cases
 from rhythm_people.adapters import csv_file
 from rhythm_people.adapters.csv_file import RowError
 from rhythm_people.adapters.relay import BulkOutboxRelay
@@ -40,6 +40,7 @@ from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1.people import OrgUnitUpserted
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.errors import NotFound
 
 app = typer.Typer(no_args_is_help=True, help="The people service: HR data in.")
 console = Console()
@@ -360,3 +361,100 @@ def print_summary(report: ImportReport) -> None:
     seconds = report.timings.get("total", 0.0)
     if seconds:
         console.print(f"{report.rows} rows in {seconds:.1f}s ({report.rows / seconds:,.0f} rows/s)")
+
+
+# -- erasure ------------------------------------------------------------------------------------
+
+ERASE_HELP = """\
+Erase a person everywhere (GDPR Art. 17) and wait until every service has done its part.
+
+Destroys the person's data key, deletes what the people service holds of them and publishes
+EmployeeErased; then prints each service's progress until all five (people, goals, checkins,
+notifications, reporting) reported their part, or --timeout passes (exit 1; the erasure goes on,
+see GET /v1/people/erasures/ID). Erasing a person twice follows the first erasure. The reports
+are recorded by the running people service (rhythm serve people).
+Settings come from the environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC_PREFIX).
+"""
+
+
+def progress_line(state: erasure.ErasureState) -> str:
+    done = [s for s in erasure.SERVICES if s in state.parts]
+    line = f"erasure {state.erasure_id}: {len(done)}/{len(erasure.SERVICES)} services done"
+    if done:
+        line += f" ({', '.join(done)})"
+    if state.pending():
+        line += f"; waiting for {', '.join(state.pending())}"
+    return line
+
+
+async def run_erase(
+    employee_id: str,
+    tenant: str,
+    *,
+    settings: Settings | None = None,
+    say: Callable[[str], None] = lambda _line: None,
+    timeout_s: float = 300.0,
+    poll_s: float = 0.5,
+    clock: Clock | None = None,
+) -> erasure.ErasureState:
+    """Start the erasure (or find the one under way), publish its events, and follow it until
+    it completes or ``timeout_s`` passes; ``say`` gets a progress line whenever it moves."""
+    settings = (settings or Settings()).model_copy(
+        update={"run_consumers": False, "run_jobs": False, "run_relay": False}
+    )
+    app = build(settings, clock=clock)
+    async with running(app) as runtime:
+        async with runtime.uow() as uow:
+            state, new = await erasure.erase_employee(uow, tenant, employee_id)
+        say(
+            f"erasure {state.erasure_id} of {employee_id} "
+            + ("started" if new else f"already under way since {state.requested_at:%Y-%m-%d %H:%M}")
+        )
+        await relay_outbox(runtime, settings.relay_batch_size)
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while True:
+            async with runtime.uow() as uow:
+                state = await erasure.get_erasure(uow, tenant, state.erasure_id)
+            line = progress_line(state)
+            if line != last:
+                say(line)
+                last = line
+            if state.state == "completed" or time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(poll_s)
+
+
+@app.command("erase", help=ERASE_HELP)
+def erase(
+    employee_id: Annotated[str, typer.Argument(help="The employee id to erase.")],
+    tenant: Annotated[str, typer.Option(help="The tenant the person belongs to.")],
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for every service (the erasure goes on).")
+    ] = 300.0,
+) -> None:
+    for value, what in ((tenant, "--tenant"), (employee_id, "EMPLOYEE_ID")):
+        try:
+            TypeAdapter(Identifier).validate_python(value)
+        except ValidationError:
+            err_console.print(f"[red]{what}:[/red] {value!r} is not a valid id")
+            raise typer.Exit(2) from None
+    settings = Settings(log_level="WARNING")
+    try:
+        state = asyncio.run(
+            run_erase(employee_id, tenant, settings=settings, say=console.print, timeout_s=timeout)
+        )
+    except NotFound as exc:
+        err_console.print(f"[red]not erased:[/red] {exc.message} in tenant {tenant!r}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # infrastructure: say what, not a stack trace
+        err_console.print(f"[red]erase failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(2) from None
+    if state.state != "completed":
+        err_console.print(
+            f"not completed within {timeout:.0f}s: still waiting for "
+            f"{', '.join(state.pending())}; the erasure goes on "
+            f"(GET /v1/people/erasures/{state.erasure_id})"
+        )
+        raise typer.Exit(1)
+    console.print(f"erasure {state.erasure_id} completed: every service erased its part")
