@@ -27,8 +27,11 @@ PUBLISHES: dict[str, set[str]] = {
     "checkins": {topics.CHECKINS, topics.CADENCE, topics.INTERNAL_PULSE, topics.PRIVACY},
     "notifications": {topics.NOTIFICATIONS, topics.PRIVACY},
     "reporting": {topics.PRIVACY},
-    "people": {topics.PEOPLE},
+    "people": {topics.PEOPLE, topics.KEYS, topics.PRIVACY},
 }
+#: Consumer groups KEDA does not scale (the service scales on CPU): what each reads. People
+#: reads only the services' reports of their part of an erasure, a trickle.
+UNSCALED_CONSUMERS: dict[str, set[str]] = {"people": {topics.PRIVACY}}
 
 
 def settings_class(service: str) -> type[ServiceSettings]:
@@ -76,7 +79,7 @@ WRITABLE_TMP = "/tmp"  # noqa: S108
 def expected_topics() -> dict[str, TopicSpec]:
     """Every topic of the topic map plus every consumer group's dead-letter topic."""
     specs = dict(TOPICS)
-    for group in CONSUMER_GROUPS:
+    for group in (*CONSUMER_GROUPS, *UNSCALED_CONSUMERS):
         spec = dlq_spec(group)
         specs[spec.name] = spec
     return specs

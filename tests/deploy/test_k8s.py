@@ -20,6 +20,7 @@ from tests.deploy.services import (
     CONSUMER_GROUPS,
     PUBLISHES,
     SERVICES,
+    UNSCALED_CONSUMERS,
     WRITABLE_TMP,
     default_port,
     env_names,
@@ -346,10 +347,12 @@ def test_in_prod_each_service_is_a_kafka_user_allowed_exactly_what_it_does() -> 
             for t in scaled.get(name, {"spec": {"triggers": []}})["spec"]["triggers"]
             if t["type"] == "kafka"
         }
-        dlq = {f"rhythm.dlq.{name}"} if name in CONSUMER_GROUPS else set()
+        consumed |= UNSCALED_CONSUMERS.get(name, set())
+        consumes = name in CONSUMER_GROUPS or name in UNSCALED_CONSUMERS
+        dlq = {f"rhythm.dlq.{name}"} if consumes else set()
         assert _granted(acls, "topic", "Read") == consumed | dlq, name
         assert _granted(acls, "topic", "Write") == PUBLISHES[name] | dlq, name
-        groups = {name, f"rhythm-dlq-replay.{name}"} if name in CONSUMER_GROUPS else set()
+        groups = {name, f"rhythm-dlq-replay.{name}"} if consumes else set()
         assert _granted(acls, "group", "Read") == groups, name
         # The start-up topic check sees the catalog; nothing beyond it, no Create or Alter.
         assert acls[("topic", "rhythm.", "prefix")] == {"Describe", "DescribeConfigs"}
