@@ -283,12 +283,14 @@ def matrix_routes(*, reads: bool) -> list[Any]:
                     continue
                 params.append(pytest.param(service, method, path, id=f"{service} {method} {path}"))
     if not reads:
-        # People writes last (and a deactivation of ana the very last): the others need her.
+        # People writes last (a deactivation of ana, then her erasure, the very last): the
+        # others need her.
         params.sort(
             key=lambda p: (
                 p.values[0] == "people",
                 (p.values[1], p.values[2]) in FINISHING,
-                ":deactivate" in str(p.values[2]),
+                ":deactivate" in str(p.values[2]) or ":erase" in str(p.values[2]),
+                ":erase" in str(p.values[2]),
             )
         )
     return params

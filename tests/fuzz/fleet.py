@@ -567,6 +567,27 @@ def seed_org(fleet: Fleet, tenant: str | None = None) -> Org:
     org.ids["endpoint_id"] = _find_id(hook, "endpoint_id", "id")
     org.ids["employee_id"] = org.emp("ana")
     org.ids["org_unit_id"] = org.units["team"]
+    # Someone who left and was erased, so that an erasure's state can be read.
+    zed = f"{tag}-zed"
+    _ok(
+        s.put(
+            f"{people}/v1/people/employees/{zed}",
+            json={
+                "email": f"{zed}@example.com",
+                "display_name": f"Zed {org.mark('name_zed')}",
+                "manager_id": org.emp("mgr"),
+                "org_unit_id": org.units["team"],
+                "time_zone": "Europe/Amsterdam",
+                "locale": "en-GB",
+                "hired_on": "2020-01-06",
+                "active": True,
+            },
+            headers=hr,
+        ),
+        "employee to erase",
+    )
+    erasure = _ok(s.post(f"{people}/v1/people/employees/{zed}:erase", headers=hr), "erase")
+    org.ids["erasure_id"] = _find_id(erasure, "erasure_id")
     fleet.settle()
     return org
 
