@@ -137,7 +137,8 @@ async def _blank_in_payloads(uow: UnitOfWork, tenant: str, name: str) -> None:
 
 def _without(value: Any, name: str) -> Any:
     if isinstance(value, str):
-        return "" if value == name else value
+        # Also where a line of text quotes the name ("Ana de Vries's goal is at risk").
+        return value.replace(name, "")
     if isinstance(value, dict):
         return {k: _without(v, name) for k, v in value.items()}
     if isinstance(value, list):

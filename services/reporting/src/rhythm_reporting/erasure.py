@@ -5,7 +5,8 @@ positions), for every read-model generation:
 
 * the person's facts (obligations, check-ins, reflections, feedback given and received, goals
   they own) move to a pseudonymous id, ``erased-<hash of tenant, id and a random salt kept
-  nowhere>``: every count and rollup stays as it was, and nobody can tell whose they were;
+  nowhere>``: every count and rollup stays as it was, and nobody can tell whose they were; the
+  titles of goals they owned are blanked;
 * their org history and current row move to the same id with the name blanked, so a later
   rebuild of a fact still attributes it to the unit they were in;
 * the kit's directory keeps the id as a tombstone and destroys their data key; published outbox
@@ -48,9 +49,12 @@ async def pseudonymise(store: ReadModelStore, tenant: str, person: str) -> str:
     for kind, (table, _) in db.FACT_TABLES.items():
         for column in db.PEOPLE_COLUMNS[kind]:
             where = [table.c.tenant_id == tenant, table.c[column] == person]
+            values: dict[str, str | None] = {column: alias}
             if kind == "goal":
                 where.append(table.c.owner_type == "person")
-            await session.execute(update(table).where(*where).values({column: alias}))
+                # A goal of their own may say something of them: its title goes with the name.
+                values["title"] = None
+            await session.execute(update(table).where(*where).values(values))
     v, e = db.employee_versions, db.employees
     await session.execute(
         update(v)

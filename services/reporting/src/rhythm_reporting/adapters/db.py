@@ -429,3 +429,48 @@ def key_columns(table: Table) -> list[str]:
 def value_columns(table: Table) -> list[str]:
     """Columns the service writes (not the key, not what the database computes)."""
     return [c.name for c in table.columns if not c.primary_key and c.computed is None]
+
+
+# The small-group rule counts distinct contributors per unit and period (adapters/queries.py
+# ``contributors``): these cover those counts (unit, time, person) so each is a range scan over
+# the units asked for, not a pass over the tenant's facts.
+Index(
+    "ix_obligation_facts_unit_due",
+    obligation_facts.c.generation,
+    obligation_facts.c.tenant_id,
+    obligation_facts.c.org_unit_id,
+    obligation_facts.c.due_at,
+    obligation_facts.c.employee_id,
+)
+Index(
+    "ix_checkin_facts_unit_held",
+    checkin_facts.c.generation,
+    checkin_facts.c.tenant_id,
+    checkin_facts.c.org_unit_id,
+    checkin_facts.c.held_at,
+    checkin_facts.c.employee_id,
+)
+Index(
+    "ix_reflection_facts_unit_submitted",
+    reflection_facts.c.generation,
+    reflection_facts.c.tenant_id,
+    reflection_facts.c.org_unit_id,
+    reflection_facts.c.submitted_at,
+    reflection_facts.c.employee_id,
+)
+Index(
+    "ix_feedback_facts_giver_unit_given",
+    feedback_facts.c.generation,
+    feedback_facts.c.tenant_id,
+    feedback_facts.c.giver_unit_id,
+    feedback_facts.c.given_at,
+    feedback_facts.c.giver_id,
+)
+Index(
+    "ix_feedback_facts_receiver_unit_given",
+    feedback_facts.c.generation,
+    feedback_facts.c.tenant_id,
+    feedback_facts.c.receiver_unit_id,
+    feedback_facts.c.given_at,
+    feedback_facts.c.receiver_id,
+)
