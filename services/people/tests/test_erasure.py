@@ -73,7 +73,7 @@ async def _report(settings: Settings, tenant: str, erasure_id: str, *services: s
                 occurred_at=datetime.now(UTC),
                 employee_id="e-1",
                 erasure_id=erasure_id,
-                service=s,  # type: ignore[arg-type]
+                service=s,
             )
             for s in services
         ],
@@ -126,8 +126,8 @@ async def test_upserts_go_out_as_v2_with_the_name_and_address_sealed(
     event = envelope.event
     assert isinstance(event, EmployeeUpsertedV2)
     # With the key from rhythm.keys.v1 (unwrapped with the key-encryption key) they open...
-    plain = opened(event, keys[(tenant, "e-1")])
-    assert (plain.display_name, str(plain.email)) == (NAME, EMAIL)
+    clear = opened(event, keys[(tenant, "e-1")])
+    assert (clear.display_name, str(clear.email)) == (NAME, EMAIL)
     # ...and a value moved to another field does not (the associated data names the field).
     with pytest.raises(crypto.Unreadable):
         crypto.unseal(
@@ -231,7 +231,7 @@ async def test_an_erasure_destroys_the_key_deletes_the_person_and_completes_with
 
         async def three_more() -> bool:
             got = (await http.get(f"/v1/people/erasures/{erasure_id}", headers=h)).json()
-            return sum(p["state"] == "erased" for p in got["services"].values()) == 4
+            return bool(sum(p["state"] == "erased" for p in got["services"].values()) == 4)
 
         await wait_for(three_more, timeout_s=30)
         assert (await http.get(f"/v1/people/erasures/{erasure_id}", headers=h)).json()[
@@ -241,7 +241,7 @@ async def test_an_erasure_destroys_the_key_deletes_the_person_and_completes_with
 
         async def completed() -> bool:
             got = (await http.get(f"/v1/people/erasures/{erasure_id}", headers=h)).json()
-            return got["state"] == "completed"
+            return bool(got["state"] == "completed")
 
         await wait_for(completed, timeout_s=30)
         done = (await http.get(f"/v1/people/erasures/{erasure_id}", headers=h)).json()
