@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+
+# importlib mode: this folder's helpers (people_sealed, test_http) import by name, as in every
+# service, whichever `tests` package the whole suite happened to import first.
+sys.path.insert(0, str(Path(__file__).parent))
 
 from rhythm_people.main import Settings
 from rhythm_shared.kit.auth import issue_token

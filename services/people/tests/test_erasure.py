@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from people_sealed import data_keys, key_events, opened
 from sqlalchemy import func, select
+from test_http import client, outbox_drained, state
 from typer.testing import CliRunner
 
 from rhythm_people import cli
@@ -34,9 +36,6 @@ from rhythm_shared.kit import crypto
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing import publish_events, read_records, wait_for
-
-from .sealed import data_keys, key_events, opened
-from .test_http import client, outbox_drained, state
 
 pytestmark = pytest.mark.kafka
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from people_sealed import open_people
 
 from rhythm_people.main import Settings, build
 from rhythm_shared.contracts import topics
@@ -19,8 +20,6 @@ from rhythm_shared.contracts.v1.people import (
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing import read_records, wait_for
-
-from .sealed import open_people
 
 pytestmark = pytest.mark.kafka
 
@@ -54,7 +53,10 @@ async def events_on_people(
         settle_s=settle_s,
     )
     # v2 upserts carry the name sealed: open them as an integrator with the key would.
-    return await open_people(settings, [(r, from_record(r.headers, r.value)) for r in records])
+    opened: list[Any] = await open_people(
+        settings, [(r, from_record(r.headers, r.value)) for r in records]
+    )
+    return opened
 
 
 async def outbox_drained(runtime: Any) -> bool:

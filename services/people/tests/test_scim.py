@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from test_http import events_on_people, state
 
 from rhythm_people.main import Settings, build
 from rhythm_shared.contracts.v1.people import (
@@ -28,8 +29,6 @@ from rhythm_shared.contracts.v1.people import (
 )
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
-
-from .test_http import events_on_people, state
 
 pytestmark = pytest.mark.kafka
 

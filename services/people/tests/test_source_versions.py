@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_http import events_on_people, outbox_drained, state
 
 from rhythm_people import cli
 from rhythm_people.adapters import csv_file
@@ -22,8 +23,6 @@ from rhythm_shared.contracts.v1.people import EmployeeUpserted
 from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing import wait_for
-
-from .test_http import events_on_people, outbox_drained, state
 
 pytestmark = pytest.mark.kafka
 
