@@ -31,11 +31,15 @@ from rhythm_shared.contracts.v1 import (
     GoalProgressRecorded,
     GoalStale,
     GoalStatusChanged,
+    PersonKeyIssued,
     PulseRecorded,
     PulseSource,
     ReflectionSubmitted,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
+from rhythm_shared.kit import crypto
 from rhythm_shared.kit.kafka import DLQ_REASON, client_security
+from rhythm_shared.kit.settings import DEV_DATA_KEY_ENCRYPTION_KEY
 
 from .harness import MailSink
 from .workload import READERS, HttpLog, Org
@@ -167,6 +171,7 @@ async def produced(bootstrap: str, prefix: str, tenant: str) -> Produced:
         topics.CADENCE,
         topics.NOTIFICATIONS,
         topics.INTERNAL_PULSE,
+        topics.KEYS,
     ]
     for records in await asyncio.gather(*(read_all(bootstrap, f"{prefix}{n}") for n in names)):
         for r in records:
@@ -257,6 +262,17 @@ def people_names(workdir: Path, tenant: str) -> dict[str, str]:
     return dict(rows)
 
 
+def _data_keys(p: Produced) -> dict[tuple[str, str], bytes]:
+    """Each person's data key from rhythm.keys.v1, unwrapped with the development KEK."""
+    kek = crypto.load_kek(DEV_DATA_KEY_ENCRYPTION_KEY)
+    return {
+        (e.tenant_id, e.employee_id): crypto.unwrap(
+            kek, e.wrapped_key, tenant_id=e.tenant_id, employee_id=e.employee_id, key_id=e.key_id
+        )
+        for e in p.of(PersonKeyIssued)
+    }
+
+
 def check_http(p: Produced, log: HttpLog, org: Org, applied: dict[str, str]) -> list[Row]:
     """Accepted HTTP writes each became exactly one event (outbox -> Kafka), none twice.
 
@@ -272,13 +288,31 @@ def check_http(p: Produced, log: HttpLog, org: Org, applied: dict[str, str]) -> 
     want_progress = Counter(log.progress.values())
     latest: dict[str, tuple[Any, str]] = {}
     published: set[tuple[str, str]] = set()
+    keys = _data_keys(p)
     for env in p.events.values():
+        name: str | None = None
         if isinstance(env.event, EmployeeUpserted):
-            e = env.event
-            published.add((e.employee_id, e.display_name))
+            name = env.event.display_name
+        elif isinstance(env.event, EmployeeUpsertedV2):
+            # v2 seals the name: open it as an integrator would, with the key from rhythm.keys.v1.
+            key = keys.get((env.event.tenant_id, env.event.employee_id))
+            name = (
+                crypto.unseal(
+                    key,
+                    env.event.sealed.display_name,
+                    tenant_id=env.event.tenant_id,
+                    employee_id=env.event.employee_id,
+                    field="display_name",
+                )
+                if key is not None
+                else None
+            )
+        if name is not None:
+            e: Any = env.event
+            published.add((e.employee_id, name))
             # Read in partition order (one key, one partition): the last one is what consumers
             # end up with.
-            latest[e.employee_id] = (e.occurred_at, e.display_name)
+            latest[e.employee_id] = (e.occurred_at, name)
     # Strict either way: the people service's name is one a rename we saw accepted sent, and its
     # latest event says that name; and every accepted rename was published.
     renamed_ok = {
