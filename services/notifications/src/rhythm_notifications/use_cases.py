@@ -760,7 +760,7 @@ async def notify(
             )
             continue
         deliver_at = schedule.next_open(now)  # quiet hours and days off: wait, never drop
-        if is_capped(trigger.category, critical=rule.critical):
+        if is_capped(trigger.category, immediate=rule.immediate):
             day = schedule.local_day(deliver_at).isoformat()
             if not await _take_daily_permit(uow, tenant, recipient, trigger.category, day):
                 # Over today's one message for this category: it waits for the daily digest.
