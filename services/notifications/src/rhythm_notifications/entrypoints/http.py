@@ -5,7 +5,7 @@ Handlers translate requests into use-case calls and results into responses; no r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -345,7 +345,14 @@ class WebhookEndpointOut(BaseModel):
     description: str | None
     created_at: datetime
     secret: str | None = Field(
-        None, description="whsec_ signing secret; shown once, when the endpoint is created."
+        None,
+        description="whsec_ signing secret; shown once, when the endpoint is created or its "
+        "secret rotated.",
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        None,
+        description="During a rotation's overlap: until when the previous secret also signs "
+        "every delivery (a second v1 signature).",
     )
 
 
@@ -400,3 +407,51 @@ async def delete_webhook(
     async with runtime.uow() as uow:
         await use_cases.delete_webhook(uow, principal, endpoint_id)
     return Response(status_code=204)
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_hours": 24}]}
+    )
+
+    overlap_hours: float = Field(
+        24,
+        ge=0,
+        le=168,
+        description="How long the previous secret keeps signing deliveries beside the new one "
+        "(0: at once only the new, e.g. after a leak).",
+    )
+
+
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/rotate-secret",
+    response_model=WebhookEndpointOut,
+    summary="Rotate a webhook endpoint's secret, the previous one valid for an overlap",
+)
+async def rotate_webhook_secret(
+    endpoint_id: str,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    body: RotateSecretIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    chosen = body or RotateSecretIn()
+    secret = new_secret()
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        rotated = await use_cases.rotate_webhook_secret(
+            uow,
+            principal,
+            endpoint_id,
+            secret=secret,
+            overlap=timedelta(hours=chosen.overlap_hours),
+        )
+        return 200, rotated
+
+    return await run_idempotent(
+        runtime,
+        principal,
+        idempotency_key,
+        {"e": endpoint_id, "p": chosen.model_dump(mode="json")},
+        action,
+    )

@@ -369,7 +369,7 @@ class WebhookDispatcher:
                     msg_id=delivery.id,
                     timestamp=int(self.runtime.clock.now().timestamp()),
                     body=delivery.body,
-                    secret=delivery.secret,
+                    signing_secrets=delivery.signing_secrets,
                 )
             except Exception as exc:
                 # One delivery's fault stays its own: recorded as a failed attempt (so the
