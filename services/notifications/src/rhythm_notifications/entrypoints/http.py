@@ -13,7 +13,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel, ConfigDict, Field
 
 from rhythm_notifications import use_cases
-from rhythm_notifications.adapters.tokens import BadToken, verify_unsubscribe
+from rhythm_notifications.adapters.tokens import (
+    BadToken,
+    ExpiredToken,
+    UnsubscribeGrant,
+    verify_unsubscribe,
+)
 from rhythm_notifications.adapters.webhooks import new_secret
 from rhythm_notifications.domain.routing import ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode
@@ -21,7 +26,6 @@ from rhythm_notifications.entrypoints.consumers import webhook_event_types
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import NotificationCategory
 from rhythm_shared.contracts.v1.values import ONE_LINE
-from rhythm_shared.kit.errors import NotFound
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
 
@@ -269,17 +273,34 @@ def _settings(runtime: Any) -> Settings:
     return settings
 
 
-def _grant(runtime: Any, token: str) -> Any:
+#: What a person who followed an unusable unsubscribe link reads (HTML page or plain text).
+_LINK_EXPIRED = (
+    "This unsubscribe link has expired. Use the link in a more recent email from Rhythm, "
+    "or change which emails you get in your Rhythm notification settings."
+)
+_LINK_INVALID = (
+    "This unsubscribe link is not valid: it may have been cut short or changed. Use the "
+    "link in a more recent email from Rhythm, or change your Rhythm notification settings."
+)
+
+
+def _grant(runtime: Any, token: str) -> UnsubscribeGrant | tuple[int, str]:
+    """The token's grant, or the status and sentence to answer with (410 expired, 404 not
+    ours), verified against the current and the previous secret."""
+    settings = _settings(runtime)
     try:
-        return verify_unsubscribe(_settings(runtime).unsubscribe_secret.get_secret_value(), token)
-    except BadToken as exc:
-        raise NotFound("this unsubscribe link is not valid") from exc
+        return verify_unsubscribe(settings.unsubscribe_secrets, token, now=runtime.clock.now())
+    except ExpiredToken:
+        return 410, _LINK_EXPIRED
+    except BadToken:
+        return 404, _LINK_INVALID
 
 
 @router.post(
     "/unsubscribe",
     response_class=PlainTextResponse,
     summary="One-click unsubscribe (RFC 8058): stops email for one category",
+    responses={404: {"description": "not a valid link"}, 410: {"description": "expired link"}},
 )
 async def one_click_unsubscribe(
     runtime: RuntimeDep,
@@ -288,6 +309,9 @@ async def one_click_unsubscribe(
     # RFC 8058 §3.1: the POST body is "List-Unsubscribe=One-Click" (form-encoded; we need
     # nothing from it). No cookies, no login: the signed token in the URL is the authority.
     grant = _grant(runtime, token)
+    if isinstance(grant, tuple):
+        status, sentence = grant
+        return PlainTextResponse(sentence + "\n", status_code=status)
     async with runtime.uow() as uow:
         await use_cases.unsubscribe(uow, grant.tenant_id, grant.employee_id, grant.category)
     return PlainTextResponse(f"Unsubscribed from {grant.category} emails.\n")
@@ -297,6 +321,7 @@ async def one_click_unsubscribe(
     "/unsubscribe",
     response_class=HTMLResponse,
     summary="Unsubscribe page: a GET never unsubscribes (link scanners follow links)",
+    responses={404: {"description": "not a valid link"}, 410: {"description": "expired link"}},
 )
 async def unsubscribe_page(
     runtime: RuntimeDep, token: Annotated[str, Query(max_length=1000)]
@@ -304,6 +329,12 @@ async def unsubscribe_page(
     grant = _grant(runtime, token)
     from html import escape
 
+    if isinstance(grant, tuple):
+        status, sentence = grant
+        return HTMLResponse(
+            f"<!DOCTYPE html><html><body><p>{escape(sentence)}</p></body></html>",
+            status_code=status,
+        )
     return HTMLResponse(
         "<!DOCTYPE html><html><body>"
         f"<p>Stop emails about <strong>{escape(grant.category)}</strong>?</p>"

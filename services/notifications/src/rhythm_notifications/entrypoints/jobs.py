@@ -12,7 +12,7 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
@@ -63,10 +63,13 @@ class Channels:
     templates: Templates
 
 
-def unsubscribe_url(settings: Settings, tenant: str, employee: str, category: str) -> str:
+def unsubscribe_url(
+    settings: Settings, tenant: str, employee: str, category: str, now: datetime
+) -> str:
     token = sign_unsubscribe(
         settings.unsubscribe_secret.get_secret_value(),
         UnsubscribeGrant(tenant, employee, category),
+        expires_at=now + timedelta(days=settings.unsubscribe_token_ttl_days),
     )
     return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
 
@@ -190,7 +193,11 @@ class Dispatcher:
             **delivery.payload,
             "name": person.display_name,
             "unsubscribe_url": unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
         }
         return self.channels.templates.render(
@@ -253,7 +260,11 @@ class Dispatcher:
             to_name=name,
             to_address=address,
             unsubscribe_url=unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
             idempotency_key=delivery.idempotency_key,
             category=delivery.category,
