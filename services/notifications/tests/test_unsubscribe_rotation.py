@@ -32,6 +32,8 @@ from rhythm_shared.kit.settings import explain
 OLD, NEW = secrets.token_hex(32), secrets.token_hex(32)
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GRANT = UnsubscribeGrant("acme", "e-1", "checkin_due")
+#: What a browser asks for when a person follows a link.
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 def b64(data: bytes) -> str:
@@ -153,8 +155,8 @@ async def test_links_already_sent_survive_a_rotation_and_expire(
         svc.clock.travel_to(sent_at + timedelta(days=60))
         expired = await one_click(svc, sent)
         assert expired.status_code == 410
-        assert expired.text.startswith("This unsubscribe link has expired.")
-        page = await svc.client.get("/v1/unsubscribe", params={"token": sent})
+        assert expired.json()["detail"].startswith("This unsubscribe link has expired.")
+        page = await svc.client.get("/v1/unsubscribe", params={"token": sent}, headers=BROWSER)
         assert page.status_code == 410
         assert "<p>This unsubscribe link has expired." in page.text
         assert page.headers["content-type"].startswith("text/html")
@@ -168,7 +170,10 @@ async def test_links_already_sent_survive_a_rotation_and_expire(
         for token in (fresh, old_link, sent[:-4] + "AAAA", "garbage"):
             refused = await one_click(svc, token)
             assert refused.status_code == 404
-            assert refused.text.startswith("This unsubscribe link is not valid")
-        page = await svc.client.get("/v1/unsubscribe", params={"token": old_link})
+            assert refused.json()["detail"].startswith("This unsubscribe link is not valid")
+        page = await svc.client.get("/v1/unsubscribe", params={"token": old_link}, headers=BROWSER)
         assert page.status_code == 404
         assert "<p>This unsubscribe link is not valid" in page.text
+        api = await svc.client.get("/v1/unsubscribe", params={"token": old_link})
+        assert api.status_code == 404
+        assert api.json()["detail"].startswith("This unsubscribe link is not valid")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ from rhythm_notifications.entrypoints.consumers import webhook_event_types
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import NotificationCategory
 from rhythm_shared.contracts.v1.values import ONE_LINE
+from rhythm_shared.kit.errors import DomainError, NotFound
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
 
@@ -273,7 +274,11 @@ def _settings(runtime: Any) -> Settings:
     return settings
 
 
-#: What a person who followed an unusable unsubscribe link reads (HTML page or plain text).
+class LinkExpired(DomainError):
+    status_code = 410
+
+
+#: What a person who followed an unusable unsubscribe link reads.
 _LINK_EXPIRED = (
     "This unsubscribe link has expired. Use the link in a more recent email from Rhythm, "
     "or change which emails you get in your Rhythm notification settings."
@@ -284,16 +289,16 @@ _LINK_INVALID = (
 )
 
 
-def _grant(runtime: Any, token: str) -> UnsubscribeGrant | tuple[int, str]:
-    """The token's grant, or the status and sentence to answer with (410 expired, 404 not
-    ours), verified against the current and the previous secret."""
+def _grant(runtime: Any, token: str) -> UnsubscribeGrant:
+    """The token's grant, verified against the current and the previous secret; else 410
+    (expired) or 404 (not ours), each with a sentence for the person."""
     settings = _settings(runtime)
     try:
         return verify_unsubscribe(settings.unsubscribe_secrets, token, now=runtime.clock.now())
-    except ExpiredToken:
-        return 410, _LINK_EXPIRED
-    except BadToken:
-        return 404, _LINK_INVALID
+    except ExpiredToken as exc:
+        raise LinkExpired(_LINK_EXPIRED) from exc
+    except BadToken as exc:
+        raise NotFound(_LINK_INVALID) from exc
 
 
 @router.post(
@@ -309,9 +314,6 @@ async def one_click_unsubscribe(
     # RFC 8058 §3.1: the POST body is "List-Unsubscribe=One-Click" (form-encoded; we need
     # nothing from it). No cookies, no login: the signed token in the URL is the authority.
     grant = _grant(runtime, token)
-    if isinstance(grant, tuple):
-        status, sentence = grant
-        return PlainTextResponse(sentence + "\n", status_code=status)
     async with runtime.uow() as uow:
         await use_cases.unsubscribe(uow, grant.tenant_id, grant.employee_id, grant.category)
     return PlainTextResponse(f"Unsubscribed from {grant.category} emails.\n")
@@ -324,17 +326,20 @@ async def one_click_unsubscribe(
     responses={404: {"description": "not a valid link"}, 410: {"description": "expired link"}},
 )
 async def unsubscribe_page(
-    runtime: RuntimeDep, token: Annotated[str, Query(max_length=1000)]
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=1000)],
+    accept: Annotated[str, Header(include_in_schema=False)] = "",
 ) -> HTMLResponse:
-    grant = _grant(runtime, token)
     from html import escape
 
-    if isinstance(grant, tuple):
-        status, sentence = grant
-        return HTMLResponse(
-            f"<!DOCTYPE html><html><body><p>{escape(sentence)}</p></body></html>",
-            status_code=status,
-        )
+    try:
+        grant = _grant(runtime, token)
+    except (LinkExpired, NotFound) as exc:
+        if "text/html" not in accept:
+            raise  # an API client gets the JSON error
+        # A person followed the link in a browser: a page, in words.
+        page = f"<!DOCTYPE html><html><body><p>{escape(exc.message)}</p></body></html>"
+        return HTMLResponse(page, status_code=exc.status_code)
     return HTMLResponse(
         "<!DOCTYPE html><html><body>"
         f"<p>Stop emails about <strong>{escape(grant.category)}</strong>?</p>"
