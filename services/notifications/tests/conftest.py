@@ -55,8 +55,12 @@ def start_service(
     """
 
     @contextlib.asynccontextmanager
-    async def start(*, consumers: bool = True, **adapters: Any) -> AsyncIterator[Service]:
-        settings = Settings(
+    async def start(
+        *, consumers: bool = True, settings: dict[str, Any] | None = None, **adapters: Any
+    ) -> AsyncIterator[Service]:
+        """``settings``: more settings for this test (ones not chosen below)."""
+        chosen = settings or {}
+        service_settings = Settings(
             database_url=database_url,
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
@@ -77,8 +81,9 @@ def start_service(
             delivery_lease_s=120,
             webhook_retry_base_s=10,
             outbound_allow_private=True,  # the HTTP sink listens on 127.0.0.1
+            **chosen,
         )
-        app = build(settings, clock=clock, **adapters)
+        app = build(service_settings, clock=clock, **adapters)
         async with running(app) as runtime:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

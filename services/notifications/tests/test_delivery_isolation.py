@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -244,11 +245,13 @@ class CrashingWebhooks(WebhookSender):
     """A sender with a bug that only one endpoint's deliveries trigger."""
 
     async def post(
-        self, url: str, *, msg_id: str, timestamp: int, body: str, secret: str
+        self, url: str, *, msg_id: str, timestamp: int, body: str, signing_secrets: Sequence[str]
     ) -> WebhookResult:
         if "/hooks/bad" in url:
             raise RuntimeError("a bug in the sender")
-        return await super().post(url, msg_id=msg_id, timestamp=timestamp, body=body, secret=secret)
+        return await super().post(
+            url, msg_id=msg_id, timestamp=timestamp, body=body, signing_secrets=signing_secrets
+        )
 
 
 class CrashingPusher(WebPushSender):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -280,18 +280,20 @@ def test_webhook_signature_matches_the_standard_webhooks_example() -> None:
 
 def test_unsubscribe_tokens_are_signed_and_tamper_proof() -> None:
     grant = UnsubscribeGrant("acme", "e-1", "checkin_due")
-    token = sign_unsubscribe("secret", grant)
-    assert verify_unsubscribe("secret", token) == grant
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    later = now + timedelta(days=60)
+    token = sign_unsubscribe("secret", grant, expires_at=later)
+    assert verify_unsubscribe(["secret"], token, now=now) == grant
     with pytest.raises(BadToken):
-        verify_unsubscribe("other-secret", token)
+        verify_unsubscribe(["other-secret"], token, now=now)
     _body, mac = token.split(".")
-    forged = sign_unsubscribe("secret", UnsubscribeGrant("acme", "e-2", "checkin_due")).split(".")[
-        0
-    ]
+    forged = sign_unsubscribe(
+        "secret", UnsubscribeGrant("acme", "e-2", "checkin_due"), expires_at=later
+    ).split(".")[0]
     with pytest.raises(BadToken):
-        verify_unsubscribe("secret", f"{forged}.{mac}")
+        verify_unsubscribe(["secret"], f"{forged}.{mac}", now=now)
     with pytest.raises(BadToken):
-        verify_unsubscribe("secret", "garbage")
+        verify_unsubscribe(["secret"], "garbage", now=now)
 
 
 def test_the_message_id_is_the_same_for_every_copy_of_one_notification() -> None:

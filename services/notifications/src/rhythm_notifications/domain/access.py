@@ -34,6 +34,7 @@ POLICY: Policy = {
     "register_webhook": frozenset({HR_ADMIN, INTEGRATION}),
     "list_webhooks": frozenset({HR_ADMIN, INTEGRATION}),
     "delete_webhook": frozenset({HR_ADMIN, INTEGRATION}),
+    "rotate_webhook_secret": frozenset({HR_ADMIN, INTEGRATION}),
     # Not an HTTP route: a digest's "3 of your 8 reports are overdue" counts only the
     # recipient's direct reports in the directory (see use_cases.manager_summary).
     "summarise_reports": frozenset({Relationship.MANAGER}),
@@ -52,4 +53,5 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/v1/webhook-endpoints"): "register_webhook",
     ("GET", "/v1/webhook-endpoints"): "list_webhooks",
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): "delete_webhook",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "rotate_webhook_secret",
 }

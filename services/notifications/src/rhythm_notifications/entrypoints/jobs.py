@@ -65,10 +65,13 @@ class Channels:
     templates: Templates
 
 
-def unsubscribe_url(settings: Settings, tenant: str, employee: str, category: str) -> str:
+def unsubscribe_url(
+    settings: Settings, tenant: str, employee: str, category: str, now: datetime
+) -> str:
     token = sign_unsubscribe(
         settings.unsubscribe_secret.get_secret_value(),
         UnsubscribeGrant(tenant, employee, category),
+        expires_at=now + timedelta(days=settings.unsubscribe_token_ttl_days),
     )
     return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
 
@@ -192,7 +195,11 @@ class Dispatcher:
             **delivery.payload,
             "name": person.display_name,
             "unsubscribe_url": unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
         }
         return self.channels.templates.render(
@@ -255,7 +262,11 @@ class Dispatcher:
             to_name=name,
             to_address=address,
             unsubscribe_url=unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
             idempotency_key=delivery.idempotency_key,
             category=delivery.category,
@@ -398,7 +409,7 @@ class WebhookDispatcher:
                     msg_id=delivery.id,
                     timestamp=int(self.runtime.clock.now().timestamp()),
                     body=delivery.body,
-                    secret=delivery.secret,
+                    signing_secrets=delivery.signing_secrets,
                 )
             except Exception as exc:
                 # One delivery's fault stays its own: recorded as a failed attempt (so the
