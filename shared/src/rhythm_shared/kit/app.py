@@ -98,7 +98,8 @@ class ServiceDefinition:
 
 def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
     # Every service may create the whole catalog: creation is idempotent and the topic map is one.
-    return [*TOPICS.values(), *(dlq_spec(c.group) for c in consumers)]
+    specs = [*TOPICS.values(), *(dlq_spec(c.group) for c in consumers)]
+    return [defn.settings.topic_spec(spec) for spec in specs]
 
 
 def create_app(defn: ServiceDefinition) -> FastAPI:
