@@ -10,7 +10,8 @@ them with ``--rate TYPE=N`` to your organisation's. Retention (the topic map, or
 ``TOPIC_RETENTION_DAYS``) bounds what a topic holds; a topic kept forever grows by its yearly
 figure every year. Multiply by the replication factor (3 in prod) for disk.
 
-Usage: ``.venv/bin/python bench/topic_sizing.py [--people 200000] [--rate rhythm.goal.progress_recorded.v1=8]``
+Usage: ``.venv/bin/python bench/topic_sizing.py [--people 200000] [--rate TYPE=N ...]``,
+e.g. ``--rate rhythm.goal.progress_recorded.v1=8``
 """
 
 from __future__ import annotations

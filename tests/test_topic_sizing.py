@@ -37,7 +37,7 @@ def test_yearly_bytes_are_rate_times_size_times_people() -> None:
 
 
 def test_a_rate_for_something_that_is_not_an_event_type_is_refused() -> None:
-    with pytest.raises(ValueError, match="not event types: rhythm.goal.exploded.v1"):
+    with pytest.raises(ValueError, match=r"not event types: rhythm\.goal\.exploded\.v1"):
         size_topics(10, {"rhythm.goal.exploded.v1": 1.0})
 
 
