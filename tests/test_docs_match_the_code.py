@@ -272,3 +272,14 @@ def test_the_partition_counts_the_readme_states_are_the_topic_maps() -> None:
     assert f"The catalog topics have {DEFAULT_PARTITIONS} partitions" in text
     assert f"the dead-letter topics {DLQ_PARTITIONS}" in text
     assert all(spec.partitions == DEFAULT_PARTITIONS for spec in TOPICS.values())
+
+
+def test_the_operations_retention_table_is_the_topic_maps() -> None:
+    rows = _table(_text(ROOT / "docs" / "operations.md"), "| topic | default | why |")
+    listed = set()
+    for topics_cell, default, _why in rows:
+        for name in re.findall(r"`(rhythm\.[a-z0-9_.<>]+)`", topics_cell):
+            spec = dlq_spec("<group>") if name == "rhythm.dlq.<group>" else TOPICS[name]
+            assert _retention(default) == (spec.retention_ms, spec.compacted), name
+            listed.add(name)
+    assert listed == set(TOPICS) | {"rhythm.dlq.<group>"}
