@@ -20,7 +20,7 @@ SERVICES: dict[str, int] = {
 }
 #: The services that consume Kafka; their consumer group is the service name.
 CONSUMER_GROUPS = ("goals", "checkins", "notifications", "reporting")
-#: The topics each service publishes to (DESIGN.md, "Services"); what each reads is its consumer
+#: The topics each service publishes to (the catalog's publishers); what each reads is its consumer
 #: group's subscription (the KEDA triggers, checked against the code's groups).
 PUBLISHES: dict[str, set[str]] = {
     "goals": {topics.GOALS, topics.PRIVACY},

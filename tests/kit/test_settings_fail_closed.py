@@ -130,6 +130,22 @@ def test_rhythm_serve_names_the_refused_setting_instead_of_a_traceback() -> None
     assert "Traceback" not in done.stderr
 
 
+def test_rhythm_serve_names_a_setting_that_is_not_json_instead_of_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from rhythm_cli.main import app
+
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    monkeypatch.setenv("TOPIC_RETENTION_DAYS", "rhythm.goals.v1=30")
+    done = CliRunner().invoke(app, ["serve", "goals"])
+    assert done.exit_code == 2
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert "rhythm goals cannot start with these settings: " in done.output
+    assert "topic_retention_days" in done.output
+
+
 def _token_expired(ago: timedelta) -> str:
     now = datetime.now(UTC)
     return issue_token(

@@ -48,8 +48,8 @@ ON_NO_TOPIC = (
     "push_endpoint",
 )
 #: Her goals' titles and key results: a goal title visible to the tenant rides GoalCreated by
-#: design (DESIGN.md, event catalog), so the topics are not searched for them; databases and
-#: APIs are.
+#: design (the contract's GoalCreated.title, omitted for private goals), so the topics are not
+#: searched for them; databases and APIs are.
 ONLY_IN_SERVICES = ("public_goal_title", "private_goal_title", "public_goal_kr", "private_goal_kr")
 
 

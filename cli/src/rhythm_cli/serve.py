@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from rhythm_shared.kit.auth import Role, issue_token
 from rhythm_shared.kit.clock import SystemClock
@@ -36,6 +37,10 @@ def serve(
         typer.echo(f"rhythm {name.value} cannot start with these settings:", err=True)
         for line in explain(exc):
             typer.echo(f"  {line}", err=True)
+        raise typer.Exit(2) from None
+    except SettingsError as exc:
+        # A value that is not even the right shape (a JSON setting that is not JSON).
+        typer.echo(f"rhythm {name.value} cannot start with these settings: {exc}", err=True)
         raise typer.Exit(2) from None
     app = main.build(settings)
     uvicorn.run(

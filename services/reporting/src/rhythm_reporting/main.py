@@ -67,7 +67,7 @@ def build(
                 try:
                     await ensure_topics(
                         settings.kafka_bootstrap_servers,
-                        [*TOPICS.values(), dlq_spec(GROUP)],
+                        [settings.topic_spec(s) for s in (*TOPICS.values(), dlq_spec(GROUP))],
                         prefix=settings.kafka_topic_prefix,
                         partitions=settings.topic_partitions,
                         replication=settings.topic_replication_factor,

@@ -28,13 +28,16 @@ DLQ_PARTITIONS = 3
 class TopicSpec:
     name: str
     partitions: int
+    #: ``retention.ms``: how long records stay readable (-1: forever); ``TOPIC_RETENTION_DAYS``
+    #: overrides it per topic for the topics a service creates.
     retention_ms: int
     description: str
     #: ``cleanup.policy=compact``: only the latest record per key is kept (after compaction).
     compacted: bool = False
 
 
-WEEK_MS = 7 * 24 * 3600 * 1000
+DAY_MS = 24 * 3600 * 1000
+WEEK_MS = 7 * DAY_MS
 
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -22,7 +22,8 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace.export import SpanExporter
-from prometheus_client import REGISTRY, make_asgi_app
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -97,7 +98,8 @@ class ServiceDefinition:
 
 def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
     # Every service may create the whole catalog: creation is idempotent and the topic map is one.
-    return [*TOPICS.values(), *(dlq_spec(c.group) for c in consumers)]
+    specs = [*TOPICS.values(), *(dlq_spec(c.group) for c in consumers)]
+    return [defn.settings.topic_spec(spec) for spec in specs]
 
 
 def create_app(defn: ServiceDefinition) -> FastAPI:
@@ -200,7 +202,6 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
         app.include_router(audit_router())
     for router in defn.routers:
         app.include_router(router)
-    app.mount("/metrics", make_asgi_app(REGISTRY))
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,
@@ -389,6 +390,14 @@ def _operations_router(runtime: Runtime) -> APIRouter:
             checks["database"] = False
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        # A route, not a mounted app: a mount answers /metrics with a redirect to /metrics/,
+        # which scrapers behind a path prefix follow to the wrong place. The format follows the
+        # Accept header (Prometheus text or OpenMetrics), as prometheus_client's own app does.
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), media_type=content_type)
 
     @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of Rhythm's events")
     async def asyncapi() -> dict[str, Any]:

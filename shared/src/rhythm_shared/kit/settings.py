@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rhythm_shared.contracts.topics import DAY_MS, DLQ_PREFIX, TOPICS, TopicSpec
 from rhythm_shared.kit.auth import HmacKey
 
 #: Signs development tokens only; refused outside development (see the validator below).
@@ -83,6 +85,13 @@ class ServiceSettings(KafkaSecuritySettings):
     )
     topic_partitions: int = Field(12, ge=1, description="Partitions of topics created at start.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication of created topics.")
+    topic_retention_days: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Days a created topic keeps records, by topic name (JSON object; -1: forever); "
+            "topics not named keep the topic map's retention."
+        ),
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     http_port: int = Field(8000, description="Port of the HTTP API.")
     http_max_body_bytes: int = Field(
@@ -143,6 +152,27 @@ class ServiceSettings(KafkaSecuritySettings):
     housekeeping_interval_s: float = Field(
         600, gt=0, description="How often the kit's tables are pruned (s)."
     )
+
+    @field_validator("topic_retention_days")
+    @classmethod
+    def _known_topics_and_sane_days(cls, value: dict[str, float]) -> dict[str, float]:
+        problems = []
+        for name, days in value.items():
+            if name not in TOPICS and not name.startswith(DLQ_PREFIX):
+                problems.append(
+                    f"{name!r} is not a Rhythm topic (one of {', '.join(sorted(TOPICS))} or "
+                    f"{DLQ_PREFIX}<group>; without KAFKA_TOPIC_PREFIX)"
+                )
+            elif name in TOPICS and TOPICS[name].compacted:
+                problems.append(
+                    f"{name!r} is compacted: it keeps each key's latest record, so a retention "
+                    "in days does not apply"
+                )
+            elif days != -1 and days <= 0:
+                problems.append(f"{name!r}: {days} days; give a positive number, or -1 (forever)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_token_settings(self) -> ServiceSettings:
@@ -236,6 +266,13 @@ class ServiceSettings(KafkaSecuritySettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{run_dir() / (self.service_name + '.db')}"
+
+    def topic_spec(self, spec: TopicSpec) -> TopicSpec:
+        """``spec`` with this deployment's retention (``TOPIC_RETENTION_DAYS``), if it names one."""
+        days = self.topic_retention_days.get(spec.name)
+        if days is None:
+            return spec
+        return dataclasses.replace(spec, retention_ms=-1 if days == -1 else round(days * DAY_MS))
 
     def topic(self, name: str) -> str:
         """The physical name of a logical topic from the topic map."""

@@ -3,7 +3,8 @@
 "use strict";
 
 (function () {
-  const API = "/v1/dashboards";
+  // Relative to the page (/dashboard), so the dashboard works behind a path prefix too.
+  const API = "v1/dashboards";
   const $ = (sel) => document.querySelector(sel);
   const state = { token: null, unit: null, period: null };
   const SVG = "http://www.w3.org/2000/svg";

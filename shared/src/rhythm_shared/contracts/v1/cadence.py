@@ -29,7 +29,7 @@ Misses = Annotated[int, Field(ge=1)]
 class CadenceRule(BaseModel):
     """One kind of check-in a policy owes, how often, and its reminder and grace windows."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     kind: CheckinKind = Field(description="The kind of check-in that is owed.")
     frequency: Frequency = Field(description="How often it is owed.")

@@ -1,7 +1,8 @@
 """The v1 catalog as data: every event, who publishes each topic and who consumes it.
 
 Services use this to know which topics they may publish on (and their ``ce_source``); the
-AsyncAPI export uses it to describe the operations. It mirrors the services table in DESIGN.md.
+AsyncAPI export uses it to describe the operations. The integrator guide's topic table
+(docs/integrator-guide.md) and the Kafka ACLs (deploy/k8s) are checked against it.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ FieldName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a
 class KeyResultSpec(BaseModel):
     """A measurable key result of a goal: from start towards target, measured in unit."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
     key_result_id: Identifier = Field(description="Identifier of the key result within the goal.")
     unit: MeasureUnit = Field(description="Unit of the measured value, e.g. %, EUR, count, NPS.")
