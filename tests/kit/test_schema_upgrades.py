@@ -8,16 +8,22 @@ concurrently).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
 import rhythm_reporting
+from rhythm_cli.main import app as cli
+from rhythm_shared.kit import app as app_module
+from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.db import create_engine
 from rhythm_shared.kit.migrations import (
     LINEAGE,
@@ -26,6 +32,9 @@ from rhythm_shared.kit.migrations import (
     schema_state,
     upgrade_to_head,
 )
+from rhythm_shared.testing import wait_for
+from tests.kit import sample
+from tests.kit.test_kit import settings
 
 REPORTING = Path(rhythm_reporting.__file__).parent / "migrations"
 LAST = "0005_contributor_indexes.py"
@@ -118,3 +127,77 @@ async def test_a_revision_no_image_recorded_is_refused(engine: AsyncEngine, tmp_
 
     with pytest.raises(SchemaIncompatible, match="no newer image recorded"):
         await upgrade_to_head(engine, previous)
+
+
+@pytest.mark.kafka
+async def test_a_service_not_migrating_on_start_waits_not_ready_until_the_job_migrates(
+    database_url: str, topic_prefix: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "SCHEMA_POLL_S", 0.1)
+    config = settings(database_url, topic_prefix, kafka_bootstrap)
+    app = sample.build(config.model_copy(update={"migrate_on_start": False}))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://sample") as client,
+    ):
+        runtime: Runtime = app.state.runtime
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {
+            "ready": False,
+            "checks": {"database": True, "schema": False},
+            "schema": "schema at empty, this image needs 0001: run `rhythm migrate`",
+        }
+        assert runtime.consumers == []
+        assert not runtime.kafka_connected.is_set()
+
+        # The Job: `rhythm migrate` against the same database, from another process's engine.
+        engine = create_engine(database_url)
+        try:
+            await upgrade_to_head(engine, sample.MIGRATIONS)
+        finally:
+            await engine.dispose()
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status_code == 200
+
+        await wait_for(ready, timeout_s=15)
+        await asyncio.wait_for(runtime.kafka_connected.wait(), 60)
+        assert [c.group for c in runtime.consumers] == ["sample"]
+        assert (await client.get("/readyz")).json()["schema"] == "schema at 0001"
+
+
+async def test_rhythm_migrate_migrates_then_checks(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    behind = await asyncio.to_thread(runner.invoke, cli, ["migrate", "reporting", "--check"])
+    assert behind.exit_code == 1, behind.output
+    assert "schema at empty, this image needs 0005" in behind.output
+
+    done = await asyncio.to_thread(runner.invoke, cli, ["migrate", "reporting"])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == "rhythm reporting: schema at 0005"
+    again = await asyncio.to_thread(runner.invoke, cli, ["migrate", "reporting", "--check"])
+    assert again.exit_code == 0, again.output
+
+
+async def test_rhythm_migrate_names_a_schema_it_cannot_run_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine, REPORTING)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    finally:
+        await engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["migrate", "reporting"])
+    assert result.exit_code == 3
+    assert "cannot run on this database: the database is at revision 0099" in result.output
+    assert "Traceback" not in result.output

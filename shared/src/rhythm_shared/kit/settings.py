@@ -119,6 +119,13 @@ class ServiceSettings(KafkaSecuritySettings):
     consumer_heartbeat_interval_ms: int = Field(3_000, description="Kafka heartbeat interval.")
     relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")
     relay_poll_interval_s: float = Field(0.5, gt=0, description="Outbox poll when idle (s).")
+    migrate_on_start: bool = Field(
+        True,
+        description=(
+            "Migrate the database at start-up; false: `rhythm migrate <service>` does (a Job), "
+            "and the service waits, not ready, while its schema is behind."
+        ),
+    )
     run_consumers: bool = Field(True, description="Run the Kafka consumers in this process.")
     run_relay: bool = Field(True, description="Run the outbox relay in this process.")
     run_jobs: bool = Field(True, description="Run the timed jobs in this process.")
