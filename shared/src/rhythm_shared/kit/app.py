@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from rhythm_shared.kit.kafka import (
     make_producer,
     why_unreachable,
 )
+from rhythm_shared.kit.lag import LagMonitor, record_success
 from rhythm_shared.kit.limits import BodySizeLimit
 from rhythm_shared.kit.migrations import SchemaState, schema_state, upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
@@ -100,6 +101,9 @@ class ServiceDefinition:
     clock: Clock | None = None
     description: str = ""
     span_exporter: SpanExporter | None = None
+    #: Consumer groups the service runs beside the kit's consumers (reporting's ingest): group
+    #: -> topics, for the lag metrics.
+    lag_groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
@@ -316,6 +320,16 @@ async def _connect_kafka(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
             continue
+        groups = {c.group: list(c.topics) for c in consumers} | dict(defn.lag_groups)
+        if groups:
+            monitor = LagMonitor(
+                bootstrap,
+                groups,
+                prefix=settings.kafka_topic_prefix,
+                interval_s=settings.consumer_lag_interval_s,
+                security=security,
+            )
+            tasks.append(asyncio.create_task(monitor.run(stop), name="consumer-lag"))
         runtime.kafka_error = None
         runtime.kafka_connected.set()
         log.info("kafka_connected", extra={"bootstrap": bootstrap, "consumers": len(consumers)})
@@ -400,6 +414,7 @@ def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
             await asyncio.sleep(1.0)
             return
         await message.ack()
+        record_success(consumer.group, batch, consumer.topic_prefix)
 
     return handle
 

@@ -115,6 +115,9 @@ class ServiceSettings(KafkaSecuritySettings):
         ge=1,
         description="Largest record body a consumer parses; a larger one is dead-lettered.",
     )
+    consumer_lag_interval_s: float = Field(
+        30, gt=0, description="How often consumer-group lag is read from the broker (s)."
+    )
     consumer_session_timeout_ms: int = Field(10_000, description="Kafka group session timeout.")
     consumer_heartbeat_interval_ms: int = Field(3_000, description="Kafka heartbeat interval.")
     relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")
