@@ -8,6 +8,7 @@ concurrently).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from rhythm_shared.testing import wait_for
 from tests.kit import sample
 from tests.kit.test_kit import settings
 
+ROOT = Path(__file__).resolve().parents[2]
 REPORTING = Path(rhythm_reporting.__file__).parent / "migrations"
 LAST = "0005_contributor_indexes.py"
 
@@ -201,3 +203,37 @@ async def test_rhythm_migrate_names_a_schema_it_cannot_run_on(
     assert result.exit_code == 3
     assert "cannot run on this database: the database is at revision 0099" in result.output
     assert "Traceback" not in result.output
+
+
+SERVICE_MIGRATIONS = sorted(
+    (ROOT / "services").glob("*/src/rhythm_*/migrations/versions/*.py"), key=str
+)
+#: Operations that remove or change what an older image may use.
+CONTRACTING = ("drop_column", "drop_table", "alter_column", "drop_index", "drop_constraint")
+
+
+@pytest.mark.parametrize("path", SERVICE_MIGRATIONS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
+def test_a_migration_that_removes_or_changes_says_whether_it_is_rollback_safe(
+    path: Path,
+) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    upgrade = next(
+        node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "upgrade"
+    )
+    calls = {
+        node.func.attr
+        for node in ast.walk(upgrade)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    declared = {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    if calls & set(CONTRACTING):
+        assert "rollback_safe" in declared, (
+            f"{path.name} upgrades with {sorted(calls & set(CONTRACTING))}: declare "
+            "rollback_safe (docs/operations-upgrades.md)"
+        )
