@@ -40,6 +40,8 @@ CRDS: dict[str, tuple[str, set[str]]] = {
     "KafkaTopic": ("kafka.strimzi.io/v1beta2", {"partitions", "replicas"}),
     "KafkaUser": ("kafka.strimzi.io/v1beta2", {"authentication", "authorization"}),
     "TriggerAuthentication": ("keda.sh/v1alpha1", {"secretTargetRef"}),
+    "PrometheusRule": ("monitoring.coreos.com/v1", {"groups"}),
+    "PodMonitor": ("monitoring.coreos.com/v1", {"selector", "podMetricsEndpoints"}),
 }
 
 Resource = dict[str, Any]

@@ -22,6 +22,7 @@ app.add_typer(contracts.app, name="contracts")
 app.add_typer(mailbox.app, name="mailbox")
 app.add_typer(importlib.import_module("rhythm_cli.dlq").app, name="dlq")
 app.command("serve")(serve.serve)
+app.command("migrate")(serve.migrate)
 app.command("token")(serve.token)
 app.command("run")(run.run)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from enum import StrEnum
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -24,12 +26,7 @@ class ServiceName(StrEnum):
     people = "people"
 
 
-def serve(
-    name: Annotated[ServiceName, typer.Argument(help="The service to run.")],
-    port: Annotated[int | None, typer.Option(help="HTTP port (default from settings).")] = None,
-) -> None:
-    """Run one service: its HTTP API, consumers, outbox relay and timed jobs, in one process."""
-    main = importlib.import_module(f"rhythm_{name.value}.main")
+def _settings(name: ServiceName, main: ModuleType) -> ServiceSettings:
     try:
         settings: ServiceSettings = main.Settings()
     except ValidationError as exc:
@@ -42,6 +39,52 @@ def serve(
         # A value that is not even the right shape (a JSON setting that is not JSON).
         typer.echo(f"rhythm {name.value} cannot start with these settings: {exc}", err=True)
         raise typer.Exit(2) from None
+    return settings
+
+
+def migrate(
+    name: Annotated[ServiceName, typer.Argument(help="The service whose database to migrate.")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say where the schema stands; exit 1 if behind.")
+    ] = False,
+) -> None:
+    """Migrate one service's database (DATABASE_URL) to this image's schema, then exit: the
+    Kubernetes Job of an upgrade, for services run with MIGRATE_ON_START=false. A schema that a
+    newer image migrated with rollback-safe steps is left as it is."""
+    from rhythm_shared.kit.db import create_engine
+    from rhythm_shared.kit.migrations import SchemaIncompatible, schema_state, upgrade_to_head
+
+    main = importlib.import_module(f"rhythm_{name.value}.main")
+    settings = _settings(name, main)
+
+    async def run() -> str:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            if check:
+                state = await schema_state(engine, main.MIGRATIONS)
+                if not state.ready:
+                    typer.echo(f"rhythm {name.value}: {state.describe()}", err=True)
+                    raise typer.Exit(1)
+            else:
+                state = await upgrade_to_head(engine, main.MIGRATIONS)
+            return state.describe()
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(f"rhythm {name.value}: {asyncio.run(run())}")
+    except SchemaIncompatible as exc:
+        typer.echo(f"rhythm {name.value} cannot run on this database: {exc}", err=True)
+        raise typer.Exit(3) from None
+
+
+def serve(
+    name: Annotated[ServiceName, typer.Argument(help="The service to run.")],
+    port: Annotated[int | None, typer.Option(help="HTTP port (default from settings).")] = None,
+) -> None:
+    """Run one service: its HTTP API, consumers, outbox relay and timed jobs, in one process."""
+    main = importlib.import_module(f"rhythm_{name.value}.main")
+    settings = _settings(name, main)
     app = main.build(settings)
     uvicorn.run(
         app,

@@ -15,7 +15,9 @@ from rhythm_checkins.settings import Settings
 from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
-__all__ = ["Settings", "build"]
+__all__ = ["MIGRATIONS", "Settings", "build"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """Check-ins, reflections, feedback and reviews, and the cadence that keeps them
 happening: policies, obligations, and a sweeper that reminds, reports misses and escalates.
@@ -29,7 +31,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             settings=settings or Settings(),
             metadata=metadata,
             tables=kit,
-            migrations=Path(__file__).parent / "migrations",
+            migrations=MIGRATIONS,
             routers=routers,
             consumers=consumers,
             jobs=jobs,

@@ -141,5 +141,6 @@ def build(
             on_stop=on_stop,
             clock=clock,
             description=DESCRIPTION,
+            lag_groups={GROUP: list(TOPICS)} if settings.run_consumers else {},
         )
     )

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,9 @@ from rhythm_shared.kit.kafka import (
     make_producer,
     why_unreachable,
 )
+from rhythm_shared.kit.lag import LagMonitor, record_success
 from rhythm_shared.kit.limits import BodySizeLimit
-from rhythm_shared.kit.migrations import upgrade_to_head
+from rhythm_shared.kit.migrations import SchemaState, schema_state, upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
 from rhythm_shared.kit.redaction import NoReferrer, redact_server_span
 from rhythm_shared.kit.settings import ServiceSettings
@@ -54,6 +55,9 @@ from rhythm_shared.kit.telemetry import setup_logging, setup_tracing
 from rhythm_shared.kit.uow import UnitOfWorkFactory
 
 log = logging.getLogger("rhythm.app")
+
+#: How often a service started with MIGRATE_ON_START=false looks again at a schema that is behind.
+SCHEMA_POLL_S = 2.0
 
 
 @dataclass
@@ -76,6 +80,10 @@ class Runtime:
     #: Set once topics, producer, relay and consumers are up (the broker may come later).
     kafka_connected: asyncio.Event = field(default_factory=asyncio.Event)
     kafka_error: str | None = None
+    #: Where the database stands against the image's migrations (None: not looked at yet).
+    schema: SchemaState | None = None
+    #: Set once the schema is usable and everything has started (readiness waits for it).
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -94,6 +102,9 @@ class ServiceDefinition:
     clock: Clock | None = None
     description: str = ""
     span_exporter: SpanExporter | None = None
+    #: Consumer groups the service runs beside the kit's consumers (reporting's ingest): group
+    #: -> topics, for the lag metrics.
+    lag_groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
@@ -131,44 +142,82 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        await upgrade_to_head(engine, defn.migrations)
-        if defn.on_start:
-            result = defn.on_start(runtime)
-            if asyncio.iscoroutine(result):
-                await result
-        consumers = list(defn.consumers(runtime)) if settings.run_consumers else []
-        security = client_security(settings)
-        monitor = BrokerMonitor(defn.name, settings.kafka_bootstrap_servers, security)
-        runtime.extras["broker_monitor"] = monitor
-        tasks.append(asyncio.create_task(monitor.run(stop), name="broker-monitor"))
-        connector = asyncio.create_task(
-            _connect_kafka(runtime, defn, consumers, provider, security, stop, tasks),
-            name="kafka-connect",
-        )
-        if settings.run_jobs:
-            retention = Retention(
-                settings.outbox_keep_days,
-                settings.inbox_keep_days,
-                settings.idempotency_keep_days,
-                settings.audit_keep_days,
+        connector: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            if defn.on_start:
+                result = defn.on_start(runtime)
+                if asyncio.iscoroutine(result):
+                    await result
+            consumers = list(defn.consumers(runtime)) if settings.run_consumers else []
+            security = client_security(settings)
+            monitor = BrokerMonitor(defn.name, settings.kafka_bootstrap_servers, security)
+            runtime.extras["broker_monitor"] = monitor
+            tasks.append(asyncio.create_task(monitor.run(stop), name="broker-monitor"))
+            connector.append(
+                asyncio.create_task(
+                    _connect_kafka(runtime, defn, consumers, provider, security, stop, tasks),
+                    name="kafka-connect",
+                )
             )
-            housekeeper = Housekeeper(runtime.uow, kit_rules(defn.tables, retention))
-            housekeeping = JobSpec(
-                "housekeeping",
-                settings.housekeeping_interval_s,
-                housekeeper.run_once,
-                full_round=housekeeper.batch,
+            if settings.run_jobs:
+                retention = Retention(
+                    settings.outbox_keep_days,
+                    settings.inbox_keep_days,
+                    settings.idempotency_keep_days,
+                    settings.audit_keep_days,
+                )
+                housekeeper = Housekeeper(runtime.uow, kit_rules(defn.tables, retention))
+                housekeeping = JobSpec(
+                    "housekeeping",
+                    settings.housekeeping_interval_s,
+                    housekeeper.run_once,
+                    full_round=housekeeper.batch,
+                )
+                for job in [*defn.jobs(runtime), housekeeping]:
+                    tasks.append(asyncio.create_task(run_periodically(job, stop), name=job.name))
+            runtime.started.set()
+            log.info(
+                "service_started",
+                extra={
+                    "service": defn.name,
+                    "consumers": len(consumers),
+                    "schema": runtime.schema.describe() if runtime.schema else None,
+                },
             )
-            for job in [*defn.jobs(runtime), housekeeping]:
-                tasks.append(asyncio.create_task(run_periodically(job, stop), name=job.name))
-        log.info("service_started", extra={"service": defn.name, "consumers": len(consumers)})
+
+        async def start_when_migrated() -> None:
+            # The schema is someone else's to migrate (a Job): answer HTTP, not ready, until then.
+            while runtime.schema is None or not runtime.schema.ready:
+                await asyncio.sleep(SCHEMA_POLL_S)
+                try:
+                    runtime.schema = await schema_state(engine, defn.migrations)
+                except Exception as exc:
+                    log.warning("schema_check_failed", extra={"error": str(exc)})
+            await start()
+
+        if settings.migrate_on_start:
+            runtime.schema = await upgrade_to_head(engine, defn.migrations)
+        else:
+            runtime.schema = await schema_state(engine, defn.migrations)
+        if runtime.schema.ready:
+            await start()
+        else:
+            log.warning(
+                "schema_behind", extra={"service": defn.name, "schema": runtime.schema.describe()}
+            )
+            tasks.append(asyncio.create_task(start_when_migrated(), name="wait-for-migrations"))
         try:
             yield
         finally:
             # Reverse order: stop taking work, finish what is in flight, then close resources.
-            connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connector
+            for waiting in tasks:
+                if waiting.get_name() == "wait-for-migrations":
+                    waiting.cancel()
+            for task in connector:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if runtime.broker is not None:
                 await runtime.broker.stop()
             stop.set()
@@ -272,6 +321,16 @@ async def _connect_kafka(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
             continue
+        groups = {c.group: list(c.topics) for c in consumers} | dict(defn.lag_groups)
+        if groups:
+            monitor = LagMonitor(
+                bootstrap,
+                groups,
+                prefix=settings.kafka_topic_prefix,
+                interval_s=settings.consumer_lag_interval_s,
+                security=security,
+            )
+            tasks.append(asyncio.create_task(monitor.run(stop), name="consumer-lag"))
         runtime.kafka_error = None
         runtime.kafka_connected.set()
         log.info("kafka_connected", extra={"bootstrap": bootstrap, "consumers": len(consumers)})
@@ -356,6 +415,7 @@ def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
             await asyncio.sleep(1.0)
             return
         await message.ack()
+        record_success(consumer.group, batch, consumer.topic_prefix)
 
     return handle
 
@@ -377,7 +437,9 @@ def _operations_router(runtime: Runtime) -> APIRouter:
             "kafka_connected": runtime.kafka_connected.is_set(),
         }
 
-    @router.get("/readyz", summary="Readiness: the service's own database answers")
+    @router.get(
+        "/readyz", summary="Readiness: the service's own database answers, at a usable schema"
+    )
     async def readyz() -> Response:
         # Not the broker: writes commit to the outbox while Kafka is away and are published when
         # it returns, so a broker outage must not take every replica out of its Service.
@@ -388,8 +450,13 @@ def _operations_router(runtime: Runtime) -> APIRouter:
             checks["database"] = True
         except Exception:
             checks["database"] = False
+        # With MIGRATE_ON_START=false the service waits for `rhythm migrate` before it starts.
+        checks["schema"] = runtime.started.is_set()
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if runtime.schema is not None:
+            body["schema"] = runtime.schema.describe()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

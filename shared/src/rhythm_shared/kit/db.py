@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -121,11 +122,26 @@ def define_kit_tables(metadata: MetaData, *, audit: bool = False) -> KitTables:
         Column("created_at", UtcDateTime, nullable=False, index=True),  # housekeeping
         comment="Responses to writes sent with an Idempotency-Key header.",
     )
+    define_schema_lineage(metadata)
     if audit:
         from rhythm_shared.kit.audit import define_audit_table
 
         return KitTables(outbox, inbox, idempotency, define_audit_table(metadata))
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
+
+
+def define_schema_lineage(metadata: MetaData) -> Table:
+    """The migration runner's record of every revision applied (:mod:`.migrations`): how an
+    older image recognises a newer schema it may still run on. The runner creates it."""
+    return Table(
+        "schema_lineage",
+        metadata,
+        Column("revision", String(64), primary_key=True),
+        Column("down_revision", String(64), nullable=True),
+        Column("rollback_safe", Boolean, nullable=False),
+        Column("recorded_at", UtcDateTime, nullable=False),
+        comment="Migration revisions applied, with their parents: rollbacks to older images.",
+    )
 
 
 #: How long a SQLite writer waits for the write lock (in SQLite, and in the write gate below)

@@ -132,10 +132,20 @@ class ServiceSettings(KafkaSecuritySettings):
         ge=1,
         description="Largest record body a consumer parses; a larger one is dead-lettered.",
     )
+    consumer_lag_interval_s: float = Field(
+        30, gt=0, description="How often consumer-group lag is read from the broker (s)."
+    )
     consumer_session_timeout_ms: int = Field(10_000, description="Kafka group session timeout.")
     consumer_heartbeat_interval_ms: int = Field(3_000, description="Kafka heartbeat interval.")
     relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per round.")
     relay_poll_interval_s: float = Field(0.5, gt=0, description="Outbox poll when idle (s).")
+    migrate_on_start: bool = Field(
+        True,
+        description=(
+            "Migrate the database at start-up; false: `rhythm migrate <service>` does (a Job), "
+            "and the service waits, not ready, while its schema is behind."
+        ),
+    )
     run_consumers: bool = Field(True, description="Run the Kafka consumers in this process.")
     run_relay: bool = Field(True, description="Run the outbox relay in this process.")
     run_jobs: bool = Field(True, description="Run the timed jobs in this process.")

@@ -48,6 +48,7 @@ from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.consumer import CONSUMED, dead_letter, header_text, is_infrastructure
 from rhythm_shared.kit.db import write_gate
 from rhythm_shared.kit.kafka import client_security
+from rhythm_shared.kit.lag import record_success
 
 log = logging.getLogger("rhythm.reporting.ingest")
 tracer = trace.get_tracer("rhythm.reporting.ingest")
@@ -365,10 +366,11 @@ class LiveIngest:
                 continue
             self.batches += 1
             with contextlib.suppress(KafkaError):
-                # For lag dashboards only; the stored positions decide where to resume.
+                # For lag monitoring only; the stored positions decide where to resume.
                 await self.consumer.commit(
                     {TopicPartition(t, p): r.offset + 1 for (t, p), r in _last(records).items()}
                 )
+            record_success(GROUP, records, self.applier.topic_prefix)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -22,6 +22,8 @@ from rhythm_shared.kit.migrations import (
 
 revision = "0003"
 down_revision = "0002"
+#: Drops the service's own people tables, which the image before it reads.
+rollback_safe = False
 
 
 def _create_planning() -> None:

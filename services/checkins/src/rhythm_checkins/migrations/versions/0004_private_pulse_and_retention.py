@@ -17,6 +17,8 @@ from rhythm_shared.kit.db import UtcDateTime
 
 revision = "0004"
 down_revision = "0003"
+#: Only relaxes NOT NULL on texts: the image before it still reads and writes them.
+rollback_safe = True
 
 _TEXTS_DUE = "left_at IS NOT NULL AND texts_removed_at IS NULL"
 _FEEDBACK_DUE = "left_at IS NOT NULL AND feedback_removed_at IS NULL"

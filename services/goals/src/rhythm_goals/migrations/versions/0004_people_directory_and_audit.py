@@ -21,6 +21,8 @@ from rhythm_shared.kit.migrations import (
 
 revision = "0004"
 down_revision = "0003"
+#: Drops the service's own people tables, which the image before it reads.
+rollback_safe = False
 
 
 def upgrade() -> None:

@@ -1,10 +1,12 @@
 """indexes on the time columns the history pruning deletes by
 
+Built concurrently on PostgreSQL: deliveries and digest items may be large by the time it runs.
+
 Revision ID: 0003
 Revises: 0002
 """
 
-from rhythm_shared.kit.migrations import create_indexes, drop_indexes
+from rhythm_shared.kit.migrations import create_index_concurrently, drop_index_concurrently
 
 revision = "0003"
 down_revision = "0002"
@@ -18,8 +20,10 @@ INDEXES = [
 
 
 def upgrade() -> None:
-    create_indexes(INDEXES)
+    for name, table, column in INDEXES:
+        create_index_concurrently(name, table, [column])
 
 
 def downgrade() -> None:
-    drop_indexes(INDEXES)
+    for name, table, _ in INDEXES:
+        drop_index_concurrently(name, table)

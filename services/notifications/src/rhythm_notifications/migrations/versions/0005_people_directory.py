@@ -17,6 +17,8 @@ from rhythm_shared.kit.migrations import create_people_directory, drop_people_di
 
 revision = "0005"
 down_revision = "0004"
+#: Drops the service's own people tables, which the image before it reads.
+rollback_safe = False
 
 
 def upgrade() -> None:

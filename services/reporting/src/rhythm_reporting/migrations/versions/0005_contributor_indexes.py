@@ -1,10 +1,12 @@
 """indexes for the small-group rule's contributor counts (unit, time, person per fact table)
 
+Built concurrently on PostgreSQL: the fact tables are the largest of the read model.
+
 Revision ID: 0005
 Revises: 0004
 """
 
-from alembic import op
+from rhythm_shared.kit.migrations import create_index_concurrently, drop_index_concurrently
 
 revision = "0005"
 down_revision = "0004"
@@ -38,9 +40,9 @@ _INDEXES = (
 
 def upgrade() -> None:
     for name, table, unit, at, person in _INDEXES:
-        op.create_index(name, table, ["generation", "tenant_id", unit, at, person], unique=False)
+        create_index_concurrently(name, table, ["generation", "tenant_id", unit, at, person])
 
 
 def downgrade() -> None:
     for name, table, *_ in _INDEXES:
-        op.drop_index(name, table_name=table)
+        drop_index_concurrently(name, table)
