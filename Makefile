@@ -18,7 +18,8 @@ PYTHON_VERSION ?= 3.11
 UV_VERSION ?= 0.13.8
 VENV := .venv
 RHYTHM := $(VENV)/bin/rhythm
-PYTEST_ARGS ?=
+# Two workers: the suite mostly waits on the broker and the databases, so two share two cores.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 
 # Directories that hold Python code (mypy refuses a list with an empty directory).
 PY_DIRS := $(strip $(foreach d,shared cli services bench tests,\
