@@ -1,9 +1,10 @@
 """All five services in this process, served over real HTTP, sharing one fresh topic namespace.
 
-Each service runs its real lifespan (`running(app)`: migrations on a fresh SQLite file, topics,
-outbox relay, consumers on real Kafka, jobs) on an event loop in a background thread, and a
-uvicorn server per service answers on a free local port. Tests talk to it synchronously over
-HTTP (schemathesis' `case.call` uses `requests`), so the services' loop is never the test's.
+Each service runs its real lifespan (`running(app)`: migrations on a fresh SQLite file or the
+fresh database given in ``database_urls``, topics, outbox relay, consumers on real Kafka, jobs)
+on an event loop in a background thread, and a uvicorn server per service answers on a free
+local port. Tests talk to it synchronously over HTTP (schemathesis' `case.call` uses
+`requests`), so the services' loop is never the test's.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class Served:
 class Fleet:
     bootstrap: str
     root: Path
+    #: Service -> its database; a service not named gets a SQLite file under ``root``.
+    database_urls: dict[str, str] = field(default_factory=dict)
     topic_prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     services: dict[str, Served] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -148,7 +151,7 @@ class Fleet:
     def settings(self, name: str) -> Any:
         module = importlib.import_module(f"rhythm_{name}.main")
         return module.Settings(
-            database_url=f"sqlite+aiosqlite:///{self.root / name}.db",
+            database_url=self.database_urls.get(name, f"sqlite+aiosqlite:///{self.root / name}.db"),
             kafka_bootstrap_servers=self.bootstrap,
             kafka_topic_prefix=self.topic_prefix,
             topic_partitions=1,
@@ -282,8 +285,10 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet_running(bootstrap: str, root: Path) -> Iterator[Fleet]:
-    fleet = Fleet(bootstrap, root)
+def fleet_running(
+    bootstrap: str, root: Path, database_urls: dict[str, str] | None = None
+) -> Iterator[Fleet]:
+    fleet = Fleet(bootstrap, root, database_urls or {})
     fleet.start()
     try:
         yield fleet
