@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import importlib
 import secrets
@@ -208,10 +209,14 @@ class Fleet:
         finally:
             await admin.close()
 
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start a coroutine on the services' loop; the test goes on meanwhile."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
         """Run a coroutine on the services' loop (for database reads of a runtime)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+        return self.submit(coro).result(timeout_s)
 
     def url(self, name: str) -> str:
         return self.services[name].base_url
