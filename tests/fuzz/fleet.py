@@ -1,15 +1,17 @@
 """All five services in this process, served over real HTTP, sharing one fresh topic namespace.
 
-Each service runs its real lifespan (`running(app)`: migrations on a fresh SQLite file, topics,
-outbox relay, consumers on real Kafka, jobs) on an event loop in a background thread, and a
-uvicorn server per service answers on a free local port. Tests talk to it synchronously over
-HTTP (schemathesis' `case.call` uses `requests`), so the services' loop is never the test's.
+Each service runs its real lifespan (`running(app)`: migrations on a fresh SQLite file or the
+fresh database given in ``database_urls``, topics, outbox relay, consumers on real Kafka, jobs)
+on an event loop in a background thread, and a uvicorn server per service answers on a free
+local port. Tests talk to it synchronously over HTTP (schemathesis' `case.call` uses
+`requests`), so the services' loop is never the test's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import importlib
 import secrets
@@ -114,6 +116,8 @@ class Served:
 class Fleet:
     bootstrap: str
     root: Path
+    #: Service -> its database; a service not named gets a SQLite file under ``root``.
+    database_urls: dict[str, str] = field(default_factory=dict)
     topic_prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
     services: dict[str, Served] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -148,7 +152,7 @@ class Fleet:
     def settings(self, name: str) -> Any:
         module = importlib.import_module(f"rhythm_{name}.main")
         return module.Settings(
-            database_url=f"sqlite+aiosqlite:///{self.root / name}.db",
+            database_url=self.database_urls.get(name, f"sqlite+aiosqlite:///{self.root / name}.db"),
             kafka_bootstrap_servers=self.bootstrap,
             kafka_topic_prefix=self.topic_prefix,
             topic_partitions=1,
@@ -205,10 +209,14 @@ class Fleet:
         finally:
             await admin.close()
 
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start a coroutine on the services' loop; the test goes on meanwhile."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
     def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
         """Run a coroutine on the services' loop (for database reads of a runtime)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+        return self.submit(coro).result(timeout_s)
 
     def url(self, name: str) -> str:
         return self.services[name].base_url
@@ -282,8 +290,10 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet_running(bootstrap: str, root: Path) -> Iterator[Fleet]:
-    fleet = Fleet(bootstrap, root)
+def fleet_running(
+    bootstrap: str, root: Path, database_urls: dict[str, str] | None = None
+) -> Iterator[Fleet]:
+    fleet = Fleet(bootstrap, root, database_urls or {})
     fleet.start()
     try:
         yield fleet

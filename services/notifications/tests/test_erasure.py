@@ -26,6 +26,7 @@ from rhythm_shared.contracts.v1 import (
     CheckinMissed,
     EmployeeErased,
     PersonDataErased,
+    PersonKeyDestroyed,
     PersonKeyIssued,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2, SealedPersonalData
@@ -192,6 +193,40 @@ async def test_an_erased_person_leaves_nothing_in_any_api_row_or_file(
 
 async def _no_bytes(svc: Service) -> bool:
     return bytes_with_markers(svc) == []
+
+
+async def test_her_name_leaves_others_messages_when_her_key_is_destroyed_before_the_erasure(
+    start_service: StartService, tenant: str
+) -> None:
+    """The keys topic and the people topic are read in no set order: the destruction of her key
+    may come first, and after it her name could no longer be opened to be found."""
+    async with start_service() as svc:
+        await svc.add_people(employee(tenant, "m-1", name="Mark Manager"))
+        await publish_and_wait(svc, sealed_upsert(svc, "zuz"), ["key-zuz", "up-zuz"])
+        answer = await svc.client.put(
+            "/v1/preferences",
+            json={"categories": {"checkin_missed": {"channel": "email", "mode": "daily"}}},
+            headers=svc.token("m-1"),
+        )
+        assert answer.status_code == 200, answer.text
+        await svc.publish([missed(tenant, "zuz")])
+        await svc.wait_deliveries(2)
+        assert await rows_with_markers(svc)  # her name is in the manager's digest item
+
+        now = datetime.now(UTC)
+        destroyed = PersonKeyDestroyed(
+            tenant_id=tenant, occurred_at=now, employee_id="zuz", key_id="k-zuz"
+        )
+        await publish_and_wait(svc, [destroyed], ["destroy-zuz"])
+        assert await rows_with_markers(svc) == []
+        erased = EmployeeErased(
+            tenant_id=tenant, occurred_at=now, employee_id="zuz", erasure_id="er-3"
+        )
+        await publish_and_wait(svc, [erased], ["erase-3"])
+        [report] = await erased_reports(svc, "zuz", settle_s=3.0)
+        assert report.erasure_id == "er-3"
+        assert await rows_with_markers(svc) == []
+        await wait_for(lambda: _no_bytes(svc), timeout_s=10)
 
 
 async def test_an_unknown_person_is_erased_all_the_same_and_reported_done(

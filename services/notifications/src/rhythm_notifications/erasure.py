@@ -7,7 +7,9 @@ On ``EmployeeErased``, in the one transaction of the event's inbox row:
   them or their manager digest, and the closed obligations that were theirs;
 * in what others were sent or are owed (a manager told of the person's missed check-in), the
   person's name is blanked wherever it was written into the stored payload; the person's id
-  stays there, as the id of someone else's history;
+  stays there, as the id of someone else's history. The name is read with the person's data
+  key, and ``PersonKeyDestroyed`` (rhythm.keys.v1) may be consumed before ``EmployeeErased``
+  (rhythm.people.v1, another partition): :func:`destroy_key` blanks it too, before the key goes;
 * webhook deliveries whose body names the person go (sent or owed: an erased person's events
   are no longer forwarded to the tenant's endpoints);
 * the directory keeps the id as a tombstone and the person's data key is destroyed
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rhythm_notifications.adapters import db
 from rhythm_shared.contracts.envelope import Envelope
-from rhythm_shared.contracts.v1 import EmployeeErased, PersonDataErased
+from rhythm_shared.contracts.v1 import EmployeeErased, PersonDataErased, PersonKeyDestroyed
 from rhythm_shared.kit.db import write_gate
 from rhythm_shared.kit.people import DirectoryProjection, PeopleDirectory
 from rhythm_shared.kit.uow import UnitOfWork
@@ -50,9 +52,8 @@ async def erase_person(uow: UnitOfWork, envelope: Envelope, *, kek: bytes | None
     assert isinstance(event, EmployeeErased)
     tenant, person = event.tenant_id, event.employee_id
     session = uow.session
-    # The name as others' payloads carry it: read (opened) before the tombstone destroys the key.
-    known = await PeopleDirectory(session, db.directory, tenant, kek=kek).person(person)
-    names = {n for n in (known.display_name, known.email) if n} if known else set()
+    # Before the tombstone destroys the key the name is read with.
+    await _blank_names(uow, tenant, person, kek)
     await _PEOPLE.apply_employee(session, event, envelope.id)
 
     d, di = db.deliveries, db.digest_items
@@ -75,8 +76,6 @@ async def erase_person(uow: UnitOfWork, envelope: Envelope, *, kek: bytes | None
         await session.execute(
             delete(c).where(c.c.tenant_id == tenant, c.c.obligation_id.in_(chunk))
         )
-    for name in sorted(names):
-        await _blank_in_payloads(uow, tenant, name)
     like = f"%{_escape_like(person)}%"
     w = db.webhook_deliveries
     await session.execute(
@@ -93,6 +92,23 @@ async def erase_person(uow: UnitOfWork, envelope: Envelope, *, kek: bytes | None
         )
     )
     checkpoint_after_commit(uow)
+
+
+async def destroy_key(uow: UnitOfWork, envelope: Envelope, *, kek: bytes | None) -> None:
+    """The person's data key is destroyed (an erasure): their name leaves others' payloads
+    first, while the key still opens it, whether or not ``EmployeeErased`` came in before."""
+    event = envelope.event
+    assert isinstance(event, PersonKeyDestroyed)
+    await _blank_names(uow, event.tenant_id, event.employee_id, kek)
+    await _PEOPLE.keys.apply(uow.session, event)
+
+
+async def _blank_names(uow: UnitOfWork, tenant: str, person: str, kek: bytes | None) -> None:
+    """Blank the person's name and address in others' payloads (read from the directory,
+    opened with their key while it is there)."""
+    known = await PeopleDirectory(uow.session, db.directory, tenant, kek=kek).person(person)
+    for name in sorted({n for n in (known.display_name, known.email) if n} if known else ()):
+        await _blank_in_payloads(uow, tenant, name)
 
 
 async def _own_obligations(uow: UnitOfWork, tenant: str, person: str) -> set[str]:

@@ -95,13 +95,17 @@ def make_producer(bootstrap: str, security: Mapping[str, Any] | None = None) -> 
 
 def topic_configs(spec: TopicSpec) -> dict[str, str]:
     """A topic's configuration: its retention, and compaction for the keys topic, whose old
-    records must leave the log (an erased person's key among them) soon after they are replaced."""
+    records must leave the log (an erased person's wrapped key among them) soon after they are
+    replaced. The cleaner compacts closed segments only: a segment closes on the first append
+    after ``segment.ms``, and a record not compacted ``max.compaction.lag.ms`` after it was
+    written makes the partition the cleaner's next, whatever its dirty ratio."""
     if spec.compacted:
         return {
             "retention.ms": str(spec.retention_ms),
             "cleanup.policy": "compact",
             "min.cleanable.dirty.ratio": "0.01",
             "segment.ms": str(10 * 60 * 1000),
+            "max.compaction.lag.ms": str(10 * 60 * 1000),
             "delete.retention.ms": str(60 * 60 * 1000),
         }
     return {"retention.ms": str(spec.retention_ms)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
@@ -77,6 +78,30 @@ async def _postgres_reachable(url: str) -> bool:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def postgres_databases(count: int = 1) -> AsyncIterator[list[str]]:
+    """``count`` new, empty PostgreSQL databases (their URLs), dropped afterwards; skips the
+    test where PostgreSQL is not reachable (fails in CI)."""
+    admin_url = _postgres_url()
+    if not await _postgres_reachable(admin_url):
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {admin_url} is not reachable in CI")
+        pytest.skip("PostgreSQL is not reachable (run `make infra-up` where it is installed)")
+    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(admin_url)
+        yield [url.set(database=n).render_as_string(hide_password=False) for n in names]
+    finally:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -86,21 +111,8 @@ async def database_url(
         path = tmp_path_factory.mktemp("db") / "service.db"
         yield f"sqlite+aiosqlite:///{path}"
         return
-    admin_url = _postgres_url()
-    if not await _postgres_reachable(admin_url):
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at {admin_url} is not reachable in CI")
-        pytest.skip("PostgreSQL is not reachable (run `make infra-up` where it is installed)")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with postgres_databases() as [url]:
+        yield url
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ async def on_person_event(uow: UnitOfWork, envelope: Envelope) -> None:
 
 
 async def on_person_key(uow: UnitOfWork, envelope: Envelope) -> None:
-    assert isinstance(envelope.event, PersonKeyIssued | PersonKeyDestroyed)
+    assert isinstance(envelope.event, PersonKeyIssued)
     await use_cases.apply_key(uow, envelope.event)
 
 
@@ -79,7 +79,7 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         EmployeeErased: functools.partial(erasure.erase_person, kek=kek),
         OrgUnitUpserted: on_org_unit_upserted,
         PersonKeyIssued: on_person_key,
-        PersonKeyDestroyed: on_person_key,
+        PersonKeyDestroyed: functools.partial(erasure.destroy_key, kek=kek),
     }
     max_age = timedelta(hours=settings.notification_max_age_hours)
     for event_type in webhook_event_types():
