@@ -5,6 +5,7 @@ previous keys (HS256 ``JWT_SECRETS`` with ids, the identity provider's JWKS by `
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 from rhythm_shared.kit.auth import Authenticator, HmacKey, InvalidToken, issue_token
 from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings, explain
 
-NEW, OLD = secrets.token_hex(32), secrets.token_hex(32)
+# Fixed test secrets (64 hex digits each): parameter ids must be the same in every pytest worker.
+NEW, OLD = hashlib.sha256(b"new key").hexdigest(), hashlib.sha256(b"old key").hexdigest()
 STRONG_KEK = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 OURS = ("ENVIRONMENT", "JWT_SECRET", "JWT_SECRETS", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER")
 
