@@ -55,7 +55,9 @@ def start_service(
     """
 
     @contextlib.asynccontextmanager
-    async def start(*, consumers: bool = True, **adapters: Any) -> AsyncIterator[Service]:
+    async def start(
+        *, consumers: bool = True, app_base_url: str | None = None, **adapters: Any
+    ) -> AsyncIterator[Service]:
         settings = Settings(
             database_url=database_url,
             kafka_bootstrap_servers=kafka_bootstrap,
@@ -71,6 +73,7 @@ def start_service(
             smtp_port=smtp_sink.port,
             email_from="Rhythm <rhythm@acme.example.com>",
             public_base_url="http://test",
+            app_base_url=app_base_url,
             vapid_private_key=vapid_key,
             vapid_subject="mailto:ops@acme.example.com",
             delivery_retry_base_s=60,
