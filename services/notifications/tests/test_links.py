@@ -14,6 +14,7 @@ from test_email_delivery import missed
 from test_preferences import NOW, due, escalated, feedback
 
 from rhythm_notifications.adapters import db
+from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import GoalStale, GoalStatus, GoalStatusChanged
 
 pytestmark = pytest.mark.kafka
@@ -46,7 +47,7 @@ def at_risk(tenant: str) -> GoalStatusChanged:
 
 
 #: One event per category, and the link each recipient's message must carry.
-def every_category(tenant: str, base: str) -> tuple[list[object], dict[tuple[str, str], str]]:
+def every_category(tenant: str, base: str) -> tuple[list[Event], dict[tuple[str, str], str]]:
     invite = scheduled(tenant, "e-1", NOW + timedelta(days=2)).model_copy(
         update={"manager_id": "m-1"}
     )
@@ -118,7 +119,7 @@ async def test_every_categorys_email_and_push_carry_their_link_into_the_app(
         await _team(svc, tenant)
         browsers = {p: await _subscribe(svc, http_sink, p) for p in ("e-1", "m-1", "s-1")}
         events, links = every_category(tenant, APP)
-        await svc.publish(events)  # type: ignore[arg-type]
+        await svc.publish(events)
         await svc.wait_deliveries(2 * len(links))
         await svc.dispatch()
 
