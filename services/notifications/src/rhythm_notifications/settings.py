@@ -74,7 +74,7 @@ class Settings(ServiceSettings):
     # --- outbound requests (webhooks, Web Push and chat; see adapters/outbound.py) ---
     outbound_allow_private: bool = Field(
         False,
-        description="Let webhooks and pushes reach loopback and private addresses "
+        description="Let webhooks, pushes and chat posts reach loopback and private addresses "
         "(local sinks in development and tests; refused in production).",
     )
     outbound_max_response_bytes: int = Field(
