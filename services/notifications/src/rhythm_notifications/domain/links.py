@@ -36,7 +36,7 @@ def link(base: str | None, category: str, facts: Mapping[str, Any] | None) -> st
         return None
     if fact is None:
         return base.rstrip("/") + pattern
-    value = (facts or {}).get(fact)
+    value = facts.get(fact) if isinstance(facts, Mapping) else None
     if not isinstance(value, str) or not value:
         return None
     return base.rstrip("/") + pattern.format(quote(value, safe=""))
