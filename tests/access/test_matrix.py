@@ -271,7 +271,10 @@ FILTERING = {
 
 #: Writes that finish what later writes work on (replace key results, archive, complete): last.
 FINISHING = {("patch", "/v1/goals/{goal_id}"), ("post", "/v1/goals/{goal_id}/archive")}
-FINISHING |= {("post", "/v1/checkins/{checkin_id}/complete")}
+FINISHING |= {
+    ("post", "/v1/checkins/{checkin_id}/complete"),
+    ("post", "/v1/checkins/{checkin_id}/cancel"),
+}
 
 
 def matrix_routes(*, reads: bool) -> list[Any]:

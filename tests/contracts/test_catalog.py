@@ -47,6 +47,8 @@ CATALOG = {
     "rhythm.goal.stale.v1",
     "rhythm.goal.archived.v1",
     "rhythm.checkin.scheduled.v1",
+    "rhythm.checkin.rescheduled.v1",
+    "rhythm.checkin.cancelled.v1",
     "rhythm.checkin.completed.v1",
     "rhythm.reflection.submitted.v1",
     "rhythm.feedback.given.v1",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from rhythm_shared.kit.auth import Role, issue_token
 from rhythm_shared.kit.clock import SystemClock
-from rhythm_shared.kit.settings import DEV_JWT_SECRET, ServiceSettings, explain
+from rhythm_shared.kit.settings import ServiceSettings, explain
 
 
 class ServiceName(StrEnum):
@@ -53,12 +53,21 @@ def token(
     role: Annotated[list[Role], typer.Option(help="Role claim; repeat for several.")],
     hours: Annotated[int, typer.Option(help="Lifetime in hours.")] = 12,
 ) -> None:
-    """Print a development bearer token signed with the development secret."""
+    """Print a development bearer token, signed with the first key of JWT_SECRETS, else with
+    JWT_SECRET, else with the development secret."""
     from datetime import timedelta
 
+    try:
+        # Development: the development secret is accepted when nothing else is set.
+        settings = ServiceSettings(environment="development")
+    except ValidationError as exc:
+        typer.echo("rhythm token cannot sign with these settings:", err=True)
+        for line in explain(exc):
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(
         issue_token(
-            DEV_JWT_SECRET,
+            settings.jwt_keys[0],
             tenant=tenant,
             subject=subject,
             roles=[r.value for r in role],

@@ -56,9 +56,11 @@ def start_service(
 
     @contextlib.asynccontextmanager
     async def start(
-        *, consumers: bool = True, app_base_url: str | None = None, **adapters: Any
+        *, consumers: bool = True, settings: dict[str, Any] | None = None, **adapters: Any
     ) -> AsyncIterator[Service]:
-        settings = Settings(
+        """``settings``: more settings for this test (ones not chosen below)."""
+        chosen = settings or {}
+        service_settings = Settings(
             database_url=database_url,
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
@@ -73,15 +75,15 @@ def start_service(
             smtp_port=smtp_sink.port,
             email_from="Rhythm <rhythm@acme.example.com>",
             public_base_url="http://test",
-            app_base_url=app_base_url,
             vapid_private_key=vapid_key,
             vapid_subject="mailto:ops@acme.example.com",
             delivery_retry_base_s=60,
             delivery_lease_s=120,
             webhook_retry_base_s=10,
             outbound_allow_private=True,  # the HTTP sink listens on 127.0.0.1
+            **chosen,
         )
-        app = build(settings, clock=clock, **adapters)
+        app = build(service_settings, clock=clock, **adapters)
         async with running(app) as runtime:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

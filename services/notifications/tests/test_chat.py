@@ -193,7 +193,7 @@ async def test_slack_and_teams_get_what_email_gets_under_the_same_rules(
     http_sink.validators["/slack"] = validator(check_slack)
     http_sink.validators["/teams"] = validator(check_teams)
     http_sink.replies["/slack"] = [500]  # Slack has a bad moment: retried like any delivery
-    async with start_service(app_base_url=APP) as svc:
+    async with start_service(settings={"app_base_url": APP}) as svc:
         await svc.add_people(
             employee(tenant, "m-1", name="Mark <!channel> & <https://evil.example|win>"),
             employee(tenant, "e-1", manager_id="m-1", name="Eva [x](https://evil.example)"),
@@ -286,7 +286,7 @@ async def test_a_payload_the_platform_refuses_fails_and_a_disconnected_channel_f
     start_service: StartService, http_sink: HttpSink, tenant: str
 ) -> None:
     http_sink.validators["/slack"] = validator(lambda payload: check_teams(payload))  # wrong
-    async with start_service(app_base_url=APP) as svc:
+    async with start_service(settings={"app_base_url": APP}) as svc:
         await svc.add_people(employee(tenant, "m-1"), employee(tenant, "e-1", manager_id="m-1"))
         await _connect(svc, "slack", f"{http_sink.base_url}/slack", ["checkin_missed"])
         await _connect(svc, "teams", f"{http_sink.base_url}/teams", ["checkin_missed"])

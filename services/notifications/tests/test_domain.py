@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,15 +25,20 @@ from rhythm_notifications.domain.preferences import (
     Plan,
     after_unsubscribe,
     decide,
+    is_capped,
 )
 from rhythm_notifications.domain.routing import Audience, ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode, Schedule
 from rhythm_shared.contracts.v1 import (
     Channel,
+    CheckinCancelled,
     CheckinKind,
     CheckinMissed,
+    CheckinRescheduled,
+    CheckinScheduled,
     GoalStatus,
     GoalStatusChanged,
+    Initiator,
     NotificationCategory,
     SuppressionReason,
 )
@@ -151,6 +156,67 @@ def test_critical_notices_skip_the_digest_but_not_an_opt_out() -> None:
     )
 
 
+def test_calendar_messages_skip_the_digest_and_the_daily_cap_but_not_an_opt_out() -> None:
+    rule = routing.RULES[NotificationCategory.CHECKIN_INVITATION]
+    assert (rule.calendar, rule.critical, rule.immediate) == (True, False, True)
+    daily = CategoryPreference(ChannelChoice.EMAIL, DeliveryMode.DAILY)
+    assert decide(rule, daily, has_push=False).plan is Plan.SEND
+    assert not is_capped(rule.category, immediate=rule.immediate)
+    assert is_capped(NotificationCategory.CHECKIN_DUE, immediate=False)
+    assert (
+        decide(rule, CategoryPreference(ChannelChoice.NONE), has_push=False).plan is Plan.SUPPRESS
+    )
+
+
+def test_each_change_of_a_checkin_is_its_own_invitation_with_its_method_and_sequence() -> None:
+    common: dict[str, Any] = {
+        "tenant_id": "t",
+        "occurred_at": MONDAY_10_AMS,
+        "checkin_id": "c-1",
+        "kind": CheckinKind.MONTHLY,
+        "employee_id": "e-1",
+        "manager_id": "m-1",
+        "initiated_by": Initiator.MANAGER,
+    }
+    first = datetime(2026, 3, 5, 9, tzinfo=UTC)
+    triggers = [
+        routing.trigger_for(event)
+        for event in (
+            CheckinScheduled(scheduled_for=first, **common),
+            CheckinRescheduled(
+                scheduled_for=first.replace(day=6),
+                previous_scheduled_for=first,
+                changed_by=Initiator.EMPLOYEE,
+                sequence=1,
+                **common,
+            ),
+            CheckinRescheduled(
+                scheduled_for=first,  # back to the first time: still a new message
+                previous_scheduled_for=first.replace(day=6),
+                changed_by=Initiator.EMPLOYEE,
+                sequence=2,
+                **common,
+            ),
+            CheckinCancelled(
+                scheduled_for=first, changed_by=Initiator.MANAGER, sequence=3, **common
+            ),
+        )
+    ]
+    assert all(t is not None for t in triggers)
+    keys = [t.natural_key for t in triggers if t]
+    assert len(set(keys)) == 4
+    assert {t.category for t in triggers if t} == {NotificationCategory.CHECKIN_INVITATION}
+    assert [(t.facts["method"], t.facts["sequence"]) for t in triggers if t] == [
+        ("REQUEST", 0),
+        ("REQUEST", 1),
+        ("REQUEST", 2),
+        ("CANCEL", 3),
+    ]
+    assert all(
+        (t.facts["employee_id"], t.facts["manager_id"]) == ("e-1", "m-1") for t in triggers if t
+    )
+
+
 def test_unsubscribing_stops_email_but_keeps_push() -> None:
     assert after_unsubscribe(ChannelChoice.BOTH) is ChannelChoice.PUSH
     assert after_unsubscribe(ChannelChoice.EMAIL) is ChannelChoice.NONE
@@ -214,18 +280,20 @@ def test_webhook_signature_matches_the_standard_webhooks_example() -> None:
 
 def test_unsubscribe_tokens_are_signed_and_tamper_proof() -> None:
     grant = UnsubscribeGrant("acme", "e-1", "checkin_due")
-    token = sign_unsubscribe("secret", grant)
-    assert verify_unsubscribe("secret", token) == grant
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    later = now + timedelta(days=60)
+    token = sign_unsubscribe("secret", grant, expires_at=later)
+    assert verify_unsubscribe(["secret"], token, now=now) == grant
     with pytest.raises(BadToken):
-        verify_unsubscribe("other-secret", token)
+        verify_unsubscribe(["other-secret"], token, now=now)
     _body, mac = token.split(".")
-    forged = sign_unsubscribe("secret", UnsubscribeGrant("acme", "e-2", "checkin_due")).split(".")[
-        0
-    ]
+    forged = sign_unsubscribe(
+        "secret", UnsubscribeGrant("acme", "e-2", "checkin_due"), expires_at=later
+    ).split(".")[0]
     with pytest.raises(BadToken):
-        verify_unsubscribe("secret", f"{forged}.{mac}")
+        verify_unsubscribe(["secret"], f"{forged}.{mac}", now=now)
     with pytest.raises(BadToken):
-        verify_unsubscribe("secret", "garbage")
+        verify_unsubscribe(["secret"], "garbage", now=now)
 
 
 def test_the_message_id_is_the_same_for_every_copy_of_one_notification() -> None:

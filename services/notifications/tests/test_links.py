@@ -115,7 +115,9 @@ def _hrefs(html: str) -> list[str]:
 async def test_every_categorys_email_and_push_carry_their_link_into_the_app(
     start_service: StartService, smtp_sink: SmtpSink, http_sink: HttpSink, tenant: str
 ) -> None:
-    async with start_service(app_base_url=APP + "/") as svc:  # a trailing slash is no matter
+    async with start_service(
+        settings={"app_base_url": APP + "/"}
+    ) as svc:  # a trailing slash is no matter
         await _team(svc, tenant)
         browsers = {p: await _subscribe(svc, http_sink, p) for p in ("e-1", "m-1", "s-1")}
         events, links = every_category(tenant, APP)
@@ -152,7 +154,7 @@ async def test_a_digest_links_each_item_and_a_tenants_own_base_url_wins(
     start_service: StartService, smtp_sink: SmtpSink, tenant: str
 ) -> None:
     own = "https://perform.acme.example.org"
-    async with start_service(app_base_url=APP) as svc:
+    async with start_service(settings={"app_base_url": APP}) as svc:
         await _team(svc, tenant)
         hr = svc.token("hr-1", "hr_admin")
         refused = await svc.client.put(

@@ -52,6 +52,14 @@ class Settings(ServiceSettings):
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEV_UNSUBSCRIBE_SECRET), description="HMAC key of one-click unsubscribe tokens."
     )
+    unsubscribe_secret_previous: SecretStr | None = Field(
+        None,
+        description="The unsubscribe secret before a rotation: links it signed keep working "
+        "until it is removed.",
+    )
+    unsubscribe_token_ttl_days: float = Field(
+        60, gt=0, le=3650, description="Days an unsubscribe link works after its email was sent."
+    )
 
     # --- web push (VAPID, RFC 8292) ---
     vapid_private_key: SecretStr | None = Field(
@@ -116,14 +124,27 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_unsubscribe_secret(self) -> Settings:
-        secret = self.unsubscribe_secret.get_secret_value()
-        if self.environment != "development" and secret == DEV_UNSUBSCRIBE_SECRET:
-            raise ValueError(
-                f"UNSUBSCRIBE_SECRET: the development secret is refused with "
-                f"ENVIRONMENT={self.environment} (anyone could forge unsubscribe links); set it "
-                "to a random secret of at least 32 bytes (`openssl rand -hex 32`)"
-            )
+        if self.environment == "development":
+            return self
+        for name, secret in (
+            ("UNSUBSCRIBE_SECRET", self.unsubscribe_secret),
+            ("UNSUBSCRIBE_SECRET_PREVIOUS", self.unsubscribe_secret_previous),
+        ):
+            if secret is not None and secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET:
+                raise ValueError(
+                    f"{name}: the development secret is refused with "
+                    f"ENVIRONMENT={self.environment} (anyone could forge unsubscribe links); "
+                    "set it to a random secret of at least 32 bytes (`openssl rand -hex 32`)"
+                )
         return self
+
+    @property
+    def unsubscribe_secrets(self) -> list[str]:
+        """The secrets unsubscribe tokens verify against; the first signs new ones."""
+        secrets = [self.unsubscribe_secret.get_secret_value()]
+        if self.unsubscribe_secret_previous is not None:
+            secrets.append(self.unsubscribe_secret_previous.get_secret_value())
+        return secrets
 
     @model_validator(mode="after")
     def _check_base_urls(self) -> Settings:

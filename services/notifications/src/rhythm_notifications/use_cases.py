@@ -762,7 +762,7 @@ async def notify(
             )
             continue
         deliver_at = schedule.next_open(now)  # quiet hours and days off: wait, never drop
-        if is_capped(trigger.category, critical=rule.critical):
+        if is_capped(trigger.category, immediate=rule.immediate):
             day = schedule.local_day(deliver_at).isoformat()
             if not await _take_daily_permit(uow, tenant, recipient, trigger.category, day):
                 # Over today's one message for this category: it waits for the daily digest.
@@ -1296,15 +1296,60 @@ async def register_webhook(
     }
 
 
+def _endpoint_view(row: Any, now: datetime) -> dict[str, Any]:
+    until = row.previous_secret_until
+    return {
+        "id": row.id,
+        "url": row.url,
+        "event_types": row.event_types,
+        "description": row.description,
+        "created_at": row.created_at,
+        "previous_secret_expires_at": until if until is not None and until > now else None,
+    }
+
+
 async def list_webhooks(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
     await _require(uow, principal, "list_webhooks", None, _WEBHOOKS_ARE_TENANT_WIDE)
     w = db.webhook_endpoints
     rows = await uow.session.execute(
-        select(w.c.id, w.c.url, w.c.event_types, w.c.description, w.c.created_at)
+        select(w)
         .where(w.c.tenant_id == principal.tenant, w.c.active.is_(True))
         .order_by(w.c.created_at)
     )
-    return [dict(r._mapping) for r in rows]
+    now = uow.clock.now()
+    return [_endpoint_view(r, now) for r in rows]
+
+
+async def rotate_webhook_secret(
+    uow: UnitOfWork,
+    principal: Principal,
+    endpoint_id: str,
+    *,
+    secret: str,
+    overlap: timedelta,
+) -> dict[str, Any]:
+    """The endpoint signs with ``secret`` from now on; its current secret also signs every
+    delivery for ``overlap`` (both signatures in one header), so the receiver can switch at
+    any moment of the window. A rotation during an overlap ends the older secret at once."""
+    await _require(uow, principal, "rotate_webhook_secret", None, _WEBHOOKS_ARE_TENANT_WIDE)
+    w = db.webhook_endpoints
+    now = uow.clock.now()
+    where = (w.c.id == endpoint_id, w.c.tenant_id == principal.tenant, w.c.active.is_(True))
+    current = (await uow.session.execute(select(w.c.secret).where(*where))).scalar_one_or_none()
+    if current is None:
+        raise NotFound("no such webhook endpoint")
+    keep = overlap > timedelta(0)
+    await uow.session.execute(
+        update(w)
+        .where(*where)
+        .values(
+            secret=secret,
+            previous_secret=current if keep else None,
+            previous_secret_until=now + overlap if keep else None,
+        )
+    )
+    row = (await uow.session.execute(select(w).where(*where))).one()
+    return {**_endpoint_view(row, now), "secret": secret}
 
 
 async def delete_webhook(uow: UnitOfWork, principal: Principal, endpoint_id: str) -> None:
@@ -1377,7 +1422,7 @@ class ClaimedWebhook:
     id: str
     endpoint_id: str
     url: str
-    secret: str
+    signing_secrets: tuple[str, ...]  # the current secret, then one in its overlap
     body: str
     attempts: int
 
@@ -1402,7 +1447,17 @@ async def claim_webhooks(
     now = uow.clock.now()
     busy = dict(in_flight or {})
     query = (
-        select(wd.c.id, wd.c.endpoint_id, wd.c.body, wd.c.attempts, w.c.url, w.c.secret, w.c.active)
+        select(
+            wd.c.id,
+            wd.c.endpoint_id,
+            wd.c.body,
+            wd.c.attempts,
+            w.c.url,
+            w.c.secret,
+            w.c.previous_secret,
+            w.c.previous_secret_until,
+            w.c.active,
+        )
         .join(w, w.c.id == wd.c.endpoint_id)
         .where(
             wd.c.status.in_([Status.PENDING.value, Status.CLAIMED.value]),
@@ -1444,8 +1499,14 @@ async def claim_webhooks(
             )
         )
     return [
-        ClaimedWebhook(r.id, r.endpoint_id, r.url, r.secret, r.body, r.attempts + 1) for r in live
+        ClaimedWebhook(r.id, r.endpoint_id, r.url, _signing_secrets(r, now), r.body, r.attempts + 1)
+        for r in live
     ]
+
+
+def _signing_secrets(row: Any, now: datetime) -> tuple[str, ...]:
+    overlap = row.previous_secret is not None and row.previous_secret_until > now
+    return (row.secret, row.previous_secret) if overlap else (row.secret,)
 
 
 async def record_webhook_result(

@@ -118,7 +118,7 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
         tables=defn.tables,
         uow=UnitOfWorkFactory(sessions, defn.tables, clock, source=f"/rhythm/{defn.name}"),
         authenticator=Authenticator(
-            settings.jwt_secret.get_secret_value(),
+            settings.jwt_keys,
             jwks_url=settings.jwt_jwks_url,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,

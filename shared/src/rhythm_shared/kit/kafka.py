@@ -93,7 +93,6 @@ def make_producer(bootstrap: str, security: Mapping[str, Any] | None = None) -> 
     )
 
 
-
 def topic_configs(spec: TopicSpec) -> dict[str, str]:
     """A topic's configuration: its retention, and compaction for the keys topic, whose old
     records must leave the log (an erased person's key among them) soon after they are replaced."""
@@ -106,6 +105,7 @@ def topic_configs(spec: TopicSpec) -> dict[str, str]:
             "delete.retention.ms": str(60 * 60 * 1000),
         }
     return {"retention.ms": str(spec.retention_ms)}
+
 
 async def ensure_topics(
     bootstrap: str,

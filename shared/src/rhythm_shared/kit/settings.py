@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rhythm_shared.kit.auth import HmacKey
 
 #: Signs development tokens only; refused outside development (see the validator below).
 DEV_JWT_SECRET = "rhythm-development-secret-change-me-0123456789"  # noqa: S105
@@ -98,6 +101,11 @@ class ServiceSettings(KafkaSecuritySettings):
         SecretStr(DEV_JWT_SECRET),
         description=f"HS256 secret for bearer tokens, at least {MIN_JWT_SECRET_BYTES} bytes.",
     )
+    jwt_secrets: SecretStr | None = Field(
+        None,
+        description="HS256 key set for rotation, `kid:secret,kid:secret` (current first); "
+        "replaces JWT_SECRET.",
+    )
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the identity provider.")
     jwt_audience: str | None = Field(None, description="Expected `aud` claim, if any.")
     jwt_issuer: str | None = Field(None, description="Expected `iss` claim, if any.")
@@ -140,7 +148,9 @@ class ServiceSettings(KafkaSecuritySettings):
     def _refuse_unsafe_token_settings(self) -> ServiceSettings:
         problems = []
         secret = self.jwt_secret.get_secret_value()
-        if self.jwt_jwks_url is None and secret == DEV_JWT_SECRET:
+        if self.jwt_secrets is not None:
+            problems.extend(self._key_set_problems(secret))
+        elif self.jwt_jwks_url is None and secret == DEV_JWT_SECRET:
             if self.environment != "development":
                 problems.append(
                     f"JWT_SECRET: the development secret is refused with "
@@ -188,6 +198,39 @@ class ServiceSettings(KafkaSecuritySettings):
             raise ValueError("\n".join(problems))
         return self
 
+    def _key_set_problems(self, secret: str) -> list[str]:
+        if secret != DEV_JWT_SECRET:
+            return ["JWT_SECRETS: set JWT_SECRET (one key) or JWT_SECRETS (a key set), not both"]
+        try:
+            keys = parse_jwt_secrets(
+                self.jwt_secrets.get_secret_value() if self.jwt_secrets else ""
+            )
+        except ValueError as exc:
+            return [f"JWT_SECRETS: {exc}"]
+        problems = []
+        for key in keys:
+            if key.secret == DEV_JWT_SECRET and self.environment != "development":
+                problems.append(
+                    f"JWT_SECRETS: key {key.kid!r} is the development secret, refused with "
+                    f"ENVIRONMENT={self.environment}; use a random secret of at least "
+                    f"{MIN_JWT_SECRET_BYTES} bytes (`openssl rand -hex 32`)"
+                )
+            elif len(key.secret.encode()) < MIN_JWT_SECRET_BYTES:
+                problems.append(
+                    f"JWT_SECRETS: key {key.kid!r} has {len(key.secret.encode())} bytes, too short "
+                    f"to sign tokens; use a random secret of at least {MIN_JWT_SECRET_BYTES} bytes "
+                    "(`openssl rand -hex 32`)"
+                )
+        return problems
+
+    @property
+    def jwt_keys(self) -> list[HmacKey]:
+        """The HS256 keys that verify bearer tokens, the signing one first: ``JWT_SECRETS``,
+        else ``JWT_SECRET`` as one key without an id."""
+        if self.jwt_secrets is not None:
+            return parse_jwt_secrets(self.jwt_secrets.get_secret_value())
+        return [HmacKey(None, self.jwt_secret.get_secret_value())]
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -197,6 +240,24 @@ class ServiceSettings(KafkaSecuritySettings):
     def topic(self, name: str) -> str:
         """The physical name of a logical topic from the topic map."""
         return f"{self.kafka_topic_prefix}{name}"
+
+
+_KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def parse_jwt_secrets(text: str) -> list[HmacKey]:
+    """``kid:secret,kid:secret`` -> keys in that order; ids are unique, secrets not empty."""
+    keys: list[HmacKey] = []
+    for n, entry in enumerate(text.split(","), start=1):
+        kid, colon, secret = entry.strip().partition(":")
+        if not colon or not secret:
+            raise ValueError(f"entry {n} is not `kid:secret` (entries are separated by commas)")
+        if not _KID.fullmatch(kid):
+            raise ValueError(f"entry {n}: a key id is 1-64 letters, digits, '.', '_' or '-'")
+        if any(k.kid == kid for k in keys):
+            raise ValueError(f"key id {kid!r} appears twice")
+        keys.append(HmacKey(kid, secret))
+    return keys
 
 
 def explain(error: ValidationError) -> list[str]:

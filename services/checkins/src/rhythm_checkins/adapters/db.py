@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
@@ -167,6 +168,8 @@ checkins = Table(
     Column("initiated_by", String(16), nullable=False),
     Column("initiated_by_id", String(ID), nullable=False),
     Column("state", String(16), nullable=False),
+    # The invitation's revision (iCalendar SEQUENCE): 0 when scheduled, +1 per change.
+    Column("invite_sequence", Integer, nullable=False, server_default=text("0")),
     Column("held_at", UtcDateTime, nullable=True),
     Column("obligation_id", String(40), nullable=True),
     Column("obligation_due_at", UtcDateTime, nullable=True),

@@ -33,6 +33,8 @@ PARTICIPANTS = frozenset({R.SELF, R.MANAGER})
 POLICY: Policy = {
     # Check-ins and reviews.
     "schedule_checkin": PARTICIPANTS,
+    "reschedule_checkin": PARTICIPANTS,
+    "cancel_checkin": PARTICIPANTS,
     "list_checkins": frozenset({R.SELF, R.MANAGER, R.MANAGER_CHAIN, R.HR_ADMIN}),
     # That a check-in exists, when, and its state: not what was said.
     "read_checkin": frozenset({R.SELF, R.MANAGER, R.MANAGER_CHAIN, R.HR_ADMIN}),
@@ -65,6 +67,8 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/v1/checkins"): "list_checkins",
     ("PUT", "/v1/checkins/settings"): "set_tenant_settings",
     ("GET", "/v1/checkins/{checkin_id}"): "read_checkin",
+    ("PATCH", "/v1/checkins/{checkin_id}"): "reschedule_checkin",
+    ("POST", "/v1/checkins/{checkin_id}/cancel"): "cancel_checkin",
     ("GET", "/v1/checkins/{checkin_id}/preparation"): "prepare_checkin",
     ("PUT", "/v1/checkins/{checkin_id}/reflection"): "submit_reflection",
     ("PUT", "/v1/checkins/{checkin_id}/notes"): "record_notes",

@@ -64,6 +64,19 @@ class ScheduleCheckinRequest(BaseModel):
     )
 
 
+class RescheduleRequest(BaseModel):
+    model_config = _example({"scheduled_for": "2026-03-27T10:00:00+01:00"})
+
+    scheduled_for: datetime = Field(
+        description="The new start; without an offset it is read in `time_zone`."
+    )
+    time_zone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA zone for a time without offset (default: the check-in's).",
+    )
+
+
 class ReflectionRequest(BaseModel):
     model_config = _example(
         {
@@ -247,6 +260,42 @@ async def get_checkin(
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
         return await checkins.get_checkin(uow, principal, checkin_id)
+
+
+@checkins_router.patch(
+    "/{checkin_id}",
+    summary="Move a check-in still to be held (either participant): an updated invitation",
+    responses={409: {"description": "The check-in was completed or cancelled."}},
+)
+async def reschedule_checkin(
+    checkin_id: PathId,
+    body: RescheduleRequest,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    command = checkins.RescheduleCheckin(**body.model_dump())
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        return 200, await checkins.reschedule_checkin(uow, principal, checkin_id, command)
+
+    return await run_idempotent(
+        runtime, principal, key, ["reschedule", checkin_id, _dump(body)], action
+    )
+
+
+@checkins_router.post(
+    "/{checkin_id}/cancel",
+    summary="Call off a check-in still to be held (either participant); again: no change",
+    responses={409: {"description": "The check-in was completed."}},
+)
+async def cancel_checkin(
+    checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        return 200, await checkins.cancel_checkin(uow, principal, checkin_id)
+
+    return await run_idempotent(runtime, principal, key, ["cancel", checkin_id], action)
 
 
 @checkins_router.get(

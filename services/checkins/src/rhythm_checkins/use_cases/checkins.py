@@ -30,8 +30,10 @@ from rhythm_checkins.use_cases.cadence import close_obligation_for
 from rhythm_checkins.use_cases.directory import people
 from rhythm_checkins.use_cases.goals import unknown_goals
 from rhythm_shared.contracts.v1 import (
+    CheckinCancelled,
     CheckinCompleted,
     CheckinKind,
+    CheckinRescheduled,
     CheckinScheduled,
     Initiator,
     PulseRecorded,
@@ -55,6 +57,14 @@ class ScheduleCheckin:
     kind: CheckinKind = CheckinKind.MONTHLY
     manager_id: str | None = None
     #: Zone of a scheduled_for given without an offset (default: the employee's zone).
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True)
+class RescheduleCheckin:
+    scheduled_for: datetime
+    #: Zone of a scheduled_for given without an offset, and the check-in's zone from now on
+    #: (default: the zone it has).
     time_zone: str | None = None
 
 
@@ -248,6 +258,7 @@ async def _view(uow: UnitOfWork, principal: Principal, row: Any, access: Access)
         "initiated_by": row.initiated_by,
         "initiated_by_id": row.initiated_by_id,
         "state": row.state,
+        "invite_sequence": row.invite_sequence,
         "held_at": row.held_at,
         "obligation_id": row.obligation_id,
         "goals_discussed": list(row.goals_discussed or []),
@@ -499,6 +510,84 @@ async def _writable(
     if row.state != CheckinState.SCHEDULED.value:
         raise Conflict(f"the check-in is {row.state}")
     return row
+
+
+async def reschedule_checkin(
+    uow: UnitOfWork, principal: Principal, checkin_id: str, command: RescheduleCheckin
+) -> dict[str, Any]:
+    """Either participant moves a check-in still to be held; the invitation's revision goes up
+    by one and calendars get the new time. The same time again changes nothing."""
+    row = await _writable(
+        uow, principal, checkin_id, "reschedule_checkin", "only the participants move a check-in"
+    )
+    name = command.time_zone or row.time_zone
+    try:
+        tz = zone(name)
+    except UnknownTimeZone as exc:
+        raise InvalidInput.field("time_zone", msg=str(exc)) from exc
+    when = command.scheduled_for
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    if when == row.scheduled_for:
+        return await get_checkin(uow, principal, checkin_id)
+    now = uow.clock.now()
+    sequence = row.invite_sequence + 1
+    await uow.session.execute(
+        update(checkins)
+        .where(checkins.c.id == row.id)
+        .values(scheduled_for=when, time_zone=name, invite_sequence=sequence, updated_at=now)
+    )
+    await uow.publish(
+        CheckinRescheduled(
+            tenant_id=row.tenant_id,
+            occurred_at=now,
+            checkin_id=row.id,
+            kind=CheckinKind(row.kind),
+            employee_id=row.employee_id,
+            manager_id=row.manager_id,
+            scheduled_for=when,
+            previous_scheduled_for=row.scheduled_for,
+            initiated_by=Initiator(row.initiated_by),
+            changed_by=initiator(principal.subject, row.employee_id),
+            sequence=sequence,
+        )
+    )
+    return await get_checkin(uow, principal, checkin_id)
+
+
+async def cancel_checkin(uow: UnitOfWork, principal: Principal, checkin_id: str) -> dict[str, Any]:
+    """Either participant calls off a check-in still to be held: it fulfils no obligation (only
+    a completed one does) and calendars drop it. Cancelling again answers the cancelled
+    check-in and changes nothing; a completed one cannot be cancelled (409)."""
+    row = await _load(uow, principal.tenant, checkin_id, lock=True)
+    if not (await _access(uow, principal, row)).may("cancel_checkin"):
+        raise Forbidden("only the participants cancel a check-in")
+    if row.state == CheckinState.CANCELLED.value:
+        return await get_checkin(uow, principal, checkin_id)
+    if row.state != CheckinState.SCHEDULED.value:
+        raise Conflict(f"the check-in is {row.state}")
+    now = uow.clock.now()
+    sequence = row.invite_sequence + 1
+    await uow.session.execute(
+        update(checkins)
+        .where(checkins.c.id == row.id)
+        .values(state=CheckinState.CANCELLED.value, invite_sequence=sequence, updated_at=now)
+    )
+    await uow.publish(
+        CheckinCancelled(
+            tenant_id=row.tenant_id,
+            occurred_at=now,
+            checkin_id=row.id,
+            kind=CheckinKind(row.kind),
+            employee_id=row.employee_id,
+            manager_id=row.manager_id,
+            scheduled_for=row.scheduled_for,
+            initiated_by=Initiator(row.initiated_by),
+            changed_by=initiator(principal.subject, row.employee_id),
+            sequence=sequence,
+        )
+    )
+    return await get_checkin(uow, principal, checkin_id)
 
 
 async def submit_reflection(

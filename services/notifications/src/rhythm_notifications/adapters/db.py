@@ -173,6 +173,9 @@ webhook_endpoints = Table(
     Column("description", String(200), nullable=True),
     Column("active", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # A rotation's overlap: the replaced secret also signs deliveries until then.
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_until", UtcDateTime, nullable=True),
     comment="Per-tenant HTTP endpoints that receive domain events (Standard Webhooks).",
 )
 Index("ix_webhook_endpoints_tenant", webhook_endpoints.c.tenant_id)

@@ -55,7 +55,11 @@ def build_message(
     idempotency_key: str,
     category: str,
     now: datetime,
+    calendar: tuple[str, bytes] | None = None,
 ) -> EmailMessage:
+    """Text and HTML alternatives; with ``calendar`` (method, iCalendar object) also the
+    ``text/calendar; method=...`` alternative calendars act on (iMIP, RFC 6047) and the same
+    object as an ``invite.ics`` attachment for clients that only offer attachments."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = formataddr((to_name, to_address))
@@ -69,6 +73,12 @@ def build_message(
     msg["X-Rhythm-Category"] = category
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    if calendar is not None:
+        method, ics = calendar
+        msg.add_alternative(ics.decode(), subtype="calendar", params={"method": method})
+        msg.add_attachment(
+            ics, maintype="application", subtype="ics", filename="invite.ics", params={}
+        )
     return msg
 
 

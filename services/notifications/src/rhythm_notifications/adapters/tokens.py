@@ -1,8 +1,16 @@
 """Signed one-click unsubscribe tokens (RFC 8058 needs a URL that works without a login).
 
-The token names the tenant, the person and the category, signed with HMAC-SHA256, so a link can
-only ever unsubscribe its own recipient from its own category. It does not expire: an old
-email's unsubscribe link must keep working.
+The token names the tenant, the person, the category and when it expires
+(``UNSUBSCRIBE_TOKEN_TTL_DAYS`` after the email was sent), signed with HMAC-SHA256, so a link
+can only ever unsubscribe its own recipient from its own category, and only for a while.
+
+Verification takes the current secret and the previous one (``UNSUBSCRIBE_SECRET``,
+``UNSUBSCRIBE_SECRET_PREVIOUS``): a rotation keeps every link already sent working until the
+previous secret is removed, which the operator does once the links it signed have expired.
+
+Links sent before tokens carried an expiry (three fields, MAC over ``unsubscribe.``) are still
+accepted, for as long as the secret that signed them is current or previous: the first
+rotation after the upgrade that drops that secret retires them (docs/operations-rotation.md).
 """
 
 from __future__ import annotations
@@ -11,10 +19,21 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: What each format's MAC covers before the body, so one format can never pass as the other.
+_V2 = b"unsubscribe.v2."
+_LEGACY = b"unsubscribe."
 
 
 class BadToken(ValueError):
+    pass
+
+
+class ExpiredToken(BadToken):
     pass
 
 
@@ -33,26 +52,46 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_unsubscribe(secret: str, grant: UnsubscribeGrant) -> str:
+def _mac(secret: str, domain: bytes, body: bytes) -> bytes:
+    return hmac.new(secret.encode(), domain + body, hashlib.sha256).digest()
+
+
+def sign_unsubscribe(secret: str, grant: UnsubscribeGrant, *, expires_at: datetime) -> str:
     body = json.dumps(
-        [grant.tenant_id, grant.employee_id, grant.category], separators=(",", ":")
+        [grant.tenant_id, grant.employee_id, grant.category, int(expires_at.timestamp())],
+        separators=(",", ":"),
     ).encode()
-    mac = hmac.new(secret.encode(), b"unsubscribe." + body, hashlib.sha256).digest()
-    return f"{_b64(body)}.{_b64(mac)}"
+    return f"{_b64(body)}.{_b64(_mac(secret, _V2, body))}"
 
 
-def verify_unsubscribe(secret: str, token: str) -> UnsubscribeGrant:
+def verify_unsubscribe(secrets: Sequence[str], token: str, *, now: datetime) -> UnsubscribeGrant:
+    """The grant of a token signed by any of ``secrets``; ``ExpiredToken`` once it expired,
+    ``BadToken`` for anything else that is not a token of ours."""
     try:
         body_part, mac_part = token.split(".", 1)
         body = _unb64(body_part)
         mac = _unb64(mac_part)
     except (ValueError, TypeError) as exc:
         raise BadToken("malformed token") from exc
-    expected = hmac.new(secret.encode(), b"unsubscribe." + body, hashlib.sha256).digest()
-    if not hmac.compare_digest(mac, expected):
-        raise BadToken("bad signature")
+    for secret in secrets:
+        if hmac.compare_digest(mac, _mac(secret, _V2, body)):
+            fields = _fields(body, 4)
+            if now.timestamp() >= fields[3]:
+                raise ExpiredToken("expired")
+            return UnsubscribeGrant(str(fields[0]), str(fields[1]), str(fields[2]))
+        if hmac.compare_digest(mac, _mac(secret, _LEGACY, body)):
+            fields = _fields(body, 3)
+            return UnsubscribeGrant(str(fields[0]), str(fields[1]), str(fields[2]))
+    raise BadToken("bad signature")
+
+
+def _fields(body: bytes, count: int) -> list[Any]:
     try:
-        tenant, employee, category = json.loads(body)
-    except (ValueError, TypeError) as exc:
+        fields = json.loads(body)
+    except ValueError as exc:
         raise BadToken("malformed token") from exc
-    return UnsubscribeGrant(str(tenant), str(employee), str(category))
+    if not isinstance(fields, list) or len(fields) != count:
+        raise BadToken("malformed token")
+    if count == 4 and not isinstance(fields[3], int):
+        raise BadToken("malformed token")
+    return fields

@@ -2,7 +2,9 @@
 
 Headers: ``webhook-id`` (the same on every retry, so receivers de-duplicate), ``webhook-timestamp``
 (Unix seconds of this attempt) and ``webhook-signature`` = ``v1,`` + base64(HMAC-SHA256(key,
-"{id}.{timestamp}.{body}")), where the key is the base64 part of the ``whsec_`` secret.
+"{id}.{timestamp}.{body}")), where the key is the base64 part of the ``whsec_`` secret. During a
+secret rotation's overlap the header carries one signature per secret, space-separated, the new
+one first (the spec lets a receiver accept any of them), so a receiver on either secret verifies.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rhythm_notifications.adapters.outbound import OutboundClient, OutboundFailure
@@ -26,6 +29,11 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     mac = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
+
+
+def signature_header(signing_secrets: Sequence[str], msg_id: str, timestamp: int, body: str) -> str:
+    """``webhook-signature``: one ``v1,<sig>`` per secret, space-separated."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in signing_secrets)
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,13 @@ class WebhookSender:
         self._timeout_s = timeout_s
 
     async def post(
-        self, url: str, *, msg_id: str, timestamp: int, body: str, secret: str
+        self, url: str, *, msg_id: str, timestamp: int, body: str, signing_secrets: Sequence[str]
     ) -> WebhookResult:
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, msg_id, timestamp, body),
+            "webhook-signature": signature_header(signing_secrets, msg_id, timestamp, body),
             "user-agent": "Rhythm-Webhooks/1",
         }
         answer = await self._outbound.post(

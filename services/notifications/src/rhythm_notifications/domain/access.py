@@ -34,6 +34,7 @@ POLICY: Policy = {
     "register_webhook": frozenset({HR_ADMIN, INTEGRATION}),
     "list_webhooks": frozenset({HR_ADMIN, INTEGRATION}),
     "delete_webhook": frozenset({HR_ADMIN, INTEGRATION}),
+    "rotate_webhook_secret": frozenset({HR_ADMIN, INTEGRATION}),
     # Tenant-wide configuration: the app's base URL for links, chat channels (whose webhook
     # URLs post into the tenant's workspace): hr_admin's.
     "read_tenant_settings": frozenset({HR_ADMIN}),
@@ -59,6 +60,7 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/v1/webhook-endpoints"): "register_webhook",
     ("GET", "/v1/webhook-endpoints"): "list_webhooks",
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): "delete_webhook",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "rotate_webhook_secret",
     ("GET", "/v1/tenant-settings"): "read_tenant_settings",
     ("PUT", "/v1/tenant-settings"): "set_tenant_settings",
     ("GET", "/v1/chat-channels"): "list_chat_channels",

@@ -65,7 +65,7 @@ def decide(
         return Decision(Plan.SUPPRESS, reason=reason)
     channels = channels_for(choice, has_push=has_push) + chat
     mode = pref.mode if pref else DeliveryMode.IMMEDIATE
-    if mode is not DeliveryMode.IMMEDIATE and not rule.critical:
+    if mode is not DeliveryMode.IMMEDIATE and not rule.immediate:
         return Decision(Plan.DIGEST, channels, mode=mode)
     return Decision(Plan.SEND, channels)
 
@@ -77,6 +77,7 @@ def after_unsubscribe(current: ChannelChoice) -> ChannelChoice:
     return ChannelChoice.NONE
 
 
-def is_capped(category: Category, *, critical: bool) -> bool:
-    """At most one message per category per day, except escalations (critical notices)."""
-    return not critical and category is not Category.DIGEST
+def is_capped(category: Category, *, immediate: bool) -> bool:
+    """At most one message per category per day, except escalations (critical notices) and
+    calendar messages (``Rule.immediate``)."""
+    return not immediate and category is not Category.DIGEST

@@ -15,8 +15,10 @@ from typing import Any
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import (
     CadenceEscalated,
+    CheckinCancelled,
     CheckinDue,
     CheckinMissed,
+    CheckinRescheduled,
     CheckinScheduled,
     FeedbackGiven,
     GoalStale,
@@ -55,6 +57,14 @@ class Rule:
     default_channel: ChannelChoice
     #: Critical notices skip digests and the daily cap, but still respect a channel opt-out.
     critical: bool = False
+    #: Calendar messages (iMIP) carry an invitation a calendar applies: each goes by itself,
+    #: never in a digest nor held back by the daily cap (else the calendar shows a stale time).
+    calendar: bool = False
+
+    @property
+    def immediate(self) -> bool:
+        """Sent on its own (quiet hours still apply): no digest, no daily cap."""
+        return self.critical or self.calendar
 
 
 #: The routing table: category -> recipients -> default channel.
@@ -76,6 +86,7 @@ RULES: Mapping[Category, Rule] = {
             Category.CHECKIN_INVITATION,
             (Audience.EMPLOYEE, Audience.MANAGER),
             ChannelChoice.EMAIL,
+            calendar=True,
         ),
         Rule(Category.DIGEST, (), ChannelChoice.EMAIL),
     )
@@ -181,18 +192,52 @@ def _feedback(e: FeedbackGiven) -> Trigger:
     )
 
 
-def _scheduled(e: CheckinScheduled) -> Trigger:
+def _invitation(
+    e: CheckinScheduled | CheckinRescheduled | CheckinCancelled,
+    natural_key: str,
+    method: str,
+    sequence: int,
+    **more: Any,
+) -> Trigger:
+    """An invitation and its updates: facts enough to build the iCalendar part when it is sent
+    (ids only; names and addresses are read from the directory then)."""
     return Trigger(
         Category.CHECKIN_INVITATION,
-        f"invite:{e.checkin_id}:{e.scheduled_for.isoformat()}",
+        natural_key,
         {Audience.EMPLOYEE: e.employee_id, Audience.MANAGER: e.manager_id},
         {
             "checkin_id": e.checkin_id,
             "kind": e.kind.value,
             "scheduled_for": _iso(e.scheduled_for),
             "initiated_by": e.initiated_by.value,
+            "employee_id": e.employee_id,
+            "manager_id": e.manager_id,
+            "method": method,
+            "sequence": sequence,
+            **more,
         },
     )
+
+
+def _scheduled(e: CheckinScheduled) -> Trigger:
+    key = f"invite:{e.checkin_id}:{e.scheduled_for.isoformat()}"
+    return _invitation(e, key, "REQUEST", 0)
+
+
+def _rescheduled(e: CheckinRescheduled) -> Trigger:
+    return _invitation(
+        e,
+        f"reschedule:{e.checkin_id}:{e.sequence}",
+        "REQUEST",
+        e.sequence,
+        previous_scheduled_for=_iso(e.previous_scheduled_for),
+        changed_by=e.changed_by.value,
+    )
+
+
+def _cancelled(e: CheckinCancelled) -> Trigger:
+    key = f"cancel:{e.checkin_id}"
+    return _invitation(e, key, "CANCEL", e.sequence, changed_by=e.changed_by.value)
 
 
 _TRIGGERS: dict[type[Event], Callable[[Any], Trigger | None]] = {
@@ -203,6 +248,8 @@ _TRIGGERS: dict[type[Event], Callable[[Any], Trigger | None]] = {
     GoalStatusChanged: _status,
     FeedbackGiven: _feedback,
     CheckinScheduled: _scheduled,
+    CheckinRescheduled: _rescheduled,
+    CheckinCancelled: _cancelled,
 }
 
 #: Event types that can notify someone.

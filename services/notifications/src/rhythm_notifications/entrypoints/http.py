@@ -6,16 +6,21 @@ Handlers translate requests into use-case calls and results into responses; no r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rhythm_notifications import use_cases
-from rhythm_notifications.adapters.tokens import BadToken, verify_unsubscribe
+from rhythm_notifications.adapters.tokens import (
+    BadToken,
+    ExpiredToken,
+    UnsubscribeGrant,
+    verify_unsubscribe,
+)
 from rhythm_notifications.adapters.webhooks import new_secret
 from rhythm_notifications.domain.routing import ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode
@@ -23,7 +28,7 @@ from rhythm_notifications.entrypoints.consumers import webhook_event_types
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, NotificationCategory
 from rhythm_shared.contracts.v1.values import ONE_LINE
-from rhythm_shared.kit.errors import NotFound
+from rhythm_shared.kit.errors import DomainError, NotFound
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
 
@@ -271,17 +276,38 @@ def _settings(runtime: Any) -> Settings:
     return settings
 
 
-def _grant(runtime: Any, token: str) -> Any:
+class LinkExpired(DomainError):
+    status_code = 410
+
+
+#: What a person who followed an unusable unsubscribe link reads.
+_LINK_EXPIRED = (
+    "This unsubscribe link has expired. Use the link in a more recent email from Rhythm, "
+    "or change which emails you get in your Rhythm notification settings."
+)
+_LINK_INVALID = (
+    "This unsubscribe link is not valid: it may have been cut short or changed. Use the "
+    "link in a more recent email from Rhythm, or change your Rhythm notification settings."
+)
+
+
+def _grant(runtime: Any, token: str) -> UnsubscribeGrant:
+    """The token's grant, verified against the current and the previous secret; else 410
+    (expired) or 404 (not ours), each with a sentence for the person."""
+    settings = _settings(runtime)
     try:
-        return verify_unsubscribe(_settings(runtime).unsubscribe_secret.get_secret_value(), token)
+        return verify_unsubscribe(settings.unsubscribe_secrets, token, now=runtime.clock.now())
+    except ExpiredToken as exc:
+        raise LinkExpired(_LINK_EXPIRED) from exc
     except BadToken as exc:
-        raise NotFound("this unsubscribe link is not valid") from exc
+        raise NotFound(_LINK_INVALID) from exc
 
 
 @router.post(
     "/unsubscribe",
     response_class=PlainTextResponse,
     summary="One-click unsubscribe (RFC 8058): stops email for one category",
+    responses={404: {"description": "not a valid link"}, 410: {"description": "expired link"}},
 )
 async def one_click_unsubscribe(
     runtime: RuntimeDep,
@@ -299,13 +325,23 @@ async def one_click_unsubscribe(
     "/unsubscribe",
     response_class=HTMLResponse,
     summary="Unsubscribe page: a GET never unsubscribes (link scanners follow links)",
+    responses={404: {"description": "not a valid link"}, 410: {"description": "expired link"}},
 )
 async def unsubscribe_page(
-    runtime: RuntimeDep, token: Annotated[str, Query(max_length=1000)]
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=1000)],
+    accept: Annotated[str, Header(include_in_schema=False)] = "",
 ) -> HTMLResponse:
-    grant = _grant(runtime, token)
     from html import escape
 
+    try:
+        grant = _grant(runtime, token)
+    except (LinkExpired, NotFound) as exc:
+        if "text/html" not in accept:
+            raise  # an API client gets the JSON error
+        # A person followed the link in a browser: a page, in words.
+        page = f"<!DOCTYPE html><html><body><p>{escape(exc.message)}</p></body></html>"
+        return HTMLResponse(page, status_code=exc.status_code)
     return HTMLResponse(
         "<!DOCTYPE html><html><body>"
         f"<p>Stop emails about <strong>{escape(grant.category)}</strong>?</p>"
@@ -347,7 +383,14 @@ class WebhookEndpointOut(BaseModel):
     description: str | None
     created_at: datetime
     secret: str | None = Field(
-        None, description="whsec_ signing secret; shown once, when the endpoint is created."
+        None,
+        description="whsec_ signing secret; shown once, when the endpoint is created or its "
+        "secret rotated.",
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        None,
+        description="During a rotation's overlap: until when the previous secret also signs "
+        "every delivery (a second v1 signature).",
     )
 
 
@@ -402,6 +445,54 @@ async def delete_webhook(
     async with runtime.uow() as uow:
         await use_cases.delete_webhook(uow, principal, endpoint_id)
     return Response(status_code=204)
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_hours": 24}]}
+    )
+
+    overlap_hours: float = Field(
+        24,
+        ge=0,
+        le=168,
+        description="How long the previous secret keeps signing deliveries beside the new one "
+        "(0: at once only the new, e.g. after a leak).",
+    )
+
+
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/rotate-secret",
+    response_model=WebhookEndpointOut,
+    summary="Rotate a webhook endpoint's secret, the previous one valid for an overlap",
+)
+async def rotate_webhook_secret(
+    endpoint_id: str,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    body: RotateSecretIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    chosen = body or RotateSecretIn()
+    secret = new_secret()
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        rotated = await use_cases.rotate_webhook_secret(
+            uow,
+            principal,
+            endpoint_id,
+            secret=secret,
+            overlap=timedelta(hours=chosen.overlap_hours),
+        )
+        return 200, rotated
+
+    return await run_idempotent(
+        runtime,
+        principal,
+        idempotency_key,
+        {"e": endpoint_id, "p": chosen.model_dump(mode="json")},
+        action,
+    )
 
 
 class TenantSettingsIn(BaseModel):

@@ -12,13 +12,14 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 
 from rhythm_notifications import use_cases
+from rhythm_notifications.adapters.calendar import Party, build_ics, invitation_from
 from rhythm_notifications.adapters.chat import CHAT_CHANNELS, ChatMessage, ChatSender
 from rhythm_notifications.adapters.email import build_message, check_address, check_display_name
 from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
@@ -27,6 +28,7 @@ from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscr
 from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
 from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
 from rhythm_notifications.domain.links import link
+from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit import crypto
@@ -66,10 +68,13 @@ class Channels:
     chat: ChatSender
 
 
-def unsubscribe_url(settings: Settings, tenant: str, employee: str, category: str) -> str:
+def unsubscribe_url(
+    settings: Settings, tenant: str, employee: str, category: str, now: datetime
+) -> str:
     token = sign_unsubscribe(
         settings.unsubscribe_secret.get_secret_value(),
         UnsubscribeGrant(tenant, employee, category),
+        expires_at=now + timedelta(days=settings.unsubscribe_token_ttl_days),
     )
     return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
 
@@ -208,7 +213,11 @@ class Dispatcher:
             "link": self._link(delivery),
             "name": person.display_name,
             "unsubscribe_url": unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
         }
         return self.channels.templates.render(
@@ -271,15 +280,46 @@ class Dispatcher:
             to_name=name,
             to_address=address,
             unsubscribe_url=unsubscribe_url(
-                self.settings, delivery.tenant_id, delivery.recipient_id, delivery.category
+                self.settings,
+                delivery.tenant_id,
+                delivery.recipient_id,
+                delivery.category,
+                self.runtime.clock.now(),
             ),
             idempotency_key=delivery.idempotency_key,
             category=delivery.category,
             now=self.runtime.clock.now(),
+            calendar=await self._invitation(delivery, person),
         )
         return await self.channels.mailer.send(
             message, address, lambda: self._mark_sending(delivery, token)
         )
+
+    async def _invitation(
+        self, delivery: use_cases.Claimed, person: use_cases.Person
+    ) -> tuple[str, bytes] | None:
+        """The iCalendar part of a check-in invitation (adapters/calendar.py), in the
+        recipient's zone, with both people's addresses read from the directory now."""
+        facts = delivery.payload.get("facts")
+        if delivery.category != Category.CHECKIN_INVITATION.value or not isinstance(facts, dict):
+            return None
+        ids = [i for i in (facts.get("employee_id"), facts.get("manager_id")) if isinstance(i, str)]
+        async with self.runtime.uow() as uow:
+            found = await use_cases.load_people(uow, delivery.tenant_id, ids, self.kek)
+        parties = {
+            pid: Party(p.email, "" if crypto.is_sealed(p.display_name) else p.display_name or "")
+            for pid, p in found.items()
+            if p.email and not crypto.is_sealed(p.email) and check_address(p.email) is None
+        }
+        invitation = invitation_from(
+            delivery.tenant_id,
+            facts,
+            parties,
+            time_zone=person.time_zone,
+            language=language_of(person.locale),
+            stamp=datetime.fromisoformat(delivery.payload["caused_at"]),
+        )
+        return (invitation.method, build_ics(invitation)) if invitation else None
 
     async def _push(
         self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
@@ -418,7 +458,7 @@ class WebhookDispatcher:
                     msg_id=delivery.id,
                     timestamp=int(self.runtime.clock.now().timestamp()),
                     body=delivery.body,
-                    secret=delivery.secret,
+                    signing_secrets=delivery.signing_secrets,
                 )
             except Exception as exc:
                 # One delivery's fault stays its own: recorded as a failed attempt (so the

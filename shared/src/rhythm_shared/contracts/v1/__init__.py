@@ -22,7 +22,9 @@ from rhythm_shared.contracts.v1.catalog import (
     topics_published_by,
 )
 from rhythm_shared.contracts.v1.checkins import (
+    CheckinCancelled,
     CheckinCompleted,
+    CheckinRescheduled,
     CheckinScheduled,
     FeedbackGiven,
     ReflectionSubmitted,
@@ -81,10 +83,12 @@ __all__ = [
     "CadencePolicyChanged",
     "CadenceRule",
     "Channel",
+    "CheckinCancelled",
     "CheckinCompleted",
     "CheckinDue",
     "CheckinKind",
     "CheckinMissed",
+    "CheckinRescheduled",
     "CheckinScheduled",
     "DeliveryFailure",
     "Direction",

@@ -15,7 +15,9 @@ from rhythm_shared.contracts.v1.cadence import (
     CheckinMissed,
 )
 from rhythm_shared.contracts.v1.checkins import (
+    CheckinCancelled,
     CheckinCompleted,
+    CheckinRescheduled,
     CheckinScheduled,
     FeedbackGiven,
     ReflectionSubmitted,
@@ -58,6 +60,8 @@ EVENTS: tuple[type[Event], ...] = (
     GoalStale,
     GoalArchived,
     CheckinScheduled,
+    CheckinRescheduled,
+    CheckinCancelled,
     CheckinCompleted,
     ReflectionSubmitted,
     FeedbackGiven,

@@ -61,6 +61,92 @@ class CheckinScheduled(_EmployeeEvent):
     initiated_by: Initiator = Field(description="Whether the employee or the manager asked for it.")
 
 
+class CheckinRescheduled(_EmployeeEvent):
+    """A scheduled check-in was moved to another time; calendars get an updated invitation."""
+
+    type: ClassVar[str] = "rhythm.checkin.rescheduled.v1"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": "acme",
+                    "occurred_at": "2026-02-23T09:30:00Z",
+                    "checkin_id": "c-5521",
+                    "kind": "monthly",
+                    "employee_id": "e-1042",
+                    "manager_id": "e-0007",
+                    "scheduled_for": "2026-02-27T10:00:00+01:00",
+                    "previous_scheduled_for": "2026-02-26T14:00:00+01:00",
+                    "initiated_by": "employee",
+                    "changed_by": "manager",
+                    "sequence": 1,
+                }
+            ]
+        }
+    )
+
+    checkin_id: Identifier = Field(description="Identifier of the check-in.")
+    kind: CheckinKind = Field(
+        description="Which conversation: monthly check-in or quarterly review."
+    )
+    employee_id: Identifier = Field(description="The employee the check-in is about.")
+    manager_id: Identifier = Field(description="The manager holding the check-in.")
+    scheduled_for: Instant = Field(description="The new time the conversation is planned to start.")
+    previous_scheduled_for: Instant = Field(description="The time it was planned for until now.")
+    initiated_by: Initiator = Field(
+        description="Whether the employee or the manager asked for it (the invitation's organizer)."
+    )
+    changed_by: Initiator = Field(description="Whether the employee or the manager moved it.")
+    sequence: int = Field(
+        ge=1,
+        description="The invitation's revision: 0 when scheduled, one more on each change "
+        "(iCalendar SEQUENCE).",
+    )
+
+
+class CheckinCancelled(_EmployeeEvent):
+    """A scheduled check-in was called off; it fulfils nothing and calendars drop it."""
+
+    type: ClassVar[str] = "rhythm.checkin.cancelled.v1"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": "acme",
+                    "occurred_at": "2026-02-24T08:00:00Z",
+                    "checkin_id": "c-5521",
+                    "kind": "monthly",
+                    "employee_id": "e-1042",
+                    "manager_id": "e-0007",
+                    "scheduled_for": "2026-02-27T10:00:00+01:00",
+                    "initiated_by": "employee",
+                    "changed_by": "employee",
+                    "sequence": 2,
+                }
+            ]
+        }
+    )
+
+    checkin_id: Identifier = Field(description="Identifier of the check-in.")
+    kind: CheckinKind = Field(
+        description="Which conversation: monthly check-in or quarterly review."
+    )
+    employee_id: Identifier = Field(description="The employee the check-in is about.")
+    manager_id: Identifier = Field(description="The manager who was to hold the check-in.")
+    scheduled_for: Instant = Field(description="The time it was planned for when it was cancelled.")
+    initiated_by: Initiator = Field(
+        description="Whether the employee or the manager asked for it (the invitation's organizer)."
+    )
+    changed_by: Initiator = Field(description="Whether the employee or the manager cancelled it.")
+    sequence: int = Field(
+        ge=1,
+        description="The invitation's revision: 0 when scheduled, one more on each change "
+        "(iCalendar SEQUENCE).",
+    )
+
+
 class CheckinCompleted(_EmployeeEvent):
     """A check-in took place; enough for reporting to count on-time, late and employee-led ones."""
 
