@@ -94,6 +94,7 @@ def path_values(org: Org, *, private_goal: bool = False) -> dict[str, str]:
         values["goal_id"] = org.ids["private_goal_id"]
     values["scope"] = "org_unit"
     values["scope_id"] = org.units["team"]
+    values["kind"] = "slack"  # notifications' chat channels: slack or teams
     return values
 
 

@@ -104,7 +104,10 @@ def test_the_development_unsubscribe_secret_is_refused_outside_development(
         "(`openssl rand -hex 32`)"
     ]
     chosen = NotificationsSettings(
-        environment=environment, jwt_secret=STRONG, unsubscribe_secret=STRONG
+        environment=environment,
+        jwt_secret=STRONG,
+        unsubscribe_secret=STRONG,
+        public_base_url="https://rhythm.example.com/notifications",
     )
     assert chosen.environment == environment
 
@@ -112,6 +115,66 @@ def test_the_development_unsubscribe_secret_is_refused_outside_development(
 def test_the_development_unsubscribe_secret_is_accepted_in_development() -> None:
     settings = NotificationsSettings(environment="development")
     assert settings.unsubscribe_secret.get_secret_value() == DEV_UNSUBSCRIBE_SECRET
+
+
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [
+        ("public_base_url", "one-click unsubscribe (RFC 8058) needs an https URI"),
+        ("app_base_url", "links in messages must not send people to plain http"),
+    ],
+)
+def test_a_plain_http_base_url_is_refused_in_production(setting: str, why: str) -> None:
+    safe: dict[str, Any] = {
+        "jwt_secret": STRONG,
+        "unsubscribe_secret": STRONG,
+        "public_base_url": "https://rhythm.example.com/notifications",
+    }
+    with pytest.raises(ValidationError) as caught:
+        NotificationsSettings(
+            environment="production", **{**safe, setting: "http://rhythm.example.com"}
+        )
+    assert explain(caught.value) == [
+        f"{setting.upper()}: 'http://rhythm.example.com' is refused with ENVIRONMENT=production "
+        f"({why}); set it to the https:// address people reach"
+    ]
+    for environment in ("development", "test"):  # local sinks and laptops speak plain http
+        assert NotificationsSettings(
+            environment=environment, **{**safe, setting: "http://127.0.0.1:8003"}
+        )
+    assert NotificationsSettings(environment="production", **{**safe, "app_base_url": None})
+
+
+def test_a_base_url_must_be_an_absolute_url_without_query() -> None:
+    for bad, message in (
+        ("rhythm.example.com", "APP_BASE_URL: 'rhythm.example.com' is not an absolute http(s) URL"),
+        ("https://rhythm.example.com/?tenant=1", "APP_BASE_URL: a base URL takes no query or "
+         "fragment ('https://rhythm.example.com/?tenant=1')"),
+    ):  # fmt: skip
+        with pytest.raises(ValidationError) as caught:
+            NotificationsSettings(environment="development", app_base_url=bad)
+        assert explain(caught.value) == [message]
+
+
+def test_rhythm_serve_refuses_an_http_public_base_url_in_production() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
+    env.update(
+        JWT_SECRET=STRONG,
+        UNSUBSCRIBE_SECRET=STRONG,
+        PUBLIC_BASE_URL="http://rhythm.example.com/notifications",
+    )
+    rhythm = os.path.join(os.path.dirname(sys.executable), "rhythm")
+    done = subprocess.run(
+        [rhythm, "serve", "notifications"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[:2] == [
+        "rhythm notifications cannot start with these settings:",
+        "  PUBLIC_BASE_URL: 'http://rhythm.example.com/notifications' is refused with "
+        "ENVIRONMENT=production (one-click unsubscribe (RFC 8058) needs an https URI); set it to "
+        "the https:// address people reach",
+    ]
+    assert "Traceback" not in done.stderr
 
 
 def test_rhythm_serve_names_the_refused_setting_instead_of_a_traceback() -> None:

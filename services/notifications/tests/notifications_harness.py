@@ -134,11 +134,16 @@ class Answer:
 
 @dataclass
 class HttpSink:
-    """Records every POST; answers with the next status queued for its path (default 201)."""
+    """Records every POST; answers with the next status queued for its path (default 201).
+
+    A path with a validator answers 400 with the validator's complaint when it has one, as a
+    chat platform refuses a payload that is not of its documented shape."""
 
     requests: list[HttpRequest] = field(default_factory=list)
     replies: dict[str, list[int]] = field(default_factory=dict)
     answers: dict[str, Answer] = field(default_factory=dict)
+    validators: dict[str, Callable[[bytes], str | None]] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)
     default_status: int = 201
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -158,6 +163,11 @@ class HttpSink:
                     queued = sink.replies.get(self.path)
                     status = queued.pop(0) if queued else sink.default_status
                     answer = sink.answers.get(self.path, Answer())
+                    validate = sink.validators.get(self.path)
+                    complaint = validate(body) if validate else None
+                    if complaint is not None:
+                        sink.refusals.append(complaint)
+                        status, answer = 400, Answer(body=complaint.encode())
                 time.sleep(answer.delay_s)
                 self.send_response(status)
                 for name, value in answer.headers.items():

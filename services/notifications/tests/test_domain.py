@@ -18,7 +18,7 @@ from rhythm_notifications.adapters.tokens import (
     verify_unsubscribe,
 )
 from rhythm_notifications.adapters.webhooks import sign
-from rhythm_notifications.domain import routing
+from rhythm_notifications.domain import links, routing
 from rhythm_notifications.domain.delivery import RetryPolicy
 from rhythm_notifications.domain.preferences import (
     CategoryPreference,
@@ -365,3 +365,36 @@ def test_every_category_renders_in_every_language(category: str, locale: str) ->
     assert "\n" not in rendered.subject
     assert "http://x/u" in rendered.text
     assert "http://x/u" in rendered.html
+
+
+def test_every_category_has_a_link_pattern_and_ids_cannot_change_the_path() -> None:
+    assert set(links.PATTERNS) == set(NotificationCategory)
+    base = "https://app.example.com/rhythm/"
+    assert links.link(base, "goal_stale", {"goal_id": "g-1"}) == (
+        "https://app.example.com/rhythm/goals/g-1"
+    )
+    assert links.link(base, "checkin_due", {"obligation_id": "../admin?x=1#y"}) == (
+        "https://app.example.com/rhythm/checkins/due/..%2Fadmin%3Fx%3D1%23y"
+    )
+    assert links.link(base, "digest", None) == "https://app.example.com/rhythm/"
+
+
+def test_without_a_base_or_the_id_it_needs_there_is_no_link() -> None:
+    assert links.link(None, "goal_stale", {"goal_id": "g-1"}) is None
+    assert links.link("", "goal_stale", {"goal_id": "g-1"}) is None
+    # Feedback decided before its id was kept in the facts: no link, not a broken one.
+    assert links.link("https://app.example.com", "feedback_received", {"giver_id": "g"}) is None
+    assert links.link("https://app.example.com", "goal_stale", {"goal_id": 7}) is None
+    assert links.link("https://app.example.com", "no_such_category", {}) is None
+
+
+def test_a_tenants_chat_channels_join_the_persons_channels_but_not_an_opt_out() -> None:
+    rule = routing.RULES[routing.Category.CHECKIN_MISSED]
+    chat = (Channel.SLACK, Channel.TEAMS)
+    sent = decide(rule, None, has_push=False, chat=chat)
+    assert sent.channels == (Channel.EMAIL, Channel.SLACK, Channel.TEAMS)
+    none = CategoryPreference(ChannelChoice.NONE)
+    assert decide(rule, none, has_push=False, chat=chat).plan is Plan.SUPPRESS
+    daily = CategoryPreference(ChannelChoice.PUSH, DeliveryMode.DAILY)
+    digest = decide(rule, daily, has_push=True, chat=chat)
+    assert (digest.plan, digest.channels) == (Plan.DIGEST, (Channel.PUSH, *chat))

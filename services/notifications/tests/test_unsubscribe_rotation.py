@@ -87,6 +87,10 @@ def test_one_format_never_passes_as_the_other() -> None:
         verify_unsubscribe([NEW], f"{b64(short)}.{b64(mac)}", now=NOW)
 
 
+#: Production takes only an https PUBLIC_BASE_URL (RFC 8058).
+HTTPS_BASE = "https://rhythm.example.com/notifications"
+
+
 @pytest.mark.parametrize("environment", ["test", "production"])
 def test_the_development_secret_is_refused_as_the_previous_one_outside_development(
     environment: str, monkeypatch: pytest.MonkeyPatch
@@ -98,6 +102,7 @@ def test_the_development_secret_is_refused_as_the_previous_one_outside_developme
             jwt_secret=NEW,
             unsubscribe_secret=NEW,
             unsubscribe_secret_previous=DEV_UNSUBSCRIBE_SECRET,
+            public_base_url=HTTPS_BASE,
         )
     assert explain(caught.value) == [
         f"UNSUBSCRIBE_SECRET_PREVIOUS: the development secret is refused with "
@@ -106,7 +111,7 @@ def test_the_development_secret_is_refused_as_the_previous_one_outside_developme
     ]
     settings = Settings(
         environment=environment, jwt_secret=NEW, unsubscribe_secret=NEW,
-        unsubscribe_secret_previous=OLD,
+        unsubscribe_secret_previous=OLD, public_base_url=HTTPS_BASE,
     )  # fmt: skip
     assert settings.unsubscribe_secrets == [NEW, OLD]
 

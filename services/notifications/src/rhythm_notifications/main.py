@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from rhythm_notifications.adapters.chat import ChatSender
 from rhythm_notifications.adapters.db import kit, metadata
 from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.adapters.outbound import OutboundClient
@@ -73,6 +74,7 @@ def build(
         ),
         webhooks=webhooks or WebhookSender(outbound, settings.webhook_timeout_s),
         templates=Templates(),
+        chat=ChatSender(outbound, settings.chat_timeout_s),
     )
 
     def on_start(runtime: Runtime) -> None:

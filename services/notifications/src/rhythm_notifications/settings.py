@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -40,7 +41,13 @@ class Settings(ServiceSettings):
         "Rhythm <rhythm@localhost.localdomain>", description="From header of every email."
     )
     public_base_url: str = Field(
-        "http://127.0.0.1:8003", description="Base URL of this service, for unsubscribe links."
+        "http://127.0.0.1:8003",
+        description="Base URL of this service, for unsubscribe links (https in production).",
+    )
+    app_base_url: str | None = Field(
+        None,
+        description="Base URL of the app people use, for the links in every message (a tenant "
+        "may override it); without it, messages carry no link.",
     )
     unsubscribe_secret: SecretStr = Field(
         SecretStr(DEV_UNSUBSCRIBE_SECRET), description="HMAC key of one-click unsubscribe tokens."
@@ -69,10 +76,13 @@ class Settings(ServiceSettings):
     webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a webhook fails.")
     webhook_retry_base_s: float = Field(5.0, gt=0, description="First webhook retry delay.")
 
-    # --- outbound requests (webhooks and Web Push; see adapters/outbound.py) ---
+    # --- chat channels (Slack, Teams incoming webhooks; configured per tenant) ---
+    chat_timeout_s: float = Field(10.0, gt=0, description="Chat webhook request timeout.")
+
+    # --- outbound requests (webhooks, Web Push and chat; see adapters/outbound.py) ---
     outbound_allow_private: bool = Field(
         False,
-        description="Let webhooks and pushes reach loopback and private addresses "
+        description="Let webhooks, pushes and chat posts reach loopback and private addresses "
         "(local sinks in development and tests; refused in production).",
     )
     outbound_max_response_bytes: int = Field(
@@ -135,6 +145,31 @@ class Settings(ServiceSettings):
         if self.unsubscribe_secret_previous is not None:
             secrets.append(self.unsubscribe_secret_previous.get_secret_value())
         return secrets
+
+    @model_validator(mode="after")
+    def _check_base_urls(self) -> Settings:
+        for name, url in (
+            ("PUBLIC_BASE_URL", self.public_base_url),
+            ("APP_BASE_URL", self.app_base_url),
+        ):
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{name}: {url!r} is not an absolute http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError(f"{name}: a base URL takes no query or fragment ({url!r})")
+            if self.environment == "production" and parts.scheme != "https":
+                why = (
+                    "one-click unsubscribe (RFC 8058) needs an https URI"
+                    if name == "PUBLIC_BASE_URL"
+                    else "links in messages must not send people to plain http"
+                )
+                raise ValueError(
+                    f"{name}: {url!r} is refused with ENVIRONMENT=production ({why}); "
+                    "set it to the https:// address people reach"
+                )
+        return self
 
     @model_validator(mode="after")
     def _refuse_private_outbound_in_production(self) -> Settings:

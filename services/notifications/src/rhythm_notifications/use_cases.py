@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, delete, func, select, update
 
 from rhythm_notifications.adapters import db
+from rhythm_notifications.adapters.outbound import host_refusal
 from rhythm_notifications.domain import access, routing
 from rhythm_notifications.domain.delivery import (
     FINAL,
@@ -725,6 +726,7 @@ async def notify(
     ]
     prefs = await _preferences_for(uow, tenant, live, trigger.category)
     pushers = await _push_holders(uow, tenant, live)
+    chat = await _chat_channels_for(uow, tenant, trigger.category)
     schedules = await _schedules_for(uow, tenant, [people[pid] for pid in live])
     for recipient, audience in chosen:
         if recipient in decided:
@@ -747,7 +749,7 @@ async def notify(
         if not person.active_at(now):
             await _suppress(uow, envelope, trigger, recipient, SuppressionReason.INACTIVE, payload)
             continue
-        decision = decide(rule, prefs.get(recipient), has_push=recipient in pushers)
+        decision = decide(rule, prefs.get(recipient), has_push=recipient in pushers, chat=chat)
         if decision.plan is Plan.SUPPRESS:
             assert decision.reason is not None
             await _suppress(uow, envelope, trigger, recipient, decision.reason, payload)
@@ -879,6 +881,7 @@ class Claimed:
     payload: dict[str, Any]
     person: Person | None
     created_at: datetime
+    app_base_url: str | None = None  # the tenant's override of APP_BASE_URL, if it has one
 
 
 def _notification_fields(row: Row[Any] | Claimed) -> dict[str, Any]:
@@ -1044,6 +1047,7 @@ async def claim_due(
     for tenant, recipients in by_tenant.items():
         for pid, person in (await load_people(uow, tenant, recipients, kek)).items():
             people[(tenant, pid)] = person
+    bases = await app_base_urls(uow, list(by_tenant))
     return [
         Claimed(
             id=row.id,
@@ -1057,6 +1061,7 @@ async def claim_due(
             payload=row.payload,
             person=people.get((row.tenant_id, row.recipient_id)),
             created_at=row.created_at,
+            app_base_url=bases.get(row.tenant_id),
         )
         for row in rows
     ]
@@ -1537,6 +1542,156 @@ async def record_webhook_result(
         )
     )
     return status
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-tenant configuration: the app's base URL (links) and chat channels
+# ---------------------------------------------------------------------------------------------
+
+_TENANT_CONFIGURATION = "the tenant's links and chat channels are configured by hr_admin"
+
+
+def _check_base_url(url: str, *, allow_http: bool) -> None:
+    _check_url(url, "app_base_url", allow_http=allow_http)
+    parsed = urlparse(url)
+    if parsed.query or parsed.fragment:
+        raise InvalidInput.field("app_base_url", msg="a base URL takes no query or fragment")
+
+
+async def get_tenant_settings(uow: UnitOfWork, principal: Principal) -> dict[str, Any]:
+    await _require(uow, principal, "read_tenant_settings", None, _TENANT_CONFIGURATION)
+    t = db.tenant_settings
+    row = (await uow.session.execute(select(t).where(t.c.tenant_id == principal.tenant))).first()
+    return {
+        "app_base_url": row.app_base_url if row else None,
+        "updated_at": row.updated_at if row else None,
+    }
+
+
+async def set_tenant_settings(
+    uow: UnitOfWork, principal: Principal, app_base_url: str | None, *, allow_http: bool
+) -> dict[str, Any]:
+    """Set (or, with None, drop) the tenant's own app base URL."""
+    await _require(uow, principal, "set_tenant_settings", None, _TENANT_CONFIGURATION)
+    if app_base_url is not None:
+        _check_base_url(app_base_url, allow_http=allow_http)
+    t = db.tenant_settings
+    values = {"app_base_url": app_base_url, "updated_at": uow.clock.now()}
+    await uow.session.execute(
+        uow.insert(t)
+        .values(tenant_id=principal.tenant, **values)
+        .on_conflict_do_update(index_elements=[t.c.tenant_id], set_=values)
+    )
+    return await get_tenant_settings(uow, principal)
+
+
+async def app_base_urls(uow: UnitOfWork, tenants: Sequence[str]) -> dict[str, str]:
+    """The tenants among ``tenants`` that override APP_BASE_URL, with their base URL."""
+    if not tenants:
+        return {}
+    t = db.tenant_settings
+    rows = await uow.session.execute(
+        select(t.c.tenant_id, t.c.app_base_url).where(
+            t.c.tenant_id.in_(sorted(set(tenants))), t.c.app_base_url.is_not(None)
+        )
+    )
+    return {row.tenant_id: row.app_base_url for row in rows}
+
+
+@dataclass(frozen=True)
+class SetChatChannel:
+    kind: Channel  # slack | teams
+    url: str
+    categories: list[str]
+
+
+def _masked(url: str) -> str:
+    """A chat webhook URL is its own credential: shown as its host and last characters."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}/…{url[-4:]}"
+
+
+def _chat_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        "url": _masked(row.url),
+        "categories": list(row.categories),
+        "updated_at": row.updated_at,
+    }
+
+
+async def set_chat_channel(
+    uow: UnitOfWork,
+    principal: Principal,
+    command: SetChatChannel,
+    *,
+    allow_http: bool,
+    allow_private: bool,
+) -> dict[str, Any]:
+    """Connect (or replace) the tenant's Slack or Teams channel and the categories it takes.
+
+    The URL is checked now, not only when a message is posted: https outside development and
+    tests, and a host whose addresses are public (the outbound client checks again on every
+    request, since a name can change what it resolves to)."""
+    await _require(uow, principal, "set_chat_channel", None, _TENANT_CONFIGURATION)
+    _check_url(command.url, "url", allow_http=allow_http)
+    if not allow_private:
+        why = await host_refusal(command.url)
+        if why is not None:
+            raise InvalidInput.field("url", msg=why)
+    c = db.chat_channels
+    values = {
+        "url": command.url,
+        "categories": sorted(set(command.categories)),
+        "updated_at": uow.clock.now(),
+    }
+    await uow.session.execute(
+        uow.insert(c)
+        .values(tenant_id=principal.tenant, kind=command.kind.value, **values)
+        .on_conflict_do_update(index_elements=[c.c.tenant_id, c.c.kind], set_=values)
+    )
+    row = (
+        await uow.session.execute(
+            select(c).where(c.c.tenant_id == principal.tenant, c.c.kind == command.kind.value)
+        )
+    ).one()
+    return _chat_view(row)
+
+
+async def list_chat_channels(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
+    await _require(uow, principal, "list_chat_channels", None, _TENANT_CONFIGURATION)
+    c = db.chat_channels
+    rows = await uow.session.execute(
+        select(c).where(c.c.tenant_id == principal.tenant).order_by(c.c.kind)
+    )
+    return [_chat_view(row) for row in rows]
+
+
+async def delete_chat_channel(uow: UnitOfWork, principal: Principal, kind: Channel) -> None:
+    """Disconnect a chat channel (idempotent: disconnected is the end state, whether or not it
+    was connected); what was still owed to it fails when it is due."""
+    await _require(uow, principal, "delete_chat_channel", None, _TENANT_CONFIGURATION)
+    c = db.chat_channels
+    await uow.session.execute(
+        delete(c).where(c.c.tenant_id == principal.tenant, c.c.kind == kind.value)
+    )
+
+
+async def _chat_channels_for(
+    uow: UnitOfWork, tenant: str, category: Category
+) -> tuple[Channel, ...]:
+    """The tenant's chat channels that take this category."""
+    c = db.chat_channels
+    rows = await uow.session.execute(
+        select(c.c.kind, c.c.categories).where(c.c.tenant_id == tenant).order_by(c.c.kind)
+    )
+    return tuple(Channel(row.kind) for row in rows if category.value in row.categories)
+
+
+async def chat_channel_url(uow: UnitOfWork, tenant: str, kind: str) -> str | None:
+    c = db.chat_channels
+    url = await uow.session.scalar(select(c.c.url).where(c.c.tenant_id == tenant, c.c.kind == kind))
+    return str(url) if url is not None else None
 
 
 # ---------------------------------------------------------------------------------------------

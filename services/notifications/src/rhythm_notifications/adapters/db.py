@@ -204,3 +204,23 @@ webhook_deliveries = Table(
 Index(
     "ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at
 )
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("app_base_url", String(2048), nullable=True),  # null: APP_BASE_URL
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="Per-tenant overrides: the base URL of the app the tenant's people use.",
+)
+
+chat_channels = Table(
+    "chat_channels",
+    metadata,
+    Column("tenant_id", Id, primary_key=True),
+    Column("kind", String(8), primary_key=True),  # slack | teams (the delivery's channel)
+    Column("url", String(2048), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    comment="Per-tenant chat incoming webhooks (Slack, Teams) and the categories posted there.",
+)

@@ -60,6 +60,28 @@ def refusal(address: str) -> str | None:
     return None
 
 
+async def host_refusal(url: str, *, timeout_s: float = 5.0) -> str | None:
+    """Why ``url``'s host is no outbound destination (checked when it is configured), or None.
+
+    The same rule as at connect time (every address the name resolves to is judged); the check
+    at connect time still runs on every request, since a name can change what it resolves to.
+    """
+    host = urlsplit(url).hostname
+    if not host:
+        return "the URL names no host"
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout_s):
+            infos = await loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError):
+        return f"{host} cannot be resolved"
+    for address in dict.fromkeys(str(info[4][0]) for info in infos):
+        why = refusal(address)
+        if why is not None:
+            return f"{host} resolves to a {why}; only public addresses are allowed"
+    return None
+
+
 class BlockedAddress(httpcore.ConnectError):
     """Every address the host resolves to is refused."""
 

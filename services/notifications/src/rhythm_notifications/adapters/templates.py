@@ -78,7 +78,7 @@ class Templates:
             instant = datetime.fromisoformat(value)
             return when(instant).rsplit(",", 1)[0]
 
-        full = {**context, "when": when, "on": on, "lang": language}
+        full = {"link": None, **context, "when": when, "on": on, "lang": language}
         text_template = self.env.get_template(f"{language}/{category}.txt")
         module = text_template.make_module(full)
         subject = str(getattr(module, "subject", "")).strip()

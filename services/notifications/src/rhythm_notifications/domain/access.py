@@ -35,6 +35,13 @@ POLICY: Policy = {
     "list_webhooks": frozenset({HR_ADMIN, INTEGRATION}),
     "delete_webhook": frozenset({HR_ADMIN, INTEGRATION}),
     "rotate_webhook_secret": frozenset({HR_ADMIN, INTEGRATION}),
+    # Tenant-wide configuration: the app's base URL for links, chat channels (whose webhook
+    # URLs post into the tenant's workspace): hr_admin's.
+    "read_tenant_settings": frozenset({HR_ADMIN}),
+    "set_tenant_settings": frozenset({HR_ADMIN}),
+    "list_chat_channels": frozenset({HR_ADMIN}),
+    "set_chat_channel": frozenset({HR_ADMIN}),
+    "delete_chat_channel": frozenset({HR_ADMIN}),
     # Not an HTTP route: a digest's "3 of your 8 reports are overdue" counts only the
     # recipient's direct reports in the directory (see use_cases.manager_summary).
     "summarise_reports": frozenset({Relationship.MANAGER}),
@@ -54,4 +61,9 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/v1/webhook-endpoints"): "list_webhooks",
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): "delete_webhook",
     ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "rotate_webhook_secret",
+    ("GET", "/v1/tenant-settings"): "read_tenant_settings",
+    ("PUT", "/v1/tenant-settings"): "set_tenant_settings",
+    ("GET", "/v1/chat-channels"): "list_chat_channels",
+    ("PUT", "/v1/chat-channels/{kind}"): "set_chat_channel",
+    ("DELETE", "/v1/chat-channels/{kind}"): "delete_chat_channel",
 }

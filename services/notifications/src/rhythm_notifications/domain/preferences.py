@@ -44,8 +44,17 @@ def channels_for(choice: ChannelChoice, *, has_push: bool) -> tuple[Channel, ...
     return tuple(wanted)
 
 
-def decide(rule: Rule, pref: CategoryPreference | None, *, has_push: bool) -> Decision:
-    """Send now, collect in a digest, or suppress (opt-out is respected even when critical)."""
+def decide(
+    rule: Rule,
+    pref: CategoryPreference | None,
+    *,
+    has_push: bool,
+    chat: tuple[Channel, ...] = (),
+) -> Decision:
+    """Send now, collect in a digest, or suppress (opt-out is respected even when critical).
+
+    ``chat``: the tenant's chat channels that take this category; they join the person's
+    channels (a person who chose none gets none of them either)."""
     choice = pref.channel if pref else rule.default_channel
     if choice is ChannelChoice.NONE:
         reason = (
@@ -54,7 +63,7 @@ def decide(rule: Rule, pref: CategoryPreference | None, *, has_push: bool) -> De
             else SuppressionReason.OPTED_OUT
         )
         return Decision(Plan.SUPPRESS, reason=reason)
-    channels = channels_for(choice, has_push=has_push)
+    channels = channels_for(choice, has_push=has_push) + chat
     mode = pref.mode if pref else DeliveryMode.IMMEDIATE
     if mode is not DeliveryMode.IMMEDIATE and not rule.immediate:
         return Decision(Plan.DIGEST, channels, mode=mode)

@@ -183,7 +183,12 @@ def _feedback(e: FeedbackGiven) -> Trigger:
         Category.FEEDBACK_RECEIVED,
         f"feedback:{e.feedback_id}",
         {Audience.RECEIVER: e.receiver_id},
-        {"giver_id": e.giver_id, "kind": e.kind.value, "requested": e.requested},
+        {
+            "giver_id": e.giver_id,
+            "kind": e.kind.value,
+            "requested": e.requested,
+            "feedback_id": e.feedback_id,
+        },
     )
 
 

@@ -1,4 +1,5 @@
-"""HTTP API: preferences, push subscriptions, delivery history, unsubscribe, webhook endpoints.
+"""HTTP API: preferences, push subscriptions, delivery history, unsubscribe, webhook endpoints,
+the tenant's links and chat channels.
 
 Handlers translate requests into use-case calls and results into responses; no rules here.
 """
@@ -6,6 +7,7 @@ Handlers translate requests into use-case calls and results into responses; no r
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -24,7 +26,7 @@ from rhythm_notifications.domain.routing import ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.entrypoints.consumers import webhook_event_types
 from rhythm_notifications.settings import Settings
-from rhythm_shared.contracts.v1 import NotificationCategory
+from rhythm_shared.contracts.v1 import Channel, NotificationCategory
 from rhythm_shared.contracts.v1.values import ONE_LINE
 from rhythm_shared.kit.errors import DomainError, NotFound
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
@@ -491,3 +493,152 @@ async def rotate_webhook_secret(
         {"e": endpoint_id, "p": chosen.model_dump(mode="json")},
         action,
     )
+
+
+class TenantSettingsIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"app_base_url": "https://rhythm.acme.example.com"}]},
+    )
+
+    app_base_url: str | None = Field(
+        max_length=2048,
+        description="Base URL of the app this tenant's people use, for the links in every "
+        "message (https in production); null: the service's APP_BASE_URL.",
+    )
+
+
+class TenantSettingsOut(BaseModel):
+    app_base_url: str | None = Field(description="The tenant's own base URL, if it set one.")
+    default_app_base_url: str | None = Field(description="APP_BASE_URL, used without one.")
+    updated_at: datetime | None
+
+
+@router.get(
+    "/tenant-settings",
+    response_model=TenantSettingsOut,
+    summary="The tenant's app base URL for links (hr_admin)",
+)
+async def get_tenant_settings(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    async with runtime.uow() as uow:
+        found = await use_cases.get_tenant_settings(uow, principal)
+    return {**found, "default_app_base_url": _settings(runtime).app_base_url}
+
+
+@router.put(
+    "/tenant-settings",
+    response_model=TenantSettingsOut,
+    summary="Set the tenant's app base URL for links (hr_admin)",
+)
+async def put_tenant_settings(
+    body: TenantSettingsIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    settings = _settings(runtime)
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        found = await use_cases.set_tenant_settings(
+            uow, principal, body.app_base_url, allow_http=settings.environment != "production"
+        )
+        out = {**found, "default_app_base_url": settings.app_base_url}
+        return 200, TenantSettingsOut(**out).model_dump(mode="json")
+
+    return await run_idempotent(
+        runtime, principal, idempotency_key, body.model_dump(mode="json"), action
+    )
+
+
+class ChatKind(StrEnum):
+    slack = "slack"
+    teams = "teams"
+
+
+class ChatChannelIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXX",
+                    "categories": ["checkin_due", "checkin_missed", "goal_stale"],
+                }
+            ]
+        },
+    )
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="The incoming webhook (Slack) or Workflow/incoming webhook (Teams) URL.",
+    )
+    categories: list[NotificationCategory] = Field(
+        min_length=1,
+        max_length=len(NotificationCategory),
+        description="The categories posted there (the channel's readers see them all).",
+    )
+
+
+class ChatChannelOut(BaseModel):
+    kind: str
+    url: str = Field(description="Host and last characters only: the URL is a credential.")
+    categories: list[str]
+    updated_at: datetime
+
+
+@router.put(
+    "/chat-channels/{kind}",
+    response_model=ChatChannelOut,
+    summary="Connect the tenant's Slack or Teams channel (hr_admin)",
+)
+async def put_chat_channel(
+    kind: ChatKind,
+    body: ChatChannelIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    settings = _settings(runtime)
+    command = use_cases.SetChatChannel(
+        Channel(kind.value), body.url, [c.value for c in body.categories]
+    )
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        found = await use_cases.set_chat_channel(
+            uow,
+            principal,
+            command,
+            allow_http=settings.environment != "production",
+            allow_private=settings.outbound_allow_private,
+        )
+        return 200, ChatChannelOut(**found).model_dump(mode="json")
+
+    return await run_idempotent(
+        runtime,
+        principal,
+        idempotency_key,
+        {"k": kind.value, "b": body.model_dump(mode="json")},
+        action,
+    )
+
+
+@router.get(
+    "/chat-channels",
+    response_model=list[ChatChannelOut],
+    summary="The tenant's chat channels (hr_admin)",
+)
+async def list_chat_channels(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    async with runtime.uow() as uow:
+        return await use_cases.list_chat_channels(uow, principal)
+
+
+@router.delete(
+    "/chat-channels/{kind}", status_code=204, summary="Disconnect a chat channel (hr_admin)"
+)
+async def delete_chat_channel(
+    kind: ChatKind, runtime: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    async with runtime.uow() as uow:
+        await use_cases.delete_chat_channel(uow, principal, Channel(kind.value))
+    return Response(status_code=204)

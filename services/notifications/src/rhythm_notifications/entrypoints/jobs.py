@@ -20,12 +20,14 @@ from prometheus_client import Counter
 
 from rhythm_notifications import use_cases
 from rhythm_notifications.adapters.calendar import Party, build_ics, invitation_from
+from rhythm_notifications.adapters.chat import CHAT_CHANNELS, ChatMessage, ChatSender
 from rhythm_notifications.adapters.email import build_message, check_address, check_display_name
 from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
 from rhythm_notifications.adapters.templates import Rendered, Templates, language_of
 from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscribe
 from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
 from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
+from rhythm_notifications.domain.links import link
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
@@ -63,6 +65,7 @@ class Channels:
     pusher: WebPushSender
     webhooks: WebhookSender
     templates: Templates
+    chat: ChatSender
 
 
 def unsubscribe_url(
@@ -180,19 +183,34 @@ class Dispatcher:
             if delivery.channel == Channel.EMAIL.value:
                 async with self._in_flight:  # SMTP sessions; pushes wait on their endpoint only
                     return await self._email(delivery, token, person)
+            if delivery.channel in CHAT_CHANNELS:
+                return await self._chat(delivery, token, person)
             return await self._push(delivery, token, person)
         except use_cases.LostClaim:
             log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
             return None
 
+    def _link(self, delivery: use_cases.Claimed) -> str | None:
+        """The message's link into the tenant's app (domain/links.py), or None."""
+        base = delivery.app_base_url or self.settings.app_base_url
+        facts = delivery.payload.get("facts")
+        return link(base, delivery.category, facts if isinstance(facts, dict) else None)
+
     def _render(self, delivery: use_cases.Claimed, person: use_cases.Person) -> Rendered:
+        base = delivery.app_base_url or self.settings.app_base_url
+        items = [
+            {**item, "link": link(base, str(item.get("category")), item.get("facts"))}
+            for item in delivery.payload.get("items") or []
+            if isinstance(item, dict)
+        ]
         context: dict[str, Any] = {
             "facts": {},
             "names": {},
             "role": "",
-            "items": [],
             "summary": None,
             **delivery.payload,
+            "items": items,
+            "link": self._link(delivery),
             "name": person.display_name,
             "unsubscribe_url": unsubscribe_url(
                 self.settings,
@@ -322,6 +340,9 @@ class Dispatcher:
             "category": delivery.category,
             "notification_id": delivery.id,
         }
+        url = self._link(delivery)
+        if url is not None:
+            message["url"] = url  # what the service worker opens on a click
         await self._mark_sending(delivery, token)
         outcomes: list[Outcome] = []
         gone = 0
@@ -343,6 +364,34 @@ class Dispatcher:
                 continue
             outcomes.append(result)
         return _combine(outcomes, gone)
+
+    async def _chat(
+        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
+    ) -> Outcome:
+        """One post into the tenant's Slack or Teams channel, addressed to the person."""
+        async with self.runtime.uow() as uow:
+            url = await use_cases.chat_channel_url(uow, delivery.tenant_id, delivery.channel)
+        if url is None:
+            return Failed(
+                DeliveryFailure.UNREACHABLE, f"the {delivery.channel} channel was disconnected"
+            )
+        try:
+            rendered = self._render(delivery, person)
+        except Exception as exc:
+            log.exception("render_failed", extra={"delivery_id": delivery.id})
+            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
+        lines = [line.strip() for line in rendered.text.splitlines() if line.strip()]
+        name = "" if crypto.is_sealed(person.display_name) else person.display_name or ""
+        dutch = language_of(person.locale) == "nl"
+        message = ChatMessage(
+            title=rendered.subject,
+            body=lines[1] if len(lines) > 1 else "",
+            recipient=(f"Voor {name}" if dutch else f"For {name}") if name else "",
+            link=self._link(delivery),
+            button="Openen in Rhythm" if dutch else "Open in Rhythm",
+        )
+        await self._mark_sending(delivery, token)
+        return await self.channels.chat.send(Channel(delivery.channel), url, message)
 
 
 def _combine(outcomes: Sequence[Outcome], gone: int) -> Outcome:

@@ -32,7 +32,7 @@ class _NotificationEvent(Event):
 
 
 class NotificationSent(_NotificationEvent):
-    """A notification was handed to its channel (SMTP server, push service, webhook)."""
+    """A notification was handed to its channel (SMTP server, push service, webhook, chat)."""
 
     type: ClassVar[str] = "rhythm.notification.sent.v1"
 
@@ -52,7 +52,9 @@ class NotificationSent(_NotificationEvent):
         }
     )
 
-    channel: Channel = Field(description="How it was delivered.")
+    channel: Channel = Field(
+        description="How it was delivered (email, push, slack, teams; more may come)."
+    )
     category: NotificationCategory = Field(description="What it was about.")
     source_event_id: Identifier = Field(
         description="ce_id of the event that caused it (for a digest: the digest run's id)."
@@ -82,7 +84,9 @@ class NotificationFailed(_NotificationEvent):
         }
     )
 
-    channel: Channel = Field(description="The channel that failed.")
+    channel: Channel = Field(
+        description="The channel that failed (email, push, slack, teams; more may come)."
+    )
     category: NotificationCategory = Field(description="What it was about.")
     source_event_id: Identifier = Field(
         description="ce_id of the event that caused it (for a digest: the digest run's id)."

@@ -133,6 +133,8 @@ class Channel(StrEnum):
     EMAIL = "email"
     PUSH = "push"
     WEBHOOK = "webhook"
+    SLACK = "slack"  # a tenant's Slack incoming webhook (Block Kit)
+    TEAMS = "teams"  # a tenant's Microsoft Teams incoming webhook / Workflow (Adaptive Card)
 
 
 class NotificationCategory(StrEnum):
