@@ -16,9 +16,11 @@ def _round_job(
 ) -> JobSpec:
     """One round claims at most a batch in one transaction; a full batch runs the next round
     at once, so a burst drains without waiting for the interval."""
+    # A runtime built with the kit's settings alone runs the jobs on the documented defaults.
     settings = runtime.settings
-    batch = settings.staleness_batch_size if isinstance(settings, Settings) else 500
-    interval = settings.staleness_interval_s if isinstance(settings, Settings) else 60.0
+    if not isinstance(settings, Settings):
+        settings = Settings.model_construct()
+    batch, interval = settings.staleness_batch_size, settings.staleness_interval_s
 
     async def run() -> int:
         async with runtime.uow() as uow:
