@@ -50,6 +50,8 @@ RATES: dict[str, float] = {
     "rhythm.goal.archived.v1": 0.7,
     # check-ins: monthly check-in + quarterly review, reflections, feedback twice a month.
     "rhythm.checkin.scheduled.v1": 1.33,
+    "rhythm.checkin.rescheduled.v1": 0.3,  # about one check-in in four is moved
+    "rhythm.checkin.cancelled.v1": 0.05,
     "rhythm.checkin.completed.v1": 1.2,
     "rhythm.reflection.submitted.v1": 1.0,
     "rhythm.feedback.given.v1": 2.0,

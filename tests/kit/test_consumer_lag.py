@@ -113,7 +113,7 @@ async def test_a_running_service_exposes_its_groups_lag_and_last_success(
             return fresh and len(lags) == 3 and sum(lags.values()) == 0
 
         await wait_for(applied_and_caught_up, timeout_s=60)
-        text = (await client.get("/metrics/")).text
+        text = (await client.get("/metrics")).text
         assert (
             'rhythm_consumer_lag{group="sample",partition="0",topic="rhythm.checkins.v1"}' in text
         )
