@@ -428,8 +428,8 @@ class SmallGroups:
         manager of the request."""
         if month not in self._obligations:
             by_unit: dict[str | None, list[tuple[str, str | None]]] = {}
-            for r in await self.q.month_obligations(month):
-                by_unit.setdefault(r["org_unit_id"], []).append((r["employee_id"], r["manager_id"]))
+            for employee, manager, unit in await self.q.month_obligations(month):
+                by_unit.setdefault(unit, []).append((employee, manager))
             self._obligations[month] = by_unit
         return self._obligations[month]
 

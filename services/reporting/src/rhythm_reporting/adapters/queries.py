@@ -378,12 +378,13 @@ class Queries:
         )
         return sorted(r[0] for r in rows.all())
 
-    async def month_obligations(self, month: str) -> list[Row]:
-        """(employee, manager, unit) of every obligation due in ``month``, distinct."""
+    async def month_obligations(self, month: str) -> list[tuple[str, str | None, str | None]]:
+        """(employee, manager, unit) of every obligation due in ``month``, distinct (as plain
+        tuples: a tenant's month is many rows)."""
         t = obligation_facts
         start, end = Period.parse(month).bounds
         units: list[str | None] = [*await self.units_with_facts("obligations", [month]), None]
-        return await self._rows(
+        rows = await self.conn.execute(
             select(t.c.employee_id, t.c.manager_id, t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
@@ -394,6 +395,7 @@ class Queries:
             )
             .distinct()
         )
+        return [(r[0], r[1], r[2]) for r in rows.all()]
 
     async def units_of(self, people: Iterable[str]) -> dict[str, str]:
         """The units people are in now."""
