@@ -18,6 +18,7 @@ from rhythm_reporting.domain.metrics import (
     adherence,
     adherence_shares,
     change,
+    COMPLEMENT_CAP,
     next_to_hide,
     pct,
     period_shown,
@@ -100,8 +101,9 @@ SUPPRESSION = (
     "different people in the period (those whose facts it counts, where they were at the time; "
     "not today's headcount) is hidden: its values and counts are null and suppressed is true. "
     "So that no hidden figure can be worked out from shown ones: when a unit's own people and "
-    "its hidden sub-units together are fewer than 5 people, the smallest shown sub-unit is "
-    "hidden too (until they are not); a hidden unit hides the units below it; a quarter or year "
+    "its hidden sub-units together are fewer than 5 people, a shown sub-unit is hidden too "
+    "(the smallest if one has fewer than 10 people, else the first by id); a hidden unit hides "
+    "the units below it; a quarter or year "
     "is shown only when each of its months is shown or empty. A figure is hidden the same way "
     "in every endpoint, export and request. Nobody contributing: zeros are shown."
 )
@@ -268,15 +270,16 @@ class SmallGroups:
     ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
 
     The rule mostly asks whether a group is small or empty, so counts stop at ``minimum``
-    people; exact counts are taken only where rule 2 must find the smallest shown part.
+    people; where rule 2 picks a shown part to hide, they stop at ``COMPLEMENT_CAP`` times
+    ``minimum``: no count is ever exact beyond that.
     """
 
     def __init__(self, q: Queries, minimum: int) -> None:
         self.q = q
         self.minimum = minimum
         self._org: OrgIndex | None = None
-        #: (family, slot, unit) -> (contributors, exact): at most ``minimum`` unless exact.
-        self._cells: dict[tuple[str, str, str], tuple[int, bool]] = {}
+        #: (family, slot, unit) -> (contributors, the cap they were counted up to).
+        self._cells: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._kids: dict[tuple[str, str, str], frozenset[str]] = {}
         self._listed: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
@@ -313,20 +316,22 @@ class SmallGroups:
         start, end = period.bounds
         return await self.q.contributors(family, start, end, units, cap)
 
-    async def contributors(self, family: str, slot: str, unit: str, *, exact: bool = False) -> int:
-        """A cell's distinct contributors: exact below ``minimum``, otherwise ``minimum``
-        unless ``exact`` is asked for."""
+    async def contributors(
+        self, family: str, slot: str, unit: str, cap: int | None = None
+    ) -> int:
+        """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
+        the same answer whatever was counted before."""
+        cap = cap or self.minimum
         key = (family, slot, unit)
         cached = self._cells.get(key)
-        if cached is None or (exact and not cached[1]):
-            cap = None if exact else self.minimum
+        if cached is None or (cached[0] >= cached[1] and cached[1] < cap):
             n = await self._count(family, slot, await self._cell_units(family, slot, unit), cap)
-            cached = self._cells[key] = (n, cap is None or n < cap)
-        return cached[0]
+            cached = self._cells[key] = (n, cap)
+        return min(cached[0], cap)
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
-        the node is a small group, the smallest shown ones."""
+        the node is a small group, the smallest shown one (sizes compared up to the cap)."""
         key = (family, slot, node)
         if key in self._kids:
             return self._kids[key]
@@ -340,8 +345,10 @@ class SmallGroups:
             residual = await self._count(family, slot, rest, self.minimum)
             if not too_small(residual, self.minimum):
                 break
-            # Only now do the sizes of the shown parts matter (which one is the smallest).
-            sizes = {k: await self.contributors(family, slot, k, exact=True) for k in shown}
+            # Only now do the sizes of the shown parts matter: the smallest below the cap, else
+            # the first by id (any part with people in it protects the residual).
+            cap = COMPLEMENT_CAP * self.minimum
+            sizes = {k: await self.contributors(family, slot, k, cap) for k in shown}
             pick = next_to_hide(sizes, residual, self.minimum)
             if pick is None:
                 break
