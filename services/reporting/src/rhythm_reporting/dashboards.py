@@ -15,10 +15,10 @@ from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UN
 from rhythm_reporting.adapters.queries import Queries, Row
 from rhythm_reporting.domain import access
 from rhythm_reporting.domain.metrics import (
+    COMPLEMENT_CAP,
     adherence,
     adherence_shares,
     change,
-    COMPLEMENT_CAP,
     next_to_hide,
     pct,
     period_shown,
@@ -316,9 +316,7 @@ class SmallGroups:
         start, end = period.bounds
         return await self.q.contributors(family, start, end, units, cap)
 
-    async def contributors(
-        self, family: str, slot: str, unit: str, cap: int | None = None
-    ) -> int:
+    async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
         """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
         the same answer whatever was counted before."""
         cap = cap or self.minimum
