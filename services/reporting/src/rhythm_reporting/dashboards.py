@@ -15,6 +15,7 @@ from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UN
 from rhythm_reporting.adapters.queries import Queries, Row
 from rhythm_reporting.domain import access
 from rhythm_reporting.domain.metrics import (
+    COMPLEMENT_CAP,
     adherence,
     adherence_shares,
     change,
@@ -100,8 +101,9 @@ SUPPRESSION = (
     "different people in the period (those whose facts it counts, where they were at the time; "
     "not today's headcount) is hidden: its values and counts are null and suppressed is true. "
     "So that no hidden figure can be worked out from shown ones: when a unit's own people and "
-    "its hidden sub-units together are fewer than 5 people, the smallest shown sub-unit is "
-    "hidden too (until they are not); a hidden unit hides the units below it; a quarter or year "
+    "its hidden sub-units together are fewer than 5 people, a shown sub-unit is hidden too "
+    "(the smallest if one has fewer than 10 people, else the first by id); a hidden unit hides "
+    "the units below it; a quarter or year "
     "is shown only when each of its months is shown or empty. A figure is hidden the same way "
     "in every endpoint, export and request. Nobody contributing: zeros are shown."
 )
@@ -266,16 +268,23 @@ class SmallGroups:
 
     A *slot* is a month label for the unit-by-month families (``obligations``, ``checkins``,
     ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
+
+    The rule mostly asks whether a group is small or empty, so counts stop at ``minimum``
+    people; where rule 2 picks a shown part to hide, they stop at ``COMPLEMENT_CAP`` times
+    ``minimum``: no count is ever exact beyond that.
     """
 
     def __init__(self, q: Queries, minimum: int) -> None:
         self.q = q
         self.minimum = minimum
         self._org: OrgIndex | None = None
-        self._cells: dict[tuple[str, str, str], int] = {}
+        #: (family, slot, unit) -> (contributors, the cap they were counted up to).
+        self._cells: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._kids: dict[tuple[str, str, str], frozenset[str]] = {}
+        self._listed: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
         self._people_kids: dict[str, frozenset[str]] = {}
+        self._obligations: dict[str, dict[str | None, list[tuple[str, str | None]]]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
 
     async def org(self) -> OrgIndex:
@@ -283,40 +292,62 @@ class SmallGroups:
             self._org = OrgIndex(await self.q.all_units())
         return self._org
 
+    async def _cell_units(self, family: str, slot: str, unit: str) -> list[str | None]:
+        """The units whose facts make a cell: the unit's subtree; for the tenant, every unit
+        with facts in the slot (as the rollups list them) and None, facts with no unit."""
+        if unit != TENANT:
+            return list((await self.org()).subtree(unit))
+        key = (family, slot)
+        if key not in self._listed:
+            period = Period.parse(slot)
+            self._listed[key] = (
+                await self.q.goal_units((period.start, period.end))
+                if family == "goals"
+                else await self.q.units_with_facts(family, period.months)
+            )
+        return [*self._listed[key], None]
+
     async def _count(
-        self, family: str, slot: str, include: Sequence[str] | None, exclude: Sequence[str] = ()
+        self, family: str, slot: str, units: Sequence[str | None], cap: int | None
     ) -> int:
         period = Period.parse(slot)
         if family == "goals":
-            return await self.q.goal_owners((period.start, period.end), include, exclude)
+            return await self.q.goal_owners((period.start, period.end), units, cap=cap)
         start, end = period.bounds
-        return await self.q.contributors(family, start, end, include, exclude)
+        return await self.q.contributors(family, start, end, units, cap)
 
-    async def contributors(self, family: str, slot: str, unit: str) -> int:
+    async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
+        """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
+        the same answer whatever was counted before."""
+        cap = cap or self.minimum
         key = (family, slot, unit)
-        if key not in self._cells:
-            org = await self.org()
-            include = None if unit == TENANT else org.subtree(unit)
-            self._cells[key] = await self._count(family, slot, include)
-        return self._cells[key]
+        cached = self._cells.get(key)
+        if cached is None or (cached[0] >= cached[1] and cached[1] < cap):
+            n = await self._count(family, slot, await self._cell_units(family, slot, unit), cap)
+            cached = self._cells[key] = (n, cap)
+        return min(cached[0], cap)
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
-        the node is a small group, the smallest shown ones."""
+        the node is a small group, the smallest shown one (sizes compared up to the cap)."""
         key = (family, slot, node)
         if key in self._kids:
             return self._kids[key]
         org = await self.org()
         counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
         shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
+        cell = await self._cell_units(family, slot, node)
         while True:
             covered = {u for k in shown for u in org.subtree(k)}
-            if node == TENANT:
-                residual = await self._count(family, slot, None, sorted(covered))
-            else:
-                rest = [u for u in org.subtree(node) if u not in covered]
-                residual = await self._count(family, slot, rest)
-            pick = next_to_hide({k: counts[k] for k in shown}, residual, self.minimum)
+            rest = [u for u in cell if u not in covered]
+            residual = await self._count(family, slot, rest, self.minimum)
+            if not too_small(residual, self.minimum):
+                break
+            # Only now do the sizes of the shown parts matter: the smallest below the cap, else
+            # the first by id (any part with people in it protects the residual).
+            cap = COMPLEMENT_CAP * self.minimum
+            sizes = {k: await self.contributors(family, slot, k, cap) for k in shown}
+            pick = next_to_hide(sizes, residual, self.minimum)
             if pick is None:
                 break
             shown.discard(pick)
@@ -351,8 +382,6 @@ class SmallGroups:
         the goals one has and the other lacks come from no one or from ``minimum`` people."""
         if not await self.slot_shown("goals", period.label, unit):
             return False
-        org = await self.org()
-        include = None if unit == TENANT else org.subtree(unit)
         for other in period.nested():
             outer, inner = (
                 (period, other)
@@ -363,7 +392,10 @@ class SmallGroups:
                 )
             )
             apart = await self.q.goal_owners(
-                (outer.start, outer.end), include, (), (inner.start, inner.end)
+                (outer.start, outer.end),
+                await self._cell_units("goals", outer.label, unit),
+                (inner.start, inner.end),
+                cap=self.minimum,
             )
             if too_small(apart, self.minimum):
                 return False
@@ -394,38 +426,73 @@ class SmallGroups:
                     return None
         return people.get(unit, 0)
 
+    async def _month_obligations(
+        self, month: str
+    ) -> dict[str | None, list[tuple[str, str | None]]]:
+        """A month's obligations as (employee, manager) by unit: read once, used for every
+        manager of the request."""
+        if month not in self._obligations:
+            by_unit: dict[str | None, list[tuple[str, str | None]]] = {}
+            for employee, manager, unit in await self.q.month_obligations(month):
+                by_unit.setdefault(unit, []).append((employee, manager))
+            self._obligations[month] = by_unit
+        return self._obligations[month]
+
     async def _managers_in(self, month: str) -> tuple[dict[str, int], frozenset[str]]:
         """Managers' reports in a month and the managers shown: rule 1 on their reports, rule 2
         over the tenant (the reports of hidden managers, with no manager, together)."""
         if month not in self._managers:
-            start, end = Period.parse(month).bounds
-            reports = await self.q.manager_reports(start, end)
+            teams: dict[str | None, set[str]] = {}
+            for rows in (await self._month_obligations(month)).values():
+                for employee, manager in rows:
+                    teams.setdefault(manager, set()).add(employee)
+            reports = {m: len(people) for m, people in teams.items() if m is not None}
             shown = {m for m, n in reports.items() if not too_small(n, self.minimum)}
+            outside = set(teams.get(None, ()))
+            for m in set(reports) - shown:
+                outside |= teams[m]
             while True:
-                hidden = sorted(set(reports) - shown)
-                residual = await self.q.reports_outside(start, end, hidden)
-                pick = next_to_hide({m: reports[m] for m in shown}, residual, self.minimum)
+                pick = next_to_hide({m: reports[m] for m in shown}, len(outside), self.minimum)
                 if pick is None:
                     break
                 shown.discard(pick)
+                outside |= teams[pick]
             self._managers[month] = (reports, frozenset(shown))
         return self._managers[month]
 
-    async def manager(self, manager_id: str, period: Period) -> bool:
-        """Rules 1-3 on a manager's reports, and against the manager's own unit: the unit's
-        figure less the team's leaves no small group (the head of a team is often the rest)."""
+    async def _outside_team(self, month: str, units: Sequence[str], manager: str) -> int:
+        """People with obligations due in the month in ``units`` that are not in ``manager``'s
+        row (their obligation names another manager, or none); up to ``minimum``."""
+        by_unit = await self._month_obligations(month)
+        people: set[str] = set()
+        for unit in units:
+            for employee, their_manager in by_unit.get(unit, ()):
+                if their_manager != manager:
+                    people.add(employee)
+                    if len(people) >= self.minimum:
+                        return len(people)
+        return len(people)
+
+    async def managers(self, ids: Sequence[str], period: Period) -> set[str]:
+        """Those of ``ids`` shown: rules 1-3 on a manager's reports, and against the manager's
+        own unit: the unit's figure less the team's leaves no small group (the head of a team
+        is often the rest)."""
         org = await self.org()
-        unit = (await self.q.units_of([manager_id])).get(manager_id)
-        months = []
-        for month in period.months:
-            reports, shown = await self._managers_in(month)
-            ok = manager_id in shown
-            if ok and unit is not None:
-                start, end = Period.parse(month).bounds
-                rest = await self.q.outside_team(start, end, org.subtree(unit), manager_id)
-                ok = not too_small(rest, self.minimum)
-            months.append((ok, reports.get(manager_id, 0) == 0))
-        return period_shown(months)
+        units = await self.q.units_of(ids)
+        out = set()
+        for manager_id in ids:
+            unit = units.get(manager_id)
+            months = []
+            for month in period.months:
+                reports, shown = await self._managers_in(month)
+                ok = manager_id in shown
+                if ok and unit is not None:
+                    rest = await self._outside_team(month, org.subtree(unit), manager_id)
+                    ok = not too_small(rest, self.minimum)
+                months.append((ok, reports.get(manager_id, 0) == 0))
+            if period_shown(months):
+                out.add(manager_id)
+        return out
 
 
 async def _scope_json(groups: SmallGroups, scope: Scope) -> dict[str, Any]:
@@ -598,7 +665,8 @@ async def manager_adherence(
     )
     small = scope.people <= SMALL_SCOPE
     rows, _ = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
-    shown_rows = [r for r in rows if await groups.manager(r["manager_id"], period)]
+    visible = await groups.managers([r["manager_id"] for r in rows], period)
+    shown_rows = [r for r in rows if r["manager_id"] in visible]
     hidden = len(rows) - len(shown_rows)
     if limit is not None:
         shown_rows = shown_rows[:limit]

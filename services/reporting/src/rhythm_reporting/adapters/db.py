@@ -433,7 +433,8 @@ def value_columns(table: Table) -> list[str]:
 
 # The small-group rule counts distinct contributors per unit and period (adapters/queries.py
 # ``contributors``): these cover those counts (unit, time, person) so each is a range scan over
-# the units asked for, not a pass over the tenant's facts.
+# the units asked for, not a pass over the tenant's facts. The obligations' one also holds the
+# manager (manager rows), goals theirs by goal period.
 Index(
     "ix_obligation_facts_unit_due",
     obligation_facts.c.generation,
@@ -441,6 +442,16 @@ Index(
     obligation_facts.c.org_unit_id,
     obligation_facts.c.due_at,
     obligation_facts.c.employee_id,
+    obligation_facts.c.manager_id,
+)
+Index(
+    "ix_goal_facts_unit_period",
+    goal_facts.c.generation,
+    goal_facts.c.tenant_id,
+    goal_facts.c.org_unit_id,
+    goal_facts.c.period_start,
+    goal_facts.c.period_end,
+    goal_facts.c.owner_id,
 )
 Index(
     "ix_checkin_facts_unit_held",

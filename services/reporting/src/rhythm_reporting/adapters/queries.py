@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
@@ -28,6 +28,7 @@ from rhythm_reporting.adapters.db import (
     unit_month_stats,
     unit_people,
 )
+from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
 from rhythm_shared.kit.people import PeopleDirectory
 
@@ -48,17 +49,35 @@ _SOURCES: dict[str, list[tuple[Any, str, str, str, str | None]]] = {
 FAMILIES = frozenset(_SOURCES)
 
 
-def _units_filter(
-    column: Any, include: Sequence[str] | None, exclude: Sequence[str]
-) -> list[ColumnElement[bool]]:
-    """``include``: only facts in these units (None: all, with no unit too); ``exclude``: not
-    in these."""
-    out: list[ColumnElement[bool]] = []
-    if include is not None:
-        out.append(column.in_(list(include)))
-    if exclude:
-        out.append(or_(column.is_(None), column.not_in(list(exclude))))
-    return out
+#: The rollup counts (unit_month_stats) that are nonzero wherever a family has facts.
+_FAMILY_COUNTS: dict[str, tuple[str, ...]] = {
+    "obligations": ("obligations",),
+    "checkins": ("checkins",),
+    "pulse": ("pulse_responses",),
+    "feedback_given": ("feedback_given",),
+    "feedback_received": ("feedback_received",),
+}
+
+
+def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
+    """Facts in ``units``; None stands for facts with no unit."""
+    named = sorted(u for u in set(units) if u is not None)
+    conditions: list[ColumnElement[bool]] = [column.in_(named)] if named else []
+    if None in units:
+        conditions.append(column.is_(None))
+    return or_(*conditions)
+
+
+def _unordered(column: Any) -> Any:
+    """The column as an expression: an index on it alone no longer offers its order, so the
+    planner ranges over the (unit, time, person) index rather than walking all of a tenant's
+    people in order (SQLite chose that for DISTINCT, reading every fact)."""
+    return column.concat("")
+
+
+def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 class Queries:
@@ -309,17 +328,24 @@ class Queries:
         return await self._rows(query)
 
     # -- contributors (the small-group rule, domain/metrics.py) --------------------------------
+    #
+    # Each count reads the (unit, time, person) indexes of migration 0005, one range per unit
+    # asked for: the units are always listed (the whole tenant too, see ``units_with_facts``),
+    # and ``cap`` stops the scan once that many people are found (the rule mostly asks only
+    # whether a group is small). The person is selected as an expression so that no planner
+    # walks the per-person index for its order instead.
 
     async def contributors(
         self,
         family: str,
         start: datetime,
         end: datetime,
-        include: Sequence[str] | None,
-        exclude: Sequence[str] = (),
+        units: Sequence[str | None],
+        cap: int | None = None,
     ) -> int:
-        """Distinct people whose facts of ``family`` fall in [start, end) in the given units."""
-        if include is not None and not include:
+        """Distinct people whose facts of ``family`` fall in [start, end) in ``units`` (None: a
+        fact with no unit), counting up to ``cap``."""
+        if not units:
             return 0
         selects = []
         for table, person, at, unit, required in _SOURCES[family]:
@@ -328,100 +354,96 @@ class Queries:
                 table.c.tenant_id == self.tenant,
                 table.c[at] >= start,
                 table.c[at] < end,
-                *_units_filter(table.c[unit], include, exclude),
+                _in_units(table.c[unit], units),
             ]
             if required is not None:
                 where.append(table.c[required].is_not(None))
-            selects.append(select(table.c[person].label("person")).where(*where))
-        people = (selects[0].distinct() if len(selects) == 1 else union(*selects)).subquery()
-        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
-        return int(count or 0)
+            selects.append(select(_unordered(table.c[person]).label("person")).where(*where))
+        return await self._count_people(selects, cap)
 
-    async def manager_reports(self, start: datetime, end: datetime) -> dict[str, int]:
-        """Per manager: distinct direct reports (by the obligation's manager) with obligations
-        due in [start, end)."""
-        t = obligation_facts
+    async def units_with_facts(self, family: str, months: Sequence[str]) -> list[str]:
+        """The units (leaves and their ancestors, as the rollups hold them) with facts of
+        ``family`` in ``months``: every fact of the tenant is in one of them or has no unit."""
+        t = unit_month_stats
         rows = await self.conn.execute(
-            select(t.c.manager_id, func.count(t.c.employee_id.distinct()))
+            select(t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
-                t.c.due_at >= start,
-                t.c.due_at < end,
-                t.c.manager_id.is_not(None),
-            )
-            .group_by(t.c.manager_id)
-        )
-        return {r[0]: int(r[1]) for r in rows.all()}
-
-    async def reports_outside(self, start: datetime, end: datetime, hidden: Sequence[str]) -> int:
-        """Distinct people with obligations due in [start, end) under no shown manager: with no
-        manager, or a ``hidden`` one."""
-        t = obligation_facts
-        people = (
-            select(t.c.employee_id)
-            .where(
-                t.c.generation == self.g,
-                t.c.tenant_id == self.tenant,
-                t.c.due_at >= start,
-                t.c.due_at < end,
-                or_(t.c.manager_id.is_(None), t.c.manager_id.in_(list(hidden))),
+                t.c.month.in_(list(months)),
+                t.c.org_unit_id != TENANT,
+                or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
             )
             .distinct()
-            .subquery()
         )
-        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
-        return int(count or 0)
+        return sorted(r[0] for r in rows.all())
 
-    async def outside_team(
-        self, start: datetime, end: datetime, units: Sequence[str], manager: str
-    ) -> int:
-        """Distinct people with obligations due in [start, end) in ``units`` that are not in
-        ``manager``'s row (their obligation names another manager, or none)."""
-        if not units:
-            return 0
+    async def month_obligations(self, month: str) -> list[tuple[str, str | None, str | None]]:
+        """(employee, manager, unit) of every obligation due in ``month``, distinct (as plain
+        tuples: a tenant's month is many rows)."""
         t = obligation_facts
-        people = (
-            select(t.c.employee_id)
+        start, end = Period.parse(month).bounds
+        units: list[str | None] = [*await self.units_with_facts("obligations", [month]), None]
+        rows = await self.conn.execute(
+            select(t.c.employee_id, t.c.manager_id, t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
                 t.c.due_at >= start,
                 t.c.due_at < end,
-                t.c.org_unit_id.in_(list(units)),
-                or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
+                _in_units(t.c.org_unit_id, units),
             )
             .distinct()
-            .subquery()
         )
-        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
-        return int(count or 0)
+        return [(r[0], r[1], r[2]) for r in rows.all()]
 
     async def units_of(self, people: Iterable[str]) -> dict[str, str]:
         """The units people are in now."""
         ids = sorted(set(people))
         if not ids:
             return {}
-        rows = await self.conn.execute(
-            select(employees.c.employee_id, employees.c.org_unit_id).where(
-                employees.c.generation == self.g,
-                employees.c.tenant_id == self.tenant,
-                employees.c.employee_id.in_(ids),
-                employees.c.org_unit_id.is_not(None),
+        out: dict[str, str] = {}
+        for chunk in _chunks(ids):
+            rows = await self.conn.execute(
+                select(employees.c.employee_id, employees.c.org_unit_id).where(
+                    employees.c.generation == self.g,
+                    employees.c.tenant_id == self.tenant,
+                    employees.c.employee_id.in_(chunk),
+                    employees.c.org_unit_id.is_not(None),
+                )
             )
+            out.update({r[0]: r[1] for r in rows.all()})
+        return out
+
+    async def goal_units(self, overlaps: tuple[date, date]) -> list[str]:
+        """The units (as the rollups hold them) with goals whose period overlaps ``overlaps``:
+        every counted goal of the tenant is in one of them or has no unit."""
+        t = unit_goal_stats
+        rows = await self.conn.execute(
+            select(t.c.org_unit_id)
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.org_unit_id != TENANT,
+                t.c.period_start <= overlaps[1],
+                t.c.period_end >= overlaps[0],
+                t.c.goals != 0,
+            )
+            .distinct()
         )
-        return {r[0]: r[1] for r in rows.all()}
+        return sorted(r[0] for r in rows.all())
 
     async def goal_owners(
         self,
         overlaps: tuple[date, date],
-        include: Sequence[str] | None,
-        exclude: Sequence[str] = (),
+        units: Sequence[str | None],
         not_overlapping: tuple[date, date] | None = None,
+        cap: int | None = None,
     ) -> int:
         """Distinct people owning counted goals whose period overlaps ``overlaps`` (and not
-        ``not_overlapping``), by the owner's unit when the goal was created."""
-        if include is not None and not include:
+        ``not_overlapping``), by the owner's unit when the goal was created (None: no unit),
+        counting up to ``cap``."""
+        if not units:
             return 0
         t = goal_facts
 
@@ -438,13 +460,23 @@ class Queries:
                 t.c.archived_reason.not_in(sorted(DROPPED_ARCHIVE_REASONS)),
             ),
             overlap(overlaps),
-            *_units_filter(t.c.org_unit_id, include, exclude),
+            _in_units(t.c.org_unit_id, units),
         ]
         if not_overlapping is not None:
             where.append(not_(overlap(not_overlapping)))
-        people = select(t.c.owner_id).where(*where).distinct().subquery()
-        count = (await self.conn.execute(select(func.count()).select_from(people))).scalar()
-        return int(count or 0)
+        return await self._count_people([select(_unordered(t.c.owner_id)).where(*where)], cap)
+
+    async def _count_people(self, selects: Sequence[Select[Any]], cap: int | None) -> int:
+        """Distinct people over ``selects`` (one column each), counting up to ``cap``. Each is
+        read on its own, capped, and the people joined here: a capped UNION would be read in
+        full first."""
+        people: set[str] = set()
+        for query in selects:
+            query = query.distinct()
+            if cap is not None:
+                query = query.limit(cap)
+            people.update(r[0] for r in (await self.conn.execute(query)).all())
+        return len(people) if cap is None else min(len(people), cap)
 
     async def unit_names(self, ids: Iterable[str]) -> dict[str, str]:
         wanted = sorted({i for i in ids if i})
@@ -460,4 +492,4 @@ class Queries:
         return {r[0]: r[1] or r[0] for r in rows.all()}
 
 
-__all__ = ["Queries", "union"]
+__all__ = ["Queries"]

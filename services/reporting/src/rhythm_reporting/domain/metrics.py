@@ -16,10 +16,13 @@ period, counted where they were at the due time), never today's headcount.
 2. **Months, top down the org tree.** The tenant's month cell is shown unless rule 1 hides it.
    Under a shown cell N, each child unit is shown unless rule 1 hides it, and then, while the
    *residual* of N (the facts of N's subtree outside its shown children: N's own people and
-   every hidden child) has at least one but fewer than ``minimum`` contributors, the smallest
-   shown child (fewest contributors, then id) is hidden as well — Lattice's and Peakon's
-   "strong protection", with the residual measured in people rather than in hidden cells. A
-   hidden cell hides everything below it in that month.
+   every hidden child) has at least one but fewer than ``minimum`` contributors, a shown child
+   with contributors is hidden as well — Lattice's and Peakon's "strong protection", with the
+   residual measured in people rather than in hidden cells. Which one: the fewest
+   contributors counted up to ``COMPLEMENT_CAP * minimum``, then the id (so the smallest
+   child when one is under the cap, else the first by id; no exact size is needed, since any
+   shown child brings ``minimum`` people or more into the residual). A hidden cell hides
+   everything below it in that month.
 3. **Longer periods.** A unit's quarter or year is shown only when each of its months is shown
    or has no contributors; managers' rows likewise (rule 1 per month, on their reports).
 4. The same cell is shown or hidden in every endpoint, export and request: visibility is a
@@ -52,6 +55,9 @@ combinations of several manager rows with unit cells are outside the argument ab
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+
+#: Rule 2 compares the sizes of the shown parts it may hide up to this many times ``minimum``.
+COMPLEMENT_CAP = 2
 
 #: MIN_GROUP_SIZE below this is refused at start: a group of two people shows each of them the
 #: other's figures.

@@ -1,0 +1,113 @@
+"""The small-group rule's contributor counts (adapters/queries.py), on SQLite and PostgreSQL:
+capped counts are the exact count up to the cap, the whole tenant is listed from the rollups
+without losing facts that have no unit, and a person counts once however many facts or units."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from rhythm_reporting.adapters.queries import Queries
+from rhythm_reporting.adapters.store import ReadModelStore, ensure_active_generation
+from rhythm_reporting.main import MIGRATIONS
+from rhythm_reporting.use_cases import project_events
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.v1 import CheckinDue, CheckinKind, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.kit.db import create_engine, session_factory
+from rhythm_shared.kit.migrations import upgrade_to_head
+
+T = "acme"
+EARLY = datetime(2026, 1, 1, tzinfo=UTC)
+MARCH, APRIL = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def _person(employee: str, unit: str, at: datetime) -> EmployeeUpserted:
+    return EmployeeUpserted(
+        tenant_id=T,
+        occurred_at=at,
+        employee_id=employee,
+        email=f"{employee}@example.com",
+        display_name=f"Person {employee}",
+        manager_id=None,
+        org_unit_id=unit,
+        time_zone="UTC",
+        locale="en",
+        hired_on=date(2020, 1, 1),
+        active=True,
+    )
+
+
+def _due(obligation: str, employee: str, due: datetime) -> CheckinDue:
+    return CheckinDue(
+        tenant_id=T,
+        occurred_at=due - timedelta(days=3),
+        obligation_id=obligation,
+        employee_id=employee,
+        manager_id="boss",
+        kind=CheckinKind.MONTHLY,
+        period_start=due.date().replace(day=1),
+        period_end=due.date(),
+        due_at=due,
+    )
+
+
+async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_url: str) -> None:
+    events: list[Event] = [
+        OrgUnitUpserted(
+            tenant_id=T, occurred_at=EARLY, org_unit_id="top", name="Top", parent_id=None
+        ),
+        OrgUnitUpserted(
+            tenant_id=T, occurred_at=EARLY, org_unit_id="team", name="Team", parent_id="top"
+        ),
+        *(_person(f"p{i}", "team", EARLY) for i in range(6)),
+        _person("head", "top", EARLY),
+        # Moves from the team to the top on March 15th: one person in both, counted once.
+        _person("mover", "team", EARLY),
+        _person("mover", "top", datetime(2026, 3, 15, tzinfo=UTC)),
+    ]
+    for i in range(6):  # two obligations each in March: still six people
+        events += [
+            _due(f"a{i}", f"p{i}", MARCH + timedelta(days=2)),
+            _due(f"b{i}", f"p{i}", MARCH + timedelta(days=20)),
+        ]
+    events += [
+        _due("h", "head", MARCH + timedelta(days=5)),
+        _due("m1", "mover", MARCH + timedelta(days=5)),
+        _due("m2", "mover", MARCH + timedelta(days=25)),
+        _due("x", "stranger", MARCH + timedelta(days=5)),  # nobody knows them: no unit
+        _due("later", "p0", APRIL + timedelta(days=5)),
+    ]
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            generation = await ensure_active_generation(session, EARLY)
+            await project_events(
+                ReadModelStore(session, generation), [(f"e{i}", e) for i, e in enumerate(events)]
+            )
+        async with engine.connect() as conn:
+            q = await Queries.open(conn, T)
+
+            async def count(units: list[str | None], cap: int | None = None) -> int:
+                return await q.contributors("obligations", MARCH, APRIL, units, cap)
+
+            assert await count(["team"]) == 7  # p0..p5 and the mover
+            assert await count(["top"]) == 2  # the head and the mover
+            assert await count(["team", "top"]) == 8
+            assert [await count(["team", "top"], cap) for cap in (3, 8, 20)] == [3, 8, 8]
+            assert await count([None]) == 1
+            listed = await q.units_with_facts("obligations", ["2026-03"])
+            assert listed == ["team", "top"]
+            assert await count([*listed, None]) == 9
+            assert await count([*listed, None], 5) == 5
+            assert await count([]) == 0
+            assert await q.units_with_facts("obligations", ["2026-02"]) == []
+            # The manager rows read each month's obligations once: one row per person and unit.
+            rows = await q.month_obligations("2026-03")
+            assert len(rows) == 10
+            assert {(e, u) for e, _, u in rows if e == "mover"} == {
+                ("mover", "team"),
+                ("mover", "top"),
+            }
+    finally:
+        await engine.dispose()
