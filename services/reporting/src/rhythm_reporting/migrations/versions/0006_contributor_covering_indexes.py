@@ -8,6 +8,8 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
+#: Indexes only: the previous image runs on them as it did on the old ones.
+rollback_safe = True
 
 
 def upgrade() -> None:
