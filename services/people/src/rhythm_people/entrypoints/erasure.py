@@ -16,12 +16,12 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from rhythm_people import access, erasure
-from rhythm_people.erasure import ErasureState
+from rhythm_people import commands, handlers, queries
+from rhythm_people.adapters.unit_of_work import PeopleRuntime
+from rhythm_people.domain import access
+from rhythm_people.domain.erasure import SERVICES, ErasureState
 from rhythm_shared.contracts import topics
-from rhythm_shared.contracts.v1 import PersonDataErased
 from rhythm_shared.kit.access import require, role_relationships
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.consumer import ConsumerSpec
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
@@ -64,7 +64,7 @@ def _out(state: ErasureState) -> ErasureOut:
             s: ServicePart(state="erased", erased_at=state.parts[s])
             if s in state.parts
             else ServicePart(state="pending")
-            for s in erasure.SERVICES
+            for s in SERVICES
         },
     )
 
@@ -88,8 +88,9 @@ async def erase_employee(
     employee_id: EmployeeId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     _require(principal, "erase_employee")
+    command = commands.EraseEmployee(tenant=principal.tenant, employee_id=employee_id)
     async with runtime.uow() as uow:
-        state, _ = await erasure.erase_employee(uow, principal.tenant, employee_id)
+        state, _ = await handlers.erase_employee(uow, command)
     return JSONResponse(
         {"erasure_id": state.erasure_id},
         status_code=202,
@@ -106,15 +107,9 @@ async def get_erasure(
     erasure_id: ErasureId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> ErasureOut:
     _require(principal, "read_erasure")
-    async with runtime.uow() as uow:
-        return _out(await erasure.get_erasure(uow, principal.tenant, erasure_id))
+    async with runtime.uow.read() as session:
+        return _out(await queries.erasure(session, principal.tenant, erasure_id))
 
 
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    return [
-        ConsumerSpec(
-            group=GROUP,
-            topics=[topics.PRIVACY],
-            handlers={PersonDataErased: erasure.record_part},
-        )
-    ]
+def consumers(runtime: PeopleRuntime) -> Sequence[ConsumerSpec]:
+    return [ConsumerSpec(group=GROUP, topics=[topics.PRIVACY], handlers=handlers.EVENT_HANDLERS)]
