@@ -16,7 +16,7 @@ from rhythm_people.domain.model import Employee, OrgUnit, ProvisionedUser
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     tenant: str
 
