@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from rhythm_people.adapters import keyring
 from rhythm_people.adapters.db import kit, metadata
 from rhythm_people.adapters.unit_of_work import PeopleRuntime, SqlPeopleUnitOfWork
-from rhythm_people.entrypoints import erasure, scim
+from rhythm_people.entrypoints import consumers, erasure, scim
 from rhythm_people.entrypoints.http import router
 from rhythm_people.settings import Settings
 from rhythm_shared.kit.app import ServiceDefinition, create_app
@@ -45,7 +45,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             migrations=MIGRATIONS,
             routers=[router, scim.router, erasure.router],
             unit_of_work=SqlPeopleUnitOfWork,
-            consumers=erasure.consumers,
+            consumers=consumers.consumers,
             on_start=_start,
             clock=clock,
             description=DESCRIPTION,

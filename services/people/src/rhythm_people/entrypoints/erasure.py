@@ -1,14 +1,13 @@
-"""Erasure over HTTP, and the consumer of every service's report of its part.
+"""Erasure over HTTP.
 
 ``POST /v1/people/employees/{id}:erase`` starts an erasure (202, ``{"erasure_id": …}``; a second
 request for the same person answers with the first erasure); ``GET /v1/people/erasures/{id}``
 shows each service's part and ``"state": "completed"`` once every one reported
-``PersonDataErased`` on ``rhythm.privacy.v1`` (group ``people``, below).
+``PersonDataErased`` on ``rhythm.privacy.v1`` (:mod:`rhythm_people.entrypoints.consumers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,18 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from rhythm_people import commands, handlers, queries
-from rhythm_people.adapters.unit_of_work import PeopleRuntime
 from rhythm_people.domain import access
 from rhythm_people.domain.erasure import SERVICES, ErasureState
-from rhythm_shared.contracts import topics
 from rhythm_shared.kit.access import require, role_relationships
 from rhythm_shared.kit.auth import Principal
-from rhythm_shared.kit.consumer import ConsumerSpec
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/people", tags=["erasure"])
-
-GROUP = "people"
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 EmployeeId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
@@ -109,7 +103,3 @@ async def get_erasure(
     _require(principal, "read_erasure")
     async with runtime.uow.read() as session:
         return _out(await queries.erasure(session, principal.tenant, erasure_id))
-
-
-def consumers(runtime: PeopleRuntime) -> Sequence[ConsumerSpec]:
-    return [ConsumerSpec(group=GROUP, topics=[topics.PRIVACY], handlers=handlers.EVENT_HANDLERS)]
