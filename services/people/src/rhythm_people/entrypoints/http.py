@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +26,7 @@ from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import FieldError, InvalidInput
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.limits import body_limit
+from rhythm_shared.kit.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
@@ -216,6 +217,11 @@ def _require(principal: Principal, operation: str) -> None:
     )
 
 
+def _opened(uow: UnitOfWork) -> SqlPeopleUnitOfWork:
+    # run_idempotent hands over the unit of work the runtime made: the service's (main.py).
+    return cast(SqlPeopleUnitOfWork, uow)
+
+
 def _employee_out(stored: StoredEmployee) -> EmployeeOut:
     return EmployeeOut(
         **dict(stored.employee),
@@ -275,9 +281,9 @@ async def put_employee(
         tenant=principal.tenant, employee=employee, source_updated_at=body.source_updated_at
     )
 
-    async def action(uow: SqlPeopleUnitOfWork) -> tuple[int, Any]:
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
         try:
-            outcome, stored = await handlers.upsert_employee(uow, command)
+            outcome, stored = await handlers.upsert_employee(_opened(uow), command)
         except PeopleRejected as exc:
             raise _single(exc) from None
         body_out = EmployeeResult(outcome=outcome, employee=_employee_out(stored))
@@ -347,8 +353,8 @@ async def post_batch(
         },
     )
 
-    async def action(uow: SqlPeopleUnitOfWork) -> tuple[int, Any]:
-        return 200, _batch_result(await handlers.sync_people(uow, command))
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        return 200, _batch_result(await handlers.sync_people(_opened(uow), command))
 
     response = await run_idempotent(runtime, principal, key, body.model_dump(mode="json"), action)
     runtime.uow.events_committed.set()
@@ -373,8 +379,8 @@ async def deactivate_employee(
         tenant=principal.tenant, employee_id=employee_id, effective_at=effective_at
     )
 
-    async def action(uow: SqlPeopleUnitOfWork) -> tuple[int, Any]:
-        stored, changed = await handlers.deactivate_employee(uow, command)
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        stored, changed = await handlers.deactivate_employee(_opened(uow), command)
         outcome = "updated" if changed else "unchanged"
         return 200, EmployeeResult(outcome=outcome, employee=_employee_out(stored))
 
@@ -407,9 +413,9 @@ async def put_org_unit(
     )
     command = commands.UpsertOrgUnit(tenant=principal.tenant, org_unit=unit)
 
-    async def action(uow: SqlPeopleUnitOfWork) -> tuple[int, Any]:
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
         try:
-            outcome = await handlers.upsert_org_unit(uow, command)
+            outcome = await handlers.upsert_org_unit(_opened(uow), command)
         except PeopleRejected as exc:
             raise _single(exc) from None
         return (201 if outcome == "created" else 200), OrgUnitResult(
