@@ -149,9 +149,14 @@ def provider_config() -> ServiceProviderConfig:
 
 
 class ScimError(Exception):
+    """A request SCIM refuses: its HTTP status and SCIM error type (RFC 7644 §3.12)."""
+
     def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
+
+
+# -- request parameters and bodies (RFC 7644 §3.4, §3.5.2) ---------------------------------------
 
 
 def _root(path: str) -> tuple[str | None, str, str | None]:
@@ -350,6 +355,9 @@ def patch_operations(payload: dict[str, Any], core: set[str]) -> dict[str, Any]:
         else:
             operations.append(operation)
     return {**payload, "Operations": operations}
+
+
+# -- Groups (RFC 7643 §4.2) ----------------------------------------------------------------------
 
 
 def group_resource(unit: OrgUnit, external_id: str | None, base: str) -> Group:

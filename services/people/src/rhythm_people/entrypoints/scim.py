@@ -42,6 +42,8 @@ from rhythm_shared.kit.errors import Conflict, DomainError, Forbidden, InvalidIn
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
 
 MEDIA_TYPE = "application/scim+json"  # RFC 7644 §3.1
+
+
 # -- errors: SCIM bodies (RFC 7644 §3.12) on every answer under /scim/v2 ------------------------
 
 
