@@ -233,7 +233,9 @@ class InMemoryKeyStore:
 
 
 class InMemoryErasureRepository:
-    def __init__(self) -> None:
+    def __init__(self, events: list[Event]) -> None:
+        #: The unit of work's queued events: in memory none is ever sent.
+        self._events = events
         self.erasures: dict[str, tuple[str, ErasureState]] = {}
         #: (tenant, employee id) whose unsent events were withdrawn.
         self.withdrawn: list[tuple[str, str]] = []
@@ -269,6 +271,7 @@ class InMemoryErasureRepository:
 
     async def withdraw_events(self, tenant: str, employee_id: str) -> None:
         self.withdrawn.append((tenant, employee_id))
+        self._events[:] = [e for e in self._events if e.key != f"{tenant}/{employee_id}"]
 
 
 class FakePeopleUnitOfWork(FakeUnitOfWork):
@@ -278,7 +281,7 @@ class FakePeopleUnitOfWork(FakeUnitOfWork):
         super().__init__(clock)
         self.people = InMemoryPeopleRepository()
         self.keys = InMemoryKeyStore()
-        self.erasures = InMemoryErasureRepository()
+        self.erasures = InMemoryErasureRepository(self.events)
 
     async def publish_all(self, events: Sequence[Event], progress: Written | None = None) -> int:
         self.events.extend(events)
