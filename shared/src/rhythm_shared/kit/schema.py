@@ -1,10 +1,9 @@
 """The kit's tables in every service's migration history: one helper per released step.
 
-Each service's database holds the kit's tables (outbox, inbox and idempotency keys from
-:func:`rhythm_shared.kit.db.define_kit_tables`, the audit trail from
-:mod:`rhythm_shared.kit.audit`, the people directory from :mod:`rhythm_shared.kit.people`), and
-each service's Alembic migrations build them by calling these helpers, in their own revisions,
-instead of copying the DDL.
+Each service's database holds the kit's tables (outbox, inbox, idempotency keys and the audit
+trail from :func:`rhythm_shared.kit.db.define_kit_tables`, the people directory from
+:func:`rhythm_shared.kit.people.define_directory_tables`), and each service's Alembic migrations
+build them by calling these helpers, in their own revisions, instead of copying the DDL.
 
 A migration is history. Each helper creates exactly what its step created when it was released,
 and must go on doing so: the databases already migrated hold that result, and a new database has
@@ -171,7 +170,8 @@ def drop_people_directory() -> None:
 
 
 def create_audit_log() -> None:
-    """The audit trail's table (rhythm_shared.kit.audit), as first released. Frozen."""
+    """The audit trail's table (rhythm_shared.kit.db.define_audit_table), as first released.
+    Frozen."""
     op.create_table(
         "audit_log",
         sa.Column("seq", BigId, autoincrement=True, nullable=False),
