@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from rhythm_shared.kit.auth import Principal, Role
 from rhythm_shared.kit.errors import Forbidden
-from rhythm_shared.kit.people import PeopleDirectory
+from rhythm_shared.kit.ports import Directory
 
 
 class Relationship(StrEnum):
@@ -60,7 +60,7 @@ def role_relationships(principal: Principal) -> set[Relationship]:
 
 
 async def relationships(
-    directory: PeopleDirectory, principal: Principal, subject_id: str | None
+    directory: Directory, principal: Principal, subject_id: str | None
 ) -> frozenset[Relationship]:
     """Every relationship of the caller to ``subject_id`` (an employee id of the tenant), or
     to nobody in particular when ``subject_id`` is None (tenant-wide operations)."""

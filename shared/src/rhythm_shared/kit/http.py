@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -58,15 +58,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-Action = Callable[[UnitOfWork], Awaitable[tuple[int, Any]]]
+U = TypeVar("U", bound=UnitOfWork)
 
 
 async def run_idempotent(
-    runtime: Runtime,
+    runtime: Runtime[Any, U, Any],
     principal: Principal,
     key: str | None,
     fingerprint: Any,
-    action: Action,
+    action: Callable[[U], Awaitable[tuple[int, Any]]],
 ) -> JSONResponse:
     """Run ``action`` in one transaction; with a key, store its response in the same one."""
     if key is None:
