@@ -29,6 +29,7 @@ from rhythm_goals.queries import (
 )
 from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1 import GoalStatus, OwnerType
+from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, get_runtime, run_idempotent
 
 router = APIRouter(prefix="/v1/goals", tags=["goals"])
@@ -184,9 +185,18 @@ class BulkCreateGoals(commands.BulkCreateGoalsFields):
     )
 
 
-def _goal_answer(
-    status: int, cmd: commands.Command
-) -> Callable[[SqlGoalsUnitOfWork], Awaitable[tuple[int, Any]]]:
+Action = Callable[[SqlGoalsUnitOfWork], Awaitable[tuple[int, Any]]]
+
+
+async def _run(
+    runtime: GoalsRuntime, principal: Principal, key: str | None, fingerprint: Any, action: Action
+) -> JSONResponse:
+    """The kit's ``run_idempotent``: it hands ``action`` what ``runtime.uow()`` makes, the goals
+    unit of work (its signature names the kit's base class)."""
+    return await run_idempotent(runtime, principal, key, fingerprint, action)  # type: ignore[arg-type]
+
+
+def _goal_answer(status: int, cmd: commands.Command) -> Action:
     """The action of a command on one goal: its handler, then the goal as it now reads."""
 
     async def action(uow: SqlGoalsUnitOfWork) -> tuple[int, Any]:
@@ -212,7 +222,7 @@ async def create_goal(
     body: CreateGoal, principal: PrincipalDep, runtime: GoalsRuntimeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     cmd = commands.CreateGoal(by=principal, **body.model_dump(exclude_unset=True))
-    return await run_idempotent(runtime, principal, key, ["create", body], _goal_answer(201, cmd))
+    return await _run(runtime, principal, key, ["create", body], _goal_answer(201, cmd))
 
 
 @router.post(
@@ -234,7 +244,7 @@ async def bulk_create_goals(
         created = await handlers.COMMAND_HANDLERS[type(cmd)](uow, cmd)
         return 201, BulkCreated(count=len(created), goal_ids=created)
 
-    return await run_idempotent(runtime, principal, key, ["bulk", body], action)
+    return await _run(runtime, principal, key, ["bulk", body], action)
 
 
 @router.patch("/{goal_id}", response_model=GoalView, responses=_ERRORS, summary="Revise a goal")
@@ -248,7 +258,7 @@ async def update_goal(
     given = body.model_dump(exclude_unset=True)
     cmd = commands.UpdateGoal(by=principal, goal_id=goal_id, **given)
     fingerprint = ["update", goal_id, body.model_dump(mode="json", exclude_unset=True)]
-    return await run_idempotent(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
+    return await _run(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
 
 
 @router.post(
@@ -273,7 +283,7 @@ async def record_progress(
         **body.model_dump(exclude_unset=True),
     )
     fingerprint = ["progress", goal_id, key_result_id, body]
-    return await run_idempotent(runtime, principal, key, fingerprint, _goal_answer(201, cmd))
+    return await _run(runtime, principal, key, fingerprint, _goal_answer(201, cmd))
 
 
 @router.post(
@@ -293,7 +303,7 @@ async def change_status(
         by=principal, goal_id=goal_id, **body.model_dump(exclude_unset=True)
     )
     fingerprint = ["status", goal_id, body]
-    return await run_idempotent(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
+    return await _run(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
 
 
 @router.post(
@@ -311,7 +321,7 @@ async def archive_goal(
         by=principal, goal_id=goal_id, **request.model_dump(exclude_unset=True)
     )
     fingerprint = ["archive", goal_id, request]
-    return await run_idempotent(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
+    return await _run(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
 
 
 @router.put(
@@ -329,7 +339,7 @@ async def align_goal(
 ) -> JSONResponse:
     cmd = commands.AlignGoal(by=principal, goal_id=goal_id, **body.model_dump(exclude_unset=True))
     fingerprint = ["align", goal_id, body]
-    return await run_idempotent(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
+    return await _run(runtime, principal, key, fingerprint, _goal_answer(200, cmd))
 
 
 # --- reads ------------------------------------------------------------------------------------
