@@ -25,6 +25,7 @@ from rhythm_goals.commands import (
     UpdateGoal,
 )
 from rhythm_goals.domain.model import Goal
+from rhythm_goals.entrypoints.jobs import jobs
 from rhythm_goals.handlers import (
     COMMAND_HANDLERS,
     EVENT_HANDLERS,
@@ -44,6 +45,7 @@ from rhythm_goals.handlers import (
     stale_event_id,
     update_goal,
 )
+from rhythm_goals.main import Settings, build
 from rhythm_goals.use_cases.common import directory
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import Envelope
@@ -200,6 +202,21 @@ def test_every_event_the_people_and_keys_topics_carry_for_goals_has_a_handler() 
     assert EVENT_HANDLERS[EmployeeUpserted] is EVENT_HANDLERS[EmployeeDeactivated] is apply_person
     assert EVENT_HANDLERS[OrgUnitUpserted] is apply_org_unit
     assert set(JOB_HANDLERS.values()) == {mark_stale_goals, archive_leavers_goals}
+
+
+def test_the_jobs_run_on_the_interval_and_batch_the_settings_give() -> None:
+    settings = Settings(
+        database_url="sqlite+aiosqlite://",
+        environment="development",
+        staleness_interval_s=7.5,
+        staleness_batch_size=40,
+    )
+    runtime = build(settings).state.runtime
+
+    assert [(j.name, j.interval_s, j.full_round) for j in jobs(runtime)] == [
+        ("goal-staleness", 7.5, 40),
+        ("archive-leavers-goals", 7.5, 40),
+    ]
 
 
 # --- create -----------------------------------------------------------------------------------
@@ -672,15 +689,7 @@ async def test_an_erased_persons_goals_and_comments_go_and_the_erasure_is_report
             comment="Mia's note on Ann's goal",
         ),
     )
-    await apply_person(
-        uow,
-        envelope(
-            leaving(
-                "mia",
-                NOW + timedelta(days=9),
-            )
-        ),
-    )
+    await apply_person(uow, envelope(leaving("mia", NOW + timedelta(days=9))))
     uow.events.clear()
 
     erased = EmployeeErased(tenant_id=TENANT, occurred_at=NOW, employee_id="mia", erasure_id="er-1")
