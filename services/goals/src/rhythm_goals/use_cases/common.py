@@ -31,13 +31,13 @@ def access_for(uow: GoalsUnitOfWork, principal: Principal) -> Access:
     return Access(principal, directory(uow, principal.tenant), uow.audit)
 
 
-def invalid(problems: Sequence[model.Problem], prefix: tuple[str | int, ...] = ()) -> InvalidInput:
+def _invalid(problems: Sequence[model.Problem], prefix: tuple[str | int, ...] = ()) -> InvalidInput:
     return InvalidInput([FieldError(loc=("body", *prefix, *p.loc), msg=p.msg) for p in problems])
 
 
 def raise_if(problems: Sequence[model.Problem], prefix: tuple[str | int, ...] = ()) -> None:
     if problems:
-        raise invalid(problems, prefix)
+        raise _invalid(problems, prefix)
 
 
 def jsonable(value: Any) -> Any:
