@@ -1,7 +1,7 @@
 """Benchmark: the goals staleness job's cost follows the goals that are due, not all goals.
 
 Seeds a SQLite file (the embedded default) with N goals of which D are due for a stale check,
-then times the real job round (``rhythm_goals.use_cases.mark_stale_goals``: claim due rows
+then times the real job round (``rhythm_goals.handlers.mark_stale_goals``: claim due rows
 through ``ix_goals_next_stale_check_at``, write one GoalStale per goal to the outbox, take the
 goals out of the index) until nothing is due. Publishing from the outbox to Kafka is the relay's
 work and is not timed here.
@@ -36,8 +36,9 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import sqlite
 
 from rhythm_goals.adapters.db import goals, kit
+from rhythm_goals.adapters.unit_of_work import SqlGoalsUnitOfWork
+from rhythm_goals.handlers import mark_stale_goals
 from rhythm_goals.main import MIGRATIONS
-from rhythm_goals.use_cases import mark_stale_goals
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.migrations import upgrade_to_head
@@ -193,7 +194,9 @@ class Dataset:
     async def job(self, batch: int) -> tuple[float, int, float]:
         """Run job rounds until nothing is due: (seconds, rounds, seconds of the empty round)."""
         clock = ManualClock(NOW)
-        uow = UnitOfWorkFactory(session_factory(self.engine), kit, clock, source="/rhythm/goals")
+        uow = UnitOfWorkFactory(
+            session_factory(self.engine), kit, clock, "/rhythm/goals", SqlGoalsUnitOfWork
+        )
         handled = rounds = 0
         started = time.perf_counter()
         while True:

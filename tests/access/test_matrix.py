@@ -239,8 +239,8 @@ def matrix_calls(
 def _goals_refined(
     method: str, path: str, private_goal: bool, rels: frozenset[Relationship]
 ) -> str | None:
-    """The operation goals' use cases refine a route to (rhythm_goals.access says how)."""
-    from rhythm_goals import access
+    """The operation goals' use cases refine a route to (rhythm_goals.domain.access says how)."""
+    from rhythm_goals.domain import access
     from rhythm_shared.contracts.v1 import OwnerType, Visibility
 
     if (method, path) == ("post", "/v1/goals"):

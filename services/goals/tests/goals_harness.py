@@ -7,30 +7,32 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from aiokafka import ConsumerRecord
 from sqlalchemy import func, select
 
 from rhythm_goals.adapters.db import goals
-from rhythm_goals.use_cases import apply_org_unit, apply_person
+from rhythm_goals.adapters.unit_of_work import GoalsRuntime
+from rhythm_goals.handlers import apply_org_unit, apply_person
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import Envelope, from_record
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
 from rhythm_shared.testing import read_records
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass
 class GoalsService:
     """A running goals service and what a test needs to talk to it."""
 
-    runtime: Runtime
+    runtime: GoalsRuntime
     client: httpx.AsyncClient
     tenant: str
     clock: ManualClock
@@ -52,20 +54,12 @@ class GoalsService:
     async def seed_people(self, *events: Event, event_ids: list[str] | None = None) -> None:
         """Apply people events straight through their handlers (Kafka is tested elsewhere)."""
         for i, event in enumerate(events):
-            envelope = Envelope(
-                id=event_ids[i] if event_ids else str(uuid.uuid4()),
-                source="/rhythm/tests",
-                type=event.type,
-                time=event.occurred_at,
-                subject=event.subject,
-                tenant_id=event.tenant_id,
-                event=event,
-            )
+            event_id = event_ids[i] if event_ids else str(uuid.uuid4())
             async with self.runtime.uow() as uow:
                 if isinstance(event, EmployeeUpserted | EmployeeDeactivated):
-                    await apply_person(uow, envelope)
+                    await apply_person(uow, _envelope(event, event_id))
                 elif isinstance(event, OrgUnitUpserted):
-                    await apply_org_unit(uow, envelope)
+                    await apply_org_unit(uow, _envelope(event, event_id))
 
     def employee(
         self,
@@ -172,6 +166,18 @@ class GoalsService:
             timeout_s=timeout_s,
             predicate=match,
         )
+
+
+def _envelope(event: E, event_id: str) -> Envelope[E]:
+    return Envelope(
+        id=event_id,
+        source="/rhythm/tests",
+        type=event.type,
+        time=event.occurred_at,
+        subject=event.subject,
+        tenant_id=event.tenant_id,
+        event=event,
+    )
 
 
 def decode(record: ConsumerRecord[bytes, bytes]) -> Envelope:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rhythm_goals import access
+from rhythm_goals.domain import access
 from rhythm_goals.main import Settings, build
 from rhythm_shared.contracts.v1 import OwnerType, Visibility
 from rhythm_shared.kit.access import KIT_ROUTES, Relationship, allowed

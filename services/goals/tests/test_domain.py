@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from rhythm_goals import domain
-from rhythm_goals.domain import Measure
+from rhythm_goals.domain import model as domain
+from rhythm_goals.domain.model import Measure
 from rhythm_shared.contracts.v1 import Direction, GoalStatus
 
 # --- progress maths ---------------------------------------------------------------------------

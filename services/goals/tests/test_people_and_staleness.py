@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from rhythm_goals.adapters.db import goals, people_tables
 from rhythm_goals.entrypoints.jobs import leavers_job, staleness_job
-from rhythm_goals.use_cases import apply_person, directory, mark_stale_goals, stale_event_id
+from rhythm_goals.handlers import apply_person, mark_stale_goals, stale_event_id
+from rhythm_goals.use_cases.common import directory
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, GoalArchived, GoalStale
 from rhythm_shared.testing import publish_events, wait_for

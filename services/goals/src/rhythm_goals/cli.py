@@ -7,9 +7,10 @@ import asyncio
 import typer
 
 from rhythm_goals.adapters.db import kit
+from rhythm_goals.adapters.unit_of_work import SqlGoalsUnitOfWork
+from rhythm_goals.handlers import mark_stale_goals
 from rhythm_goals.main import MIGRATIONS
 from rhythm_goals.settings import Settings
-from rhythm_goals.use_cases import mark_stale_goals
 from rhythm_shared.kit.clock import SystemClock
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.migrations import upgrade_to_head
@@ -27,7 +28,9 @@ def stale_sweep() -> None:
         settings = Settings()
         engine = create_engine(settings.effective_database_url)
         await upgrade_to_head(engine, MIGRATIONS)
-        uow = UnitOfWorkFactory(session_factory(engine), kit, SystemClock(), "/rhythm/goals")
+        uow = UnitOfWorkFactory(
+            session_factory(engine), kit, SystemClock(), "/rhythm/goals", SqlGoalsUnitOfWork
+        )
         total = 0
         try:
             while True:

@@ -1,19 +1,23 @@
-"""Commands: what a caller asks the goals service to do (imperative names).
+"""Commands: what a caller asks the goals service to do (imperative names), each handled by one
+function of :mod:`rhythm_goals.handlers`.
 
-They are pydantic models, so the HTTP API validates types and shapes with them (422 with
-field-level messages) and documents them with examples; rules that need more than one field
-or the database live in :mod:`rhythm_goals.domain` and :mod:`rhythm_goals.use_cases`.
+A command is a frozen pydantic model: who asks (``by``), which goal (``goal_id``) and what they
+ask for. What a caller may send is declared once here, in the field sets the commands are made
+of (``...Fields``); the HTTP API's request models (:mod:`rhythm_goals.entrypoints.http`) are the
+same field sets with their examples, so types and shapes are validated where they come in (422
+with field-level messages). Rules that need more than one field or the stored goals live in
+:mod:`rhythm_goals.domain` and the use cases.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rhythm_goals.domain import DEFAULT_UPDATE_INTERVAL_DAYS
+from rhythm_goals.domain.model import DEFAULT_UPDATE_INTERVAL_DAYS
 from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1 import (
     ArchiveReason,
@@ -24,17 +28,30 @@ from rhythm_shared.contracts.v1 import (
     Visibility,
 )
 from rhythm_shared.contracts.v1.values import MeasureUnit, Title
+from rhythm_shared.kit.auth import Principal
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Description = Annotated[str, Field(max_length=10_000)]
 Interval = Annotated[int, Field(ge=1, le=366)]
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
-class KeyResultInput(_Command):
+class Command(_Frozen):
+    """Every command names who asks; what they may do follows from it (domain.access)."""
+
+    by: Principal
+
+
+class OnGoal(Command):
+    """A command on one goal of the caller's tenant."""
+
+    goal_id: Identifier
+
+
+class KeyResultInput(_Frozen):
     """A key result: a metric moving from start to target in a direction."""
 
     key_result_id: Identifier | None = Field(
@@ -51,39 +68,8 @@ class KeyResultInput(_Command):
     weight: Number = Field(default=1.0, gt=0, le=100, description="Relative weight.")
 
 
-_KR_EXAMPLE: dict[str, Any] = {
-    "key_result_id": "kr-1",
-    "title": "p95 checkout latency",
-    "unit": "ms",
-    "start": 840,
-    "target": 420,
-    "direction": "decrease",
-    "weight": 2,
-}
-
-
-class CreateGoal(_Command):
-    """Set a goal for a person, an org unit or the company."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "owner_type": "person",
-                    "owner_id": "e-1042",
-                    "title": "Cut checkout latency in half",
-                    "description": "Customers abandon slow checkouts.",
-                    "kind": "okr",
-                    "visibility": "tenant",
-                    "period_start": "2026-01-01",
-                    "period_end": "2026-03-31",
-                    "parent_goal_id": None,
-                    "update_interval_days": 14,
-                    "key_results": [_KR_EXAMPLE],
-                }
-            ]
-        }
-    )
+class CreateGoalFields(_Frozen):
+    """What a new goal is: its owner, definition, period, alignment and key results."""
 
     owner_type: OwnerType = Field(default=OwnerType.PERSON, description="Who owns the goal.")
     owner_id: Identifier | None = Field(
@@ -106,18 +92,16 @@ class CreateGoal(_Command):
     key_results: list[KeyResultInput] = Field(default_factory=list, max_length=50)
 
 
-class UpdateGoal(_Command):
+class CreateGoal(CreateGoalFields, Command):
+    """Set a goal for a person, an org unit or the company."""
+
+
+class UpdateGoalFields(_Frozen):
     """Revise a goal's definition; only the fields given change.
 
     ``key_results`` replaces the list: entries with a known ``key_result_id`` keep their current
     value, new ones start at their start value, missing ones are removed.
     """
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"title": "Cut checkout latency by 60 %", "period_end": "2026-04-30"}]
-        }
-    )
 
     title: Title | None = None
     description: Description | None = None
@@ -129,44 +113,50 @@ class UpdateGoal(_Command):
     key_results: list[KeyResultInput] | None = Field(default=None, max_length=50)
 
 
-class RecordProgress(_Command):
-    """Record a new value for a key result, with how confident the owner is."""
+class UpdateGoal(UpdateGoalFields, OnGoal):
+    """Revise a goal; the fields set on the command (``model_fields_set``) are the ones asked."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"value": 610, "confidence": 0.7, "comment": "CDN rollout halfway."}]
-        }
-    )
+
+class RecordProgressFields(_Frozen):
+    """Record a new value for a key result, with how confident the owner is."""
 
     value: Number = Field(description="The measured value, in the key result's unit.")
     confidence: Number = Field(ge=0, le=1, description="How likely the goal is met, 0 to 1.")
     comment: Description | None = Field(default=None, description="Stays in the goals service.")
 
 
-class ChangeStatus(_Command):
-    """Set the status by hand, or (status null) hand it back to Rhythm's suggestion."""
+class RecordProgress(RecordProgressFields, OnGoal):
+    key_result_id: Identifier
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "at_risk"}, {"status": None}]}
-    )
+
+class ChangeStatusFields(_Frozen):
+    """Set the status by hand, or (status null) hand it back to Rhythm's suggestion."""
 
     status: GoalStatus | None = Field(
         description="The new status; null: follow Rhythm's suggestion from progress again."
     )
 
 
-class ArchiveGoal(_Command):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "superseded"}]})
+class ChangeStatus(ChangeStatusFields, OnGoal):
+    pass
 
+
+class ArchiveGoalFields(_Frozen):
     reason: ArchiveReason = ArchiveReason.WITHDRAWN
 
 
-class AlignGoal(_Command):
+class ArchiveGoal(ArchiveGoalFields, OnGoal):
+    pass
+
+
+class AlignGoalFields(_Frozen):
     """Hang a goal under another goal (align/realign), or make it a root (null)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"parent_goal_id": "g-team-12"}]})
-
     parent_goal_id: Identifier | None
+
+
+class AlignGoal(AlignGoalFields, OnGoal):
+    pass
 
 
 class TemplateTarget(StrEnum):
@@ -174,7 +164,7 @@ class TemplateTarget(StrEnum):
     TEAMS = "teams"
 
 
-class GoalTemplate(_Command):
+class GoalTemplate(_Frozen):
     """What every bulk-created goal looks like; ``{name}`` in the title becomes the owner's name."""
 
     title: Title = Field(examples=["{name}: ship the Q2 reliability plan"])
@@ -188,31 +178,8 @@ class GoalTemplate(_Command):
     key_results: list[KeyResultInput] = Field(default_factory=list, max_length=50)
 
 
-class BulkCreateGoals(_Command):
+class BulkCreateGoalsFields(_Frozen):
     """Create one goal from a template for every person (or every team) of an org unit."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "org_unit_id": "ou-platform",
-                    "target": "people",
-                    "include_subunits": False,
-                    "template": {
-                        "title": "{name}: on-call handbook up to date",
-                        "kind": "okr",
-                        "visibility": "tenant",
-                        "period_start": "2026-04-01",
-                        "period_end": "2026-06-30",
-                        "parent_goal_id": "g-platform-q2",
-                        "key_results": [
-                            {"unit": "%", "start": 0, "target": 100, "direction": "increase"}
-                        ],
-                    },
-                }
-            ]
-        }
-    )
 
     org_unit_id: Identifier
     target: TemplateTarget = Field(
@@ -223,3 +190,7 @@ class BulkCreateGoals(_Command):
         default=False, description="people: also members of units below the org unit."
     )
     template: GoalTemplate
+
+
+class BulkCreateGoals(BulkCreateGoalsFields, Command):
+    pass

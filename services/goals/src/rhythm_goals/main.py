@@ -1,4 +1,7 @@
-"""Composition root of the goals service: ``rhythm serve goals`` runs ``build(Settings())``."""
+"""Composition root of the goals service: ``rhythm serve goals`` runs ``build(Settings())``.
+
+It wires the real adapters: the SQL unit of work with its repositories, the HTTP routes, the
+consumers of the people and keys topics and the timed jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from rhythm_goals.adapters.db import kit, metadata
+from rhythm_goals.adapters.unit_of_work import SqlGoalsUnitOfWork
 from rhythm_goals.entrypoints.consumers import consumers
 from rhythm_goals.entrypoints.http import router
 from rhythm_goals.entrypoints.jobs import jobs
@@ -32,6 +36,7 @@ def build(
             settings=settings or Settings(),
             metadata=metadata,
             tables=kit,
+            unit_of_work=SqlGoalsUnitOfWork,
             migrations=MIGRATIONS,
             routers=[router],
             consumers=consumers,

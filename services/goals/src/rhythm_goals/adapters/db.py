@@ -1,12 +1,7 @@
-"""The goals service's tables and the queries over them.
-
-Every query takes the tenant and filters by it: an id from another tenant finds nothing.
-"""
+"""The goals service's tables (their statements: :mod:`rhythm_goals.adapters.repository` for
+the write side, :mod:`rhythm_goals.queries` for the read side)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -17,13 +12,10 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    Row,
     String,
     Table,
     Text,
-    select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_shared.kit.db import BigId, UtcDateTime, define_kit_tables, new_metadata
 from rhythm_shared.kit.people import define_directory_tables
@@ -151,54 +143,3 @@ Index(
     goal_revisions.c.revision,
     unique=True,
 )
-
-
-# --- goal reads -------------------------------------------------------------------------------
-
-
-async def load_goal(
-    session: AsyncSession, tenant_id: str, goal_id: str, *, for_update: bool = False
-) -> Row[Any] | None:
-    stmt = select(goals).where(goals.c.tenant_id == tenant_id, goals.c.goal_id == goal_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).first()
-
-
-async def load_key_results(
-    session: AsyncSession, goal_ids: Iterable[str]
-) -> dict[str, list[Row[Any]]]:
-    ids = list(goal_ids)
-    out: dict[str, list[Row[Any]]] = {gid: [] for gid in ids}
-    if not ids:
-        return out
-    rows = await session.execute(
-        select(key_results)
-        .where(key_results.c.goal_id.in_(ids))
-        .order_by(key_results.c.goal_id, key_results.c.position)
-    )
-    for r in rows:
-        out[r.goal_id].append(r)
-    return out
-
-
-async def parent_of(session: AsyncSession, tenant_id: str, goal_id: str) -> str | None:
-    row = (
-        await session.execute(
-            select(goals.c.parent_goal_id).where(
-                goals.c.tenant_id == tenant_id, goals.c.goal_id == goal_id
-            )
-        )
-    ).first()
-    return None if row is None else row.parent_goal_id
-
-
-async def children_of(
-    session: AsyncSession, tenant_id: str, goal_ids: Sequence[str]
-) -> list[Row[Any]]:
-    rows = await session.execute(
-        select(goals)
-        .where(goals.c.tenant_id == tenant_id, goals.c.parent_goal_id.in_(list(goal_ids)))
-        .order_by(goals.c.created_at, goals.c.goal_id)
-    )
-    return list(rows)

@@ -2,44 +2,22 @@
 ``rhythm.keys.v1`` (group ``goals``).
 
 The kit parses each record, deduplicates it through the inbox (a replayed ce_id has no second
-effect), runs the handler in one transaction and commits the offset after it. An
-``EmployeeErased`` erases what the service holds of the person (:mod:`rhythm_goals.erasure`).
+effect), runs the event's handler (:data:`rhythm_goals.handlers.EVENT_HANDLERS`) in one
+transaction and commits the offset after it. An ``EmployeeErased`` erases what the service holds
+of the person (:func:`rhythm_goals.use_cases.people.erase_person`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rhythm_goals import erasure, use_cases
+from rhythm_goals.adapters.unit_of_work import GoalsRuntime
+from rhythm_goals.handlers import EVENT_HANDLERS
 from rhythm_shared.contracts import topics
-from rhythm_shared.contracts.v1 import (
-    EmployeeDeactivated,
-    EmployeeErased,
-    EmployeeUpserted,
-    OrgUnitUpserted,
-    PersonKeyDestroyed,
-    PersonKeyIssued,
-)
-from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.consumer import ConsumerSpec
 
 GROUP = "goals"
 
 
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    return [
-        ConsumerSpec(
-            group=GROUP,
-            topics=[topics.PEOPLE, topics.KEYS],
-            handlers={
-                EmployeeUpserted: use_cases.apply_person,
-                EmployeeUpsertedV2: use_cases.apply_person,
-                EmployeeDeactivated: use_cases.apply_person,
-                EmployeeErased: erasure.erase_person,
-                OrgUnitUpserted: use_cases.apply_org_unit,
-                PersonKeyIssued: use_cases.apply_person_key,
-                PersonKeyDestroyed: use_cases.apply_person_key,
-            },
-        )
-    ]
+def consumers(runtime: GoalsRuntime) -> Sequence[ConsumerSpec]:
+    return [ConsumerSpec(group=GROUP, topics=[topics.PEOPLE, topics.KEYS], handlers=EVENT_HANDLERS)]

@@ -14,10 +14,22 @@ shows them only to those who may read the goal privately; others see the history
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from rhythm_goals.domain.model import Goal
 from rhythm_shared.contracts.v1 import OwnerType, Visibility
-from rhythm_shared.kit.access import Policy, Relationship
+from rhythm_shared.kit.access import (
+    Policy,
+    Relationship,
+    acts_as_person,
+    allowed,
+    relationships,
+    role_relationships,
+)
+from rhythm_shared.kit.audit import AuditAction, AuditEntry
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.ports import Directory
 
 R = Relationship
 
@@ -121,3 +133,66 @@ def create_operation(owner_type: OwnerType, rels: frozenset[Relationship]) -> st
     if owner_type == OwnerType.ORG_UNIT:
         return CREATE_UNIT_GOAL
     return CREATE_GOAL_FOR_SELF if R.SELF in rels else CREATE_GOAL_FOR_REPORT
+
+
+@dataclass
+class Access:
+    """The caller's relationships to goal owners, for one unit of work (each owner asked once);
+    what it lets the caller see goes on the audit trail through ``audit``."""
+
+    principal: Principal
+    people: Directory
+    audit_sink: Callable[[AuditEntry], None]
+    _known: dict[tuple[str, str], frozenset[Relationship]] = field(default_factory=dict)
+
+    async def to_owner(self, owner_type: OwnerType, owner_id: str) -> frozenset[Relationship]:
+        key = (owner_type.value, owner_id)
+        if key not in self._known:
+            self._known[key] = await self._relationships(owner_type, owner_id)
+        return self._known[key]
+
+    async def _relationships(self, owner_type: OwnerType, owner_id: str) -> frozenset[Relationship]:
+        if owner_type == OwnerType.PERSON:
+            # The kit's signature names its SQL directory; any tenant's Directory serves.
+            return await relationships(self.people, self.principal, owner_id)  # type: ignore[arg-type]
+        rels = role_relationships(self.principal)
+        if acts_as_person(self.principal):
+            heads = (
+                await self.people.unit_heads_upwards(owner_id)
+                if owner_type == OwnerType.ORG_UNIT
+                else []
+            )
+            rels.add(
+                Relationship.UNIT_HEAD if self.principal.subject in heads else Relationship.PEER
+            )
+        return frozenset(rels)
+
+    async def to_goal(self, goal: Goal) -> frozenset[Relationship]:
+        return await self.to_owner(goal.owner_type, goal.owner_id)
+
+    async def may_read(self, goal: Goal) -> bool:
+        operation = read_operation(goal.owner_type, goal.visibility)
+        return allowed(POLICY, operation, await self.to_goal(goal))
+
+    async def may_read_comments(self, goal: Goal) -> bool:
+        return allowed(POLICY, comments_operation(goal.owner_type), await self.to_goal(goal))
+
+    def audit(self, goal: Goal, action: AuditAction, target: str, ok: bool) -> None:
+        self.audit_sink(
+            AuditEntry(
+                tenant_id=self.principal.tenant,
+                actor_id=self.principal.subject,
+                subject_id=goal.owner_id,
+                action=action,
+                target=target,
+                allowed=ok,
+            )
+        )
+
+    async def read(self, goal: Goal, *, asked: bool = False) -> bool:
+        """Whether the caller may read the goal. A private goal's read goes on the audit trail;
+        a refusal too when the caller ``asked`` for this goal (not when a listing skips it)."""
+        ok = await self.may_read(goal)
+        if goal.visibility == Visibility.PRIVATE and (ok or asked):
+            self.audit(goal, AuditAction.READ, f"goal/{goal.goal_id}", ok)
+        return ok

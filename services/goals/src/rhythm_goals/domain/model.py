@@ -10,8 +10,16 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from rhythm_shared.contracts.v1 import Direction, GoalStatus, OwnerType
+from rhythm_shared.contracts.v1 import (
+    ArchiveReason,
+    Direction,
+    GoalKind,
+    GoalStatus,
+    OwnerType,
+    Visibility,
+)
 
 #: Days without a progress record before a goal counts as stale, unless the goal says otherwise.
 DEFAULT_UPDATE_INTERVAL_DAYS = 14
@@ -45,6 +53,122 @@ class Problem:
 
     loc: tuple[str | int, ...]
     msg: str
+
+
+# --- what the service keeps -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal as stored: owner, period, alignment, status, progress and its staleness clock."""
+
+    goal_id: str
+    tenant_id: str
+    owner_type: OwnerType
+    owner_id: str
+    parent_goal_id: str | None
+    kind: GoalKind
+    title: str
+    description: str | None
+    visibility: Visibility
+    period_start: date
+    period_end: date
+    update_interval_days: int
+    status: GoalStatus
+    status_overridden: bool
+    progress: float
+    confidence: float | None
+    revision: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    last_progress_at: datetime | None
+    #: When the staleness job looks at the goal next; None while it cannot go stale.
+    next_stale_check_at: datetime | None
+    stale_since: datetime | None
+    archived_at: datetime | None = None
+    archive_reason: ArchiveReason | None = None
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """A measurable key result of a goal, from start towards target."""
+
+    goal_id: str
+    key_result_id: str
+    tenant_id: str
+    position: int
+    title: str | None
+    unit: str
+    start: float
+    target: float
+    current: float
+    direction: Direction
+    weight: float
+    confidence: float | None
+    updated_at: datetime
+
+    def definition(self) -> dict[str, Any]:
+        """What a person defined (not what was measured): compared and kept in revisions."""
+        return {
+            "key_result_id": self.key_result_id,
+            "title": self.title,
+            "unit": self.unit,
+            "start": self.start,
+            "target": self.target,
+            "direction": self.direction.value,
+            "weight": self.weight,
+        }
+
+
+@dataclass(frozen=True)
+class ProgressRecord:
+    """One value recorded for a key result, with its confidence and comment."""
+
+    tenant_id: str
+    goal_id: str
+    key_result_id: str
+    value: float
+    confidence: float
+    comment: str | None
+    goal_progress: float
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One change of a goal: who changed what, and when (``changed_by`` None: Rhythm did)."""
+
+    tenant_id: str
+    goal_id: str
+    revision: int
+    action: str
+    changes: dict[str, Any]
+    changed_by: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class DueGoal:
+    """What the staleness job needs of a goal whose stale check is due."""
+
+    goal_id: str
+    tenant_id: str
+    owner_id: str
+    created_at: datetime
+    last_progress_at: datetime | None
+    update_interval_days: int
+    period_end: date
+
+
+@dataclass(frozen=True)
+class Leaver:
+    """A deactivation dated ahead: when the person's open goals are to be archived."""
+
+    tenant_id: str
+    employee_id: str
+    archive_goals_at: datetime
 
 
 # --- progress ---------------------------------------------------------------------------------
