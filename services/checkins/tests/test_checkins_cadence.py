@@ -10,6 +10,7 @@ from checkins_harness import MONTHLY_POLICY, StartCheckins, employee
 from sqlalchemy import func, select
 
 from rhythm_checkins.adapters.db import kit
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWorkFactory
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.v1 import (
@@ -20,7 +21,6 @@ from rhythm_shared.contracts.v1 import (
     EmployeeDeactivated,
 )
 from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.uow import UnitOfWorkFactory
 from rhythm_shared.testing import publish_events, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -238,7 +238,7 @@ async def test_two_sweepers_at_once_report_each_fact_exactly_once(
             *(employee(svc.tenant, p, "mia") for p in people),
         )
         other_engine = create_engine(database_url)
-        other = UnitOfWorkFactory(
+        other = SqlCheckinsUnitOfWorkFactory(
             session_factory(other_engine), kit, svc.clock, source="/rhythm/checkins"
         )
         try:

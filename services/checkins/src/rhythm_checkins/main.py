@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from rhythm_checkins.adapters.db import kit, metadata
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWorkFactory
 from rhythm_checkins.entrypoints.consumers import consumers
 from rhythm_checkins.entrypoints.http import routers
 from rhythm_checkins.entrypoints.jobs import jobs
 from rhythm_checkins.settings import Settings
-from rhythm_shared.kit.app import ServiceDefinition, create_app
+from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["MIGRATIONS", "Settings", "build"]
@@ -22,6 +23,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 DESCRIPTION = """Check-ins, reflections, feedback and reviews, and the cadence that keeps them
 happening: policies, obligations, and a sweeper that reminds, reports misses and escalates.
 Note texts never leave this service."""
+
+
+def _use_service_unit_of_work(runtime: Runtime) -> None:
+    """TEMPORARY until the kit takes ``unit_of_work=``: units of work carry the repositories."""
+    old = runtime.uow
+    runtime.uow = SqlCheckinsUnitOfWorkFactory(old.sessions, old.tables, old.clock, old.source)
+    runtime.uow.events_committed = old.events_committed
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: Any) -> FastAPI:
@@ -36,6 +44,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             consumers=consumers,
             jobs=jobs,
             clock=clock,
+            on_start=_use_service_unit_of_work,
             description=DESCRIPTION,
         )
     )
