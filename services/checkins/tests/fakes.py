@@ -519,9 +519,13 @@ class InMemoryDepartureRepository:
     async def mark_removed(
         self, tenant_id: str, employee_id: str, *, texts: bool, now: datetime
     ) -> None:
-        column = "texts_removed_at" if texts else "feedback_removed_at"
         key = (tenant_id, employee_id)
-        self.rows[key] = dataclasses.replace(self.rows[key], **{column: now})
+        held = self.rows[key]
+        self.rows[key] = (
+            dataclasses.replace(held, texts_removed_at=now)
+            if texts
+            else dataclasses.replace(held, feedback_removed_at=now)
+        )
 
     async def forget(self, tenant_id: str, employee_id: str) -> None:
         self.rows.pop((tenant_id, employee_id), None)

@@ -9,8 +9,13 @@ from pathlib import Path
 import rhythm_checkins
 
 ROOT = Path(rhythm_checkins.__file__).parent
-PURE = ("rhythm_checkins.domain", "rhythm_checkins.commands", "rhythm_checkins.handlers")
-PURE += ("rhythm_checkins.use_cases", "rhythm_checkins.queries")
+PURE = (
+    "rhythm_checkins.domain",
+    "rhythm_checkins.commands",
+    "rhythm_checkins.handlers",
+    "rhythm_checkins.use_cases",
+    "rhythm_checkins.queries",
+)
 
 
 def _modules() -> dict[str, ast.Module]:
