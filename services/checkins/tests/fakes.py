@@ -8,13 +8,14 @@ Each repository keeps its records in dicts and has the methods of its protocol i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from rhythm_checkins.domain.conversations import CheckinState
 from rhythm_checkins.domain.obligations import OUTSTANDING, ObligationState
 from rhythm_checkins.domain.policy import CadencePolicy
+from rhythm_checkins.domain.ports import CheckinsUnitOfWork
 from rhythm_checkins.domain.records import (
     CHECKIN_TEXTS,
     ActionItem,
@@ -29,6 +30,8 @@ from rhythm_checkins.domain.records import (
     TenantSettings,
 )
 from rhythm_shared.contracts.v1 import OwnerType, Visibility
+from rhythm_shared.kit.clock import ManualClock
+from rhythm_shared.testing.fakes import FakeUnitOfWork, InMemoryPeople
 
 
 def _outstanding(o: Obligation) -> bool:
@@ -230,14 +233,13 @@ class InMemoryFeedbackRepository:
 
 
 class InMemoryCadenceRepository:
-    def __init__(self, employees: dict[tuple[str, str], str | None] | None = None) -> None:
+    def __init__(self, covered: Callable[[str], dict[str, str | None]]) -> None:
         self.policies_: dict[tuple[str, str], CadencePolicy] = {}
         self.obligations: dict[str, Obligation] = {}
         self.facts: dict[tuple[str, str], NewFact] = {}
         self.plan_at: dict[tuple[str, str], datetime | None] = {}
-        #: (tenant, employee) → org unit of the active, described employees that
-        #: :meth:`plan_covered` plans (the SQL one reads the directory).
-        self.employees = employees if employees is not None else {}
+        #: The tenant's employees that :meth:`plan_covered` plans, with their org unit.
+        self._covered = covered
 
     async def policies(self, tenant_id: str) -> list[CadencePolicy]:
         return [p for (t, _), p in self.policies_.items() if t == tenant_id]
@@ -251,9 +253,9 @@ class InMemoryCadenceRepository:
     async def plan_covered(
         self, tenant_id: str, org_unit_ids: Sequence[str] | None, at: datetime
     ) -> None:
-        for (t, employee_id), unit in self.employees.items():
-            if t == tenant_id and (org_unit_ids is None or unit in org_unit_ids):
-                self.plan_at[(t, employee_id)] = at
+        for employee_id, unit in self._covered(tenant_id).items():
+            if org_unit_ids is None or unit in org_unit_ids:
+                self.plan_at[(tenant_id, employee_id)] = at
 
     async def add_obligations(self, obligations: Sequence[Obligation]) -> int:
         taken = {
@@ -420,11 +422,11 @@ class InMemoryCadenceRepository:
 
 
 class InMemoryGoalRepository:
-    def __init__(self) -> None:
+    def __init__(self, erased: Callable[[str, str], bool]) -> None:
         self.rows: dict[tuple[str, str], Goal] = {}
         self.progress: list[tuple[str, str, float, datetime]] = []
-        #: (tenant, employee) of people the directory keeps as erased.
-        self.erased: set[tuple[str, str]] = set()
+        #: Whether the directory keeps (tenant, employee) as erased.
+        self._erased = erased
 
     async def upsert(self, goal: Goal) -> None:
         key = (goal.tenant_id, goal.goal_id)
@@ -477,7 +479,7 @@ class InMemoryGoalRepository:
         return max(before)[1] if before else None
 
     async def owner_erased(self, tenant_id: str, employee_id: str) -> bool:
-        return (tenant_id, employee_id) in self.erased
+        return self._erased(tenant_id, employee_id)
 
     async def forget_owner(self, tenant_id: str, person: str) -> None:
         own = {
@@ -529,3 +531,34 @@ class InMemoryDepartureRepository:
 
     async def forget(self, tenant_id: str, employee_id: str) -> None:
         self.rows.pop((tenant_id, employee_id), None)
+
+
+class FakeCheckinsUnitOfWork(FakeUnitOfWork):
+    """The kit's fake unit of work with this service's repositories in memory; the directory
+    is the kit's in-memory one (fill it with ``uow.people.add_person(...)``)."""
+
+    def __init__(self, clock: ManualClock | None = None) -> None:
+        super().__init__(clock)
+        self.people = InMemoryPeople()
+        self.checkins = InMemoryCheckinRepository()
+        self.feedback = InMemoryFeedbackRepository()
+        self.cadence = InMemoryCadenceRepository(self._covered)
+        self.goals = InMemoryGoalRepository(self._erased)
+        self.departures = InMemoryDepartureRepository()
+
+    def _erased(self, tenant_id: str, employee_id: str) -> bool:
+        person = self.people.employees.get((tenant_id, employee_id))
+        return person is not None and person.erased
+
+    def _covered(self, tenant_id: str) -> dict[str, str | None]:
+        """The active, described employees of the tenant and their units (what the SQL
+        ``plan_covered`` selects from the directory)."""
+        return {
+            p.employee_id: p.org_unit_id
+            for (t, _), p in self.people.employees.items()
+            if t == tenant_id and p.known and p.active
+        }
+
+
+def _conforms(uow: FakeCheckinsUnitOfWork) -> CheckinsUnitOfWork:
+    return uow  # mypy checks the fake is a CheckinsUnitOfWork

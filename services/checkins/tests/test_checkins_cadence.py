@@ -10,7 +10,7 @@ from checkins_harness import MONTHLY_POLICY, StartCheckins, employee
 from sqlalchemy import func, select
 
 from rhythm_checkins.adapters.db import kit
-from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWorkFactory
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.v1 import (
@@ -21,6 +21,7 @@ from rhythm_shared.contracts.v1 import (
     EmployeeDeactivated,
 )
 from rhythm_shared.kit.db import create_engine, session_factory
+from rhythm_shared.kit.uow import UnitOfWorkFactory
 from rhythm_shared.testing import publish_events, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -238,8 +239,12 @@ async def test_two_sweepers_at_once_report_each_fact_exactly_once(
             *(employee(svc.tenant, p, "mia") for p in people),
         )
         other_engine = create_engine(database_url)
-        other = SqlCheckinsUnitOfWorkFactory(
-            session_factory(other_engine), kit, svc.clock, source="/rhythm/checkins"
+        other = UnitOfWorkFactory(
+            session_factory(other_engine),
+            kit,
+            svc.clock,
+            source="/rhythm/checkins",
+            unit_of_work=SqlCheckinsUnitOfWork,
         )
         try:
             svc.clock.travel_to(datetime(2026, 3, 29, 12, tzinfo=UTC))

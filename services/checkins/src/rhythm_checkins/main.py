@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from rhythm_checkins.adapters.db import kit, metadata
-from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWorkFactory
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.entrypoints.consumers import consumers
 from rhythm_checkins.entrypoints.http import routers
 from rhythm_checkins.entrypoints.jobs import jobs
 from rhythm_checkins.settings import Settings
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["MIGRATIONS", "Settings", "build"]
@@ -25,13 +25,6 @@ happening: policies, obligations, and a sweeper that reminds, reports misses and
 Note texts never leave this service."""
 
 
-def _use_service_unit_of_work(runtime: Runtime) -> None:
-    """TEMPORARY until the kit takes ``unit_of_work=``: units of work carry the repositories."""
-    old = runtime.uow
-    runtime.uow = SqlCheckinsUnitOfWorkFactory(old.sessions, old.tables, old.clock, old.source)
-    runtime.uow.events_committed = old.events_committed
-
-
 def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: Any) -> FastAPI:
     return create_app(
         ServiceDefinition(
@@ -39,12 +32,12 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             settings=settings or Settings(),
             metadata=metadata,
             tables=kit,
+            unit_of_work=SqlCheckinsUnitOfWork,
             migrations=MIGRATIONS,
             routers=routers,
             consumers=consumers,
             jobs=jobs,
             clock=clock,
-            on_start=_use_service_unit_of_work,
             description=DESCRIPTION,
         )
     )

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rhythm_checkins.domain.access import POLICY, text_operation, to_checkin
+from rhythm_checkins.domain.access import POLICY, relationships, text_operation, to_checkin
 from rhythm_checkins.domain.conversations import CheckinState
-from rhythm_checkins.domain.kitports import Directory
 from rhythm_checkins.domain.policy import CadencePolicy
 from rhythm_checkins.domain.ports import CheckinsReader, CheckinsUnitOfWork
 from rhythm_checkins.domain.records import (
@@ -24,10 +23,11 @@ from rhythm_checkins.domain.records import (
     Obligation,
 )
 from rhythm_shared.contracts.v1 import CheckinKind
-from rhythm_shared.kit.access import Relationship, acts_as_person, allowed, relationships, require
+from rhythm_shared.kit.access import Relationship, acts_as_person, allowed, require
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Forbidden, NotFound
+from rhythm_shared.kit.ports import Directory
 
 # --- check-ins ---------------------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ async def checkin_access(
     """From the caller's relationship to the check-in's employee (the directory) and the
     policy table; whoever may not even know it exists gets a 404 (and the refusal is on
     record)."""
-    people_dir = people_dir or uow.people(principal.tenant)
+    people_dir = people_dir or uow.people.directory(principal.tenant)
     rels = to_checkin(
         await relationships(people_dir, principal, row.employee_id),
         principal.subject,
@@ -183,7 +183,7 @@ async def list_checkins(
     """Check-ins the principal takes part in (or, for hr_admin/executives and the manager
     chain, an employee's), newest first; texts only where allowed."""
     tenant = principal.tenant
-    people_dir = uow.people(tenant)
+    people_dir = uow.people.directory(tenant)
     manager_id = participant = None
     if employee_id is not None:
         rels = await relationships(people_dir, principal, employee_id)
@@ -300,7 +300,7 @@ async def list_feedback(
     require(
         POLICY,
         "list_feedback",
-        await relationships(uow.people(principal.tenant), principal, principal.subject),
+        await relationships(uow.people.directory(principal.tenant), principal, principal.subject),
         "feedback is read by a person",
     )
     me = principal.subject
@@ -321,7 +321,7 @@ async def get_feedback(
     row = await uow.feedback.get(principal.tenant, feedback_id)
     if row is None:
         raise NotFound("no such feedback")
-    people_dir = uow.people(principal.tenant)
+    people_dir = uow.people.directory(principal.tenant)
     # Its two people: the caller is one of them (SELF to the giver or to the receiver).
     rels = await relationships(people_dir, principal, row.receiver_id) | await relationships(
         people_dir, principal, row.giver_id
@@ -340,7 +340,9 @@ async def list_feedback_requests(
     require(
         POLICY,
         "list_feedback_requests",
-        await relationships(reader.people(principal.tenant), principal, principal.subject),
+        await relationships(
+            reader.people.directory(principal.tenant), principal, principal.subject
+        ),
         "requests for feedback are for a person",
     )
     rows = await reader.feedback.open_requests(principal.tenant, principal.subject)
@@ -374,7 +376,7 @@ def policy_view(policy: CadencePolicy) -> dict[str, Any]:
 async def list_policies(reader: CheckinsReader, principal: Principal) -> list[dict[str, Any]]:
     """For hr_admin, executives, and people who manage someone in the directory (a ``manager``
     role alone is no reason)."""
-    people_dir = reader.people(principal.tenant)
+    people_dir = reader.people.directory(principal.tenant)
     rels = set(await relationships(people_dir, principal, None))
     if acts_as_person(principal) and await people_dir.direct_reports(principal.subject):
         rels.add(Relationship.MANAGER)
@@ -409,7 +411,7 @@ async def list_obligations(
     reader: CheckinsReader, principal: Principal, employee_id: str, state: str | None = None
 ) -> list[dict[str, Any]]:
     """An employee's obligations: for themselves, their manager chain and hr_admin."""
-    people_dir = reader.people(principal.tenant)
+    people_dir = reader.people.directory(principal.tenant)
     if await people_dir.person(employee_id) is None:
         raise NotFound("no such employee")
     require(

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from rhythm_checkins.domain.kitports import Directory, DirectoryWriter, UnitOfWorkPort
 from rhythm_checkins.domain.policy import CadencePolicy
 from rhythm_checkins.domain.records import (
     ActionItem,
@@ -24,6 +23,7 @@ from rhythm_checkins.domain.records import (
     Obligation,
     TenantSettings,
 )
+from rhythm_shared.kit.ports import People, UnitOfWorkPort
 
 
 class CheckinRepository(Protocol):
@@ -258,7 +258,7 @@ class DepartureRepository(Protocol):
 
 
 class CheckinsReader(Protocol):
-    """What the read side needs: the repositories and the directory."""
+    """What the read side needs: the repositories and the people directory."""
 
     @property
     def checkins(self) -> CheckinRepository: ...
@@ -272,15 +272,15 @@ class CheckinsReader(Protocol):
     @property
     def goals(self) -> GoalRepository: ...
 
-    def people(self, tenant_id: str) -> Directory:
-        """The tenant's directory; the one returned memoises its reads, so ask again after
-        the directory changed."""
+    @property
+    def people(self) -> People:
+        """The people directory: ``people.directory(tenant)`` reads one tenant's."""
         ...
 
 
 class CheckinsUnitOfWork(CheckinsReader, UnitOfWorkPort, Protocol):
-    @property
-    def departures(self) -> DepartureRepository: ...
+    """What the handlers are typed by: one transaction with the repositories; the directory
+    (``people``) also takes in people events there."""
 
     @property
-    def directory(self) -> DirectoryWriter: ...
+    def departures(self) -> DepartureRepository: ...

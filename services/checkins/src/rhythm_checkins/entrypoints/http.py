@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rhythm_checkins import queries
-from rhythm_checkins.adapters.unit_of_work import SqlCheckinsReader, SqlCheckinsUnitOfWork
+from rhythm_checkins.adapters.unit_of_work import CheckinsRuntime, SqlCheckinsReader
 from rhythm_checkins.commands import (
     AddActionItem,
     CancelCheckin,
@@ -43,7 +43,7 @@ from rhythm_shared.contracts.v1 import (
     PolicyScope,
 )
 from rhythm_shared.kit.auth import Principal
-from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
+from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, get_runtime, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
 
 Text = Annotated[str, Field(max_length=4000)]
@@ -53,6 +53,10 @@ PathId = Annotated[str, Path(min_length=1, max_length=128)]
 ScopeId = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
+
+
+#: The runtime as this service built it (its settings, its unit of work).
+RuntimeDep = Annotated[CheckinsRuntime, Depends(get_runtime)]
 
 
 def _example(example: dict[str, Any]) -> ConfigDict:
@@ -276,7 +280,7 @@ async def list_checkins(
 ) -> list[dict[str, Any]]:
     # Reads of texts are on the audit trail: a unit of work writes it.
     async with runtime.uow() as uow:
-        return await queries.list_checkins(_uow(uow), principal, employee_id, state, limit)
+        return await queries.list_checkins(uow, principal, employee_id, state, limit)
 
 
 @checkins_router.put("/settings", summary="Tenant settings for check-ins (hr_admin)")
@@ -292,7 +296,7 @@ async def get_checkin(
     checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await queries.get_checkin(_uow(uow), principal, checkin_id)
+        return await queries.get_checkin(uow, principal, checkin_id)
 
 
 @checkins_router.patch(
@@ -331,7 +335,7 @@ async def get_preparation(
     checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await queries.prepare_view(_uow(uow), principal, checkin_id)
+        return await queries.prepare_view(uow, principal, checkin_id)
 
 
 @checkins_router.put("/{checkin_id}/reflection", summary="The employee's self-reflection")
@@ -420,7 +424,7 @@ async def list_feedback(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     async with runtime.uow() as uow:
-        return await queries.list_feedback(_uow(uow), principal, direction, limit)
+        return await queries.list_feedback(uow, principal, direction, limit)
 
 
 @feedback_router.post("/requests", status_code=201, summary="Ask someone for feedback")
@@ -438,8 +442,8 @@ async def request_feedback(
 async def list_feedback_requests(
     principal: PrincipalDep, runtime: RuntimeDep
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await queries.list_feedback_requests(SqlCheckinsReader(uow.session), principal)
+    async with runtime.uow.read() as session:
+        return await queries.list_feedback_requests(SqlCheckinsReader(session), principal)
 
 
 @feedback_router.get("/{feedback_id}", summary="One feedback (giver and receiver only)")
@@ -447,7 +451,7 @@ async def get_feedback(
     feedback_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await queries.get_feedback(_uow(uow), principal, feedback_id)
+        return await queries.get_feedback(uow, principal, feedback_id)
 
 
 @cadence_router.put(
@@ -478,8 +482,8 @@ async def put_policy(
 
 @cadence_router.get("/policies", summary="The tenant's cadence policies")
 async def list_policies(principal: PrincipalDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await queries.list_policies(SqlCheckinsReader(uow.session), principal)
+    async with runtime.uow.read() as session:
+        return await queries.list_policies(SqlCheckinsReader(session), principal)
 
 
 @cadence_router.get("/obligations", summary="An employee's obligations (owed check-ins)")
@@ -489,15 +493,10 @@ async def list_obligations(
     employee_id: str,
     state: str | None = None,
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
+    async with runtime.uow.read() as session:
         return await queries.list_obligations(
-            SqlCheckinsReader(uow.session), principal, employee_id, state
+            SqlCheckinsReader(session), principal, employee_id, state
         )
-
-
-def _uow(uow: UnitOfWork) -> SqlCheckinsUnitOfWork:
-    assert isinstance(uow, SqlCheckinsUnitOfWork)
-    return uow
 
 
 routers = [checkins_router, feedback_router, cadence_router]

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from rhythm_checkins.commands import SetPolicy, SweepCadence
-from rhythm_checkins.domain.access import POLICY
-from rhythm_checkins.domain.kitports import Directory
+from rhythm_checkins.domain.access import POLICY, relationships
 from rhythm_checkins.domain.obligations import (
     OUTSTANDING,
     Fact,
@@ -44,8 +43,9 @@ from rhythm_shared.contracts.v1 import (
     Frequency,
     PolicyScope,
 )
-from rhythm_shared.kit.access import relationships, require
+from rhythm_shared.kit.access import require
 from rhythm_shared.kit.errors import FieldError, InvalidInput
+from rhythm_shared.kit.ports import Directory
 
 # --- policies ----------------------------------------------------------------------------------
 
@@ -59,7 +59,7 @@ async def set_policy(uow: CheckinsUnitOfWork, cmd: SetPolicy) -> dict[str, objec
     """Set the policy of a scope (hr_admin); the employees it covers are planned again."""
     principal = cmd.principal
     tenant = principal.tenant
-    people_dir = uow.people(tenant)
+    people_dir = uow.people.directory(tenant)
     rels = await relationships(people_dir, principal, None)
     require(POLICY, "set_cadence_policy", rels, "only hr_admin may set cadence policies")
     policy = CadencePolicy(
@@ -115,7 +115,11 @@ async def _replan_scope(
     if scope == PolicyScope.EMPLOYEE:
         await plan_employee(uow, tenant, scope_id)
         return
-    units = await uow.people(tenant).subunits(scope_id) if scope == PolicyScope.ORG_UNIT else None
+    units = (
+        await uow.people.directory(tenant).subunits(scope_id)
+        if scope == PolicyScope.ORG_UNIT
+        else None
+    )
     await uow.cadence.plan_covered(tenant, units, uow.clock.now())
 
 
@@ -153,7 +157,7 @@ async def plan_employee(
     """Create the obligations owed now and next period; cancel future ones no longer owed;
     note when to plan again. Returns how many obligations were created."""
     now = uow.clock.now()
-    profile = await employee_profile(uow.people(tenant), employee_id)
+    profile = await employee_profile(uow.people.directory(tenant), employee_id)
     if profile is None:
         return 0
     policy = resolve_policy(
@@ -360,7 +364,7 @@ async def _publish_fact(
         policy = policies[(row.tenant_id, row.policy_id)]
         if policy is None:  # an escalation is only decided with its policy
             raise RuntimeError(f"obligation {row.id} escalated without its policy")
-        chain = await uow.people(row.tenant_id).manager_chain(row.manager_id)
+        chain = await uow.people.directory(row.tenant_id).manager_chain(row.manager_id)
         target = escalation_target(
             policy.escalate_to, row.manager_id, chain[0] if chain else None, policy.hr_contact_id
         )

@@ -16,7 +16,7 @@ from rhythm_checkins.commands import (
     SetTenantSettings,
     SubmitReflection,
 )
-from rhythm_checkins.domain.access import POLICY
+from rhythm_checkins.domain.access import POLICY, relationships
 from rhythm_checkins.domain.conversations import (
     CheckinState,
     completion_error,
@@ -49,7 +49,7 @@ from rhythm_shared.contracts.v1 import (
     ReflectionSubmitted,
     ReviewCompleted,
 )
-from rhythm_shared.kit.access import allowed, relationships
+from rhythm_shared.kit.access import allowed
 from rhythm_shared.kit.audit import AuditAction
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
@@ -92,7 +92,7 @@ async def schedule_checkin(uow: CheckinsUnitOfWork, cmd: ScheduleCheckin) -> dic
     """Either side may put a check-in in the calendar; who did is recorded."""
     principal = cmd.principal
     tenant = principal.tenant
-    people_dir = uow.people(tenant)
+    people_dir = uow.people.directory(tenant)
     employee = await people_dir.person(cmd.employee_id)
     errors: list[FieldError] = []
     if employee is None:
@@ -380,7 +380,7 @@ async def complete_checkin(uow: CheckinsUnitOfWork, cmd: CompleteCheckin) -> dic
     if cmd.goals_discussed is not None:
         await _check_goals(uow, row.tenant_id, tuple(goals_discussed))
     pulse = cmd.pulse if cmd.pulse is not None else row.pulse
-    employee = await uow.people(row.tenant_id).person(row.employee_id)
+    employee = await uow.people.directory(row.tenant_id).person(row.employee_id)
     employee_zone = employee.time_zone if employee else row.time_zone
     held_on = local_date(held_at, employee_zone)
     kind = CheckinKind(row.kind)
@@ -440,7 +440,7 @@ async def complete_checkin(uow: CheckinsUnitOfWork, cmd: CompleteCheckin) -> dic
 async def set_tenant_settings(uow: CheckinsUnitOfWork, cmd: SetTenantSettings) -> dict[str, bool]:
     """Change the given settings (the others keep their value); answers all of them."""
     principal, changes = cmd.principal, cmd.changes
-    rels = await relationships(uow.people(principal.tenant), principal, None)
+    rels = await relationships(uow.people.directory(principal.tenant), principal, None)
     if not allowed(POLICY, "set_tenant_settings", rels):
         raise Forbidden("only hr_admin changes the tenant's settings")
     if not changes or not set(changes) <= set(TENANT_SETTINGS):

@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from rhythm_checkins.commands import GiveFeedback, RequestFeedback
-from rhythm_checkins.domain.access import POLICY
+from rhythm_checkins.domain.access import POLICY, relationships
 from rhythm_checkins.domain.conversations import feedback_error
 from rhythm_checkins.domain.obligations import new_id
 from rhythm_checkins.domain.ports import CheckinsUnitOfWork
 from rhythm_checkins.domain.records import Feedback, FeedbackRequest
 from rhythm_checkins.queries import feedback_view, request_view
 from rhythm_shared.contracts.v1 import FeedbackGiven
-from rhythm_shared.kit.access import relationships, require
+from rhythm_shared.kit.access import require
 from rhythm_shared.kit.errors import Conflict, FieldError, InvalidInput
 
 
 async def give_feedback(uow: CheckinsUnitOfWork, cmd: GiveFeedback) -> dict[str, Any]:
     principal = cmd.principal
     tenant = principal.tenant
-    people_dir = uow.people(tenant)
+    people_dir = uow.people.directory(tenant)
     errors: list[FieldError] = []
     if (error := feedback_error(principal.subject, cmd.receiver_id)) is not None:
         errors.append(error)
@@ -74,7 +74,7 @@ async def give_feedback(uow: CheckinsUnitOfWork, cmd: GiveFeedback) -> dict[str,
 
 async def request_feedback(uow: CheckinsUnitOfWork, cmd: RequestFeedback) -> dict[str, Any]:
     principal = cmd.principal
-    people_dir = uow.people(principal.tenant)
+    people_dir = uow.people.directory(principal.tenant)
     if cmd.from_id == principal.subject:
         raise InvalidInput.field("from_id", msg="ask someone else for feedback")
     if await people_dir.person(cmd.from_id) is None:

@@ -41,7 +41,7 @@ async def apply_employee(
 
 async def react_to_employee(uow: CheckinsUnitOfWork, event: EmployeeEvent, event_id: str) -> None:
     """The directory takes the event in; the cadence and retention follow what changed."""
-    change = await uow.directory.apply_employee(event, event_id)
+    change = await uow.people.apply_employee(event, event_id)
     after = change.after
     if not change.changed or not after.known:
         return  # nothing moved, or only a deactivation is known so far (nobody to plan)
@@ -89,8 +89,8 @@ async def apply_person_key(
     uow: CheckinsUnitOfWork, envelope: Envelope[PersonKeyIssued | PersonKeyDestroyed]
 ) -> None:
     """Keep a person's data key as ``rhythm.keys.v1`` delivers it (issued, or destroyed)."""
-    await uow.directory.keys.apply(envelope.event)
+    await uow.people.apply_key(envelope.event)
 
 
 async def apply_org_unit(uow: CheckinsUnitOfWork, envelope: Envelope[OrgUnitUpserted]) -> None:
-    await uow.directory.apply_org_unit(envelope.event, envelope.id)
+    await uow.people.apply_org_unit(envelope.event, envelope.id)
