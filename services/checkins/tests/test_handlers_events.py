@@ -95,6 +95,21 @@ async def test_a_deactivation_in_force_cancels_what_is_owed_and_records_the_depa
     assert uow.departures.rows[(T, "ana")].left_at == gone
 
 
+async def test_a_deactivation_dated_ahead_cancels_only_what_falls_due_from_then() -> None:
+    uow = new_uow()
+    await planned(uow)
+    leaves = datetime(2026, 4, 15, tzinfo=UTC)
+    told = datetime(2026, 3, 2, 11, tzinfo=UTC)
+    await consume(
+        uow,
+        EmployeeDeactivated(tenant_id=T, occurred_at=told, employee_id="ana", effective_at=leaves),
+        "ev-leaves",
+    )
+    states = {o.period_start: o.state for o in uow.cadence.obligations.values()}
+    assert states == {date(2026, 3, 1): "open", date(2026, 4, 1): "cancelled"}
+    assert uow.departures.rows[(T, "ana")].left_at == leaves
+
+
 async def test_erasure_forgets_the_person_and_reports_it_once_done() -> None:
     uow = new_uow()
     await planned(uow)

@@ -16,7 +16,7 @@ from rhythm_shared.kit.auth import Principal
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
 
 class ScheduleCheckin(Command):
