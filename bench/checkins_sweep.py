@@ -46,6 +46,7 @@ from rhythm_checkins.adapters.db import (
     kit,
     obligations,
 )
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.domain.obligations import obligation_id
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_checkins.use_cases.cadence import policy_id_for
@@ -299,7 +300,13 @@ async def sweep_round(scenario: Scenario, batch: int, workers: int, due_n: int) 
         if engine.dialect.name != "postgresql":
             workers = 1
         clock = ManualClock(HOUR + timedelta(hours=1))
-        uow = UnitOfWorkFactory(session_factory(engine), kit, clock, source="/rhythm/checkins")
+        uow = UnitOfWorkFactory(
+            session_factory(engine),
+            kit,
+            clock,
+            source="/rhythm/checkins",
+            unit_of_work=SqlCheckinsUnitOfWork,
+        )
         started = time.perf_counter()
         reminders = await sweep_until_done(uow, batch, workers)
         scenario.remind_s.append(time.perf_counter() - started)

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from rhythm_checkins.adapters.db import obligations, planning
+from rhythm_checkins.adapters.unit_of_work import CheckinsRuntime
 from rhythm_checkins.entrypoints.consumers import GROUP, consumers
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_checkins.use_cases.cadence import SweepResult
@@ -20,7 +21,6 @@ from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import Envelope, from_record
 from rhythm_shared.contracts.v1 import EmployeeUpserted
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
@@ -62,7 +62,7 @@ def employee(
 
 @dataclass
 class CheckinsService:
-    runtime: Runtime
+    runtime: CheckinsRuntime
     client: httpx.AsyncClient
     tenant: str
     clock: ManualClock

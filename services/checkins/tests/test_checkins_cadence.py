@@ -10,6 +10,7 @@ from checkins_harness import MONTHLY_POLICY, StartCheckins, employee
 from sqlalchemy import func, select
 
 from rhythm_checkins.adapters.db import kit
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.entrypoints.jobs import sweep_until_done
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.v1 import (
@@ -239,7 +240,11 @@ async def test_two_sweepers_at_once_report_each_fact_exactly_once(
         )
         other_engine = create_engine(database_url)
         other = UnitOfWorkFactory(
-            session_factory(other_engine), kit, svc.clock, source="/rhythm/checkins"
+            session_factory(other_engine),
+            kit,
+            svc.clock,
+            source="/rhythm/checkins",
+            unit_of_work=SqlCheckinsUnitOfWork,
         )
         try:
             svc.clock.travel_to(datetime(2026, 3, 29, 12, tzinfo=UTC))

@@ -12,9 +12,10 @@ from checkins_harness import CheckinsService, StartCheckins, employee
 from sqlalchemy import select
 
 from rhythm_checkins.adapters.db import action_items, checkins, feedback, feedback_requests
+from rhythm_checkins.domain.records import CHECKIN_TEXTS
 from rhythm_checkins.entrypoints.jobs import retention_until_done
 from rhythm_checkins.settings import Settings
-from rhythm_checkins.use_cases.retention import CHECKIN_TEXTS, RetentionResult
+from rhythm_checkins.use_cases.retention import RetentionResult
 from rhythm_shared.contracts.v1 import EmployeeDeactivated
 
 pytestmark = pytest.mark.kafka

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from rhythm_checkins.adapters.db import kit, metadata
+from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.entrypoints.consumers import consumers
 from rhythm_checkins.entrypoints.http import routers
 from rhythm_checkins.entrypoints.jobs import jobs
@@ -31,6 +32,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             settings=settings or Settings(),
             metadata=metadata,
             tables=kit,
+            unit_of_work=SqlCheckinsUnitOfWork,
             migrations=MIGRATIONS,
             routers=routers,
             consumers=consumers,

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rhythm_shared.kit import access as kit_access
 from rhythm_shared.kit.access import Policy, Relationship
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.ports import Directory
 
 R = Relationship
 
@@ -104,3 +107,11 @@ def to_checkin(
 def text_operation(*, review: bool, shared_with_chain: bool) -> str:
     """Which row of the table decides whether a check-in's texts are shown."""
     return "read_shared_review_texts" if review and shared_with_chain else "read_checkin_texts"
+
+
+async def relationships(
+    directory: Directory, principal: Principal, subject_id: str | None
+) -> frozenset[Relationship]:
+    """The kit's :func:`~rhythm_shared.kit.access.relationships`, for any directory of the
+    tenant (the SQL one or the in-memory one of unit tests; the kit types it by the SQL one)."""
+    return await kit_access.relationships(directory, principal, subject_id)  # type: ignore[arg-type]

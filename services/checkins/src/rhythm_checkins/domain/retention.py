@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rhythm_shared.kit.people import Person
+from rhythm_shared.kit.ports import Person
 
 
 def left_at(person: Person) -> datetime | None:

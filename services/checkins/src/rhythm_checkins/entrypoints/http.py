@@ -1,4 +1,5 @@
-"""HTTP API: translate requests into commands, run them in one transaction, answer.
+"""HTTP API: translate requests into commands, run them in one transaction, answer; GETs ask
+:mod:`rhythm_checkins.queries`.
 
 Every write runs through ``run_idempotent``: a retried request with the same Idempotency-Key
 gets the first answer and has no second effect.
@@ -9,13 +10,31 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rhythm_checkins import queries
+from rhythm_checkins.adapters.unit_of_work import CheckinsRuntime, SqlCheckinsReader
+from rhythm_checkins.commands import (
+    AddActionItem,
+    CancelCheckin,
+    Command,
+    CompleteCheckin,
+    GiveFeedback,
+    RecordNotes,
+    RequestFeedback,
+    RescheduleCheckin,
+    ScheduleCheckin,
+    SetActionItemDone,
+    SetPolicy,
+    SetTenantSettings,
+    SubmitReflection,
+)
 from rhythm_checkins.domain.conversations import CheckinState
 from rhythm_checkins.domain.policy import Rule
-from rhythm_checkins.use_cases import cadence, checkins, feedback
+from rhythm_checkins.handlers import handle
+from rhythm_checkins.queries import Direction
 from rhythm_shared.contracts.v1 import (
     CheckinKind,
     EscalationTarget,
@@ -23,7 +42,8 @@ from rhythm_shared.contracts.v1 import (
     Frequency,
     PolicyScope,
 )
-from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
+from rhythm_shared.kit.auth import Principal
+from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, get_runtime, run_idempotent
 from rhythm_shared.kit.uow import UnitOfWork
 
 Text = Annotated[str, Field(max_length=4000)]
@@ -33,6 +53,10 @@ PathId = Annotated[str, Path(min_length=1, max_length=128)]
 ScopeId = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
+
+
+#: The runtime as this service built it (its settings, its unit of work).
+RuntimeDep = Annotated[CheckinsRuntime, Depends(get_runtime)]
 
 
 def _example(example: dict[str, Any]) -> ConfigDict:
@@ -215,6 +239,26 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
+async def _run(
+    runtime: RuntimeDep,
+    principal: Principal,
+    key: str | None,
+    fingerprint: list[Any],
+    command: Command,
+    status: int = 200,
+) -> JSONResponse:
+    """``command`` in one transaction, idempotent under ``key``; answers what it returns."""
+
+    async def action(uow: UnitOfWork) -> tuple[int, Any]:
+        return status, await handle(uow, command)
+
+    return await run_idempotent(runtime, principal, key, fingerprint, action)
+
+
+def _goals(ids: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(ids) if ids is not None else None
+
+
 @checkins_router.post("", status_code=201, summary="Schedule a check-in (either side)")
 async def schedule_checkin(
     body: ScheduleCheckinRequest,
@@ -222,12 +266,8 @@ async def schedule_checkin(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = checkins.ScheduleCheckin(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 201, await checkins.schedule_checkin(uow, principal, command)
-
-    return await run_idempotent(runtime, principal, key, ["schedule", _dump(body)], action)
+    command = ScheduleCheckin(principal=principal, **body.model_dump())
+    return await _run(runtime, principal, key, ["schedule", _dump(body)], command, 201)
 
 
 @checkins_router.get("", summary="Check-ins I take part in, or an employee's")
@@ -238,20 +278,17 @@ async def list_checkins(
     state: CheckinState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
+    # Reads of texts are on the audit trail: a unit of work writes it.
     async with runtime.uow() as uow:
-        return await checkins.list_checkins(uow, principal, employee_id, state, limit)
+        return await queries.list_checkins(uow, principal, employee_id, state, limit)
 
 
 @checkins_router.put("/settings", summary="Tenant settings for check-ins (hr_admin)")
 async def put_settings(
     body: SettingsRequest, principal: PrincipalDep, runtime: RuntimeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.set_tenant_settings(
-            uow, principal, body.model_dump(exclude_none=True)
-        )
-
-    return await run_idempotent(runtime, principal, key, ["settings", _dump(body)], action)
+    command = SetTenantSettings(principal=principal, changes=body.model_dump(exclude_none=True))
+    return await _run(runtime, principal, key, ["settings", _dump(body)], command)
 
 
 @checkins_router.get("/{checkin_id}", summary="A check-in (texts for participants only)")
@@ -259,7 +296,7 @@ async def get_checkin(
     checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await checkins.get_checkin(uow, principal, checkin_id)
+        return await queries.get_checkin(uow, principal, checkin_id)
 
 
 @checkins_router.patch(
@@ -274,14 +311,8 @@ async def reschedule_checkin(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = checkins.RescheduleCheckin(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.reschedule_checkin(uow, principal, checkin_id, command)
-
-    return await run_idempotent(
-        runtime, principal, key, ["reschedule", checkin_id, _dump(body)], action
-    )
+    command = RescheduleCheckin(principal=principal, checkin_id=checkin_id, **body.model_dump())
+    return await _run(runtime, principal, key, ["reschedule", checkin_id, _dump(body)], command)
 
 
 @checkins_router.post(
@@ -292,10 +323,8 @@ async def reschedule_checkin(
 async def cancel_checkin(
     checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.cancel_checkin(uow, principal, checkin_id)
-
-    return await run_idempotent(runtime, principal, key, ["cancel", checkin_id], action)
+    command = CancelCheckin(principal=principal, checkin_id=checkin_id)
+    return await _run(runtime, principal, key, ["cancel", checkin_id], command)
 
 
 @checkins_router.get(
@@ -306,7 +335,7 @@ async def get_preparation(
     checkin_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await checkins.prepare_view(uow, principal, checkin_id)
+        return await queries.prepare_view(uow, principal, checkin_id)
 
 
 @checkins_router.put("/{checkin_id}/reflection", summary="The employee's self-reflection")
@@ -317,14 +346,8 @@ async def put_reflection(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = checkins.SubmitReflection(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.submit_reflection(uow, principal, checkin_id, command)
-
-    return await run_idempotent(
-        runtime, principal, key, ["reflection", checkin_id, _dump(body)], action
-    )
+    command = SubmitReflection(principal=principal, checkin_id=checkin_id, **body.model_dump())
+    return await _run(runtime, principal, key, ["reflection", checkin_id, _dump(body)], command)
 
 
 @checkins_router.put("/{checkin_id}/notes", summary="GROW agenda, notes and goals discussed")
@@ -336,15 +359,9 @@ async def put_notes(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     data = body.model_dump()
-    goals = data.pop("goals_discussed")
-    command = checkins.RecordNotes(
-        **data, goals_discussed=tuple(goals) if goals is not None else None
-    )
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.record_notes(uow, principal, checkin_id, command)
-
-    return await run_idempotent(runtime, principal, key, ["notes", checkin_id, _dump(body)], action)
+    goals = _goals(data.pop("goals_discussed"))
+    command = RecordNotes(principal=principal, checkin_id=checkin_id, goals_discussed=goals, **data)
+    return await _run(runtime, principal, key, ["notes", checkin_id, _dump(body)], command)
 
 
 @checkins_router.post(
@@ -357,12 +374,8 @@ async def post_action_item(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = checkins.AddActionItem(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 201, await checkins.add_action_item(uow, principal, checkin_id, command)
-
-    return await run_idempotent(runtime, principal, key, ["item", checkin_id, _dump(body)], action)
+    command = AddActionItem(principal=principal, checkin_id=checkin_id, **body.model_dump())
+    return await _run(runtime, principal, key, ["item", checkin_id, _dump(body)], command, 201)
 
 
 @checkins_router.put("/action-items/{item_id}", summary="Mark an action item done or open")
@@ -373,10 +386,8 @@ async def put_action_item(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.set_action_item_done(uow, principal, item_id, body.done)
-
-    return await run_idempotent(runtime, principal, key, ["done", item_id, _dump(body)], action)
+    command = SetActionItemDone(principal=principal, item_id=item_id, done=body.done)
+    return await _run(runtime, principal, key, ["done", item_id, _dump(body)], command)
 
 
 @checkins_router.post("/{checkin_id}/complete", summary="Complete: closes its obligation")
@@ -387,42 +398,33 @@ async def complete_checkin(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    goals = body.goals_discussed
-    command = checkins.CompleteCheckin(
+    command = CompleteCheckin(
+        principal=principal,
+        checkin_id=checkin_id,
         held_at=body.held_at,
         pulse=body.pulse,
-        goals_discussed=tuple(goals) if goals is not None else None,
+        goals_discussed=_goals(body.goals_discussed),
     )
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await checkins.complete_checkin(uow, principal, checkin_id, command)
-
-    return await run_idempotent(
-        runtime, principal, key, ["complete", checkin_id, _dump(body)], action
-    )
+    return await _run(runtime, principal, key, ["complete", checkin_id, _dump(body)], command)
 
 
 @feedback_router.post("", status_code=201, summary="Give feedback (praise or constructive)")
 async def give_feedback(
     body: FeedbackRequest, principal: PrincipalDep, runtime: RuntimeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
-    command = feedback.GiveFeedback(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 201, await feedback.give_feedback(uow, principal, command)
-
-    return await run_idempotent(runtime, principal, key, ["feedback", _dump(body)], action)
+    command = GiveFeedback(principal=principal, **body.model_dump())
+    return await _run(runtime, principal, key, ["feedback", _dump(body)], command, 201)
 
 
 @feedback_router.get("", summary="Feedback I received or gave")
 async def list_feedback(
     principal: PrincipalDep,
     runtime: RuntimeDep,
-    direction: feedback.Direction = feedback.Direction.RECEIVED,
+    direction: Direction = Direction.RECEIVED,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     async with runtime.uow() as uow:
-        return await feedback.list_feedback(uow, principal, direction, limit)
+        return await queries.list_feedback(uow, principal, direction, limit)
 
 
 @feedback_router.post("/requests", status_code=201, summary="Ask someone for feedback")
@@ -432,20 +434,16 @@ async def request_feedback(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = feedback.RequestFeedback(**body.model_dump())
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 201, await feedback.request_feedback(uow, principal, command)
-
-    return await run_idempotent(runtime, principal, key, ["ask", _dump(body)], action)
+    command = RequestFeedback(principal=principal, **body.model_dump())
+    return await _run(runtime, principal, key, ["ask", _dump(body)], command, 201)
 
 
 @feedback_router.get("/requests", summary="Open requests for feedback addressed to me")
 async def list_feedback_requests(
     principal: PrincipalDep, runtime: RuntimeDep
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await feedback.list_feedback_requests(uow, principal)
+    async with runtime.uow.read() as session:
+        return await queries.list_feedback_requests(SqlCheckinsReader(session), principal)
 
 
 @feedback_router.get("/{feedback_id}", summary="One feedback (giver and receiver only)")
@@ -453,7 +451,7 @@ async def get_feedback(
     feedback_id: PathId, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     async with runtime.uow() as uow:
-        return await feedback.get_feedback(uow, principal, feedback_id)
+        return await queries.get_feedback(uow, principal, feedback_id)
 
 
 @cadence_router.put(
@@ -467,28 +465,25 @@ async def put_policy(
     runtime: RuntimeDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = cadence.SetPolicy(
+    command = SetPolicy(
+        principal=principal,
         scope=scope,
         scope_id=scope_id,
-        rules=[Rule(**r.model_dump()) for r in body.rules],
+        rules=tuple(Rule(**r.model_dump()) for r in body.rules),
         escalate_after=body.escalate_after,
         escalate_to=body.escalate_to,
         ramp_up_days=body.ramp_up_days,
         hr_contact_id=body.hr_contact_id,
     )
-
-    async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, await cadence.set_policy(uow, principal, command)
-
-    return await run_idempotent(
-        runtime, principal, key, ["policy", scope.value, scope_id, _dump(body)], action
+    return await _run(
+        runtime, principal, key, ["policy", scope.value, scope_id, _dump(body)], command
     )
 
 
 @cadence_router.get("/policies", summary="The tenant's cadence policies")
 async def list_policies(principal: PrincipalDep, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await cadence.list_policies(uow, principal)
+    async with runtime.uow.read() as session:
+        return await queries.list_policies(SqlCheckinsReader(session), principal)
 
 
 @cadence_router.get("/obligations", summary="An employee's obligations (owed check-ins)")
@@ -498,8 +493,10 @@ async def list_obligations(
     employee_id: str,
     state: str | None = None,
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await cadence.list_obligations(uow, principal, employee_id, state)
+    async with runtime.uow.read() as session:
+        return await queries.list_obligations(
+            SqlCheckinsReader(session), principal, employee_id, state
+        )
 
 
 routers = [checkins_router, feedback_router, cadence_router]

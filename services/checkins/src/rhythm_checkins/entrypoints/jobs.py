@@ -4,26 +4,24 @@ sweep``); the retention of texts after people leave, on a timer."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 
+from rhythm_checkins.adapters.unit_of_work import CheckinsRuntime, SqlCheckinsUnitOfWork
+from rhythm_checkins.commands import RemoveDueTexts, SweepCadence
+from rhythm_checkins.handlers import handle
 from rhythm_checkins.settings import Settings
-from rhythm_checkins.use_cases.cadence import SweepResult, sweep
-from rhythm_checkins.use_cases.retention import RetentionResult, remove_due_texts
-from rhythm_shared.kit.app import Runtime
+from rhythm_checkins.use_cases.cadence import SweepResult
+from rhythm_checkins.use_cases.retention import RetentionResult
 from rhythm_shared.kit.jobs import JobSpec
-from rhythm_shared.kit.uow import UnitOfWork
 
-log = logging.getLogger("rhythm.checkins.sweep")
-
-
-UowFactory = Callable[[], UnitOfWork]
+UowFactory = Callable[[], SqlCheckinsUnitOfWork]
 
 
 async def sweep_once(uow_factory: UowFactory, batch_size: int) -> SweepResult:
     """One batch in its own transaction (rows stay locked only that long)."""
     async with uow_factory() as uow:
-        return await sweep(uow, batch_size)
+        result: SweepResult = await handle(uow, SweepCadence(batch_size=batch_size))
+        return result
 
 
 async def sweep_until_done(
@@ -51,13 +49,14 @@ async def sweep_until_done(
 
 async def retention_once(uow_factory: UowFactory, settings: Settings) -> RetentionResult:
     """One batch of removals in its own transaction."""
+    command = RemoveDueTexts(
+        texts_days=settings.retain_texts_after_leaving_days,
+        feedback_days=settings.retain_feedback_after_leaving_days,
+        batch_size=settings.retention_batch_size,
+    )
     async with uow_factory() as uow:
-        return await remove_due_texts(
-            uow,
-            texts_days=settings.retain_texts_after_leaving_days,
-            feedback_days=settings.retain_feedback_after_leaving_days,
-            batch_size=settings.retention_batch_size,
-        )
+        result: RetentionResult = await handle(uow, command)
+        return result
 
 
 async def retention_until_done(uow_factory: UowFactory, settings: Settings) -> RetentionResult:
@@ -71,12 +70,12 @@ async def retention_until_done(uow_factory: UowFactory, settings: Settings) -> R
             return total
 
 
-def sweep_workers(runtime: Runtime[Settings]) -> int:
+def sweep_workers(runtime: CheckinsRuntime) -> int:
     """Several workers on PostgreSQL; SQLite has one writer at a time anyway."""
     return runtime.settings.sweep_workers if runtime.engine.dialect.name == "postgresql" else 1
 
 
-def jobs(runtime: Runtime[Settings]) -> Sequence[JobSpec]:
+def jobs(runtime: CheckinsRuntime) -> Sequence[JobSpec]:
     settings = runtime.settings
     batch = settings.sweep_batch_size
     interval = settings.sweep_interval_s

@@ -9,14 +9,11 @@ when is recorded for the retention of their texts (:mod:`rhythm_checkins.use_cas
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
-
-from rhythm_checkins.adapters.db import checkins, directory, obligations
-from rhythm_checkins.domain.conversations import CheckinState
-from rhythm_checkins.domain.obligations import OUTSTANDING
+from rhythm_checkins.domain.ports import CheckinsUnitOfWork
 from rhythm_checkins.domain.retention import left_at
-from rhythm_checkins.use_cases.cadence import cancel_outstanding, plan_employee, set_plan_at
+from rhythm_checkins.use_cases.cadence import cancel_outstanding, plan_employee
 from rhythm_checkins.use_cases.retention import record_departure
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
     EmployeeDeactivated,
     EmployeeErased,
@@ -27,23 +24,24 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
-from rhythm_shared.kit.people import DirectoryProjection
-from rhythm_shared.kit.uow import UnitOfWork
 
 #: The actor of access changes that arrive as people events (the HR platform, via the people
 #: service), in the audit trail.
 PEOPLE_ACTOR = "rhythm.people"
 
-_projection = DirectoryProjection(directory)
-_OUTSTANDING = [s.value for s in OUTSTANDING]
+EmployeeEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased
 
 
-async def apply_employee_event(
-    uow: UnitOfWork,
-    event: EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased,
-    event_id: str,
+async def apply_employee(
+    uow: CheckinsUnitOfWork,
+    envelope: Envelope[EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated],
 ) -> None:
-    change = await _projection.apply_employee(uow.session, event, event_id)
+    await react_to_employee(uow, envelope.event, envelope.id)
+
+
+async def react_to_employee(uow: CheckinsUnitOfWork, event: EmployeeEvent, event_id: str) -> None:
+    """The directory takes the event in; the cadence and retention follow what changed."""
+    change = await uow.people.apply_employee(event, event_id)
     after = change.after
     if not change.changed or not after.known:
         return  # nothing moved, or only a deactivation is known so far (nobody to plan)
@@ -55,42 +53,21 @@ async def apply_employee_event(
     now = uow.clock.now()
     if not after.active_at(now):
         await cancel_outstanding(uow, tenant, employee_id)
-        await set_plan_at(uow, tenant, employee_id, None)
+        await uow.cadence.set_plan_at(tenant, employee_id, None)
         return
     if after.deactivated_at is not None:
         await cancel_outstanding(uow, tenant, employee_id, due_from=after.deactivated_at)
     await plan_employee(uow, tenant, employee_id)
 
 
-async def _new_manager(uow: UnitOfWork, tenant: str, employee_id: str, manager_id: str) -> None:
+async def _new_manager(
+    uow: CheckinsUnitOfWork, tenant: str, employee_id: str, manager_id: str
+) -> None:
     """The new manager takes over what is open: obligations and check-ins not yet held (who
     may read those check-ins changes with it, so the audit trail records it)."""
     now = uow.clock.now()
-    await uow.session.execute(
-        update(obligations)
-        .where(
-            obligations.c.tenant_id == tenant,
-            obligations.c.employee_id == employee_id,
-            obligations.c.state.in_(_OUTSTANDING),
-        )
-        .values(manager_id=manager_id, updated_at=now)
-    )
-    open_checkins = (
-        await uow.session.scalars(
-            select(checkins.c.id).where(
-                checkins.c.tenant_id == tenant,
-                checkins.c.employee_id == employee_id,
-                checkins.c.state == CheckinState.SCHEDULED.value,
-                checkins.c.manager_id != manager_id,
-            )
-        )
-    ).all()
-    if open_checkins:
-        await uow.session.execute(
-            update(checkins)
-            .where(checkins.c.id.in_(list(open_checkins)))
-            .values(manager_id=manager_id, updated_at=now)
-        )
+    await uow.cadence.hand_over(tenant, employee_id, manager_id, now)
+    open_checkins = await uow.checkins.hand_over(tenant, employee_id, manager_id, now)
     targets = [
         f"employee/{employee_id}:manager",
         *(f"checkin/{c}:participants" for c in open_checkins),
@@ -108,10 +85,12 @@ async def _new_manager(uow: UnitOfWork, tenant: str, employee_id: str, manager_i
         )
 
 
-async def apply_person_key(uow: UnitOfWork, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
+async def apply_person_key(
+    uow: CheckinsUnitOfWork, envelope: Envelope[PersonKeyIssued | PersonKeyDestroyed]
+) -> None:
     """Keep a person's data key as ``rhythm.keys.v1`` delivers it (issued, or destroyed)."""
-    await _projection.keys.apply(uow.session, event)
+    await uow.people.apply_key(envelope.event)
 
 
-async def apply_org_unit_event(uow: UnitOfWork, event: OrgUnitUpserted, event_id: str) -> None:
-    await _projection.apply_org_unit(uow.session, event, event_id)
+async def apply_org_unit(uow: CheckinsUnitOfWork, envelope: Envelope[OrgUnitUpserted]) -> None:
+    await uow.people.apply_org_unit(envelope.event, envelope.id)
