@@ -113,5 +113,5 @@ async def relationships(
     directory: Directory, principal: Principal, subject_id: str | None
 ) -> frozenset[Relationship]:
     """The kit's :func:`~rhythm_shared.kit.access.relationships`, for any directory of the
-    tenant (the SQL one or the in-memory one of unit tests; the kit types it by the SQL one)."""
-    return await kit_access.relationships(directory, principal, subject_id)  # type: ignore[arg-type]
+    tenant (the SQL one or the in-memory one of unit tests)."""
+    return await kit_access.relationships(directory, principal, subject_id)

@@ -153,8 +153,7 @@ class Access:
 
     async def _relationships(self, owner_type: OwnerType, owner_id: str) -> frozenset[Relationship]:
         if owner_type == OwnerType.PERSON:
-            # The kit's signature names its SQL directory; any tenant's Directory serves.
-            return await relationships(self.people, self.principal, owner_id)  # type: ignore[arg-type]
+            return await relationships(self.people, self.principal, owner_id)
         rels = role_relationships(self.principal)
         if acts_as_person(self.principal):
             heads = (

@@ -191,9 +191,8 @@ Action = Callable[[SqlGoalsUnitOfWork], Awaitable[tuple[int, Any]]]
 async def _run(
     runtime: GoalsRuntime, principal: Principal, key: str | None, fingerprint: Any, action: Action
 ) -> JSONResponse:
-    """The kit's ``run_idempotent``: it hands ``action`` what ``runtime.uow()`` makes, the goals
-    unit of work (its signature names the kit's base class)."""
-    return await run_idempotent(runtime, principal, key, fingerprint, action)  # type: ignore[arg-type]
+    """The kit's ``run_idempotent``, handing ``action`` the goals unit of work."""
+    return await run_idempotent(runtime, principal, key, fingerprint, action)
 
 
 def _goal_answer(status: int, cmd: commands.Command) -> Action:
