@@ -12,18 +12,21 @@ from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import WebPushSender
 from rhythm_notifications.adapters.templates import Templates
+from rhythm_notifications.adapters.unit_of_work import (
+    SqlNotificationsUnitOfWorkFactory,
+)
 from rhythm_notifications.adapters.webhooks import WebhookSender
 from rhythm_notifications.entrypoints import http
 from rhythm_notifications.entrypoints.consumers import consumers
-from rhythm_notifications.entrypoints.jobs import (
+from rhythm_notifications.entrypoints.jobs import jobs
+from rhythm_notifications.settings import Settings
+from rhythm_notifications.use_cases.sending import (
     Channels,
     DigestComposer,
     Dispatcher,
     Mailer,
     WebhookDispatcher,
-    jobs,
 )
-from rhythm_notifications.settings import Settings
 from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
@@ -78,12 +81,14 @@ def build(
     )
 
     def on_start(runtime: Runtime) -> None:
+        runtime.uow = SqlNotificationsUnitOfWorkFactory.around(runtime.uow)
+        uows = runtime.uow
         runtime.extras["channels"] = channels
-        runtime.extras["dispatcher"] = Dispatcher(runtime, settings, channels)
+        runtime.extras["dispatcher"] = Dispatcher(uows, runtime.clock, settings, channels)
         runtime.extras["webhook_dispatcher"] = WebhookDispatcher(
-            runtime, settings, channels.webhooks
+            uows, runtime.clock, settings, channels.webhooks
         )
-        runtime.extras["digests"] = DigestComposer(runtime)
+        runtime.extras["digests"] = DigestComposer(uows)
 
     async def on_stop(runtime: Runtime) -> None:
         await runtime.extras["webhook_dispatcher"].drain()  # each within its deadline
