@@ -12,13 +12,11 @@ from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import WebPushSender
 from rhythm_notifications.adapters.templates import Templates
-from rhythm_notifications.adapters.unit_of_work import (
-    SqlNotificationsUnitOfWorkFactory,
-)
+from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
 from rhythm_notifications.adapters.webhooks import WebhookSender
 from rhythm_notifications.entrypoints import http
 from rhythm_notifications.entrypoints.consumers import consumers
-from rhythm_notifications.entrypoints.jobs import jobs
+from rhythm_notifications.entrypoints.jobs import NotificationsRuntime, Resources, jobs
 from rhythm_notifications.settings import Settings
 from rhythm_notifications.use_cases.sending import (
     Channels,
@@ -27,7 +25,7 @@ from rhythm_notifications.use_cases.sending import (
     Mailer,
     WebhookDispatcher,
 )
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["Settings", "build"]
@@ -80,18 +78,17 @@ def build(
         chat=ChatSender(outbound, settings.chat_timeout_s),
     )
 
-    def on_start(runtime: Runtime) -> None:
-        runtime.uow = SqlNotificationsUnitOfWorkFactory.around(runtime.uow)
-        uows = runtime.uow
-        runtime.extras["channels"] = channels
-        runtime.extras["dispatcher"] = Dispatcher(uows, runtime.clock, settings, channels)
-        runtime.extras["webhook_dispatcher"] = WebhookDispatcher(
-            uows, runtime.clock, settings, channels.webhooks
+    async def on_start(runtime: NotificationsRuntime) -> Resources:
+        uows, clock = runtime.uow, runtime.clock
+        return Resources(
+            channels=channels,
+            dispatcher=Dispatcher(uows, clock, settings, channels),
+            webhook_dispatcher=WebhookDispatcher(uows, clock, settings, channels.webhooks),
+            digests=DigestComposer(uows),
         )
-        runtime.extras["digests"] = DigestComposer(uows)
 
-    async def on_stop(runtime: Runtime) -> None:
-        await runtime.extras["webhook_dispatcher"].drain()  # each within its deadline
+    async def on_stop(runtime: NotificationsRuntime) -> None:
+        await runtime.resources.webhook_dispatcher.drain()  # each within its deadline
         await channels.mailer.close()
         await channels.webhooks.close()
         await outbound.close()
@@ -106,6 +103,7 @@ def build(
             routers=[http.router],
             consumers=consumers,
             jobs=jobs,
+            unit_of_work=SqlNotificationsUnitOfWork,
             on_start=on_start,
             on_stop=on_stop,
             clock=clock,

@@ -21,7 +21,7 @@ from rhythm_notifications.domain.routing import Category
 from rhythm_shared.contracts.v1 import DeliveryFailure, SuppressionReason
 
 if TYPE_CHECKING:
-    from rhythm_shared.kit.people import Person
+    from rhythm_shared.kit.ports import Person
 
 
 class Status(StrEnum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from rhythm_notifications.domain.delivery import DigestItem, NewDelivery, Status, StoredDelivery
 from rhythm_notifications.domain.preferences import CategoryPreference, RecipientSettings
@@ -16,23 +16,8 @@ from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
-from rhythm_shared.contracts.v1 import (
-    Channel,
-    CheckinMissed,
-    EmployeeDeactivated,
-    EmployeeErased,
-    EmployeeUpserted,
-    OrgUnitUpserted,
-    PersonKeyDestroyed,
-    PersonKeyIssued,
-)
-from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
-
-if TYPE_CHECKING:
-    from rhythm_shared.contracts.base import Event
-    from rhythm_shared.kit.audit import AuditEntry
-    from rhythm_shared.kit.clock import Clock
-    from rhythm_shared.kit.people import Person
+from rhythm_shared.contracts.v1 import Channel, CheckinMissed
+from rhythm_shared.kit.ports import People, UnitOfWorkPort
 
 
 class DeliveryRepository(Protocol):
@@ -161,36 +146,9 @@ class TenantRepository(Protocol):
     async def delete_chat_channel(self, tenant: str, kind: Channel) -> None: ...
 
 
-class Directory(Protocol):
-    """The reads of one tenant's people directory the use cases make."""
-
-    @property
-    def tenant_id(self) -> str: ...
-
-    async def person(self, employee_id: str) -> Person | None: ...
-    async def people(self, employee_ids: Sequence[str]) -> dict[str, Person]: ...
-    async def direct_reports(self, manager_id: str) -> list[Person]: ...
-    async def manager_chain(self, employee_id: str) -> list[str]: ...
-    async def unit_heads_above(self, employee_id: str) -> list[str]: ...
-
-
-class DirectoryWriter(Protocol):
-    """The people directory's projection (one rule: last writer wins by occurred_at)."""
-
-    async def apply_employee(
-        self,
-        event: EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased,
-        event_id: str,
-    ) -> None: ...
-    async def apply_org_unit(self, event: OrgUnitUpserted, event_id: str) -> None: ...
-    async def apply_key(self, event: PersonKeyIssued | PersonKeyDestroyed) -> None: ...
-
-
-class NotificationsUnitOfWork(Protocol):
+class NotificationsUnitOfWork(UnitOfWorkPort, Protocol):
     """What a use case gets: one transaction, its outbox and the service's repositories."""
 
-    @property
-    def clock(self) -> Clock: ...
     @property
     def deliveries(self) -> DeliveryRepository: ...
     @property
@@ -200,10 +158,11 @@ class NotificationsUnitOfWork(Protocol):
     @property
     def tenants(self) -> TenantRepository: ...
     @property
-    def projection(self) -> DirectoryWriter: ...
+    def people(self) -> People:
+        """The people directory: its projection, and reads of ids and relationships."""
+        ...
 
-    def directory(self, tenant: str, kek: bytes | None = None) -> Directory: ...
-    async def publish(self, event: Event, *, event_id: str | None = None) -> str: ...
-    def audit(self, entry: AuditEntry) -> None: ...
-    async def forget_person(self, tenant_id: str, employee_id: str) -> None: ...
-    def compact_after_commit(self) -> None: ...
+    def people_opened_with(self, kek: bytes | None) -> People:
+        """The directory whose sealed names and addresses open with the key-encryption key
+        (only sending and erasing need them)."""
+        ...

@@ -9,12 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from rhythm_notifications.domain.routing import WEBHOOK_TOPICS
+from rhythm_notifications.entrypoints.jobs import NotificationsRuntime
 from rhythm_notifications.handlers import EVENT_HANDLERS
-from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.kit import crypto
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.consumer import ConsumerSpec, Handler
 
 GROUP = "notifications"
@@ -28,9 +27,8 @@ def _inject(handler: Callable[..., Any], dependencies: dict[str, Any]) -> Handle
     return functools.partial(handler, **wanted) if wanted else handler
 
 
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+def consumers(runtime: NotificationsRuntime) -> Sequence[ConsumerSpec]:
     settings = runtime.settings
-    assert isinstance(settings, Settings)
     dependencies = {
         # Opens the names the people service seals (EmployeeUpserted v2) with each person's key.
         "kek": crypto.load_kek(settings.data_key_encryption_key.get_secret_value()),

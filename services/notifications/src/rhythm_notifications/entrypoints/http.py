@@ -22,7 +22,6 @@ from rhythm_notifications.adapters.tokens import (
     UnsubscribeGrant,
     verify_unsubscribe,
 )
-from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
 from rhythm_notifications.adapters.webhooks import new_secret
 from rhythm_notifications.domain.preferences import CategorySetting, PreferencesView
 from rhythm_notifications.domain.routing import ChannelChoice, webhook_event_types
@@ -39,8 +38,8 @@ router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
 async def handle(uow: UnitOfWork, command: commands.Command) -> Any:
-    """Hand ``command`` to its handler (handlers.COMMAND_HANDLERS) in this unit of work."""
-    assert isinstance(uow, SqlNotificationsUnitOfWork)
+    """Hand ``command`` to its handler (handlers.COMMAND_HANDLERS) in this unit of work (the
+    runtime's: a SqlNotificationsUnitOfWork)."""
     return await COMMAND_HANDLERS[type(command)](uow, command)
 
 
@@ -120,8 +119,8 @@ async def get_preferences(
     principal: PrincipalDep,
     employee_id: Annotated[str | None, Query(description="hr_admin only: someone else")] = None,
 ) -> dict[str, Any]:
-    async with runtime.uow() as uow:
-        view = await queries.preferences(uow.session, principal, employee_id or principal.subject)
+    async with runtime.uow.read() as session:
+        view = await queries.preferences(session, principal, employee_id or principal.subject)
     return _view(view)
 
 
@@ -228,8 +227,8 @@ async def subscribe_push(
     summary="My push subscriptions",
 )
 async def list_push(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await queries.push_subscriptions(uow.session, principal)
+    async with runtime.uow.read() as session:
+        return await queries.push_subscriptions(session, principal)
 
 
 @router.delete(
@@ -274,9 +273,9 @@ async def list_deliveries(
     source_event_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
+    async with runtime.uow.read() as session:
         return await queries.deliveries(
-            uow.session,
+            session,
             principal,
             recipient_id=recipient_id,
             source_event_id=source_event_id,
@@ -284,9 +283,8 @@ async def list_deliveries(
         )
 
 
-def _settings(runtime: Any) -> Settings:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
+def _settings(runtime: RuntimeDep) -> Settings:
+    settings: Settings = runtime.settings
     return settings
 
 
@@ -305,7 +303,7 @@ _LINK_INVALID = (
 )
 
 
-def _grant(runtime: Any, token: str) -> UnsubscribeGrant:
+def _grant(runtime: RuntimeDep, token: str) -> UnsubscribeGrant:
     """The token's grant, verified against the current and the previous secret; else 410
     (expired) or 404 (not ours), each with a sentence for the person."""
     settings = _settings(runtime)
@@ -447,8 +445,8 @@ async def register_webhook(
     summary="The tenant's webhook endpoints",
 )
 async def list_webhooks(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await queries.webhook_endpoints(uow.session, principal, runtime.clock)
+    async with runtime.uow.read() as session:
+        return await queries.webhook_endpoints(session, principal, runtime.clock)
 
 
 @router.delete(
@@ -534,8 +532,8 @@ class TenantSettingsOut(BaseModel):
     summary="The tenant's app base URL for links (hr_admin)",
 )
 async def get_tenant_settings(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    async with runtime.uow() as uow:
-        found = await queries.tenant_settings(uow.session, principal)
+    async with runtime.uow.read() as session:
+        found = await queries.tenant_settings(session, principal)
     return {**found, "default_app_base_url": _settings(runtime).app_base_url}
 
 
@@ -645,8 +643,8 @@ async def put_chat_channel(
     summary="The tenant's chat channels (hr_admin)",
 )
 async def list_chat_channels(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await queries.chat_channels(uow.session, principal)
+    async with runtime.uow.read() as session:
+        return await queries.chat_channels(session, principal)
 
 
 @router.delete(

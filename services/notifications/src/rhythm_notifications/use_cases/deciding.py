@@ -30,7 +30,7 @@ from rhythm_shared.contracts.v1 import (
 )
 
 if TYPE_CHECKING:
-    from rhythm_shared.kit.people import Person
+    from rhythm_shared.kit.ports import Person
 
 
 async def react_to_event(
@@ -217,7 +217,7 @@ async def notify(
     if trigger is None:
         return
     tenant = envelope.tenant_id
-    directory = uow.directory(tenant, kek)
+    directory = uow.people_opened_with(kek).directory(tenant)
     ids = [*trigger.parties.values()]
     giver = trigger.facts.get("giver_id")
     if isinstance(giver, str):

@@ -25,7 +25,7 @@ async def manager_summary(
     now = uow.clock.now()
     reports = [
         p.employee_id
-        for p in await uow.directory(tenant).direct_reports(manager_id)
+        for p in await uow.people.directory(tenant).direct_reports(manager_id)
         if p.active_at(now)
     ]
     if not reports:

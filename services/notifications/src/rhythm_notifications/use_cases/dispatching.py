@@ -35,7 +35,7 @@ from rhythm_shared.contracts.v1 import (
 )
 
 if TYPE_CHECKING:
-    from rhythm_shared.kit.people import Person
+    from rhythm_shared.kit.ports import Person
 
 
 def _notification_fields(delivery: StoredDelivery | Claimed) -> dict[str, Any]:
@@ -117,8 +117,9 @@ async def claim_due_deliveries(
     for delivery in stored:
         by_tenant[delivery.tenant_id].append(delivery.recipient_id)
     people: dict[tuple[str, str], Person] = {}
+    opened = uow.people_opened_with(cmd.kek)
     for tenant, recipients in by_tenant.items():
-        for pid, person in (await uow.directory(tenant, cmd.kek).people(recipients)).items():
+        for pid, person in (await opened.directory(tenant).people(recipients)).items():
             people[(tenant, pid)] = person
     bases = await uow.tenants.app_base_urls(list(by_tenant))
     claimed = [

@@ -52,16 +52,16 @@ async def apply_person(
     Nothing else reacts here: who is written to, and whether they are still active, is read
     from the directory when a notification is decided and again when it is sent.
     """
-    await uow.projection.apply_employee(envelope.event, envelope.id)
+    await uow.people.apply_employee(envelope.event, envelope.id)
 
 
 async def apply_org_unit(uow: NotificationsUnitOfWork, envelope: Envelope[OrgUnitUpserted]) -> None:
-    await uow.projection.apply_org_unit(envelope.event, envelope.id)
+    await uow.people.apply_org_unit(envelope.event, envelope.id)
 
 
 async def apply_key(uow: NotificationsUnitOfWork, envelope: Envelope[PersonKeyIssued]) -> None:
     """A person's data key (rhythm.keys.v1): what opens their sealed name and address."""
-    await uow.projection.apply_key(envelope.event)
+    await uow.people.apply_key(envelope.event)
 
 
 async def erase_person(
@@ -71,7 +71,7 @@ async def erase_person(
     tenant, person = event.tenant_id, event.employee_id
     # Before the tombstone destroys the key the name is read with.
     await _blank_names(uow, tenant, person, kek)
-    await uow.projection.apply_employee(event, envelope.id)
+    await uow.people.apply_employee(event, envelope.id)
     # The person's obligations: counted as overdue, or named by reminders sent to them.
     obligations = await uow.deliveries.overdue_obligations_of(tenant, person)
     obligations |= obligations_named(await uow.deliveries.payloads_for(tenant, person))
@@ -98,7 +98,7 @@ async def destroy_key(
     first, while the key still opens it, whether or not ``EmployeeErased`` came in before."""
     event = envelope.event
     await _blank_names(uow, event.tenant_id, event.employee_id, kek)
-    await uow.projection.apply_key(event)
+    await uow.people.apply_key(event)
 
 
 async def _blank_names(
@@ -106,7 +106,7 @@ async def _blank_names(
 ) -> None:
     """Blank the person's name and address in others' payloads (read from the directory,
     opened with their key while it is there)."""
-    known = await uow.directory(tenant, kek).person(person)
+    known = await uow.people_opened_with(kek).directory(tenant).person(person)
     for name in sorted({n for n in (known.display_name, known.email) if n} if known else ()):
         await uow.deliveries.rewrite_payloads(
             tenant, written_forms(name), functools.partial(without, name=name)

@@ -68,7 +68,7 @@ from rhythm_shared.kit import crypto
 from rhythm_shared.kit.clock import Clock
 
 if TYPE_CHECKING:
-    from rhythm_shared.kit.people import Person
+    from rhythm_shared.kit.ports import Person
 
 #: Opens one unit of work (``async with uows() as uow``): the runtime's, or a fake's.
 UnitsOfWork = Callable[[], AbstractAsyncContextManager[NotificationsUnitOfWork]]
@@ -348,7 +348,7 @@ class Dispatcher:
             return None
         ids = [i for i in (facts.get("employee_id"), facts.get("manager_id")) if isinstance(i, str)]
         async with self.uows() as uow:
-            found = await uow.directory(delivery.tenant_id, self.kek).people(ids)
+            found = await uow.people_opened_with(self.kek).directory(delivery.tenant_id).people(ids)
         parties = {
             pid: Party(p.email, "" if crypto.is_sealed(p.display_name) else p.display_name or "")
             for pid, p in found.items()
