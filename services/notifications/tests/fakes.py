@@ -25,6 +25,9 @@ from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
+from rhythm_notifications.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.envelope import Envelope, new_event_id
 from rhythm_shared.contracts.v1 import Channel, CheckinMissed
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.testing.fakes import FakeUnitOfWork, InMemoryPeople
@@ -516,6 +519,34 @@ class FakeNotificationsUnitOfWork(FakeUnitOfWork):
 
     def people_opened_with(self, kek: bytes | None) -> InMemoryPeople:
         return self.people  # nothing is sealed in memory
+
+
+async def handle(uow: FakeNotificationsUnitOfWork, command: Any, **dependencies: Any) -> Any:
+    """Run ``command`` through its handler in handlers.COMMAND_HANDLERS, in one unit of work."""
+    async with uow:
+        return await COMMAND_HANDLERS[type(command)](uow, command, **dependencies)
+
+
+async def consume(
+    uow: FakeNotificationsUnitOfWork, event: Event, event_id: str | None = None, **deps: Any
+) -> Envelope:
+    """Hand ``event`` to its handler in handlers.EVENT_HANDLERS, as the consumer does."""
+    envelope = envelope_of(event, event_id)
+    async with uow:
+        await EVENT_HANDLERS[type(event)](uow, envelope, **deps)
+    return envelope
+
+
+def envelope_of(event: Event, event_id: str | None = None) -> Envelope:
+    return Envelope(
+        id=event_id or new_event_id(),
+        source="/rhythm/test",
+        type=event.type,
+        time=event.occurred_at,
+        subject="test",
+        tenant_id=event.tenant_id,
+        event=event,
+    )
 
 
 # What mypy checks: the fakes satisfy the Protocols the handlers are typed by.
