@@ -19,10 +19,12 @@ from rhythm_notifications.adapters.repository import (
     read_only,
 )
 from rhythm_notifications.domain import access
+from rhythm_notifications.domain.access import (
+    PUSH_IS_PERSONAL,
+    TENANT_CONFIGURATION,
+    WEBHOOKS_ARE_TENANT_WIDE,
+)
 from rhythm_notifications.domain.preferences import PreferencesView, preferences_view
-from rhythm_notifications.use_cases.preferences import PUSH_IS_PERSONAL
-from rhythm_notifications.use_cases.tenants import TENANT_CONFIGURATION
-from rhythm_notifications.use_cases.webhooks import WEBHOOKS_ARE_TENANT_WIDE
 from rhythm_shared.kit.access import relationships, require
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.clock import Clock

@@ -13,6 +13,7 @@ from rhythm_notifications.commands import (
     UnsubscribePush,
 )
 from rhythm_notifications.domain import routing
+from rhythm_notifications.domain.access import PUSH_IS_PERSONAL
 from rhythm_notifications.domain.ports import NotificationsUnitOfWork
 from rhythm_notifications.domain.preferences import (
     CategoryPreference,
@@ -27,8 +28,6 @@ from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.domain.validation import check_push_keys, check_url
 from rhythm_notifications.use_cases.access import require_access
 from rhythm_shared.kit.errors import InvalidInput, NotFound
-
-PUSH_IS_PERSONAL = "push subscriptions belong to the person signed in on the device"
 
 
 async def set_preferences(uow: NotificationsUnitOfWork, cmd: SetPreferences) -> PreferencesView:

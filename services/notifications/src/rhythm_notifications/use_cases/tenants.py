@@ -6,13 +6,12 @@ from typing import Any
 
 from rhythm_notifications.adapters.outbound import host_refusal
 from rhythm_notifications.commands import DeleteChatChannel, SetChatChannel, SetTenantSettings
+from rhythm_notifications.domain.access import TENANT_CONFIGURATION
 from rhythm_notifications.domain.ports import NotificationsUnitOfWork
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.validation import check_base_url, check_url
 from rhythm_notifications.use_cases.access import require_access
 from rhythm_shared.kit.errors import InvalidInput
-
-TENANT_CONFIGURATION = "the tenant's links and chat channels are configured by hr_admin"
 
 
 async def set_tenant_settings(

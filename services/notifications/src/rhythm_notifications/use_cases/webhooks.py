@@ -14,6 +14,7 @@ from rhythm_notifications.commands import (
     RegisterWebhook,
     RotateWebhookSecret,
 )
+from rhythm_notifications.domain.access import WEBHOOKS_ARE_TENANT_WIDE
 from rhythm_notifications.domain.delivery import Status
 from rhythm_notifications.domain.ports import NotificationsUnitOfWork
 from rhythm_notifications.domain.validation import check_url
@@ -27,8 +28,6 @@ from rhythm_notifications.domain.webhooks import (
 from rhythm_notifications.use_cases.access import require_access
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.errors import InvalidInput, NotFound
-
-WEBHOOKS_ARE_TENANT_WIDE = "webhook endpoints are managed by hr_admin or an integration"
 
 
 async def register_webhook(uow: NotificationsUnitOfWork, cmd: RegisterWebhook) -> dict[str, Any]:
