@@ -28,6 +28,7 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import MetaData, text
 
 from rhythm_shared.contracts.topics import TOPICS, TopicSpec, dlq_spec
+from rhythm_shared.kit.audit_http import audit_router
 from rhythm_shared.kit.auth import Authenticator, Role
 from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
 from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
@@ -231,8 +232,6 @@ def create_app(defn: ServiceDefinition[S, U, R]) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(_operations_router(runtime))
     if defn.tables.audit is not None:
-        from rhythm_shared.kit.audit import audit_router
-
         app.include_router(audit_router())
     for router in defn.routers:
         app.include_router(router)

@@ -127,10 +127,27 @@ def define_kit_tables(metadata: MetaData, *, audit: bool = False) -> KitTables:
     )
     define_schema_lineage(metadata)
     if audit:
-        from rhythm_shared.kit.audit import define_audit_table
-
         return KitTables(outbox, inbox, idempotency, define_audit_table(metadata))
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
+
+
+def define_audit_table(metadata: MetaData) -> Table:
+    """The audit trail of access to private data (:mod:`rhythm_shared.kit.audit`)."""
+    table = Table(
+        "audit_log",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("tenant_id", String(128), nullable=False),
+        Column("at", UtcDateTime, nullable=False, index=True),  # housekeeping
+        Column("actor_id", String(128), nullable=False),
+        Column("subject_id", String(128), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("target", String(300), nullable=False),
+        Column("allowed", Boolean, nullable=False),
+        comment="Who read or was refused private texts, and changes to who may see them (kit).",
+    )
+    Index("ix_audit_log_subject", table.c.tenant_id, table.c.subject_id, table.c.at)
+    return table
 
 
 def define_schema_lineage(metadata: MetaData) -> Table:
