@@ -26,7 +26,7 @@ METRIC_MODULES = (
     "rhythm_shared.kit.consumer",
     "rhythm_shared.kit.lag",
     "rhythm_shared.kit.kafka",
-    "rhythm_notifications.entrypoints.jobs",
+    "rhythm_notifications.use_cases.sending",
 )
 
 Resource = dict[str, Any]

@@ -16,9 +16,10 @@ from notifications_harness import HttpSink, Service, SmtpSink, StartService, emp
 from test_email_delivery import missed
 from test_links import APP, stale
 
-from rhythm_notifications import use_cases
 from rhythm_notifications.adapters import db
 from rhythm_notifications.adapters.chat import ChatMessage, slack_payload, teams_payload
+from rhythm_notifications.commands import SetChatChannel
+from rhythm_notifications.use_cases.tenants import set_chat_channel
 from rhythm_shared.contracts.v1 import Channel
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import InvalidInput
@@ -354,10 +355,15 @@ async def test_chat_channels_are_hr_admins_to_configure_and_their_urls_are_check
             ("https://[::ffff:192.168.0.1]/hook", "private address"),
             ("http://hooks.slack.com/services/T0/B0/x", "must be an absolute https URL"),
         ):
-            command = use_cases.SetChatChannel(Channel.SLACK, bad_url, ["checkin_due"])
+            command = SetChatChannel(
+                principal=principal,
+                kind=Channel.SLACK,
+                url=bad_url,
+                categories=["checkin_due"],
+                allow_http=False,
+                allow_private=False,
+            )
             with pytest.raises(InvalidInput) as refused:
                 async with svc.runtime.uow() as uow:
-                    await use_cases.set_chat_channel(
-                        uow, principal, command, allow_http=False, allow_private=False
-                    )
+                    await set_chat_channel(uow, command)
             assert why in str(refused.value), (bad_url, str(refused.value))

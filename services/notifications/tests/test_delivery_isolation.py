@@ -13,11 +13,15 @@ from sqlalchemy import update
 from test_email_delivery import missed
 from test_preferences import NOW, due, feedback
 
-from rhythm_notifications import use_cases
 from rhythm_notifications.adapters import db
 from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import PushOutcome, PushTarget, WebPushSender
 from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
+from rhythm_notifications.commands import ClaimDueDeliveries, RecoverExpiredDeliveries
+from rhythm_notifications.use_cases.dispatching import (
+    claim_due_deliveries,
+    recover_expired_deliveries,
+)
 from rhythm_shared.contracts.envelope import from_record
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
@@ -83,13 +87,15 @@ async def test_a_delivery_whose_dispatcher_keeps_dying_fails_after_a_bounded_num
         # lease runs out and the next round takes them back, once per expiry (3 by default).
         for _ in range(4):
             async with svc.runtime.uow() as uow:
-                claimed = await use_cases.claim_due(
-                    uow, limit=10, lease_s=120, token=str(uuid.uuid4())
+                claimed = await claim_due_deliveries(
+                    uow, ClaimDueDeliveries(limit=10, lease_s=120, token=str(uuid.uuid4()))
                 )
             assert len(claimed) == 2
             svc.later(seconds=121)
             async with svc.runtime.uow() as uow:
-                await use_cases.recover_expired(uow, 10, max_recoveries=3)
+                await recover_expired_deliveries(
+                    uow, RecoverExpiredDeliveries(limit=10, max_recoveries=3)
+                )
         assert await svc.dispatch() == 0  # nothing left to claim
 
         rows = await svc.deliveries()

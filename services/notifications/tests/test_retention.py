@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from rhythm_notifications import use_cases
 from rhythm_notifications.adapters import db
+from rhythm_notifications.adapters.retention import history_rules
 from rhythm_notifications.main import MIGRATIONS
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.db import create_engine, session_factory
@@ -123,7 +123,7 @@ async def test_finished_history_past_its_retention_goes_and_unfinished_work_stay
             ],
         )
 
-    keeper = Housekeeper(uow_factory, use_cases.history_rules(keep_days=180))
+    keeper = Housekeeper(uow_factory, history_rules(keep_days=180))
     assert await keeper.run_once() == 3  # the most from one table: three old deliveries
     assert await keeper.run_once() == 0
 

@@ -11,7 +11,7 @@ import pytest
 from notifications_harness import HttpSink, StartService
 
 from rhythm_notifications.adapters import db
-from rhythm_notifications.entrypoints.consumers import webhook_event_types
+from rhythm_notifications.domain.routing import webhook_event_types
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
     CheckinKind,

@@ -12,20 +12,19 @@ from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import WebPushSender
 from rhythm_notifications.adapters.templates import Templates
+from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
 from rhythm_notifications.adapters.webhooks import WebhookSender
 from rhythm_notifications.entrypoints import http
 from rhythm_notifications.entrypoints.consumers import consumers
-from rhythm_notifications.entrypoints.jobs import (
+from rhythm_notifications.entrypoints.jobs import NotificationsRuntime, Resources, jobs
+from rhythm_notifications.settings import Settings
+from rhythm_notifications.use_cases.sending import (
     Channels,
     DigestComposer,
     Dispatcher,
     Mailer,
-    NotificationsRuntime,
-    Resources,
     WebhookDispatcher,
-    jobs,
 )
-from rhythm_notifications.settings import Settings
 from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
@@ -80,11 +79,12 @@ def build(
     )
 
     async def on_start(runtime: NotificationsRuntime) -> Resources:
+        uows, clock = runtime.uow, runtime.clock
         return Resources(
             channels=channels,
-            dispatcher=Dispatcher(runtime, settings, channels),
-            webhook_dispatcher=WebhookDispatcher(runtime, settings, channels.webhooks),
-            digests=DigestComposer(runtime),
+            dispatcher=Dispatcher(uows, clock, settings, channels),
+            webhook_dispatcher=WebhookDispatcher(uows, clock, settings, channels.webhooks),
+            digests=DigestComposer(uows),
         )
 
     async def on_stop(runtime: NotificationsRuntime) -> None:
@@ -103,6 +103,7 @@ def build(
             routers=[http.router],
             consumers=consumers,
             jobs=jobs,
+            unit_of_work=SqlNotificationsUnitOfWork,
             on_start=on_start,
             on_stop=on_stop,
             clock=clock,

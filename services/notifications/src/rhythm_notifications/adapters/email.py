@@ -119,7 +119,7 @@ def _classify(exc: BaseException, *, after_data: bool) -> Outcome:
             return Retry(DeliveryFailure.PROVIDER_ERROR, f"{exc.code} {exc.message}"[:500])
     if after_data:
         # No final reply to DATA: the server may or may not have taken the message. Not resent:
-        # a missing email is a smaller harm than a duplicate (see use_cases.recover_expired).
+        # a missing email is a smaller harm than a duplicate (see use_cases/dispatching.py).
         return Failed(DeliveryFailure.TIMEOUT, f"ambiguous, not resent: {exc!r}"[:500])
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return Retry(DeliveryFailure.TIMEOUT, repr(exc)[:500])

@@ -43,9 +43,14 @@ POLICY: Policy = {
     "set_chat_channel": frozenset({HR_ADMIN}),
     "delete_chat_channel": frozenset({HR_ADMIN}),
     # Not an HTTP route: a digest's "3 of your 8 reports are overdue" counts only the
-    # recipient's direct reports in the directory (see use_cases.manager_summary).
+    # recipient's direct reports in the directory (see use_cases/digests.py).
     "summarise_reports": frozenset({Relationship.MANAGER}),
 }
+
+#: What a refused caller reads.
+PUSH_IS_PERSONAL = "push subscriptions belong to the person signed in on the device"
+WEBHOOKS_ARE_TENANT_WIDE = "webhook endpoints are managed by hr_admin or an integration"
+TENANT_CONFIGURATION = "the tenant's links and chat channels are configured by hr_admin"
 
 #: Every HTTP route -> the operation it performs; the matrix test fails for a route missing here.
 ROUTES: Mapping[tuple[str, str], str] = {

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from rhythm_notifications.domain.routing import Category, ChannelChoice, Rule
-from rhythm_notifications.domain.schedule import DeliveryMode
+from rhythm_notifications.domain.routing import RULES, Category, ChannelChoice, Rule
+from rhythm_notifications.domain.schedule import (
+    DEFAULT_DIGEST_HOUR,
+    DEFAULT_QUIET_END,
+    DEFAULT_QUIET_START,
+    DEFAULT_WORKING_DAYS,
+    DeliveryMode,
+    Schedule,
+    format_hhmm,
+    parse_hhmm,
+)
 from rhythm_shared.contracts.v1 import Channel, SuppressionReason
 
 
@@ -81,3 +91,70 @@ def is_capped(category: Category, *, immediate: bool) -> bool:
     """At most one message per category per day, except escalations (critical notices) and
     calendar messages (``Rule.immediate``)."""
     return not immediate and category is not Category.DIGEST
+
+
+@dataclass(frozen=True)
+class RecipientSettings:
+    """A person's quiet hours (local "HH:MM", both or none), working days and digest hour."""
+
+    quiet_start: str | None
+    quiet_end: str | None
+    working_days: list[int]
+    digest_hour: int
+
+    def schedule(self, zone: ZoneInfo) -> Schedule:
+        return Schedule(
+            zone=zone,
+            quiet_start=parse_hhmm(self.quiet_start),
+            quiet_end=parse_hhmm(self.quiet_end),
+            working_days=frozenset(self.working_days),
+            digest_hour=self.digest_hour,
+        )
+
+
+DEFAULT_SETTINGS = RecipientSettings(
+    quiet_start=format_hhmm(DEFAULT_QUIET_START),
+    quiet_end=format_hhmm(DEFAULT_QUIET_END),
+    working_days=sorted(DEFAULT_WORKING_DAYS),
+    digest_hour=DEFAULT_DIGEST_HOUR,
+)
+
+
+@dataclass(frozen=True)
+class CategorySetting:
+    channel: ChannelChoice
+    mode: DeliveryMode = DeliveryMode.IMMEDIATE
+
+
+@dataclass(frozen=True)
+class PreferencesView:
+    employee_id: str
+    quiet_hours_start: str | None
+    quiet_hours_end: str | None
+    working_days: list[int]
+    digest_hour: int
+    categories: dict[str, CategorySetting]
+    unsubscribed: list[str] = field(default_factory=list)
+
+
+def preferences_view(
+    employee_id: str,
+    settings: RecipientSettings | None,
+    chosen: dict[str, CategoryPreference],
+) -> PreferencesView:
+    """What a person sees: their schedule (or the defaults) and every category's setting."""
+    categories = {
+        category.value: CategorySetting(rule.default_channel) for category, rule in RULES.items()
+    }
+    for category, pref in chosen.items():
+        categories[category] = CategorySetting(pref.channel, pref.mode)
+    settings = settings or DEFAULT_SETTINGS
+    return PreferencesView(
+        employee_id=employee_id,
+        quiet_hours_start=settings.quiet_start,
+        quiet_hours_end=settings.quiet_end,
+        working_days=list(settings.working_days),
+        digest_hour=settings.digest_hour,
+        categories=categories,
+        unsubscribed=sorted(c for c, pref in chosen.items() if pref.unsubscribed),
+    )

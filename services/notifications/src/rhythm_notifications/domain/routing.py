@@ -1,7 +1,9 @@
 """Who hears what: the one routing table, and how an event becomes a trigger for it.
 
 ``RULES`` is the whole policy (category -> recipients -> default channel); ``trigger_for``
-only reads the facts out of an event. No routing decision is made anywhere else.
+only reads the facts out of an event; ``WEBHOOK_TOPICS`` says which events are forwarded to
+webhooks and ``obligation_closed_by`` which close an obligation. No routing decision is made
+anywhere else.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts import topics
+from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.v1 import (
     CadenceEscalated,
     CheckinCancelled,
+    CheckinCompleted,
     CheckinDue,
     CheckinMissed,
     CheckinRescheduled,
@@ -252,8 +257,26 @@ _TRIGGERS: dict[type[Event], Callable[[Any], Trigger | None]] = {
     CheckinCancelled: _cancelled,
 }
 
+#: Domain events HR platforms may receive over webhooks: everything on these topics. Each is
+#: also decided on (``trigger_for``), and may close an obligation (``obligation_closed_by``).
+WEBHOOK_TOPICS = (topics.GOALS, topics.CHECKINS, topics.CADENCE)
+
+
+def webhook_event_types() -> list[str]:
+    """The CloudEvents types forwarded to webhooks (of every registered contract version)."""
+    return sorted(t for t, model in EVENT_TYPES.items() if model.topic in WEBHOOK_TOPICS)
+
+
 #: Event types that can notify someone.
 NOTIFYING_EVENTS: tuple[type[Event], ...] = tuple(_TRIGGERS)
+
+
+def obligation_closed_by(event: Event) -> tuple[str, datetime] | None:
+    """The obligation an event closes, and when: a held check-in that met one. Its reminders
+    still waiting expire, and it no longer counts as overdue."""
+    if isinstance(event, CheckinCompleted) and event.obligation_id is not None:
+        return event.obligation_id, event.held_at
+    return None
 
 
 def trigger_for(event: Event) -> Trigger | None:

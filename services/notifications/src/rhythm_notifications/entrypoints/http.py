@@ -1,7 +1,8 @@
 """HTTP API: preferences, push subscriptions, delivery history, unsubscribe, webhook endpoints,
 the tenant's links and chat channels.
 
-Handlers translate requests into use-case calls and results into responses; no rules here.
+Routes translate: a request into a command for its handler (handlers.py) or into a query
+(queries.py), and the result into a response; no rules here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from rhythm_notifications import use_cases
+from rhythm_notifications import commands, queries
 from rhythm_notifications.adapters.tokens import (
     BadToken,
     ExpiredToken,
@@ -22,9 +23,10 @@ from rhythm_notifications.adapters.tokens import (
     verify_unsubscribe,
 )
 from rhythm_notifications.adapters.webhooks import new_secret
-from rhythm_notifications.domain.routing import ChannelChoice
+from rhythm_notifications.domain.preferences import CategorySetting, PreferencesView
+from rhythm_notifications.domain.routing import ChannelChoice, webhook_event_types
 from rhythm_notifications.domain.schedule import DeliveryMode
-from rhythm_notifications.entrypoints.consumers import webhook_event_types
+from rhythm_notifications.handlers import COMMAND_HANDLERS
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, NotificationCategory
 from rhythm_shared.contracts.v1.values import ONE_LINE
@@ -33,6 +35,13 @@ from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run
 from rhythm_shared.kit.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+
+
+async def handle(uow: UnitOfWork, command: commands.Command) -> Any:
+    """Hand ``command`` to its handler (handlers.COMMAND_HANDLERS) in this unit of work (the
+    runtime's: a SqlNotificationsUnitOfWork)."""
+    return await COMMAND_HANDLERS[type(command)](uow, command)
+
 
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["20:00"])]
 
@@ -89,7 +98,7 @@ class PreferencesOut(BaseModel):
     unsubscribed: list[str] = Field(description="Categories stopped by a one-click unsubscribe.")
 
 
-def _view(view: use_cases.PreferencesView) -> dict[str, Any]:
+def _view(view: PreferencesView) -> dict[str, Any]:
     return PreferencesOut(
         employee_id=view.employee_id,
         quiet_hours_start=view.quiet_hours_start,
@@ -110,8 +119,8 @@ async def get_preferences(
     principal: PrincipalDep,
     employee_id: Annotated[str | None, Query(description="hr_admin only: someone else")] = None,
 ) -> dict[str, Any]:
-    async with runtime.uow() as uow:
-        view = await use_cases.get_preferences(uow, principal, employee_id or principal.subject)
+    async with runtime.uow.read() as session:
+        view = await queries.preferences(session, principal, employee_id or principal.subject)
     return _view(view)
 
 
@@ -124,19 +133,20 @@ async def put_preferences(
     employee_id: Annotated[str | None, Query(description="hr_admin only: someone else")] = None,
 ) -> JSONResponse:
     target = employee_id or principal.subject
-    command = use_cases.SetPreferences(
+    command = commands.SetPreferences(
+        principal=principal,
+        employee_id=target,
         quiet_hours_start=body.quiet_hours_start,
         quiet_hours_end=body.quiet_hours_end,
         working_days=body.working_days,
         digest_hour=body.digest_hour,
         categories={
-            k.value: use_cases.CategorySetting(v.channel, v.mode)
-            for k, v in body.categories.items()
+            k.value: CategorySetting(v.channel, v.mode) for k, v in body.categories.items()
         },
     )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        return 200, _view(await use_cases.set_preferences(uow, principal, target, command))
+        return 200, _view(await handle(uow, command))
 
     return await run_idempotent(
         runtime,
@@ -195,14 +205,16 @@ async def subscribe_push(
     principal: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    settings = _settings(runtime)
-    command = use_cases.Subscribe(body.endpoint, body.keys.p256dh, body.keys.auth)
+    command = commands.SubscribePush(
+        principal=principal,
+        endpoint=body.endpoint,
+        p256dh=body.keys.p256dh,
+        auth=body.keys.auth,
+        allow_http=_settings(runtime).environment != "production",
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        created = await use_cases.subscribe_push(
-            uow, principal, command, allow_http=settings.environment != "production"
-        )
-        return 201, created
+        return 201, await handle(uow, command)
 
     return await run_idempotent(
         runtime, principal, idempotency_key, body.model_dump(mode="json"), action
@@ -215,8 +227,8 @@ async def subscribe_push(
     summary="My push subscriptions",
 )
 async def list_push(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await use_cases.list_push_subscriptions(uow, principal)
+    async with runtime.uow.read() as session:
+        return await queries.push_subscriptions(session, principal)
 
 
 @router.delete(
@@ -225,8 +237,9 @@ async def list_push(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[s
 async def unsubscribe_push(
     subscription_id: str, runtime: RuntimeDep, principal: PrincipalDep
 ) -> Response:
+    command = commands.UnsubscribePush(principal=principal, subscription_id=subscription_id)
     async with runtime.uow() as uow:
-        await use_cases.unsubscribe_push(uow, principal, subscription_id)
+        await handle(uow, command)
     return Response(status_code=204)
 
 
@@ -260,9 +273,9 @@ async def list_deliveries(
     source_event_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await use_cases.list_deliveries(
-            uow,
+    async with runtime.uow.read() as session:
+        return await queries.deliveries(
+            session,
             principal,
             recipient_id=recipient_id,
             source_event_id=source_event_id,
@@ -270,9 +283,8 @@ async def list_deliveries(
         )
 
 
-def _settings(runtime: Any) -> Settings:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
+def _settings(runtime: RuntimeDep) -> Settings:
+    settings: Settings = runtime.settings
     return settings
 
 
@@ -291,7 +303,7 @@ _LINK_INVALID = (
 )
 
 
-def _grant(runtime: Any, token: str) -> UnsubscribeGrant:
+def _grant(runtime: RuntimeDep, token: str) -> UnsubscribeGrant:
     """The token's grant, verified against the current and the previous secret; else 410
     (expired) or 404 (not ours), each with a sentence for the person."""
     settings = _settings(runtime)
@@ -316,8 +328,11 @@ async def one_click_unsubscribe(
     # RFC 8058 §3.1: the POST body is "List-Unsubscribe=One-Click" (form-encoded; we need
     # nothing from it). No cookies, no login: the signed token in the URL is the authority.
     grant = _grant(runtime, token)
+    command = commands.Unsubscribe(
+        tenant_id=grant.tenant_id, employee_id=grant.employee_id, category=grant.category
+    )
     async with runtime.uow() as uow:
-        await use_cases.unsubscribe(uow, grant.tenant_id, grant.employee_id, grant.category)
+        await handle(uow, command)
     return PlainTextResponse(f"Unsubscribed from {grant.category} emails.\n")
 
 
@@ -406,20 +421,18 @@ async def register_webhook(
     principal: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    settings = _settings(runtime)
-    command = use_cases.RegisterWebhook(body.url, body.event_types, body.description)
-    secret = new_secret()
+    command = commands.RegisterWebhook(
+        principal=principal,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        secret=new_secret(),
+        allow_http=_settings(runtime).environment != "production",
+        known_types=webhook_event_types(),
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        created = await use_cases.register_webhook(
-            uow,
-            principal,
-            command,
-            secret=secret,
-            allow_http=settings.environment != "production",
-            known_types=webhook_event_types(),
-        )
-        return 201, created
+        return 201, await handle(uow, command)
 
     return await run_idempotent(
         runtime, principal, idempotency_key, body.model_dump(mode="json"), action
@@ -432,8 +445,8 @@ async def register_webhook(
     summary="The tenant's webhook endpoints",
 )
 async def list_webhooks(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await use_cases.list_webhooks(uow, principal)
+    async with runtime.uow.read() as session:
+        return await queries.webhook_endpoints(session, principal, runtime.clock)
 
 
 @router.delete(
@@ -442,8 +455,9 @@ async def list_webhooks(runtime: RuntimeDep, principal: PrincipalDep) -> list[di
 async def delete_webhook(
     endpoint_id: str, runtime: RuntimeDep, principal: PrincipalDep
 ) -> Response:
+    command = commands.DeleteWebhook(principal=principal, endpoint_id=endpoint_id)
     async with runtime.uow() as uow:
-        await use_cases.delete_webhook(uow, principal, endpoint_id)
+        await handle(uow, command)
     return Response(status_code=204)
 
 
@@ -474,17 +488,15 @@ async def rotate_webhook_secret(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     chosen = body or RotateSecretIn()
-    secret = new_secret()
+    command = commands.RotateWebhookSecret(
+        principal=principal,
+        endpoint_id=endpoint_id,
+        secret=new_secret(),
+        overlap=timedelta(hours=chosen.overlap_hours),
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        rotated = await use_cases.rotate_webhook_secret(
-            uow,
-            principal,
-            endpoint_id,
-            secret=secret,
-            overlap=timedelta(hours=chosen.overlap_hours),
-        )
-        return 200, rotated
+        return 200, await handle(uow, command)
 
     return await run_idempotent(
         runtime,
@@ -520,8 +532,8 @@ class TenantSettingsOut(BaseModel):
     summary="The tenant's app base URL for links (hr_admin)",
 )
 async def get_tenant_settings(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    async with runtime.uow() as uow:
-        found = await use_cases.get_tenant_settings(uow, principal)
+    async with runtime.uow.read() as session:
+        found = await queries.tenant_settings(session, principal)
     return {**found, "default_app_base_url": _settings(runtime).app_base_url}
 
 
@@ -537,11 +549,14 @@ async def put_tenant_settings(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = _settings(runtime)
+    command = commands.SetTenantSettings(
+        principal=principal,
+        app_base_url=body.app_base_url,
+        allow_http=settings.environment != "production",
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        found = await use_cases.set_tenant_settings(
-            uow, principal, body.app_base_url, allow_http=settings.environment != "production"
-        )
+        found = await handle(uow, command)
         out = {**found, "default_app_base_url": settings.app_base_url}
         return 200, TenantSettingsOut(**out).model_dump(mode="json")
 
@@ -600,18 +615,17 @@ async def put_chat_channel(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = _settings(runtime)
-    command = use_cases.SetChatChannel(
-        Channel(kind.value), body.url, [c.value for c in body.categories]
+    command = commands.SetChatChannel(
+        principal=principal,
+        kind=Channel(kind.value),
+        url=body.url,
+        categories=[c.value for c in body.categories],
+        allow_http=settings.environment != "production",
+        allow_private=settings.outbound_allow_private,
     )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        found = await use_cases.set_chat_channel(
-            uow,
-            principal,
-            command,
-            allow_http=settings.environment != "production",
-            allow_private=settings.outbound_allow_private,
-        )
+        found = await handle(uow, command)
         return 200, ChatChannelOut(**found).model_dump(mode="json")
 
     return await run_idempotent(
@@ -629,8 +643,8 @@ async def put_chat_channel(
     summary="The tenant's chat channels (hr_admin)",
 )
 async def list_chat_channels(runtime: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with runtime.uow() as uow:
-        return await use_cases.list_chat_channels(uow, principal)
+    async with runtime.uow.read() as session:
+        return await queries.chat_channels(session, principal)
 
 
 @router.delete(
@@ -639,6 +653,7 @@ async def list_chat_channels(runtime: RuntimeDep, principal: PrincipalDep) -> li
 async def delete_chat_channel(
     kind: ChatKind, runtime: RuntimeDep, principal: PrincipalDep
 ) -> Response:
+    command = commands.DeleteChatChannel(principal=principal, kind=Channel(kind.value))
     async with runtime.uow() as uow:
-        await use_cases.delete_chat_channel(uow, principal, Channel(kind.value))
+        await handle(uow, command)
     return Response(status_code=204)

@@ -1,503 +1,23 @@
-"""Timed jobs: the dispatcher (sends due deliveries), the digest composer, the webhook sender.
-
-Each round claims due rows through the ``(status, next_attempt_at)`` index with
-``FOR UPDATE SKIP LOCKED``, so its cost follows what is due and replicas share the work.
-"""
+"""Timed jobs: each tick runs one round of the dispatcher, the webhook sender, the digest
+composer (use_cases/sending.py) or the history housekeeping."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import uuid
-from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.message import EmailMessage
-from typing import Any, Protocol
 
-from prometheus_client import Counter
-
-from rhythm_notifications import use_cases
-from rhythm_notifications.adapters.calendar import Party, build_ics, invitation_from
-from rhythm_notifications.adapters.chat import CHAT_CHANNELS, ChatMessage, ChatSender
-from rhythm_notifications.adapters.email import build_message, check_address, check_display_name
-from rhythm_notifications.adapters.push import Gone, PushTarget, WebPushSender, push_topic
-from rhythm_notifications.adapters.templates import Rendered, Templates, language_of
-from rhythm_notifications.adapters.tokens import UnsubscribeGrant, sign_unsubscribe
-from rhythm_notifications.adapters.webhooks import WebhookResult, WebhookSender
-from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, RetryPolicy, Sent
-from rhythm_notifications.domain.links import link
-from rhythm_notifications.domain.routing import Category
+from rhythm_notifications.adapters.retention import history_rules
+from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
 from rhythm_notifications.settings import Settings
-from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
-from rhythm_shared.kit import crypto
+from rhythm_notifications.use_cases.sending import (
+    Channels,
+    DigestComposer,
+    Dispatcher,
+    WebhookDispatcher,
+)
 from rhythm_shared.kit.housekeeping import Housekeeper
 from rhythm_shared.kit.jobs import JobSpec
 from rhythm_shared.kit.runtime import Runtime
-from rhythm_shared.kit.uow import UnitOfWork
-
-log = logging.getLogger("rhythm.notifications.dispatch")
-
-#: Outcomes recorded per transaction.
-RECORD_EVERY = 16
-
-DELIVERED = Counter(
-    "rhythm_notifications_deliveries_total", "Delivery outcomes", ["channel", "status"]
-)
-
-
-class Mailer(Protocol):
-    async def send(
-        self,
-        message: EmailMessage,
-        to_address: str,
-        before_data: Callable[[], Awaitable[None]],
-    ) -> Outcome: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
-class Channels:
-    """The outside world, wired by main.build (tests pass their own)."""
-
-    mailer: Mailer
-    pusher: WebPushSender
-    webhooks: WebhookSender
-    templates: Templates
-    chat: ChatSender
-
-
-def unsubscribe_url(
-    settings: Settings, tenant: str, employee: str, category: str, now: datetime
-) -> str:
-    token = sign_unsubscribe(
-        settings.unsubscribe_secret.get_secret_value(),
-        UnsubscribeGrant(tenant, employee, category),
-        expires_at=now + timedelta(days=settings.unsubscribe_token_ttl_days),
-    )
-    return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
-
-
-class Dispatcher:
-    def __init__(self, runtime: Runtime, settings: Settings, channels: Channels) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self.channels = channels
-        self.policy = RetryPolicy(
-            settings.delivery_max_attempts,
-            settings.delivery_retry_base_s,
-            settings.delivery_retry_max_s,
-        )
-        self.max_age = timedelta(hours=settings.notification_max_age_hours)
-        # Opens the sealed addresses (EmployeeUpserted v2) with each person's data key.
-        self.kek = crypto.load_kek(settings.data_key_encryption_key.get_secret_value())
-        self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
-        self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
-        self._marker: asyncio.Task[None] | None = None
-
-    async def run_once(self) -> int:
-        """One round: take back expired leases, claim what is due, send it, record it."""
-        async with self.runtime.uow() as uow:
-            await use_cases.recover_expired(
-                uow, self.settings.dispatch_batch_size, self.settings.delivery_max_recoveries
-            )
-        token = str(uuid.uuid4())
-        async with self.runtime.uow() as uow:
-            claimed = await use_cases.claim_due(
-                uow,
-                limit=self.settings.dispatch_batch_size,
-                lease_s=self.settings.delivery_lease_s,
-                token=token,
-                kek=self.kek,
-            )
-        if not claimed:
-            return 0
-        async with self.runtime.uow() as uow:
-            expired = await use_cases.expired_deliveries(uow, claimed, self.max_age)
-
-        async def deliver(d: use_cases.Claimed) -> tuple[use_cases.Claimed, Any]:
-            if d.id in expired:
-                return d, SuppressionReason.EXPIRED
-            try:
-                return d, await self._deliver(d, token)
-            except Exception as exc:
-                # Whatever one message does while it is built or sent, it fails alone: the
-                # round and every other delivery in it go on (and it is not retried: the
-                # same content would fail the same way).
-                log.exception("delivery_crashed", extra={"delivery_id": d.id})
-                return d, Failed(
-                    DeliveryFailure.PROVIDER_ERROR,
-                    f"could not be built or sent ({type(exc).__name__})",
-                )
-
-        # Outcomes are recorded in small groups as sends complete: a commit per email would
-        # halve throughput, one per round would leave a whole round ambiguous after a crash.
-        # Each email was marked 'sending' (committed) before its DATA, so a crash before its
-        # outcome is recorded never causes a resend (see use_cases.recover_expired).
-        done: list[tuple[use_cases.Claimed, Any]] = []
-        for next_done in asyncio.as_completed([deliver(d) for d in claimed]):
-            done.append(await next_done)
-            if len(done) >= RECORD_EVERY:
-                await self._record(done, token)
-                done = []
-        if done:
-            await self._record(done, token)
-        return len(claimed)
-
-    async def _record(self, results: list[tuple[use_cases.Claimed, Any]], token: str) -> None:
-        async with self.runtime.uow() as uow:
-            for delivery, result in results:
-                if result is None:
-                    continue
-                if isinstance(result, SuppressionReason):
-                    await use_cases.suppress_claimed(uow, delivery, token, result)
-                    status = "suppressed"
-                else:
-                    recorded = await use_cases.record_outcome(
-                        uow, delivery, token, result, self.policy
-                    )
-                    status = recorded.value
-                DELIVERED.labels(delivery.channel, status).inc()
-                if not isinstance(result, Sent):
-                    log.info(
-                        "delivery_not_sent",
-                        extra={
-                            "delivery_id": delivery.id,
-                            "channel": delivery.channel,
-                            "status": status,
-                            "detail": getattr(result, "detail", str(result)),
-                        },
-                    )
-
-    async def _deliver(
-        self, delivery: use_cases.Claimed, token: str
-    ) -> Outcome | SuppressionReason | None:
-        """Hand one delivery to its channel; None if another dispatcher took it over."""
-        person = delivery.person
-        if person is None:
-            return SuppressionReason.UNKNOWN_RECIPIENT
-        if not person.active_at(self.runtime.clock.now()):
-            return SuppressionReason.INACTIVE
-        try:
-            if delivery.channel == Channel.EMAIL.value:
-                async with self._in_flight:  # SMTP sessions; pushes wait on their endpoint only
-                    return await self._email(delivery, token, person)
-            if delivery.channel in CHAT_CHANNELS:
-                return await self._chat(delivery, token, person)
-            return await self._push(delivery, token, person)
-        except use_cases.LostClaim:
-            log.warning("delivery_claim_lost", extra={"delivery_id": delivery.id})
-            return None
-
-    def _link(self, delivery: use_cases.Claimed) -> str | None:
-        """The message's link into the tenant's app (domain/links.py), or None."""
-        base = delivery.app_base_url or self.settings.app_base_url
-        facts = delivery.payload.get("facts")
-        return link(base, delivery.category, facts if isinstance(facts, dict) else None)
-
-    def _render(self, delivery: use_cases.Claimed, person: use_cases.Person) -> Rendered:
-        base = delivery.app_base_url or self.settings.app_base_url
-        items = [
-            {**item, "link": link(base, str(item.get("category")), item.get("facts"))}
-            for item in delivery.payload.get("items") or []
-            if isinstance(item, dict)
-        ]
-        context: dict[str, Any] = {
-            "facts": {},
-            "names": {},
-            "role": "",
-            "summary": None,
-            **delivery.payload,
-            "items": items,
-            "link": self._link(delivery),
-            "name": person.display_name,
-            "unsubscribe_url": unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.runtime.clock.now(),
-            ),
-        }
-        return self.channels.templates.render(
-            delivery.category, person.locale, person.time_zone, context
-        )
-
-    async def _mark_sending(self, delivery: use_cases.Claimed, token: str) -> None:
-        """Wait until this delivery's 'sending' mark is committed (group commit: marks that
-        arrive while a commit is running go together in the next one)."""
-        marked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._marks.append((delivery.id, token, marked))
-        if self._marker is None or self._marker.done():
-            self._marker = asyncio.create_task(self._commit_marks())
-        if not await marked:
-            raise use_cases.LostClaim(delivery.id)
-
-    async def _commit_marks(self) -> None:
-        while self._marks:
-            batch, self._marks = self._marks, []
-            by_token: dict[str, list[str]] = {}
-            for delivery_id, token, _ in batch:
-                by_token.setdefault(token, []).append(delivery_id)
-            try:
-                owned: set[str] = set()
-                async with self.runtime.uow() as uow:
-                    for token, ids in by_token.items():
-                        owned |= await use_cases.mark_sending(uow, ids, token)
-            except Exception as exc:
-                for _, _, marked in batch:
-                    if not marked.done():
-                        marked.set_exception(exc)
-                continue
-            for delivery_id, _, marked in batch:
-                if not marked.done():
-                    marked.set_result(delivery_id in owned)
-
-    async def _email(
-        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
-    ) -> Outcome:
-        if person.email is None or crypto.is_sealed(person.email):
-            # A sealed address whose key is not here (or destroyed: an erasure) is never sent to.
-            return Failed(
-                DeliveryFailure.INVALID_ADDRESS,
-                "no readable address: the person's data key is unknown or destroyed",
-            )
-        # A person an upsert described has a name; a sealed one that does not open is left out.
-        address = person.email
-        name = "" if crypto.is_sealed(person.display_name) else person.display_name or ""
-        problem = check_address(address) or check_display_name(name)
-        if problem:
-            return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
-        try:
-            rendered = self._render(delivery, person)
-        except Exception as exc:  # a template bug must not stop the other deliveries
-            log.exception("render_failed", extra={"delivery_id": delivery.id})
-            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
-        message = build_message(
-            rendered,
-            sender=self.settings.email_from,
-            to_name=name,
-            to_address=address,
-            unsubscribe_url=unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.runtime.clock.now(),
-            ),
-            idempotency_key=delivery.idempotency_key,
-            category=delivery.category,
-            now=self.runtime.clock.now(),
-            calendar=await self._invitation(delivery, person),
-        )
-        return await self.channels.mailer.send(
-            message, address, lambda: self._mark_sending(delivery, token)
-        )
-
-    async def _invitation(
-        self, delivery: use_cases.Claimed, person: use_cases.Person
-    ) -> tuple[str, bytes] | None:
-        """The iCalendar part of a check-in invitation (adapters/calendar.py), in the
-        recipient's zone, with both people's addresses read from the directory now."""
-        facts = delivery.payload.get("facts")
-        if delivery.category != Category.CHECKIN_INVITATION.value or not isinstance(facts, dict):
-            return None
-        ids = [i for i in (facts.get("employee_id"), facts.get("manager_id")) if isinstance(i, str)]
-        async with self.runtime.uow() as uow:
-            found = await use_cases.load_people(uow, delivery.tenant_id, ids, self.kek)
-        parties = {
-            pid: Party(p.email, "" if crypto.is_sealed(p.display_name) else p.display_name or "")
-            for pid, p in found.items()
-            if p.email and not crypto.is_sealed(p.email) and check_address(p.email) is None
-        }
-        invitation = invitation_from(
-            delivery.tenant_id,
-            facts,
-            parties,
-            time_zone=person.time_zone,
-            language=language_of(person.locale),
-            stamp=datetime.fromisoformat(delivery.payload["caused_at"]),
-        )
-        return (invitation.method, build_ics(invitation)) if invitation else None
-
-    async def _push(
-        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
-    ) -> Outcome:
-        async with self.runtime.uow() as uow:
-            targets = await use_cases.push_targets(uow, delivery.tenant_id, delivery.recipient_id)
-        if not targets:
-            return Failed(DeliveryFailure.UNREACHABLE, "no push subscription left")
-        try:
-            rendered = self._render(delivery, person)
-        except Exception as exc:
-            log.exception("render_failed", extra={"delivery_id": delivery.id})
-            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
-        lines = [line.strip() for line in rendered.text.splitlines() if line.strip()]
-        message = {
-            "title": rendered.subject,
-            "body": lines[1] if len(lines) > 1 else "",
-            "category": delivery.category,
-            "notification_id": delivery.id,
-        }
-        url = self._link(delivery)
-        if url is not None:
-            message["url"] = url  # what the service worker opens on a click
-        await self._mark_sending(delivery, token)
-        outcomes: list[Outcome] = []
-        gone = 0
-        results = await asyncio.gather(  # each endpoint at once, each within its own deadline
-            *(
-                self.channels.pusher.send(
-                    PushTarget(target.endpoint, target.p256dh, target.auth),
-                    message,
-                    push_topic(delivery.idempotency_key),
-                )
-                for target in targets
-            )
-        )
-        for target, result in zip(targets, results, strict=True):
-            if isinstance(result, Gone):
-                gone += 1
-                async with self.runtime.uow() as uow:
-                    await use_cases.remove_push_subscription(uow, target.id)
-                continue
-            outcomes.append(result)
-        return _combine(outcomes, gone)
-
-    async def _chat(
-        self, delivery: use_cases.Claimed, token: str, person: use_cases.Person
-    ) -> Outcome:
-        """One post into the tenant's Slack or Teams channel, addressed to the person."""
-        async with self.runtime.uow() as uow:
-            url = await use_cases.chat_channel_url(uow, delivery.tenant_id, delivery.channel)
-        if url is None:
-            return Failed(
-                DeliveryFailure.UNREACHABLE, f"the {delivery.channel} channel was disconnected"
-            )
-        try:
-            rendered = self._render(delivery, person)
-        except Exception as exc:
-            log.exception("render_failed", extra={"delivery_id": delivery.id})
-            return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
-        lines = [line.strip() for line in rendered.text.splitlines() if line.strip()]
-        name = "" if crypto.is_sealed(person.display_name) else person.display_name or ""
-        dutch = language_of(person.locale) == "nl"
-        message = ChatMessage(
-            title=rendered.subject,
-            body=lines[1] if len(lines) > 1 else "",
-            recipient=(f"Voor {name}" if dutch else f"For {name}") if name else "",
-            link=self._link(delivery),
-            button="Openen in Rhythm" if dutch else "Open in Rhythm",
-        )
-        await self._mark_sending(delivery, token)
-        return await self.channels.chat.send(Channel(delivery.channel), url, message)
-
-
-def _combine(outcomes: Sequence[Outcome], gone: int) -> Outcome:
-    """One push notification reaches a person if any of their subscriptions took it."""
-    if any(isinstance(o, Sent) for o in outcomes):
-        return Sent()
-    retries = [o for o in outcomes if isinstance(o, Retry)]
-    if retries:
-        return retries[0]
-    failures = [o for o in outcomes if isinstance(o, Failed)]
-    if failures:
-        return failures[0]
-    return Failed(DeliveryFailure.UNREACHABLE, f"all {gone} push subscriptions have expired")
-
-
-class WebhookDispatcher:
-    def __init__(self, runtime: Runtime, settings: Settings, sender: WebhookSender) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self.sender = sender
-        self.policy = RetryPolicy(
-            settings.webhook_max_attempts, settings.webhook_retry_base_s, 10 * 3600.0
-        )
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_flight: Tally[str] = Tally()  # per endpoint id
-
-    async def run_once(self) -> int:
-        """Claim what is due and start sending it; return without waiting for the answers.
-
-        A round does not wait for its slowest endpoint: each request runs as its own task
-        (at most OUTBOUND_CONCURRENCY, and OUTBOUND_PER_ENDPOINT per endpoint), so the next
-        round claims other tenants' deliveries while a slow endpoint is still thinking.
-        """
-        free = self.settings.outbound_concurrency - len(self._tasks)
-        if free <= 0:
-            return 0
-        token = str(uuid.uuid4())
-        async with self.runtime.uow() as uow:
-            claimed = await use_cases.claim_webhooks(
-                uow,
-                limit=min(self.settings.dispatch_batch_size, free),
-                lease_s=max(self.settings.webhook_timeout_s * 3, 60.0),
-                token=token,
-                in_flight=self._in_flight,
-                per_endpoint=self.settings.outbound_per_endpoint,
-            )
-        for delivery in claimed:
-            self._in_flight[delivery.endpoint_id] += 1
-            task = asyncio.create_task(self._post(delivery, token))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return len(claimed)
-
-    async def drain(self) -> None:
-        """Wait until every request started so far has its result recorded."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _post(self, delivery: use_cases.ClaimedWebhook, token: str) -> None:
-        try:
-            try:
-                result = await self.sender.post(
-                    delivery.url,
-                    msg_id=delivery.id,
-                    timestamp=int(self.runtime.clock.now().timestamp()),
-                    body=delivery.body,
-                    signing_secrets=delivery.signing_secrets,
-                )
-            except Exception as exc:
-                # One delivery's fault stays its own: recorded as a failed attempt (so the
-                # retry policy bounds it), never raised into the other deliveries.
-                log.exception("webhook_delivery_crashed", extra={"delivery_id": delivery.id})
-                result = WebhookResult(None, f"could not be sent ({type(exc).__name__})")
-            await self._record(delivery, token, result)
-        except Exception:
-            # Recording failed (the database): the lease brings the delivery back later.
-            log.exception("webhook_record_failed", extra={"delivery_id": delivery.id})
-        finally:
-            self._in_flight[delivery.endpoint_id] -= 1
-            if self._in_flight[delivery.endpoint_id] <= 0:
-                del self._in_flight[delivery.endpoint_id]
-
-    async def _record(
-        self, delivery: use_cases.ClaimedWebhook, token: str, result: WebhookResult
-    ) -> None:
-        async with self.runtime.uow() as uow:
-            status = await use_cases.record_webhook_result(
-                uow,
-                delivery,
-                token,
-                status_code=result.status_code,
-                detail=result.detail,
-                policy=self.policy,
-            )
-        DELIVERED.labels("webhook", status.value).inc()
-
-
-class DigestComposer:
-    def __init__(self, runtime: Runtime, batch: int = 500) -> None:
-        self.runtime = runtime
-        self.batch = batch
-
-    async def run_once(self) -> int:
-        async with self.runtime.uow() as uow:
-            return await use_cases.compose_digests(uow, self.batch)
 
 
 @dataclass(frozen=True)
@@ -510,29 +30,32 @@ class Resources:
     digests: DigestComposer
 
 
-NotificationsRuntime = Runtime[Settings, UnitOfWork, Resources]
+NotificationsRuntime = Runtime[Settings, SqlNotificationsUnitOfWork, Resources]
 
 
 def jobs(runtime: NotificationsRuntime) -> Sequence[JobSpec]:
     settings = runtime.settings
-    dispatcher = runtime.resources.dispatcher
-    webhooks = runtime.resources.webhook_dispatcher
-    digests = runtime.resources.digests
-    history = Housekeeper(runtime.uow, use_cases.history_rules(settings.history_keep_days))
+    resources = runtime.resources
+    history = Housekeeper(runtime.uow, history_rules(settings.history_keep_days))
     return [
         JobSpec(
             "dispatch_notifications",
             settings.dispatch_interval_s,
-            dispatcher.run_once,
+            resources.dispatcher.run_once,
             full_round=settings.dispatch_batch_size,
         ),
         JobSpec(
             "dispatch_webhooks",
             settings.dispatch_interval_s,
-            webhooks.run_once,
+            resources.webhook_dispatcher.run_once,
             full_round=settings.dispatch_batch_size,
         ),
-        JobSpec("compose_digests", settings.digest_interval_s, digests.run_once, full_round=500),
+        JobSpec(
+            "compose_digests",
+            settings.digest_interval_s,
+            resources.digests.run_once,
+            full_round=500,
+        ),
         JobSpec(
             "prune_history",
             settings.housekeeping_interval_s,
