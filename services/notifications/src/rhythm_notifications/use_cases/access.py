@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rhythm_notifications.domain import access
 from rhythm_notifications.domain.ports import NotificationsUnitOfWork
 from rhythm_shared.kit.access import relationships, require
 from rhythm_shared.kit.auth import Principal
-
-if TYPE_CHECKING:
-    from rhythm_shared.kit.people import PeopleDirectory
 
 
 async def require_access(
@@ -20,8 +15,5 @@ async def require_access(
     subject_id: str | None,
     message: str,
 ) -> None:
-    # The kit's relationships() is typed by its SQL directory; it reads only the Directory
-    # Protocol (and the tenant), which the in-memory directory of the unit tests has too.
-    directory = cast("PeopleDirectory", uow.people.directory(principal.tenant))
-    rels = await relationships(directory, principal, subject_id)
+    rels = await relationships(uow.people.directory(principal.tenant), principal, subject_id)
     require(access.POLICY, operation, rels, message)
