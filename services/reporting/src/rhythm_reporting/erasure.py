@@ -55,6 +55,11 @@ async def pseudonymise(store: ReadModelStore, tenant: str, person: str) -> str:
                 # A goal of their own may say something of them: its title goes with the name.
                 values["title"] = None
             await session.execute(update(table).where(*where).values(values))
+    # The contributors the small-group rule counts: the same person, under the same alias.
+    c = db.unit_contributors
+    await session.execute(
+        update(c).where(c.c.tenant_id == tenant, c.c.person_id == person).values(person_id=alias)
+    )
     v, e = db.employee_versions, db.employees
     await session.execute(
         update(v)

@@ -359,6 +359,25 @@ manager_people = Table(
     comment="Team size of each manager (suppression of small teams).",
 )
 
+#: The families of facts whose contributors the small-group rule counts (domain/metrics.py).
+CONTRIBUTOR_FAMILIES = ("obligations", "checkins", "pulse", "feedback_given", "feedback_received")
+
+unit_contributors = Table(
+    "unit_contributors",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("org_unit_id", Id, primary_key=True, comment="The unit; '*' is the whole tenant."),
+    Column("family", String(32), primary_key=True, comment="obligations, checkins, pulse, ..."),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC)."),
+    Column("person_id", Id, primary_key=True, comment="A contributor (pseudonymous once erased)."),
+    _count("facts", "The person's facts of the family in the month in the subtree (> 0)."),
+    comment=(
+        "The distinct people whose facts make each unit subtree's monthly figures, where they "
+        "were at the time (the small-group rule's contributors); a row goes when its count is 0."
+    ),
+)
+
 #: Sortable share missed (-1 when nothing is resolved yet), computed by the database.
 MISSED_SHARE = "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)"
 
@@ -409,9 +428,12 @@ ROLLUP_TABLES: dict[str, Table] = {
     "unit_month_stats": unit_month_stats,
     "unit_goal_stats": unit_goal_stats,
     "unit_people": unit_people,
+    "unit_contributors": unit_contributors,
     "manager_people": manager_people,
     "manager_period_stats": manager_period_stats,
 }
+#: Rollups whose rows are members (a person in a unit's month), removed when they reach 0.
+MEMBERSHIP_ROLLUPS = frozenset({"unit_contributors"})
 GENERATIONAL_TABLES: tuple[Table, ...] = (
     org_units,
     employee_versions,

@@ -7,13 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Table, func, or_, select, text, update
+from sqlalchemy import Boolean, Table, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_reporting.adapters.db import (
     FACT_TABLES,
+    MEMBERSHIP_ROLLUPS,
     PEOPLE_COLUMNS,
     ROLLUP_TABLES,
     consumer_positions,
@@ -263,6 +264,19 @@ class ReadModelStore:
                 row[v] = deltas.get(v, 0)
             params.append(row)
         await self._bulk_upsert(table, params, increment=True)
+        if table_name in MEMBERSHIP_ROLLUPS:
+            # A member whose last fact went is no member: the row goes (only rows that fell).
+            fell = [p for p in params if any(p[v] < 0 for v in values)]
+            for chunk in _chunks(fell):
+                await self.session.execute(
+                    delete(table).where(
+                        table.c.generation == self.generation,
+                        tuple_(table.c.tenant_id, *(table.c[k] for k in keys)).in_(
+                            [(p["tenant_id"], *(p[k] for k in keys)) for p in chunk]
+                        ),
+                        *(table.c[v] <= 0 for v in values),
+                    )
+                )
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -345,7 +345,7 @@ def link_completions(facts: Mapping[FactRef, Fact], obligations: dict[FactRef, F
             continue
         oref = FactRef("obligation", ref.tenant_id, fact["obligation_id"])
         obligation = obligations.setdefault(oref, {})
-        _fill(obligation, "employee_id", fact["employee_id"])
+        _fill(obligation, "employee_id", fact.get("employee_id"))
         _fill(obligation, "manager_id", fact["manager_id"])
         _fill(obligation, "kind", fact["kind"])
         if fact.get("obligation_due_at") is not None:
@@ -417,6 +417,14 @@ def _pulse_counts(pulse: int | None) -> dict[str, int]:
     return {"pulse_responses": 1, "pulse_sum": pulse, f"pulse_{pulse}": 1}
 
 
+def _contributor(unit: str | None, family: str, at: datetime, person: str | None) -> Contribution:
+    """The person is one of the contributors of ``family`` in the month of ``at``, in ``unit``
+    and every unit above it (the small-group rule's counts, domain/metrics.py). Counted per
+    fact, so the person stays one as long as any fact of theirs is there."""
+    counts = {"facts": 1} if person else {}  # a fact that names nobody (a partial test fact)
+    return Contribution("unit_contributors", unit, (family, month_of(at), person), counts)
+
+
 def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
     """What a fact adds to the rollups (empty for a fact that does not count yet)."""
     if not fact:
@@ -430,6 +438,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         counts = {"obligations": 1, outcome: 1}
         unit = fact.get("org_unit_id")
         out.append(Contribution("unit_month_stats", unit, (month_of(due),), counts))
+        out.append(_contributor(unit, "obligations", due, fact.get("employee_id")))
         if fact.get("manager_id"):
             for label in period_labels(due):
                 out.append(
@@ -442,25 +451,28 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         counts = {"checkins": 1, **_pulse_counts(fact.get("pulse"))}
         if fact.get("initiated_by") == "employee":
             counts["checkins_employee_initiated"] = 1
-        out.append(
-            Contribution("unit_month_stats", fact.get("org_unit_id"), (month_of(held),), counts)
-        )
+        unit = fact.get("org_unit_id")
+        out.append(Contribution("unit_month_stats", unit, (month_of(held),), counts))
+        out.append(_contributor(unit, "checkins", held, fact.get("employee_id")))
+        if fact.get("pulse") is not None:
+            out.append(_contributor(unit, "pulse", held, fact.get("employee_id")))
     elif kind == "reflection":
         pulse = _pulse_counts(fact.get("pulse"))
         if pulse:
-            month = month_of(fact["submitted_at"])
-            out.append(Contribution("unit_month_stats", fact.get("org_unit_id"), (month,), pulse))
+            at, unit = fact["submitted_at"], fact.get("org_unit_id")
+            out.append(Contribution("unit_month_stats", unit, (month_of(at),), pulse))
+            out.append(_contributor(unit, "pulse", at, fact.get("employee_id")))
     elif kind == "feedback":
-        when = (month_of(fact["given_at"]),)
+        at = fact["given_at"]
+        when = (month_of(at),)
         given = {"feedback_given": 1, f"feedback_{fact['kind']}": 1}
         if fact.get("requested"):
             given["feedback_requested"] = 1
-        out.append(Contribution("unit_month_stats", fact.get("giver_unit_id"), when, given))
-        out.append(
-            Contribution(
-                "unit_month_stats", fact.get("receiver_unit_id"), when, {"feedback_received": 1}
-            )
-        )
+        giver_unit, receiver_unit = fact.get("giver_unit_id"), fact.get("receiver_unit_id")
+        out.append(Contribution("unit_month_stats", giver_unit, when, given))
+        out.append(Contribution("unit_month_stats", receiver_unit, when, {"feedback_received": 1}))
+        out.append(_contributor(giver_unit, "feedback_given", at, fact.get("giver_id")))
+        out.append(_contributor(receiver_unit, "feedback_received", at, fact.get("receiver_id")))
     elif kind == "goal":
         if not goal_is_counted(fact) or fact.get("created_at") is None:
             return []
@@ -486,7 +498,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
 
 
 #: Rollups whose unit rows hold the totals of the unit's subtree (plus the tenant row ``*``).
-SUBTREE_ROLLUPS = ("unit_month_stats", "unit_goal_stats", "unit_people")
+SUBTREE_ROLLUPS = ("unit_month_stats", "unit_goal_stats", "unit_people", "unit_contributors")
 RowKey = tuple[str, str, tuple[Any, ...]]  # (table, tenant, key incl. unit for unit rollups)
 
 
