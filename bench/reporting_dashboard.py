@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reporting_data import stream
 
-from rhythm_reporting.adapters.reader import make_reader
 from rhythm_reporting.adapters.store import ReadModelStore, ensure_active_generation
 from rhythm_reporting.main import Settings, build
 from rhythm_reporting.use_cases import project_events
@@ -99,12 +98,12 @@ async def measure(url: str, rounds: int) -> dict[str, list[float]]:
         ttl=timedelta(days=1),
     )
     timings: dict[str, list[float]] = {e: [] for e in [*ENDPOINTS, "units"]}
-    # Only the HTTP side is measured: no lifespan (no broker needed), the reader wired by hand.
+    # Only the HTTP side is measured: no lifespan (no broker needed); dashboards read through
+    # the runtime's read-only sessions, which exist from the start.
     runtime = app.state.runtime
-    runtime.extras.update(reader=make_reader(runtime.engine, url), settings=settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(runtime.engine.dispose)
-        stack.push_async_callback(runtime.extras["reader"].engine.dispose)
+        stack.push_async_callback(runtime.uow.readers.kw["bind"].dispose)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

@@ -94,7 +94,7 @@ async def record_effect(uow: UnitOfWork, envelope: Envelope) -> None:
     await uow.session.execute(effects.insert().values(feedback_id=event.feedback_id))
 
 
-def consumers(_: Runtime) -> list[ConsumerSpec]:
+def consumers(_: Runtime[Settings]) -> list[ConsumerSpec]:
     return [ConsumerSpec("sample", [topics.CHECKINS], {FeedbackGiven: record_effect})]
 
 

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 
 from rhythm_notifications.adapters import db
+from rhythm_notifications.entrypoints.jobs import NotificationsRuntime
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import EmployeeUpserted
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import issue_token
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
@@ -278,7 +278,7 @@ def employee(
 
 @dataclass
 class Service:
-    runtime: Runtime
+    runtime: NotificationsRuntime
     client: httpx.AsyncClient
     tenant: str
     clock: ManualClock
@@ -331,16 +331,16 @@ class Service:
     async def dispatch(self) -> int:
         """Run the dispatcher until nothing is due (a test moves the clock, not time)."""
         total = 0
-        while handled := await self.runtime.extras["dispatcher"].run_once():
+        while handled := await self.runtime.resources.dispatcher.run_once():
             total += handled
         return total
 
     async def compose_digests(self) -> int:
-        return int(await self.runtime.extras["digests"].run_once())
+        return int(await self.runtime.resources.digests.run_once())
 
     async def dispatch_webhooks(self) -> int:
         """One webhook round, waiting for every request it started to be recorded."""
-        dispatcher = self.runtime.extras["webhook_dispatcher"]
+        dispatcher = self.runtime.resources.webhook_dispatcher
         started = int(await dispatcher.run_once())
         await dispatcher.drain()
         return started

@@ -57,7 +57,7 @@ async def _crash_once(
         await svc.publish([missed(tenant)])
         await svc.wait_deliveries(2)
         with pytest.raises(ProcessDied):
-            await svc.runtime.extras["dispatcher"].run_once()
+            await svc.runtime.resources.dispatcher.run_once()
 
         # The other recipient's send was not affected by the crash.
         async def manager_done() -> bool:

@@ -249,7 +249,7 @@ async def test_a_slow_endpoint_holds_up_only_its_own_deliveries(
     other = f"{tenant}-other"
     with HttpSink() as elsewhere:
         async with start_service() as svc:
-            dispatcher = svc.runtime.extras["webhook_dispatcher"]
+            dispatcher = svc.runtime.resources.webhook_dispatcher
             await _register(svc, http_sink.base_url + "/hooks/slow")
             await _register(svc, elsewhere.base_url + "/hooks/fast", tenant=other)
             http_sink.answers["/hooks/slow"] = Answer(delay_s=2)

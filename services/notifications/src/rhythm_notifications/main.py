@@ -20,11 +20,13 @@ from rhythm_notifications.entrypoints.jobs import (
     DigestComposer,
     Dispatcher,
     Mailer,
+    NotificationsRuntime,
+    Resources,
     WebhookDispatcher,
     jobs,
 )
 from rhythm_notifications.settings import Settings
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["Settings", "build"]
@@ -77,16 +79,16 @@ def build(
         chat=ChatSender(outbound, settings.chat_timeout_s),
     )
 
-    def on_start(runtime: Runtime) -> None:
-        runtime.extras["channels"] = channels
-        runtime.extras["dispatcher"] = Dispatcher(runtime, settings, channels)
-        runtime.extras["webhook_dispatcher"] = WebhookDispatcher(
-            runtime, settings, channels.webhooks
+    async def on_start(runtime: NotificationsRuntime) -> Resources:
+        return Resources(
+            channels=channels,
+            dispatcher=Dispatcher(runtime, settings, channels),
+            webhook_dispatcher=WebhookDispatcher(runtime, settings, channels.webhooks),
+            digests=DigestComposer(runtime),
         )
-        runtime.extras["digests"] = DigestComposer(runtime)
 
-    async def on_stop(runtime: Runtime) -> None:
-        await runtime.extras["webhook_dispatcher"].drain()  # each within its deadline
+    async def on_stop(runtime: NotificationsRuntime) -> None:
+        await runtime.resources.webhook_dispatcher.drain()  # each within its deadline
         await channels.mailer.close()
         await channels.webhooks.close()
         await outbound.close()

@@ -29,7 +29,7 @@ sealed with the person's data key, issued on `rhythm.keys.v1`), `EmployeeDeactiv
 """
 
 
-def _start(runtime: Runtime) -> None:
+async def _start(runtime: Runtime[Settings]) -> None:
     keys.use_settings(runtime.settings)
 
 

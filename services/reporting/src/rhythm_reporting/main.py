@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from rhythm_reporting.adapters.db import kit, metadata
-from rhythm_reporting.adapters.reader import make_reader
 from rhythm_reporting.adapters.store import ensure_active_generation
 from rhythm_reporting.entrypoints.consumers import (
     GROUP,
@@ -23,10 +23,12 @@ from rhythm_reporting.entrypoints.consumers import (
 from rhythm_reporting.entrypoints.http import dashboard_page_router, dashboards_router
 from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.topics import TOPICS, dlq_spec
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.crypto import load_kek
 from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
+from rhythm_shared.kit.runtime import Runtime
+from rhythm_shared.kit.uow import UnitOfWork
 
 __all__ = ["Settings", "build"]
 
@@ -41,20 +43,28 @@ the executive dashboard under `/v1/dashboards` (page: `/dashboard`). Groups of f
 people are suppressed; every table exports as CSV."""
 
 
-def build(
-    settings: Settings | None = None, *, clock: Clock | None = None, **adapters: Any
-) -> FastAPI:
+@dataclass
+class Ingest:
+    """Reporting's own ingest (position-based exactly-once), started beside the kit's runtime."""
+
+    connecting: asyncio.Task[None] | None = None
+    ingest: LiveIngest | None = None
+    producer: Any = None
+    task: asyncio.Task[None] | None = None
+
+
+ReportingRuntime = Runtime[Settings, UnitOfWork, Ingest]
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    async def on_start(runtime: Runtime) -> None:
+    async def on_start(runtime: ReportingRuntime) -> Ingest:
         async with runtime.sessions() as session, session.begin():
             await ensure_active_generation(session, runtime.clock.now())
-        runtime.extras["reader"] = adapters.get("reader") or make_reader(
-            runtime.engine, settings.effective_database_url
-        )
-        runtime.extras["settings"] = settings
+        state = Ingest()
         if not settings.run_consumers:
-            return
+            return state
 
         async def connect() -> None:
             # Like the kit's own Kafka start-up: retried in the background, so reporting starts
@@ -103,31 +113,26 @@ def build(
                     log.warning("reporting_kafka_unavailable", extra={"error": repr(exc)})
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 15.0)
-            runtime.extras.update(
-                ingest=ingest,
-                ingest_producer=producer,
-                ingest_task=asyncio.create_task(run_live_ingest(ingest), name="reporting-ingest"),
-            )
+            state.ingest = ingest
+            state.producer = producer
+            state.task = asyncio.create_task(run_live_ingest(ingest), name="reporting-ingest")
 
-        runtime.extras["ingest_connect"] = asyncio.create_task(connect(), name="reporting-connect")
+        state.connecting = asyncio.create_task(connect(), name="reporting-connect")
+        return state
 
-    async def on_stop(runtime: Runtime) -> None:
-        connecting: asyncio.Task[None] | None = runtime.extras.get("ingest_connect")
-        if connecting is not None:
-            connecting.cancel()
+    async def on_stop(runtime: ReportingRuntime) -> None:
+        state = runtime.resources
+        if state.connecting is not None:
+            state.connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await connecting
-        ingest: LiveIngest | None = runtime.extras.get("ingest")
-        if ingest is not None:
-            await ingest.stop()
-            task: asyncio.Task[None] = runtime.extras["ingest_task"]
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 30)
-            await ingest.close()
-            await runtime.extras["ingest_producer"].stop()
-        reader = runtime.extras.get("reader")
-        if reader is not None and reader.engine is not runtime.engine:
-            await reader.engine.dispose()
+                await state.connecting
+        if state.ingest is not None:
+            await state.ingest.stop()
+            if state.task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(state.task, 30)
+            await state.ingest.close()
+            await state.producer.stop()
 
     return create_app(
         ServiceDefinition(

@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic
 
 from pydantic import ValidationError
+from typing_extensions import TypeVar
 
 from rhythm_shared.contracts.base import EVENT_TYPES, Event
 
@@ -38,9 +40,13 @@ class Record:
     headers: Headers = field(default_factory=list)
 
 
+E = TypeVar("E", bound=Event, default=Event, covariant=True)
+
+
 @dataclass(frozen=True)
-class Envelope:
-    """A CloudEvent read from a record, with its typed body."""
+class Envelope(Generic[E]):
+    """A CloudEvent read from a record, with its typed body: a handler of ``OrgUnitUpserted``
+    takes an ``Envelope[OrgUnitUpserted]`` and reads ``envelope.event`` with that type."""
 
     id: str
     source: str
@@ -48,7 +54,7 @@ class Envelope:
     time: datetime
     subject: str
     tenant_id: str
-    event: Event
+    event: E
     trace_headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -26,13 +26,13 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rhythm_shared.contracts.topics import TOPICS, TopicSpec, dlq_spec
+from rhythm_shared.kit.audit_http import audit_router
 from rhythm_shared.kit.auth import Authenticator, Role
 from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
 from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
-from rhythm_shared.kit.db import KitTables, create_engine, session_factory
+from rhythm_shared.kit.db import KitTables, create_engine, create_reader_engine, session_factory
 from rhythm_shared.kit.errors import Forbidden
 from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
 from rhythm_shared.kit.http import PrincipalDep, install_error_handlers
@@ -47,12 +47,13 @@ from rhythm_shared.kit.kafka import (
 )
 from rhythm_shared.kit.lag import LagMonitor, record_success
 from rhythm_shared.kit.limits import BodySizeLimit
-from rhythm_shared.kit.migrations import SchemaState, schema_state, upgrade_to_head
+from rhythm_shared.kit.migrations import schema_state, upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
 from rhythm_shared.kit.redaction import NoReferrer, redact_server_span
-from rhythm_shared.kit.settings import ServiceSettings
+from rhythm_shared.kit.runtime import R, S, U
+from rhythm_shared.kit.runtime import Runtime as Runtime
 from rhythm_shared.kit.telemetry import setup_logging, setup_tracing
-from rhythm_shared.kit.uow import UnitOfWorkFactory
+from rhythm_shared.kit.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("rhythm.app")
 
@@ -61,44 +62,21 @@ SCHEMA_POLL_S = 2.0
 
 
 @dataclass
-class Runtime:
-    """What the composition root wires once and hands to entrypoints and use cases."""
-
+class ServiceDefinition(Generic[S, U, R]):
     name: str
-    settings: ServiceSettings
-    clock: Clock
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    tables: KitTables
-    uow: UnitOfWorkFactory
-    authenticator: Authenticator
-    producer: AIOKafkaProducer | None = None
-    broker: KafkaBroker | None = None
-    relay: OutboxRelay | None = None
-    consumers: list[EventConsumer] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-    #: Set once topics, producer, relay and consumers are up (the broker may come later).
-    kafka_connected: asyncio.Event = field(default_factory=asyncio.Event)
-    kafka_error: str | None = None
-    #: Where the database stands against the image's migrations (None: not looked at yet).
-    schema: SchemaState | None = None
-    #: Set once the schema is usable and everything has started (readiness waits for it).
-    started: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class ServiceDefinition:
-    name: str
-    settings: ServiceSettings
+    settings: S
     metadata: MetaData
     tables: KitTables
     migrations: Path
     routers: Sequence[APIRouter] = ()
-    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _: ()
-    jobs: Callable[[Runtime], Sequence[JobSpec]] = lambda _: ()
-    #: Called after the database is migrated and before anything consumes: service resources.
-    on_start: Callable[[Runtime], Any] | None = None
-    on_stop: Callable[[Runtime], Any] | None = None
+    consumers: Callable[[Runtime[S, U, R]], Sequence[ConsumerSpec]] = lambda _: ()
+    jobs: Callable[[Runtime[S, U, R]], Sequence[JobSpec]] = lambda _: ()
+    #: The service's unit of work (a subclass that opens its repositories in ``bind``).
+    unit_of_work: type[U] = UnitOfWork  # type: ignore[assignment]
+    #: Called after the database is migrated and before anything consumes; what it returns is
+    #: ``runtime.resources`` (the service's dispatcher, reader, …).
+    on_start: Callable[[Runtime[S, U, R]], Awaitable[R]] | None = None
+    on_stop: Callable[[Runtime[S, U, R]], Awaitable[None]] | None = None
     clock: Clock | None = None
     description: str = ""
     span_exporter: SpanExporter | None = None
@@ -113,7 +91,7 @@ def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> 
     return [defn.settings.topic_spec(spec) for spec in specs]
 
 
-def create_app(defn: ServiceDefinition) -> FastAPI:
+def create_app(defn: ServiceDefinition[S, U, R]) -> FastAPI:
     settings = defn.settings
     setup_logging(settings.log_level, settings.log_json)
     provider = setup_tracing(
@@ -121,15 +99,23 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     )
     clock = defn.clock or SystemClock()
     engine = create_engine(settings.effective_database_url)
+    reader = create_reader_engine(settings.effective_database_url, engine)
     sessions = session_factory(engine)
-    runtime = Runtime(
+    runtime: Runtime[S, U, R] = Runtime(
         name=defn.name,
         settings=settings,
         clock=clock,
         engine=engine,
         sessions=sessions,
         tables=defn.tables,
-        uow=UnitOfWorkFactory(sessions, defn.tables, clock, source=f"/rhythm/{defn.name}"),
+        uow=UnitOfWorkFactory(
+            sessions,
+            defn.tables,
+            clock,
+            source=f"/rhythm/{defn.name}",
+            unit_of_work=defn.unit_of_work,
+            readers=session_factory(reader),
+        ),
         authenticator=Authenticator(
             settings.jwt_keys,
             jwks_url=settings.jwt_jwks_url,
@@ -146,13 +132,13 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
 
         async def start() -> None:
             if defn.on_start:
-                result = defn.on_start(runtime)
-                if asyncio.iscoroutine(result):
-                    await result
+                runtime.provide(await defn.on_start(runtime))
+            else:
+                runtime.provide(None)  # type: ignore[arg-type]  # no on_start: no resources
             consumers = list(defn.consumers(runtime)) if settings.run_consumers else []
             security = client_security(settings)
             monitor = BrokerMonitor(defn.name, settings.kafka_bootstrap_servers, security)
-            runtime.extras["broker_monitor"] = monitor
+            runtime.broker_monitor = monitor
             tasks.append(asyncio.create_task(monitor.run(stop), name="broker-monitor"))
             connector.append(
                 asyncio.create_task(
@@ -228,9 +214,9 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
             if runtime.producer is not None:
                 await runtime.producer.stop()
             if defn.on_stop:
-                result = defn.on_stop(runtime)
-                if asyncio.iscoroutine(result):
-                    await result
+                await defn.on_stop(runtime)
+            if reader is not engine:
+                await reader.dispose()
             await engine.dispose()
             log.info("service_stopped", extra={"service": defn.name})
 
@@ -246,8 +232,6 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(_operations_router(runtime))
     if defn.tables.audit is not None:
-        from rhythm_shared.kit.audit import audit_router
-
         app.include_router(audit_router())
     for router in defn.routers:
         app.include_router(router)
@@ -261,8 +245,8 @@ def create_app(defn: ServiceDefinition) -> FastAPI:
 
 
 async def _connect_kafka(
-    runtime: Runtime,
-    defn: ServiceDefinition,
+    runtime: Runtime[Any, Any, Any],
+    defn: ServiceDefinition[Any, Any, Any],
     consumers: Sequence[ConsumerSpec],
     provider: Any,
     security: dict[str, Any],
@@ -362,7 +346,9 @@ async def _raw_decoder(msg: Any) -> Any:
     return msg.raw_message
 
 
-def _make_broker(runtime: Runtime, consumers: Sequence[ConsumerSpec], provider: Any) -> KafkaBroker:
+def _make_broker(
+    runtime: Runtime[Any, Any, Any], consumers: Sequence[ConsumerSpec], provider: Any
+) -> KafkaBroker:
     settings = runtime.settings
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -424,12 +410,12 @@ class ClockChange(BaseModel):
     now: AwareDatetime
 
 
-def _operations_router(runtime: Runtime) -> APIRouter:
+def _operations_router(runtime: Runtime[Any, Any, Any]) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process answers; the broker's last known state")
     async def healthz() -> dict[str, Any]:
-        monitor: BrokerMonitor | None = runtime.extras.get("broker_monitor")
+        monitor = runtime.broker_monitor
         broker = monitor.state() if monitor else {"status": "unknown", "checked_at": None}
         return {
             "status": "ok",
@@ -496,11 +482,13 @@ class KafkaUnavailable(RuntimeError):
 
 
 @contextlib.asynccontextmanager
-async def running(app: FastAPI, *, kafka_timeout_s: float = 60.0) -> AsyncIterator[Runtime]:
+async def running(
+    app: FastAPI, *, kafka_timeout_s: float = 60.0
+) -> AsyncIterator[Runtime[Any, Any, Any]]:
     """Run an app's lifespan (start-up and shutdown) around a block, once Kafka is connected:
     for tests and tools. Raises :class:`KafkaUnavailable` after ``kafka_timeout_s``."""
     async with app.router.lifespan_context(app):
-        runtime: Runtime = app.state.runtime
+        runtime: Runtime[Any, Any, Any] = app.state.runtime
         # Tools and tests want Kafka too; a served process answers HTTP without waiting for it.
         try:
             await asyncio.wait_for(runtime.kafka_connected.wait(), kafka_timeout_s)

@@ -30,14 +30,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, EnvelopeError, from_record
 from rhythm_shared.kit.kafka import send_to_dlq
-from rhythm_shared.kit.uow import UnitOfWork, UnitOfWorkFactory
+from rhythm_shared.kit.uow import UnitOfWorkFactory
 
 log = logging.getLogger("rhythm.consumer")
 tracer = trace.get_tracer("rhythm.consumer")
 
 CONSUMED = Counter("rhythm_events_consumed_total", "Events consumed", ["group", "type", "outcome"])
 
-Handler = Callable[[UnitOfWork, Envelope], Awaitable[None]]
+#: ``handler(uow, envelope)``: typed by the service (its unit of work, the event it handles).
+Handler = Callable[[Any, Any], Awaitable[None]]
 
 
 class InfrastructureError(Exception):
@@ -100,7 +101,7 @@ class EventConsumer:
     def __init__(
         self,
         spec: ConsumerSpec,
-        uow_factory: UnitOfWorkFactory,
+        uow_factory: UnitOfWorkFactory[Any],
         producer: AIOKafkaProducer,
         *,
         max_attempts: int = 3,

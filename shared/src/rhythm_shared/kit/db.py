@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+log = logging.getLogger("rhythm.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -124,10 +127,27 @@ def define_kit_tables(metadata: MetaData, *, audit: bool = False) -> KitTables:
     )
     define_schema_lineage(metadata)
     if audit:
-        from rhythm_shared.kit.audit import define_audit_table
-
         return KitTables(outbox, inbox, idempotency, define_audit_table(metadata))
     return KitTables(outbox=outbox, inbox=inbox, idempotency=idempotency)
+
+
+def define_audit_table(metadata: MetaData) -> Table:
+    """The audit trail of access to private data (:mod:`rhythm_shared.kit.audit`)."""
+    table = Table(
+        "audit_log",
+        metadata,
+        Column("seq", BigId, primary_key=True, autoincrement=True),
+        Column("tenant_id", String(128), nullable=False),
+        Column("at", UtcDateTime, nullable=False, index=True),  # housekeeping
+        Column("actor_id", String(128), nullable=False),
+        Column("subject_id", String(128), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("target", String(300), nullable=False),
+        Column("allowed", Boolean, nullable=False),
+        comment="Who read or was refused private texts, and changes to who may see them (kit).",
+    )
+    Index("ix_audit_log_subject", table.c.tenant_id, table.c.subject_id, table.c.at)
+    return table
 
 
 def define_schema_lineage(metadata: MetaData) -> Table:
@@ -187,6 +207,35 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, hide_parameters=True, **kwargs)
 
 
+def create_reader_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
+    """The engine queries read through. On SQLite, a second engine whose transactions do not
+    take the write lock: the kit's writers begin IMMEDIATE, while a read only needs the
+    consistent snapshot a deferred transaction in WAL mode gives, without waiting for, or
+    blocking, a writer. Its connections are ``query_only``. On PostgreSQL, the same engine
+    (MVCC readers never wait for writers)."""
+    if not url.startswith("sqlite"):
+        return write_engine
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, hide_parameters=True
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA query_only=1")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 #: SQLite's busy handler waits for the write lock by sleeping (1 ms growing to 100 ms a try), so
 #: writers of one process that contend through it lose most of their time asleep. They queue on
 #: one asyncio lock per engine instead and go the moment the previous writer is done.
@@ -219,3 +268,39 @@ async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def escape_like(value: str) -> str:
+    """``value`` for a LIKE pattern with ``escape="\\"``: its wildcards match themselves."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_checkpoints: set[asyncio.Task[None]] = set()
+
+
+def checkpoint_after_commit(engine: AsyncEngine) -> None:
+    """On SQLite, truncate the write-ahead log once the running transaction has committed.
+
+    The checkpoint cannot run inside the transaction; it queues for the engine's writer slot,
+    which the unit of work holds until it has committed (or rolled back: then it is harmless).
+    Erasures call it, so the deleted bytes leave the WAL file as well as the database file."""
+    if engine.dialect.name != "sqlite":
+        return
+    task = asyncio.get_running_loop().create_task(_checkpoint(engine))
+    _checkpoints.add(task)
+    task.add_done_callback(_checkpoints.discard)
+
+
+async def _checkpoint(engine: AsyncEngine) -> None:
+    try:
+        async with write_gate(engine), engine.connect() as conn:
+            # On the driver's connection, outside any transaction (a checkpoint cannot run in
+            # one, and the engine begins every transaction of its own with BEGIN IMMEDIATE).
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = (await cursor.fetchone() or (0,))[0]
+            if busy:
+                log.warning("wal_checkpoint_busy")
+    except Exception:  # the next checkpoint (SQLite's own, or the next erasure) will do
+        log.exception("wal_checkpoint_failed")

@@ -63,7 +63,9 @@ def kit_rules(tables: KitTables, retention: Retention) -> list[Prune]:
 
 
 class Housekeeper:
-    def __init__(self, uow: UnitOfWorkFactory, rules: Sequence[Prune], batch: int = 5_000) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory[Any], rules: Sequence[Prune], batch: int = 5_000
+    ) -> None:
         self.uow = uow
         self.rules = list(rules)
         self.batch = batch
@@ -92,4 +94,4 @@ class Housekeeper:
             )
             match = keys[0].in_(oldest) if len(keys) == 1 else tuple_(*keys).in_(oldest)
             result = await uow.session.execute(delete(rule.table).where(match))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)

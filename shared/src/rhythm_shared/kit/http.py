@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -19,10 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from rhythm_shared.kit.auth import InvalidToken, Principal
 from rhythm_shared.kit.errors import DomainError, InvalidInput
+from rhythm_shared.kit.runtime import Runtime
 from rhythm_shared.kit.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from rhythm_shared.kit.app import Runtime
 
 log = logging.getLogger("rhythm.http")
 
@@ -33,7 +31,7 @@ class Unauthorized(DomainError):
     status_code = 401
 
 
-def get_runtime(request: Request) -> Runtime:
+def get_runtime(request: Request) -> Runtime[Any, Any, Any]:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
@@ -49,7 +47,7 @@ def current_principal(
         raise Unauthorized(f"invalid token: {exc}") from exc
 
 
-RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime[Any, Any, Any], Depends(get_runtime)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 IdempotencyKey = Annotated[
     str | None,

@@ -25,138 +25,51 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Date, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_shared.contracts.v1 import (
-    EmployeeDeactivated,
     EmployeeErased,
-    EmployeeUpserted,
     OrgUnitUpserted,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
-from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.db import UtcDateTime
+from rhythm_shared.kit.directory import (
+    MAX_DEPTH,
+    EmployeeEvent,
+    OrgUnit,
+    OrgUnitChange,
+    Person,
+    PersonChange,
+    Version,
+    fold_employee,
+    fold_org_unit,
+)
 
-#: The events that describe one employee, whatever their version.
-EmployeeEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased
-
-#: A manager chain or a unit tree deeper than this is a loop in the HR data: the walk stops.
-MAX_DEPTH = 64
+__all__ = [
+    "MAX_DEPTH",
+    "DirectoryProjection",
+    "DirectoryTables",
+    "EmployeeEvent",
+    "KeyStore",
+    "OrgUnit",
+    "OrgUnitChange",
+    "PeopleDirectory",
+    "Person",
+    "PersonChange",
+    "SqlPeople",
+    "Version",
+    "define_directory_tables",
+    "fold_employee",
+    "fold_org_unit",
+]
 
 _ID = 128
-
-# --- the rule (pure) ------------------------------------------------------------------------
-
-#: The version of a write: the HR platform's time, then the event id to break ties.
-Version = tuple[datetime, str]
-
-
-@dataclass(frozen=True)
-class Person:
-    """What the directory holds of one employee."""
-
-    employee_id: str
-    email: str | None = None
-    display_name: str | None = None
-    manager_id: str | None = None
-    org_unit_id: str | None = None
-    time_zone: str = "UTC"
-    locale: str = "en"
-    hired_on: date | None = None
-    #: As the HR platform last sent it (an upsert may say inactive).
-    active: bool = True
-    #: A deactivation in force from this instant (which may lie ahead).
-    deactivated_at: datetime | None = None
-    #: Version of the last upsert applied (None: only a deactivation is known so far).
-    profile_version: Version | None = None
-    #: Version of the deactivation in force (None once a newer upsert cleared it).
-    deactivation_version: Version | None = None
-    #: The person was erased: nothing of them is kept but the id, for good.
-    erased: bool = False
-
-    @property
-    def known(self) -> bool:
-        """An upsert has arrived (not only a deactivation) and the person is not erased."""
-        return self.profile_version is not None and not self.erased
-
-    def active_at(self, instant: datetime) -> bool:
-        return (
-            self.known
-            and self.active
-            and (self.deactivated_at is None or instant < self.deactivated_at)
-        )
-
-
-@dataclass(frozen=True)
-class OrgUnit:
-    org_unit_id: str
-    name: str
-    parent_id: str | None = None
-    head_id: str | None = None
-    version: Version | None = None
-
-
-def _newer(version: Version, than: Version | None) -> bool:
-    return than is None or version > than
-
-
-def fold_employee(current: Person | None, event: EmployeeEvent, event_id: str) -> Person:
-    """The state after ``event``: the one rule of the directory (see the module docstring)."""
-    version: Version = (event.occurred_at, event_id)
-    person = current or Person(employee_id=event.employee_id)
-    if person.erased:
-        return person
-    if isinstance(event, EmployeeErased):
-        return Person(employee_id=event.employee_id, active=False, erased=True)
-    if isinstance(event, EmployeeUpserted | EmployeeUpsertedV2):
-        if not _newer(version, person.profile_version):
-            return person
-        clears = _newer(version, person.deactivation_version)
-        if isinstance(event, EmployeeUpsertedV2):
-            email, display_name = event.sealed.email, event.sealed.display_name
-        else:
-            email, display_name = str(event.email), event.display_name
-        return dataclasses.replace(
-            person,
-            email=email,
-            display_name=display_name,
-            manager_id=event.manager_id,
-            org_unit_id=event.org_unit_id,
-            time_zone=event.time_zone,
-            locale=event.locale,
-            hired_on=event.hired_on,
-            active=event.active,
-            deactivated_at=None if clears else person.deactivated_at,
-            # A cleared deactivation is older than this upsert: nothing compares with it again.
-            deactivation_version=None if clears else person.deactivation_version,
-            profile_version=version,
-        )
-    if not (
-        _newer(version, person.profile_version) and _newer(version, person.deactivation_version)
-    ):
-        return person
-    return dataclasses.replace(
-        person, deactivated_at=event.effective_at, deactivation_version=version
-    )
-
-
-def fold_org_unit(current: OrgUnit | None, event: OrgUnitUpserted, event_id: str) -> OrgUnit:
-    version: Version = (event.occurred_at, event_id)
-    if current is not None and not _newer(version, current.version):
-        return current
-    return OrgUnit(
-        org_unit_id=event.org_unit_id,
-        name=event.name,
-        parent_id=event.parent_id,
-        head_id=event.head_id,
-        version=version,
-    )
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -277,28 +190,6 @@ def _unit(row: Any) -> OrgUnit:
 
 
 # --- projection -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PersonChange:
-    """What one people event did to the directory, for the service's own reactions."""
-
-    before: Person | None
-    after: Person
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
-
-
-@dataclass(frozen=True)
-class OrgUnitChange:
-    before: OrgUnit | None
-    after: OrgUnit
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
 
 
 class DirectoryProjection:
@@ -668,6 +559,39 @@ class PeopleDirectory:
             .order_by(u.c.org_unit_id)
         )
         return [r.org_unit_id for r in rows]
+
+
+class SqlPeople:
+    """The directory as a unit of work's repository (:class:`rhythm_shared.kit.ports.People`):
+    reads for one tenant at a time, and the projection of people events, on the unit of work's
+    session."""
+
+    def __init__(self, session: AsyncSession, tables: DirectoryTables, kek: bytes | None = None):
+        self.session = session
+        self.tables = tables
+        self.kek = kek
+        self._projection = DirectoryProjection(tables)
+        self._directories: dict[str, PeopleDirectory] = {}
+
+    def directory(self, tenant_id: str) -> PeopleDirectory:
+        """The tenant's directory, memoised for the length of the unit of work."""
+        if tenant_id not in self._directories:
+            self._directories[tenant_id] = PeopleDirectory(
+                self.session, self.tables, tenant_id, kek=self.kek
+            )
+        return self._directories[tenant_id]
+
+    async def apply_employee(self, event: EmployeeEvent, event_id: str) -> PersonChange:
+        self._directories.pop(event.tenant_id, None)  # what it remembered may be stale now
+        return await self._projection.apply_employee(self.session, event, event_id)
+
+    async def apply_org_unit(self, event: OrgUnitUpserted, event_id: str) -> OrgUnitChange:
+        self._directories.pop(event.tenant_id, None)
+        return await self._projection.apply_org_unit(self.session, event, event_id)
+
+    async def apply_key(self, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
+        self._directories.pop(event.tenant_id, None)
+        await self._projection.keys.apply(self.session, event)
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:

@@ -1,7 +1,14 @@
 """The unit of work: one database transaction that holds a state change and its outgoing events.
 
 Entrypoints own the boundary (``async with uow_factory() as uow:`` commits on a clean exit and
-rolls back on an exception); use cases take the unit of work and never commit themselves.
+rolls back on an exception); handlers take the unit of work and never commit themselves.
+
+Each service subclasses :class:`UnitOfWork` and overrides :meth:`UnitOfWork.bind` to open its
+repositories on the transaction's session (``uow.goals``, ``uow.people``); handlers see it
+through the service's Protocol (:class:`rhythm_shared.kit.ports.UnitOfWorkPort` and its own
+repositories), so a test hands them an in-memory unit of work instead
+(:mod:`rhythm_shared.testing.fakes`). Reads go through :meth:`UnitOfWorkFactory.read`, which
+takes no write lock.
 """
 
 from __future__ import annotations
@@ -9,20 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self
 
 from opentelemetry import propagate
+from sqlalchemy import delete, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from typing_extensions import TypeVar
 
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.envelope import new_event_id, to_record
 from rhythm_shared.kit.audit import AuditEntry, entry_row
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.db import KitTables, write_gate
+from rhythm_shared.kit.db import KitTables, checkpoint_after_commit, escape_like, write_gate
 
 log = logging.getLogger("rhythm.uow")
 
@@ -53,7 +62,10 @@ class UnitOfWork:
             raise RuntimeError("the unit of work is not open: use `async with`")
         return self._session
 
-    async def __aenter__(self) -> UnitOfWork:
+    def bind(self, session: AsyncSession) -> None:
+        """Open the service's repositories on ``session`` (called as the unit of work opens)."""
+
+    async def __aenter__(self) -> Self:
         self._outbox = []
         self._published = 0
         self._audit = []
@@ -63,6 +75,7 @@ class UnitOfWork:
             await session.begin()
             self._exit = stack.pop_all()
         self._session = session
+        self.bind(session)
         return self
 
     async def __aexit__(
@@ -150,6 +163,32 @@ class UnitOfWork:
             await self.session.execute(self.tables.outbox.insert(), rows)
             self._published += len(rows)
 
+    async def forget_person(self, tenant_id: str, employee_id: str) -> None:
+        """Delete the kit's rows that name a person being erased: published events and stored
+        answers (a LIKE on the id is broad — ``e-1`` also matches ``e-10`` — which only deletes a
+        published row or a replay early). Unpublished events stay: they must still go out."""
+        like = f"%{escape_like(employee_id)}%"
+        o, i = self.tables.outbox, self.tables.idempotency
+        await self.session.execute(
+            delete(o).where(
+                o.c.published_at.is_not(None),
+                or_(o.c.payload.like(like, escape="\\"), o.c.key.like(like, escape="\\")),
+            )
+        )
+        await self.session.execute(
+            delete(i).where(
+                i.c.tenant_id == tenant_id,
+                or_(i.c.principal == employee_id, i.c.response.like(like, escape="\\")),
+            )
+        )
+
+    def compact_after_commit(self) -> None:
+        """After an erasure: on SQLite, truncate the write-ahead log once this commits, so the
+        deleted bytes leave the WAL file too (:func:`.db.checkpoint_after_commit`)."""
+        engine = self.session.bind
+        if isinstance(engine, AsyncEngine):
+            checkpoint_after_commit(engine)
+
     async def first_time(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` handles ``event_id`` now; False if it already has."""
         stmt = (
@@ -161,8 +200,12 @@ class UnitOfWork:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-class UnitOfWorkFactory:
-    """Makes units of work; wakes the outbox relay when one commits events."""
+U = TypeVar("U", bound=UnitOfWork, default=UnitOfWork)
+
+
+class UnitOfWorkFactory(Generic[U]):
+    """Makes units of work (of the service's class); wakes the outbox relay when one commits
+    events; opens read-only sessions for queries."""
 
     def __init__(
         self,
@@ -170,14 +213,26 @@ class UnitOfWorkFactory:
         tables: KitTables,
         clock: Clock,
         source: str,
+        unit_of_work: type[U] = UnitOfWork,  # type: ignore[assignment]
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
         self.tables = tables
         self.clock = clock
         self.source = source
+        self.unit_of_work = unit_of_work
+        self.readers = readers or sessions
         self.events_committed = asyncio.Event()
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(
+    def __call__(self) -> U:
+        return self.unit_of_work(
             self.sessions, self.tables, self.clock, self.source, self.events_committed.set
         )
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads: one consistent snapshot that neither waits for nor blocks the
+        writers (on SQLite a deferred transaction on a query-only connection; see
+        :func:`rhythm_shared.kit.db.create_reader_engine`). Writing through it fails."""
+        async with self.readers() as session, session.begin():
+            yield session

@@ -71,36 +71,31 @@ async def retention_until_done(uow_factory: UowFactory, settings: Settings) -> R
             return total
 
 
-def sweep_workers(runtime: Runtime) -> int:
+def sweep_workers(runtime: Runtime[Settings]) -> int:
     """Several workers on PostgreSQL; SQLite has one writer at a time anyway."""
-    settings = runtime.settings
-    wanted = settings.sweep_workers if isinstance(settings, Settings) else 1
-    return wanted if runtime.engine.dialect.name == "postgresql" else 1
+    return runtime.settings.sweep_workers if runtime.engine.dialect.name == "postgresql" else 1
 
 
-def jobs(runtime: Runtime) -> Sequence[JobSpec]:
+def jobs(runtime: Runtime[Settings]) -> Sequence[JobSpec]:
     settings = runtime.settings
-    batch = settings.sweep_batch_size if isinstance(settings, Settings) else 500
-    interval = settings.sweep_interval_s if isinstance(settings, Settings) else 30.0
+    batch = settings.sweep_batch_size
+    interval = settings.sweep_interval_s
     workers = sweep_workers(runtime)
 
     async def run() -> int:
         rounds = await asyncio.gather(*(sweep_once(runtime.uow, batch) for _ in range(workers)))
         return sum(r.handled for r in rounds)
 
-    # model_construct: the defaults, without validating the environment a second time.
-    retention = settings if isinstance(settings, Settings) else Settings.model_construct()
-
     async def run_retention() -> int:
-        return (await retention_once(runtime.uow, retention)).handled
+        return (await retention_once(runtime.uow, settings)).handled
 
     # Full batches mean more is due now: the kit runs the next round without waiting.
     return [
         JobSpec(name="cadence-sweep", interval_s=interval, run=run, full_round=batch * workers),
         JobSpec(
             name="retention",
-            interval_s=retention.retention_interval_s,
+            interval_s=settings.retention_interval_s,
             run=run_retention,
-            full_round=retention.retention_batch_size,
+            full_round=settings.retention_batch_size,
         ),
     ]

@@ -32,9 +32,10 @@ from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.settings import Settings
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit import crypto
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.housekeeping import Housekeeper
 from rhythm_shared.kit.jobs import JobSpec
+from rhythm_shared.kit.runtime import Runtime
+from rhythm_shared.kit.uow import UnitOfWork
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
@@ -499,12 +500,24 @@ class DigestComposer:
             return await use_cases.compose_digests(uow, self.batch)
 
 
-def jobs(runtime: Runtime) -> Sequence[JobSpec]:
+@dataclass(frozen=True)
+class Resources:
+    """What notifications starts beside the kit's runtime (``runtime.resources``)."""
+
+    channels: Channels
+    dispatcher: Dispatcher
+    webhook_dispatcher: WebhookDispatcher
+    digests: DigestComposer
+
+
+NotificationsRuntime = Runtime[Settings, UnitOfWork, Resources]
+
+
+def jobs(runtime: NotificationsRuntime) -> Sequence[JobSpec]:
     settings = runtime.settings
-    assert isinstance(settings, Settings)
-    dispatcher: Dispatcher = runtime.extras["dispatcher"]
-    webhooks: WebhookDispatcher = runtime.extras["webhook_dispatcher"]
-    digests: DigestComposer = runtime.extras["digests"]
+    dispatcher = runtime.resources.dispatcher
+    webhooks = runtime.resources.webhook_dispatcher
+    digests = runtime.resources.digests
     history = Housekeeper(runtime.uow, use_cases.history_rules(settings.history_keep_days))
     return [
         JobSpec(

@@ -16,11 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rhythm_reporting import dashboards
 from rhythm_reporting.adapters.queries import Queries
-from rhythm_reporting.adapters.reader import Reader
 from rhythm_reporting.dashboards import DEFINITIONS, SUPPRESSION, Report, Scope
 from rhythm_reporting.domain.periods import Period, recent_periods
+from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
+from rhythm_shared.kit.runtime import Runtime
+
+#: What the dashboards read of the runtime: reporting's settings and read-only sessions.
+DashboardRuntime = Runtime[Settings, Any, Any]
 
 dashboards_router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"])
 dashboard_page_router = APIRouter(tags=["dashboard page"])
@@ -152,21 +156,17 @@ def render_csv(report: Report) -> Response:
     )
 
 
-def _reader(runtime: Any) -> Reader:
-    return runtime.extras["reader"]  # type: ignore[no-any-return]
-
-
 async def _report(
-    runtime: Any,
+    runtime: DashboardRuntime,
     principal: Principal,
     unit: str | None,
     period: str | None,
     compute: Compute,
     limit: int | None,
 ) -> Report:
-    minimum = runtime.extras["settings"].min_group_size
-    async with _reader(runtime).connect() as conn:
-        q = await Queries.open(conn, principal.tenant)
+    minimum = runtime.settings.min_group_size
+    async with runtime.uow.read() as session:
+        q = await Queries.open(await session.connection(), principal.tenant)
         scope = await dashboards.resolve_scope(q, principal, unit)
         chosen = dashboards.parse_period(period, Period.quarter_of(runtime.clock.now()))
         return await compute(q, scope, chosen, minimum, limit)
@@ -294,10 +294,10 @@ _register(
 )
 
 
-async def _units(runtime: Any, principal: Principal) -> Report:
-    minimum = runtime.extras["settings"].min_group_size
-    async with _reader(runtime).connect() as conn:
-        q = await Queries.open(conn, principal.tenant)
+async def _units(runtime: DashboardRuntime, principal: Principal) -> Report:
+    minimum = runtime.settings.min_group_size
+    async with runtime.uow.read() as session:
+        q = await Queries.open(await session.connection(), principal.tenant)
         report = await dashboards.units(q, principal, minimum)
     now = runtime.clock.now()
     report.extra = {"periods": recent_periods(now), "default_period": Period.quarter_of(now).label}
