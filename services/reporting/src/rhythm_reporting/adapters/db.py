@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
 )
 
+from rhythm_reporting.domain.projection import PEOPLE_COLUMNS as PEOPLE_COLUMNS
 from rhythm_shared.kit.db import UtcDateTime, define_kit_tables, new_metadata
 from rhythm_shared.kit.people import define_directory_tables
 
@@ -415,14 +416,6 @@ FACT_TABLES: dict[str, tuple[Table, str]] = {
     "reflection": (reflection_facts, "reflection_key"),
     "feedback": (feedback_facts, "feedback_id"),
     "goal": (goal_facts, "goal_id"),
-}
-#: Columns that name the employees a fact is attributed through (re-resolved on HR changes).
-PEOPLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "obligation": ("employee_id",),
-    "checkin": ("employee_id",),
-    "reflection": ("employee_id",),
-    "feedback": ("giver_id", "receiver_id"),
-    "goal": ("owner_id",),
 }
 ROLLUP_TABLES: dict[str, Table] = {
     "unit_month_stats": unit_month_stats,

@@ -1,4 +1,6 @@
-"""Loading and bulk-writing the read model of one generation, inside the caller's transaction."""
+"""Every SQL statement of reporting's write side: loading and bulk-writing the read model of one
+generation inside the caller's transaction, the erasure's pseudonymisation, and the generations.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ from rhythm_reporting.adapters.db import (
     PEOPLE_COLUMNS,
     ROLLUP_TABLES,
     consumer_positions,
+    directory,
     employee_versions,
     employees,
     key_columns,
     org_units,
     read_model_generations,
+    unit_contributors,
     value_columns,
 )
+from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
 
 CHUNK = 500
@@ -247,9 +252,7 @@ class ReadModelStore:
                 out[row["org_unit_id"]][tuple(row[k] for k in keys)] = {v: row[v] for v in values}
         return dict(out)
 
-    async def add_to_rollup(
-        self, table_name: str, rows: Sequence[tuple[str, tuple[Any, ...], Mapping[str, int]]]
-    ) -> None:
+    async def add_to_rollup(self, table_name: str, rows: RollupRows) -> None:
         """``count = count + delta`` for each (tenant, key, deltas) row, inserting new rows."""
         if not rows:
             return
@@ -277,6 +280,66 @@ class ReadModelStore:
                         *(table.c[v] <= 0 for v in values),
                     )
                 )
+
+    # -- erasure -----------------------------------------------------------------------------
+
+    async def erased(self, tenant: str, people: Iterable[str]) -> set[str]:
+        wanted = sorted(set(people))
+        if not wanted:
+            return set()
+        e = directory.employees
+        found = await self.session.scalars(
+            select(e.c.employee_id).where(
+                e.c.tenant_id == tenant,
+                e.c.employee_id.in_(wanted),
+                e.c.erased_at.is_not(None),
+            )
+        )
+        return set(found.all())
+
+    async def data_key(self, tenant: str, employee_id: str) -> tuple[str, str] | None:
+        k = directory.keys
+        row = (
+            await self.session.execute(
+                select(k.c.key_id, k.c.wrapped_key).where(
+                    k.c.tenant_id == tenant,
+                    k.c.employee_id == employee_id,
+                    k.c.wrapped_key.is_not(None),
+                )
+            )
+        ).first()
+        return None if row is None else (row.key_id, row.wrapped_key)
+
+    async def pseudonymise(self, tenant: str, person: str, alias: str) -> None:
+        """Every generation's rows, not only this one's: a rebuild in progress forgets too."""
+        session = self.session
+        for kind, (table, _) in FACT_TABLES.items():
+            for column in PEOPLE_COLUMNS[kind]:
+                where = [table.c.tenant_id == tenant, table.c[column] == person]
+                values: dict[str, str | None] = {column: alias}
+                if kind == "goal":
+                    where.append(table.c.owner_type == "person")
+                    # A goal of their own may say something of them: its title goes with the name.
+                    values["title"] = None
+                await session.execute(update(table).where(*where).values(values))
+        # The contributors the small-group rule counts: the same person, under the same alias.
+        c = unit_contributors
+        await session.execute(
+            update(c)
+            .where(c.c.tenant_id == tenant, c.c.person_id == person)
+            .values(person_id=alias)
+        )
+        v, e = employee_versions, employees
+        await session.execute(
+            update(v)
+            .where(v.c.tenant_id == tenant, v.c.employee_id == person)
+            .values(employee_id=alias, display_name="")
+        )
+        await session.execute(
+            update(e)
+            .where(e.c.tenant_id == tenant, e.c.employee_id == person)
+            .values(employee_id=alias, display_name=None)
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 

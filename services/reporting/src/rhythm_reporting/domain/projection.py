@@ -162,6 +162,15 @@ class OrgTree:
 # ------------------------------------------------------------------------------------------
 
 FACT_KINDS = ("obligation", "checkin", "reflection", "feedback", "goal")
+#: Columns that name the employees a fact is attributed through (re-resolved on HR changes,
+#: moved to a pseudonym on erasure).
+PEOPLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "obligation": ("employee_id",),
+    "checkin": ("employee_id",),
+    "reflection": ("employee_id",),
+    "feedback": ("giver_id", "receiver_id"),
+    "goal": ("owner_id",),
+}
 
 
 @dataclass(frozen=True)

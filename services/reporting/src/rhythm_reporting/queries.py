@@ -1,4 +1,4 @@
-"""The dashboard's questions, answered from the read model (read-side use cases).
+"""The read side: the dashboard's questions, answered from the read model.
 
 Each function returns a :class:`Report`: a headline ``summary`` and one table (``rows``, with
 ``columns`` described), which the HTTP layer renders as JSON or CSV. Definitions live in
