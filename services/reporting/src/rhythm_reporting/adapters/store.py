@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_reporting.adapters.db import (
     FACT_TABLES,
+    GENERATIONAL_TABLES,
     MEMBERSHIP_ROLLUPS,
     PEOPLE_COLUMNS,
     ROLLUP_TABLES,
@@ -517,3 +518,14 @@ async def retired_generations(session: AsyncSession) -> list[int]:
         )
     )
     return [r[0] for r in rows.all()]
+
+
+async def drop_generations(session: AsyncSession, generations: Sequence[int]) -> None:
+    """Delete the rows of ``generations`` (the record of each generation stays, as dropped)."""
+    for table in (*GENERATIONAL_TABLES, consumer_positions):
+        await session.execute(table.delete().where(table.c.generation.in_(generations)))
+    await session.execute(
+        update(read_model_generations)
+        .where(read_model_generations.c.generation.in_(generations))
+        .values(status="dropped")
+    )
