@@ -330,11 +330,12 @@ class Queries:
 
     # -- contributors (the small-group rule, domain/metrics.py) --------------------------------
     #
-    # Each count reads the (unit, time, person) indexes of migration 0005, one range per unit
-    # asked for: the units are always listed (the whole tenant too, see ``units_with_facts``),
-    # and ``cap`` stops the scan once that many people are found (the rule mostly asks only
-    # whether a group is small). The person is selected as an expression so that no planner
-    # walks the per-person index for its order instead.
+    # A monthly cell's contributors are kept at ingest (unit_contributors: one row per unit
+    # subtree, family, month and person): one index range per unit. The facts' (unit, time,
+    # person) indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule
+    # 2) and goals. ``cap`` stops a scan once that many people are found (the rule mostly asks
+    # only whether a group is small). A fact's person is selected as an expression so that no
+    # planner walks the per-person index for its order instead.
 
     async def contributors(
         self,

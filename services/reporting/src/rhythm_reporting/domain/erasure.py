@@ -5,8 +5,9 @@ positions), for every read-model generation (``handlers.erase_person``):
 
 * the person's facts (obligations, check-ins, reflections, feedback given and received, goals
   they own) move to a pseudonymous id, ``erased-<hash of tenant, id and a random salt kept
-  nowhere>``: every count and rollup stays as it was, and nobody can tell whose they were; the
-  titles of goals they owned are blanked;
+  nowhere>``: every count and rollup stays as it was (their rows among the small-group rule's
+  contributors move to the same id), and nobody can tell whose they were; the titles of goals
+  they owned are blanked;
 * their org history and current row move to the same id with the name blanked, so a later
   rebuild of a fact still attributes it to the unit they were in;
 * the kit's directory keeps the id as a tombstone and destroys their data key; published outbox

@@ -15,7 +15,6 @@ subtree, so a dashboard reads one row per unit and month; the tenant total is th
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -515,11 +514,11 @@ RowKey = tuple[str, str, tuple[Any, ...]]  # (table, tenant, key incl. unit for 
 class Deltas:
     """Pending changes to rollup rows, summed; zero rows are dropped when written."""
 
-    rows: dict[RowKey, Counter[str]] = field(default_factory=dict)
+    rows: dict[RowKey, dict[str, int]] = field(default_factory=dict)
     #: (table, tenant, unit) -> keys of that unit's pending rows (subtree rollups only).
     by_unit: dict[tuple[str, str, str], set[tuple[Any, ...]]] = field(default_factory=dict)
     #: Contributions to subtree rollups by leaf unit, not yet spread over the ancestors.
-    leaf: dict[tuple[str, str, str | None, tuple[Any, ...]], Counter[str]] = field(
+    leaf: dict[tuple[str, str, str | None, tuple[Any, ...]], dict[str, int]] = field(
         default_factory=dict
     )
     _tree: OrgTree = field(default_factory=lambda: OrgTree({}))
@@ -535,11 +534,11 @@ class Deltas:
         row_key = (table, tenant, key)
         bucket = self.rows.get(row_key)
         if bucket is None:
-            bucket = self.rows[row_key] = Counter()
+            bucket = self.rows[row_key] = {}
             if table in SUBTREE_ROLLUPS:
                 self.by_unit.setdefault((table, tenant, key[0]), set()).add(key)
         for column, value in counts.items():
-            bucket[column] += sign * value
+            bucket[column] = bucket.get(column, 0) + sign * value
 
     def add_contribution(self, tenant: str, c: Contribution, tree: OrgTree, sign: int) -> None:
         if c.table not in SUBTREE_ROLLUPS:
@@ -547,21 +546,24 @@ class Deltas:
             return
         # Summed per leaf unit first; spread over the unit's ancestors once, when written.
         self._tree = tree
-        bucket = self.leaf.get((c.table, tenant, c.unit, c.key))
+        leaf_key = (c.table, tenant, c.unit, c.key)
+        bucket = self.leaf.get(leaf_key)
         if bucket is None:
-            bucket = self.leaf[(c.table, tenant, c.unit, c.key)] = Counter()
+            bucket = self.leaf[leaf_key] = {}
         for column, value in c.counts.items():
-            bucket[column] += sign * value
+            bucket[column] = bucket.get(column, 0) + sign * value
 
     def _spread(self) -> None:
         for (table, tenant, unit, key), counts in self.leaf.items():
+            if not any(counts.values()):  # a fact that changed and stays where it was
+                continue
             for ancestor in (*self._tree.chain(unit), TENANT):
                 self.add(table, tenant, (ancestor, *key), counts, +1)
         self.leaf.clear()
 
     def pending_for_unit(
         self, table: str, tenant: str, unit: str
-    ) -> dict[tuple[Any, ...], Counter[str]]:
+    ) -> dict[tuple[Any, ...], dict[str, int]]:
         """The unit's pending changes, by the rest of the row key (without the unit)."""
         self._spread()
         keys = self.by_unit.get((table, tenant, unit), ())
