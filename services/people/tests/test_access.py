@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rhythm_people.access import POLICY, ROUTES
+from rhythm_people.domain.access import POLICY, ROUTES
 from rhythm_people.main import Settings, build
 from rhythm_shared.kit.access import Relationship
 from rhythm_shared.kit.app import running

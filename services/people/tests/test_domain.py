@@ -10,7 +10,7 @@ import pytest
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from rhythm_people.adapters import csv_file
-from rhythm_people.domain import (
+from rhythm_people.domain.model import (
     Email,
     Employee,
     OrgUnit,

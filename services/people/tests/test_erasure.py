@@ -18,9 +18,8 @@ from test_http import client, outbox_drained, state
 from typer.testing import CliRunner
 
 from rhythm_people import cli
-from rhythm_people.adapters.db import employees, kit
-from rhythm_people.erasure import SERVICES
-from rhythm_people.keys import person_keys
+from rhythm_people.adapters.db import employees, kit, person_keys
+from rhythm_people.domain.erasure import SERVICES
 from rhythm_people.main import Settings, build
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import from_record

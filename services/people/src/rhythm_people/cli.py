@@ -28,17 +28,18 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 
-from rhythm_people import erasure, use_cases
+from rhythm_people import commands, handlers, queries
 from rhythm_people.adapters import csv_file
 from rhythm_people.adapters.csv_file import RowError
-from rhythm_people.adapters.relay import BulkOutboxRelay
+from rhythm_people.adapters.relay import relay_outbox
+from rhythm_people.adapters.unit_of_work import PeopleRuntime
+from rhythm_people.domain.erasure import SERVICES, ErasureState
+from rhythm_people.handlers import PeopleRejected, SyncProgress, SyncResult
 from rhythm_people.main import Settings, build
-from rhythm_people.use_cases import PeopleRejected, SyncProgress, SyncResult
 from rhythm_shared.contracts.base import Identifier
-from rhythm_shared.contracts.v1.people import OrgUnitUpserted
-from rhythm_shared.kit.app import Runtime, running
+from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.errors import NotFound
 
@@ -169,17 +170,20 @@ async def _import(
         _tune_for_bulk(app.state.runtime)
         async with running(app) as runtime:
             try:
+                command = commands.SyncPeople(
+                    tenant=tenant,
+                    org_units=tuple(parsed.units),
+                    employees=tuple(parsed.employees),
+                    versions=parsed.versions,
+                    keep_unit_heads=True,
+                )
                 async with runtime.uow() as uow:
-                    report.result = await use_cases.sync_people(
+                    report.result = await handlers.sync_people(
                         uow,
-                        tenant,
-                        parsed.units,
-                        parsed.employees,
-                        versions=parsed.versions,
+                        command,
                         progress=SyncProgress(
                             planned=planned, written=lambda n: progress.advance(write, n)
                         ),
-                        keep_unit_heads=True,
                     )
                     if dry_run:
                         raise _DryRun
@@ -204,7 +208,7 @@ async def _import(
     return report
 
 
-def _tune_for_bulk(runtime: Runtime) -> None:
+def _tune_for_bulk(runtime: PeopleRuntime) -> None:
     """A bigger SQLite page cache for this process's connections.
 
     The outbox's unique index on random event ids outgrows SQLite's default 2 MB cache within
@@ -234,69 +238,6 @@ def untraced_unless_exported(settings: Settings) -> None:
         return
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         trace.set_tracer_provider(TracerProvider(sampler=ALWAYS_OFF))
-
-
-async def relay_outbox(
-    runtime: Runtime,
-    chunk: int,
-    *,
-    on_total: Callable[[int], None] | None = None,
-    on_done: Callable[[int], None] | None = None,
-    stall_timeout_s: float = 120.0,
-) -> int:
-    """Relay every pending outbox row, org units first, until the outbox is drained."""
-    assert runtime.producer is not None
-    outbox = runtime.tables.outbox
-    relay = BulkOutboxRelay(
-        runtime.engine,
-        runtime.tables,
-        runtime.producer,
-        topic_prefix=runtime.settings.kafka_topic_prefix,
-        batch_size=chunk,
-    )
-    pending = outbox.c.published_at.is_(None)
-    async with runtime.engine.connect() as conn:
-        total = int(await conn.scalar(select(func.count()).where(pending)) or 0)
-        last_unit = await conn.scalar(
-            select(func.max(outbox.c.seq)).where(
-                pending & (outbox.c.event_type == OrgUnitUpserted.type)
-            )
-        )
-        units_first = int(
-            await conn.scalar(select(func.count()).where(pending & (outbox.c.seq <= last_unit)))
-            or 0
-            if last_unit is not None
-            else 0
-        )
-    if on_total:
-        on_total(total)
-    done = 0
-    last_remaining, stalled_since = total, time.monotonic()
-    while True:
-        # A round ends only when every record of it is acknowledged: a round that stops where
-        # the org units stop sends no employee before every unit is on the broker.
-        relay.batch_size = min(chunk, units_first) if units_first > 0 else chunk
-        sent = await relay.publish_pending()
-        units_first = max(0, units_first - sent)
-        done += sent
-        if sent == 0:
-            async with runtime.engine.connect() as conn:
-                remaining = int(await conn.scalar(select(func.count()).where(pending)) or 0)
-            if remaining == 0:
-                break
-            # Another relay (a running people service) holds the lock and is publishing them.
-            if remaining < last_remaining:
-                last_remaining, stalled_since = remaining, time.monotonic()
-            elif time.monotonic() - stalled_since > stall_timeout_s:
-                raise TimeoutError(
-                    f"{remaining} events wait in the outbox and no relay is publishing them; "
-                    "the people service's relay publishes them once it runs"
-                )
-            done = max(done, total - remaining)
-            await asyncio.sleep(0.2)
-        if on_done:
-            on_done(min(done, total))
-    return done
 
 
 @app.command("import", help=IMPORT_HELP)
@@ -377,9 +318,9 @@ Settings come from the environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, KAFKA
 """
 
 
-def progress_line(state: erasure.ErasureState) -> str:
-    done = [s for s in erasure.SERVICES if s in state.parts]
-    line = f"erasure {state.erasure_id}: {len(done)}/{len(erasure.SERVICES)} services done"
+def progress_line(state: ErasureState) -> str:
+    done = [s for s in SERVICES if s in state.parts]
+    line = f"erasure {state.erasure_id}: {len(done)}/{len(SERVICES)} services done"
     if done:
         line += f" ({', '.join(done)})"
     if state.pending():
@@ -396,7 +337,7 @@ async def run_erase(
     timeout_s: float = 300.0,
     poll_s: float = 0.5,
     clock: Clock | None = None,
-) -> erasure.ErasureState:
+) -> ErasureState:
     """Start the erasure (or find the one under way), publish its events, and follow it until
     it completes or ``timeout_s`` passes; ``say`` gets a progress line whenever it moves."""
     settings = (settings or Settings()).model_copy(
@@ -404,8 +345,9 @@ async def run_erase(
     )
     app = build(settings, clock=clock)
     async with running(app) as runtime:
+        command = commands.EraseEmployee(tenant=tenant, employee_id=employee_id)
         async with runtime.uow() as uow:
-            state, new = await erasure.erase_employee(uow, tenant, employee_id)
+            state, new = await handlers.erase_employee(uow, command)
         say(
             f"erasure {state.erasure_id} of {employee_id} "
             + ("started" if new else f"already under way since {state.requested_at:%Y-%m-%d %H:%M}")
@@ -414,8 +356,8 @@ async def run_erase(
         deadline = time.monotonic() + timeout_s
         last = ""
         while True:
-            async with runtime.uow() as uow:
-                state = await erasure.get_erasure(uow, tenant, state.erasure_id)
+            async with runtime.uow.read() as session:
+                state = await queries.erasure(session, tenant, state.erasure_id)
             line = progress_line(state)
             if line != last:
                 say(line)

@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from rhythm_people import keys
+from rhythm_people.adapters import keyring
 from rhythm_people.adapters.db import kit, metadata
-from rhythm_people.entrypoints import erasure, scim
+from rhythm_people.adapters.unit_of_work import PeopleRuntime, SqlPeopleUnitOfWork
+from rhythm_people.entrypoints import consumers, erasure, scim
 from rhythm_people.entrypoints.http import router
 from rhythm_people.settings import Settings
-from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
+from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
 __all__ = ["MIGRATIONS", "Settings", "build"]
@@ -29,8 +30,8 @@ sealed with the person's data key, issued on `rhythm.keys.v1`), `EmployeeDeactiv
 """
 
 
-async def _start(runtime: Runtime[Settings]) -> None:
-    keys.use_settings(runtime.settings)
+async def _start(runtime: PeopleRuntime) -> None:
+    keyring.use_settings(runtime.settings)
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: Any) -> FastAPI:
@@ -43,7 +44,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, **_: 
             tables=kit,
             migrations=MIGRATIONS,
             routers=[router, scim.router, erasure.router],
-            consumers=erasure.consumers,
+            unit_of_work=SqlPeopleUnitOfWork,
+            consumers=consumers.consumers,
             on_start=_start,
             clock=clock,
             description=DESCRIPTION,

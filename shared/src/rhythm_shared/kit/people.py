@@ -84,7 +84,7 @@ class DirectoryTables:
 
 def define_directory_tables(metadata: MetaData) -> DirectoryTables:
     """The directory's tables on a service's metadata (created by
-    :func:`rhythm_shared.kit.migrations.create_people_directory`)."""
+    :mod:`rhythm_shared.kit.schema`)."""
     employees = Table(
         "directory_employees",
         metadata,

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
-from rhythm_people.domain import Employee, OrgUnit, Problem
+from rhythm_people.domain.model import Employee, OrgUnit, Problem
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -1,14 +1,13 @@
-"""Erasure over HTTP, and the consumer of every service's report of its part.
+"""Erasure over HTTP.
 
 ``POST /v1/people/employees/{id}:erase`` starts an erasure (202, ``{"erasure_id": …}``; a second
 request for the same person answers with the first erasure); ``GET /v1/people/erasures/{id}``
 shows each service's part and ``"state": "completed"`` once every one reported
-``PersonDataErased`` on ``rhythm.privacy.v1`` (group ``people``, below).
+``PersonDataErased`` on ``rhythm.privacy.v1`` (:mod:`rhythm_people.entrypoints.consumers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,19 +15,14 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from rhythm_people import access, erasure
-from rhythm_people.erasure import ErasureState
-from rhythm_shared.contracts import topics
-from rhythm_shared.contracts.v1 import PersonDataErased
+from rhythm_people import commands, handlers, queries
+from rhythm_people.domain import access
+from rhythm_people.domain.erasure import SERVICES, ErasureState
 from rhythm_shared.kit.access import require, role_relationships
-from rhythm_shared.kit.app import Runtime
 from rhythm_shared.kit.auth import Principal
-from rhythm_shared.kit.consumer import ConsumerSpec
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/people", tags=["erasure"])
-
-GROUP = "people"
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 EmployeeId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
@@ -64,7 +58,7 @@ def _out(state: ErasureState) -> ErasureOut:
             s: ServicePart(state="erased", erased_at=state.parts[s])
             if s in state.parts
             else ServicePart(state="pending")
-            for s in erasure.SERVICES
+            for s in SERVICES
         },
     )
 
@@ -88,8 +82,9 @@ async def erase_employee(
     employee_id: EmployeeId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     _require(principal, "erase_employee")
+    command = commands.EraseEmployee(tenant=principal.tenant, employee_id=employee_id)
     async with runtime.uow() as uow:
-        state, _ = await erasure.erase_employee(uow, principal.tenant, employee_id)
+        state, _ = await handlers.erase_employee(uow, command)
     return JSONResponse(
         {"erasure_id": state.erasure_id},
         status_code=202,
@@ -106,15 +101,5 @@ async def get_erasure(
     erasure_id: ErasureId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> ErasureOut:
     _require(principal, "read_erasure")
-    async with runtime.uow() as uow:
-        return _out(await erasure.get_erasure(uow, principal.tenant, erasure_id))
-
-
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    return [
-        ConsumerSpec(
-            group=GROUP,
-            topics=[topics.PRIVACY],
-            handlers={PersonDataErased: erasure.record_part},
-        )
-    ]
+    async with runtime.uow.read() as session:
+        return _out(await queries.erasure(session, principal.tenant, erasure_id))

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from rhythm_people import access, use_cases
-from rhythm_people.domain import Email, Employee, OrgUnit, StoredEmployee
-from rhythm_people.use_cases import PeopleRejected, SyncResult
+from rhythm_people import commands, handlers, queries
+from rhythm_people.adapters.unit_of_work import SqlPeopleUnitOfWork
+from rhythm_people.domain import access
+from rhythm_people.domain.model import Email, Employee, OrgUnit, StoredEmployee, check_tenant
+from rhythm_people.handlers import PeopleRejected, SyncResult
 from rhythm_shared.contracts.base import Identifier
 from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
 from rhythm_shared.kit.access import require, role_relationships
@@ -215,6 +217,11 @@ def _require(principal: Principal, operation: str) -> None:
     )
 
 
+def _opened(uow: UnitOfWork) -> SqlPeopleUnitOfWork:
+    # run_idempotent hands over the unit of work the runtime made: the service's (main.py).
+    return cast(SqlPeopleUnitOfWork, uow)
+
+
 def _employee_out(stored: StoredEmployee) -> EmployeeOut:
     return EmployeeOut(
         **dict(stored.employee),
@@ -266,21 +273,19 @@ async def put_employee(
     key: IdempotencyKey = None,
 ) -> Any:
     _require(principal, "upsert_employee")
-    use_cases.check_tenant(principal.tenant, body.tenant_id)
+    check_tenant(principal.tenant, body.tenant_id)
     employee: Employee = _domain(
         Employee, {"employee_id": employee_id, **body.model_dump(exclude=_NOT_STATE)}, ("body",)
     )
-    versions = {employee_id: body.source_updated_at} if body.source_updated_at else None
+    command = commands.UpsertEmployee(
+        tenant=principal.tenant, employee=employee, source_updated_at=body.source_updated_at
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
         try:
-            result = await use_cases.sync_people(
-                uow, principal.tenant, [], [employee], versions=versions
-            )
+            outcome, stored = await handlers.upsert_employee(_opened(uow), command)
         except PeopleRejected as exc:
             raise _single(exc) from None
-        outcome = result.items[0].outcome
-        stored = await use_cases.get_employee(uow, principal.tenant, employee_id)
         body_out = EmployeeResult(outcome=outcome, employee=_employee_out(stored))
         return (201 if outcome == "created" else 200), body_out
 
@@ -339,13 +344,17 @@ async def post_batch(
     if errors:
         raise InvalidInput(errors)
 
-    versions = {e.employee_id: e.source_updated_at for e in body.employees if e.source_updated_at}
+    command = commands.SyncPeople(
+        tenant=principal.tenant,
+        org_units=tuple(units),
+        employees=tuple(people),
+        versions={
+            e.employee_id: e.source_updated_at for e in body.employees if e.source_updated_at
+        },
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        result = await use_cases.sync_people(
-            uow, principal.tenant, units, people, versions=versions
-        )
-        return 200, _batch_result(result)
+        return 200, _batch_result(await handlers.sync_people(_opened(uow), command))
 
     response = await run_idempotent(runtime, principal, key, body.model_dump(mode="json"), action)
     runtime.uow.events_committed.set()
@@ -366,11 +375,12 @@ async def deactivate_employee(
 ) -> Any:
     _require(principal, "deactivate_employee")
     effective_at = body.effective_at if body else None
+    command = commands.DeactivateEmployee(
+        tenant=principal.tenant, employee_id=employee_id, effective_at=effective_at
+    )
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
-        stored, changed = await use_cases.deactivate_employee(
-            uow, principal.tenant, employee_id, effective_at
-        )
+        stored, changed = await handlers.deactivate_employee(_opened(uow), command)
         outcome = "updated" if changed else "unchanged"
         return 200, EmployeeResult(outcome=outcome, employee=_employee_out(stored))
 
@@ -397,17 +407,17 @@ async def put_org_unit(
     key: IdempotencyKey = None,
 ) -> Any:
     _require(principal, "upsert_org_unit")
-    use_cases.check_tenant(principal.tenant, body.tenant_id)
+    check_tenant(principal.tenant, body.tenant_id)
     unit: OrgUnit = _domain(
         OrgUnit, {"org_unit_id": org_unit_id, **body.model_dump(exclude={"tenant_id"})}, ("body",)
     )
+    command = commands.UpsertOrgUnit(tenant=principal.tenant, org_unit=unit)
 
     async def action(uow: UnitOfWork) -> tuple[int, Any]:
         try:
-            result = await use_cases.sync_people(uow, principal.tenant, [unit], [])
+            outcome = await handlers.upsert_org_unit(_opened(uow), command)
         except PeopleRejected as exc:
             raise _single(exc) from None
-        outcome = result.items[0].outcome
         return (201 if outcome == "created" else 200), OrgUnitResult(
             outcome=outcome, org_unit=OrgUnitOut(**dict(unit))
         )
@@ -424,8 +434,8 @@ async def get_employee(
     employee_id: EmployeeId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> EmployeeOut:
     _require(principal, "read_employee")
-    async with runtime.uow() as uow:
-        return _employee_out(await use_cases.get_employee(uow, principal.tenant, employee_id))
+    async with runtime.uow.read() as session:
+        return _employee_out(await queries.employee(session, principal.tenant, employee_id))
 
 
 @router.get("/employees", response_model=EmployeePage, summary="Employees, by id, a page at a time")
@@ -440,9 +450,9 @@ async def list_employees(
     manager_id: str | None = None,
 ) -> EmployeePage:
     _require(principal, "list_employees")
-    async with runtime.uow() as uow:
-        rows = await use_cases.list_employees(
-            uow,
+    async with runtime.uow.read() as session:
+        rows = await queries.employees(
+            session,
             principal.tenant,
             after=after,
             limit=limit,
@@ -460,8 +470,8 @@ async def get_org_unit(
     org_unit_id: OrgUnitId, runtime: RuntimeDep, principal: PrincipalDep
 ) -> OrgUnitOut:
     _require(principal, "read_org_unit")
-    async with runtime.uow() as uow:
-        unit = await use_cases.get_org_unit(uow, principal.tenant, org_unit_id)
+    async with runtime.uow.read() as session:
+        unit = await queries.org_unit(session, principal.tenant, org_unit_id)
     return OrgUnitOut(**dict(unit))
 
 
@@ -475,8 +485,8 @@ async def list_org_units(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> OrgUnitPage:
     _require(principal, "list_org_units")
-    async with runtime.uow() as uow:
-        units = await use_cases.list_org_units(uow, principal.tenant, after=after, limit=limit)
+    async with runtime.uow.read() as session:
+        units = await queries.org_units(session, principal.tenant, after=after, limit=limit)
     items = [OrgUnitOut(**dict(u)) for u in units]
     return OrgUnitPage(
         items=items, next_after=items[-1].org_unit_id if len(items) == limit else None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from rhythm_shared.kit.db import UtcDateTime
-from rhythm_shared.kit.migrations import (
+from rhythm_shared.kit.schema import (
     create_audit_log,
     create_people_directory,
     drop_audit_log,

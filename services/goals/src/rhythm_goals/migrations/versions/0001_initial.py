@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import rhythm_shared.kit.db
+from rhythm_shared.kit.schema import create_kit_tables, drop_kit_tables
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
@@ -90,26 +91,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_goals_parent", ["tenant_id", "parent_goal_id"], unique=False)
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("tenant_id", sa.String(length=128), nullable=False),
-        sa.Column("principal", sa.String(length=128), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "principal", "key", name=op.f("pk_idempotency_keys")),
-        comment="Responses to writes sent with an Idempotency-Key header.",
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(length=120), nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("processed_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_inbox")),
-        comment="Consumed event ids per consumer: a duplicate has no second effect.",
-    )
+    create_kit_tables()
     op.create_table(
         "org_units",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -124,35 +106,6 @@ def upgrade() -> None:
     with op.batch_alter_table("org_units", schema=None) as batch_op:
         batch_op.create_index("ix_org_units_head", ["tenant_id", "head_id"], unique=False)
         batch_op.create_index("ix_org_units_parent", ["tenant_id", "parent_id"], unique=False)
-
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=False),
-        sa.Column("event_type", sa.String(length=120), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-        comment="Transactional outbox: events committed with their state change, relayed in order.",
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_unpublished",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
 
     op.create_table(
         "goal_revisions",
@@ -251,21 +204,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_goal_revisions_goal_revision")
 
     op.drop_table("goal_revisions")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_unpublished",
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
     with op.batch_alter_table("org_units", schema=None) as batch_op:
         batch_op.drop_index("ix_org_units_parent")
         batch_op.drop_index("ix_org_units_head")
 
     op.drop_table("org_units")
-    op.drop_table("inbox")
-    op.drop_table("idempotency_keys")
+    drop_kit_tables()
     with op.batch_alter_table("goals", schema=None) as batch_op:
         batch_op.drop_index("ix_goals_parent")
         batch_op.drop_index("ix_goals_owner")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import rhythm_shared.kit.db
-from rhythm_shared.kit.migrations import (
+from rhythm_shared.kit.schema import (
     create_audit_log,
     create_people_directory,
     drop_audit_log,

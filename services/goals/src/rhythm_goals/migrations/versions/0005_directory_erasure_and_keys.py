@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from rhythm_shared.kit.migrations import add_directory_erasure, drop_directory_erasure
+from rhythm_shared.kit.schema import add_directory_erasure, drop_directory_erasure
 
 revision = "0005"
 down_revision = "0004"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import rhythm_shared.kit.db
+from rhythm_shared.kit.schema import create_kit_tables, drop_kit_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -119,55 +120,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("digest_id IS NULL"),
         )
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("tenant_id", sa.String(length=128), nullable=False),
-        sa.Column("principal", sa.String(length=128), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "principal", "key", name=op.f("pk_idempotency_keys")),
-        comment="Responses to writes sent with an Idempotency-Key header.",
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(length=120), nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("processed_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_inbox")),
-        comment="Consumed event ids per consumer: a duplicate has no second effect.",
-    )
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=False),
-        sa.Column("event_type", sa.String(length=120), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-        comment="Transactional outbox: events committed with their state change, relayed in order.",
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_unpublished",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
+    create_kit_tables()
     op.create_table(
         "overdue_checkins",
         sa.Column("tenant_id", sa.String(length=128), nullable=False),
@@ -303,16 +256,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_overdue_checkins_manager")
 
     op.drop_table("overdue_checkins")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_unpublished",
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
-    op.drop_table("inbox")
-    op.drop_table("idempotency_keys")
+    drop_kit_tables()
     with op.batch_alter_table("digest_items", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_digest_items_due",

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from rhythm_shared.kit.migrations import add_housekeeping_indexes, drop_housekeeping_indexes
+from rhythm_shared.kit.schema import add_housekeeping_indexes, drop_housekeeping_indexes
 
 revision = "0002"
 down_revision = "0001"

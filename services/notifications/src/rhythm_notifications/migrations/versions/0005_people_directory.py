@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from rhythm_shared.kit.db import UtcDateTime
-from rhythm_shared.kit.migrations import create_people_directory, drop_people_directory
+from rhythm_shared.kit.schema import create_people_directory, drop_people_directory
 
 revision = "0005"
 down_revision = "0004"

@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from rhythm_shared.kit.migrations import add_directory_erasure, drop_directory_erasure
+from rhythm_shared.kit.schema import add_directory_erasure, drop_directory_erasure
 
 revision = "0006"
 down_revision = "0005"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import rhythm_shared.kit.db
+from rhythm_shared.kit.schema import create_kit_tables, drop_kit_tables
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
@@ -443,26 +444,7 @@ def upgrade() -> None:
             "ix_goal_facts_owner", ["generation", "tenant_id", "owner_id"], unique=False
         )
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("tenant_id", sa.String(length=128), nullable=False),
-        sa.Column("principal", sa.String(length=128), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "principal", "key", name=op.f("pk_idempotency_keys")),
-        comment="Responses to writes sent with an Idempotency-Key header.",
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.String(length=120), nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("processed_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_inbox")),
-        comment="Consumed event ids per consumer: a duplicate has no second effect.",
-    )
+    create_kit_tables()
     op.create_table(
         "manager_people",
         sa.Column("generation", sa.Integer(), nullable=False, comment="Read-model generation."),
@@ -644,35 +626,6 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_org_units_parent", ["generation", "tenant_id", "parent_id"], unique=False
-        )
-
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=False),
-        sa.Column("event_type", sa.String(length=120), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", rhythm_shared.kit.db.UtcDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-        comment="Transactional outbox: events committed with their state change, relayed in order.",
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_unpublished",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
         )
 
     op.create_table(
@@ -1035,14 +988,6 @@ def downgrade() -> None:
 
     op.drop_table("reflection_facts")
     op.drop_table("read_model_generations")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_unpublished",
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
     with op.batch_alter_table("org_units", schema=None) as batch_op:
         batch_op.drop_index("ix_org_units_parent")
         batch_op.drop_index("ix_org_units_head")
@@ -1057,8 +1002,7 @@ def downgrade() -> None:
 
     op.drop_table("manager_period_stats")
     op.drop_table("manager_people")
-    op.drop_table("inbox")
-    op.drop_table("idempotency_keys")
+    drop_kit_tables()
     with op.batch_alter_table("goal_facts", schema=None) as batch_op:
         batch_op.drop_index("ix_goal_facts_owner")
         batch_op.drop_index("ix_goal_facts_attention_order")

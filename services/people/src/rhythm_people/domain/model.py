@@ -28,6 +28,7 @@ from rhythm_shared.contracts.v1.people import (
     OrgUnitUpserted,
 )
 from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
+from rhythm_shared.kit.errors import InvalidInput
 
 Kind = Literal["org_unit", "employee"]
 
@@ -287,6 +288,12 @@ def plan_sync(
             ):
                 plan.newer_versions[e.employee_id] = version
     return plan
+
+
+def check_tenant(caller_tenant: str, stated_tenant: str | None) -> None:
+    """A body may state its tenant; it must be the caller's (a token never writes elsewhere)."""
+    if stated_tenant is not None and stated_tenant != caller_tenant:
+        raise InvalidInput.field("tenant_id", msg="does not match the tenant of your token")
 
 
 def keep_head(unit: OrgUnit, stored: OrgUnit | None) -> OrgUnit:
