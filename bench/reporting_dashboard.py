@@ -30,11 +30,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reporting_data import stream
 
-from rhythm_reporting.adapters.store import ReadModelStore, ensure_active_generation
+from rhythm_reporting.adapters.db import kit
+from rhythm_reporting.adapters.store import ensure_active_generation
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
+from rhythm_reporting.commands import ProjectEvents
+from rhythm_reporting.handlers import project_events
 from rhythm_reporting.main import Settings, build
-from rhythm_reporting.use_cases import project_events
 from rhythm_shared.kit.auth import issue_token
-from rhythm_shared.kit.clock import ManualClock
+from rhythm_shared.kit.clock import ManualClock, SystemClock
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.migrations import upgrade_to_head
 from rhythm_shared.kit.settings import DEV_JWT_SECRET
@@ -65,9 +68,11 @@ async def load(url: str, employees: int, months: int, batch: int) -> int:
     count = 0
     started = time.perf_counter()
     while chunk := list(islice(events, batch)):
-        async with sessions() as session, session.begin():
+        async with SqlReportingUnitOfWork(
+            sessions, kit, SystemClock(), "reporting", generation=1
+        ) as uow:
             await project_events(
-                ReadModelStore(session, 1), [(f"ev-{count + i}", e) for i, e in enumerate(chunk)]
+                uow, ProjectEvents.of((f"ev-{count + i}", e) for i, e in enumerate(chunk))
             )
         count += len(chunk)
         if count % (batch * 50) < batch:

@@ -33,17 +33,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reporting_data import stream
 
-from rhythm_reporting.adapters.db import consumer_positions
+from rhythm_reporting.adapters.db import consumer_positions, kit
 from rhythm_reporting.adapters.store import (
-    ReadModelStore,
     ensure_active_generation,
 )
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
+from rhythm_reporting.commands import ProjectEvents
 from rhythm_reporting.entrypoints.consumers import (
     BatchApplier,
     LiveIngest,
     every_topic,
 )
-from rhythm_reporting.use_cases import project_events
+from rhythm_reporting.handlers import project_events
 from rhythm_shared.contracts.envelope import from_record, to_record
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import SystemClock
@@ -195,13 +196,18 @@ async def floor(bootstrap: str, prefix: str, url: str, seconds: float) -> tuple[
             for records in batch.values():
                 for record in records:
                     envelope = from_record(record.headers or (), record.value)
-                    async with sessions() as session, session.begin():  # type: ignore[operator]
-                        store = ReadModelStore(session, 1)
+                    async with SqlReportingUnitOfWork(
+                        sessions,  # type: ignore[arg-type]
+                        kit,
+                        SystemClock(),
+                        "reporting",
+                        generation=1,
+                    ) as uow:
                         tp = (record.topic, record.partition)
-                        stored = await store.positions([record.topic])
+                        stored = await uow.read_model.positions([record.topic])
                         if record.offset >= stored.get(tp, 0):
-                            await project_events(store, [(envelope.id, envelope.event)])
-                            await store.save_positions({tp: record.offset + 1}, now)
+                            await project_events(uow, ProjectEvents(events=(envelope,)))
+                            await uow.read_model.save_positions({tp: record.offset + 1}, now)
                     done += 1
                     if time.perf_counter() - started >= seconds:
                         break

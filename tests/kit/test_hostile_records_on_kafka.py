@@ -74,10 +74,10 @@ def raise_in_projection(monkeypatch: pytest.MonkeyPatch) -> None:
     consumers = import_module("rhythm_reporting.entrypoints.consumers")
     project = consumers.project_events
 
-    async def projecting(store: Any, events: Any, **options: Any) -> Any:
-        if any(event_id == RAISES for event_id, _ in events):
+    async def projecting(uow: Any, command: Any) -> Any:
+        if any(envelope.id == RAISES for envelope in command.events):
             raise ValueError("this event cannot be applied")
-        return await project(store, events, **options)
+        return await project(uow, command)
 
     monkeypatch.setattr(consumers, "project_events", projecting)
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from rhythm_reporting.adapters.db import kit
 from rhythm_reporting.adapters.queries import Queries
-from rhythm_reporting.adapters.store import ReadModelStore, ensure_active_generation
+from rhythm_reporting.adapters.store import ensure_active_generation
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
+from rhythm_reporting.commands import ProjectEvents
+from rhythm_reporting.handlers import project_events
 from rhythm_reporting.main import MIGRATIONS
-from rhythm_reporting.use_cases import project_events
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import CheckinDue, CheckinKind, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.migrations import upgrade_to_head
 
@@ -82,9 +86,10 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
         sessions = session_factory(engine)
         async with sessions() as session, session.begin():
             generation = await ensure_active_generation(session, EARLY)
-            await project_events(
-                ReadModelStore(session, generation), [(f"e{i}", e) for i, e in enumerate(events)]
-            )
+        async with SqlReportingUnitOfWork(
+            sessions, kit, ManualClock(EARLY), "reporting", generation=generation
+        ) as uow:
+            await project_events(uow, ProjectEvents.of((f"e{i}", e) for i, e in enumerate(events)))
         async with engine.connect() as conn:
             q = await Queries.open(conn, T)
 

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reporting_harness import StartReporting, publish_fast
 
-from rhythm_reporting.dashboards import Report
 from rhythm_reporting.entrypoints.http import render_csv
+from rhythm_reporting.queries import Report
 from rhythm_shared.contracts.v1.people import OrgUnitUpserted
 
 FORMULA_START = "=+-@\t\r"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from rhythm_reporting.adapters.db import kit, metadata
 from rhythm_reporting.adapters.store import ensure_active_generation
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.entrypoints.consumers import (
     GROUP,
     BatchApplier,
@@ -28,7 +29,6 @@ from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.crypto import load_kek
 from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
 from rhythm_shared.kit.runtime import Runtime
-from rhythm_shared.kit.uow import UnitOfWork
 
 __all__ = ["Settings", "build"]
 
@@ -53,7 +53,7 @@ class Ingest:
     task: asyncio.Task[None] | None = None
 
 
-ReportingRuntime = Runtime[Settings, UnitOfWork, Ingest]
+ReportingRuntime = Runtime[Settings, SqlReportingUnitOfWork, Ingest]
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -140,6 +140,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Fa
             settings=settings,
             metadata=metadata,
             tables=kit,
+            unit_of_work=SqlReportingUnitOfWork,
             migrations=MIGRATIONS,
             routers=[dashboards_router, dashboard_page_router],
             on_start=on_start,

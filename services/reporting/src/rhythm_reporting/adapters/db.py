@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
 )
 
+from rhythm_reporting.domain.projection import PEOPLE_COLUMNS as PEOPLE_COLUMNS
 from rhythm_shared.kit.db import UtcDateTime, define_kit_tables, new_metadata
 from rhythm_shared.kit.people import define_directory_tables
 
@@ -359,6 +360,25 @@ manager_people = Table(
     comment="Team size of each manager (suppression of small teams).",
 )
 
+#: The families of facts whose contributors the small-group rule counts (domain/metrics.py).
+CONTRIBUTOR_FAMILIES = ("obligations", "checkins", "pulse", "feedback_given", "feedback_received")
+
+unit_contributors = Table(
+    "unit_contributors",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("org_unit_id", Id, primary_key=True, comment="The unit; '*' is the whole tenant."),
+    Column("family", String(32), primary_key=True, comment="obligations, checkins, pulse, ..."),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC)."),
+    Column("person_id", Id, primary_key=True, comment="A contributor (pseudonymous once erased)."),
+    _count("facts", "The person's facts of the family in the month in the subtree (> 0)."),
+    comment=(
+        "The distinct people whose facts make each unit subtree's monthly figures, where they "
+        "were at the time (the small-group rule's contributors); a row goes when its count is 0."
+    ),
+)
+
 #: Sortable share missed (-1 when nothing is resolved yet), computed by the database.
 MISSED_SHARE = "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)"
 
@@ -397,21 +417,16 @@ FACT_TABLES: dict[str, tuple[Table, str]] = {
     "feedback": (feedback_facts, "feedback_id"),
     "goal": (goal_facts, "goal_id"),
 }
-#: Columns that name the employees a fact is attributed through (re-resolved on HR changes).
-PEOPLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "obligation": ("employee_id",),
-    "checkin": ("employee_id",),
-    "reflection": ("employee_id",),
-    "feedback": ("giver_id", "receiver_id"),
-    "goal": ("owner_id",),
-}
 ROLLUP_TABLES: dict[str, Table] = {
     "unit_month_stats": unit_month_stats,
     "unit_goal_stats": unit_goal_stats,
     "unit_people": unit_people,
+    "unit_contributors": unit_contributors,
     "manager_people": manager_people,
     "manager_period_stats": manager_period_stats,
 }
+#: Rollups whose rows are members (a person in a unit's month), removed when they reach 0.
+MEMBERSHIP_ROLLUPS = frozenset({"unit_contributors"})
 GENERATIONAL_TABLES: tuple[Table, ...] = (
     org_units,
     employee_versions,

@@ -24,6 +24,7 @@ from rhythm_reporting.adapters.db import (
     org_units,
     read_model_generations,
     reflection_facts,
+    unit_contributors,
     unit_goal_stats,
     unit_month_stats,
     unit_people,
@@ -329,11 +330,12 @@ class Queries:
 
     # -- contributors (the small-group rule, domain/metrics.py) --------------------------------
     #
-    # Each count reads the (unit, time, person) indexes of migration 0005, one range per unit
-    # asked for: the units are always listed (the whole tenant too, see ``units_with_facts``),
-    # and ``cap`` stops the scan once that many people are found (the rule mostly asks only
-    # whether a group is small). The person is selected as an expression so that no planner
-    # walks the per-person index for its order instead.
+    # A monthly cell's contributors are kept at ingest (unit_contributors: one row per unit
+    # subtree, family, month and person): one index range per unit. The facts' (unit, time,
+    # person) indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule
+    # 2) and goals. ``cap`` stops a scan once that many people are found (the rule mostly asks
+    # only whether a group is small). A fact's person is selected as an expression so that no
+    # planner walks the per-person index for its order instead.
 
     async def contributors(
         self,
@@ -345,8 +347,38 @@ class Queries:
     ) -> int:
         """Distinct people whose facts of ``family`` fall in [start, end) in ``units`` (None: a
         fact with no unit), counting up to ``cap``."""
+        return await self._count_people(self._fact_people(family, start, end, units), cap)
+
+    async def rolled_up_contributors(
+        self, family: str, month: str, units: Sequence[str], cap: int | None = None
+    ) -> int:
+        """Distinct people of ``family`` in ``month`` in the subtrees of ``units`` ('*': the
+        whole tenant), counting up to ``cap``: read from the contributors kept at ingest
+        (unit_contributors), one index range per unit."""
+        return await self._count_people(self._rolled_up_people(family, month, units), cap)
+
+    async def contributors_outside(
+        self,
+        family: str,
+        month: str,
+        own: Sequence[str | None],
+        subtrees: Sequence[str],
+        cap: int | None = None,
+    ) -> int:
+        """Distinct people of ``family`` in ``month`` with facts in the units ``own`` (only
+        there, not below; None: no unit) or in the subtrees of ``subtrees``, up to ``cap``."""
+        start, end = Period.parse(month).bounds
+        selects = [
+            *self._fact_people(family, start, end, own),
+            *self._rolled_up_people(family, month, subtrees),
+        ]
+        return await self._count_people(selects, cap)
+
+    def _fact_people(
+        self, family: str, start: datetime, end: datetime, units: Sequence[str | None]
+    ) -> list[Select[Any]]:
         if not units:
-            return 0
+            return []
         selects = []
         for table, person, at, unit, required in _SOURCES[family]:
             where = [
@@ -359,7 +391,20 @@ class Queries:
             if required is not None:
                 where.append(table.c[required].is_not(None))
             selects.append(select(_unordered(table.c[person]).label("person")).where(*where))
-        return await self._count_people(selects, cap)
+        return selects
+
+    def _rolled_up_people(self, family: str, month: str, units: Sequence[str]) -> list[Select[Any]]:
+        t = unit_contributors
+        return [
+            select(t.c.person_id).where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.org_unit_id == unit,
+                t.c.family == family,
+                t.c.month == month,
+            )
+            for unit in units
+        ]
 
     async def units_with_facts(self, family: str, months: Sequence[str]) -> list[str]:
         """The units (leaves and their ancestors, as the rollups hold them) with facts of

@@ -1,4 +1,6 @@
-"""Loading and bulk-writing the read model of one generation, inside the caller's transaction."""
+"""Every SQL statement of reporting's write side: loading and bulk-writing the read model of one
+generation inside the caller's transaction, the erasure's pseudonymisation, and the generations.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +9,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Table, func, or_, select, text, update
+from sqlalchemy import Boolean, Table, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_reporting.adapters.db import (
     FACT_TABLES,
+    GENERATIONAL_TABLES,
+    MEMBERSHIP_ROLLUPS,
     PEOPLE_COLUMNS,
     ROLLUP_TABLES,
     consumer_positions,
+    directory,
     employee_versions,
     employees,
     key_columns,
     org_units,
     read_model_generations,
+    unit_contributors,
     value_columns,
 )
+from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
 
 CHUNK = 500
@@ -246,9 +253,7 @@ class ReadModelStore:
                 out[row["org_unit_id"]][tuple(row[k] for k in keys)] = {v: row[v] for v in values}
         return dict(out)
 
-    async def add_to_rollup(
-        self, table_name: str, rows: Sequence[tuple[str, tuple[Any, ...], Mapping[str, int]]]
-    ) -> None:
+    async def add_to_rollup(self, table_name: str, rows: RollupRows) -> None:
         """``count = count + delta`` for each (tenant, key, deltas) row, inserting new rows."""
         if not rows:
             return
@@ -263,6 +268,79 @@ class ReadModelStore:
                 row[v] = deltas.get(v, 0)
             params.append(row)
         await self._bulk_upsert(table, params, increment=True)
+        if table_name in MEMBERSHIP_ROLLUPS:
+            # A member whose last fact went is no member: the row goes (only rows that fell).
+            fell = [p for p in params if any(p[v] < 0 for v in values)]
+            for chunk in _chunks(fell):
+                await self.session.execute(
+                    delete(table).where(
+                        table.c.generation == self.generation,
+                        tuple_(table.c.tenant_id, *(table.c[k] for k in keys)).in_(
+                            [(p["tenant_id"], *(p[k] for k in keys)) for p in chunk]
+                        ),
+                        *(table.c[v] <= 0 for v in values),
+                    )
+                )
+
+    # -- erasure -----------------------------------------------------------------------------
+
+    async def erased(self, tenant: str, people: Iterable[str]) -> set[str]:
+        wanted = sorted(set(people))
+        if not wanted:
+            return set()
+        e = directory.employees
+        found = await self.session.scalars(
+            select(e.c.employee_id).where(
+                e.c.tenant_id == tenant,
+                e.c.employee_id.in_(wanted),
+                e.c.erased_at.is_not(None),
+            )
+        )
+        return set(found.all())
+
+    async def data_key(self, tenant: str, employee_id: str) -> tuple[str, str] | None:
+        k = directory.keys
+        row = (
+            await self.session.execute(
+                select(k.c.key_id, k.c.wrapped_key).where(
+                    k.c.tenant_id == tenant,
+                    k.c.employee_id == employee_id,
+                    k.c.wrapped_key.is_not(None),
+                )
+            )
+        ).first()
+        return None if row is None else (row.key_id, row.wrapped_key)
+
+    async def pseudonymise(self, tenant: str, person: str, alias: str) -> None:
+        """Every generation's rows, not only this one's: a rebuild in progress forgets too."""
+        session = self.session
+        for kind, (table, _) in FACT_TABLES.items():
+            for column in PEOPLE_COLUMNS[kind]:
+                where = [table.c.tenant_id == tenant, table.c[column] == person]
+                values: dict[str, str | None] = {column: alias}
+                if kind == "goal":
+                    where.append(table.c.owner_type == "person")
+                    # A goal of their own may say something of them: its title goes with the name.
+                    values["title"] = None
+                await session.execute(update(table).where(*where).values(values))
+        # The contributors the small-group rule counts: the same person, under the same alias.
+        c = unit_contributors
+        await session.execute(
+            update(c)
+            .where(c.c.tenant_id == tenant, c.c.person_id == person)
+            .values(person_id=alias)
+        )
+        v, e = employee_versions, employees
+        await session.execute(
+            update(v)
+            .where(v.c.tenant_id == tenant, v.c.employee_id == person)
+            .values(employee_id=alias, display_name="")
+        )
+        await session.execute(
+            update(e)
+            .where(e.c.tenant_id == tenant, e.c.employee_id == person)
+            .values(employee_id=alias, display_name=None)
+        )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -440,3 +518,14 @@ async def retired_generations(session: AsyncSession) -> list[int]:
         )
     )
     return [r[0] for r in rows.all()]
+
+
+async def drop_generations(session: AsyncSession, generations: Sequence[int]) -> None:
+    """Delete the rows of ``generations`` (the record of each generation stays, as dropped)."""
+    for table in (*GENERATIONAL_TABLES, consumer_positions):
+        await session.execute(table.delete().where(table.c.generation.in_(generations)))
+    await session.execute(
+        update(read_model_generations)
+        .where(read_model_generations.c.generation.in_(generations))
+        .values(status="dropped")
+    )

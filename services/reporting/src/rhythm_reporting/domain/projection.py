@@ -15,7 +15,6 @@ subtree, so a dashboard reads one row per unit and month; the tenant total is th
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -162,6 +161,15 @@ class OrgTree:
 # ------------------------------------------------------------------------------------------
 
 FACT_KINDS = ("obligation", "checkin", "reflection", "feedback", "goal")
+#: Columns that name the employees a fact is attributed through (re-resolved on HR changes,
+#: moved to a pseudonym on erasure).
+PEOPLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "obligation": ("employee_id",),
+    "checkin": ("employee_id",),
+    "reflection": ("employee_id",),
+    "feedback": ("giver_id", "receiver_id"),
+    "goal": ("owner_id",),
+}
 
 
 @dataclass(frozen=True)
@@ -345,7 +353,7 @@ def link_completions(facts: Mapping[FactRef, Fact], obligations: dict[FactRef, F
             continue
         oref = FactRef("obligation", ref.tenant_id, fact["obligation_id"])
         obligation = obligations.setdefault(oref, {})
-        _fill(obligation, "employee_id", fact["employee_id"])
+        _fill(obligation, "employee_id", fact.get("employee_id"))
         _fill(obligation, "manager_id", fact["manager_id"])
         _fill(obligation, "kind", fact["kind"])
         if fact.get("obligation_due_at") is not None:
@@ -417,6 +425,14 @@ def _pulse_counts(pulse: int | None) -> dict[str, int]:
     return {"pulse_responses": 1, "pulse_sum": pulse, f"pulse_{pulse}": 1}
 
 
+def _contributor(unit: str | None, family: str, at: datetime, person: str | None) -> Contribution:
+    """The person is one of the contributors of ``family`` in the month of ``at``, in ``unit``
+    and every unit above it (the small-group rule's counts, domain/metrics.py). Counted per
+    fact, so the person stays one as long as any fact of theirs is there."""
+    counts = {"facts": 1} if person else {}  # a fact that names nobody (a partial test fact)
+    return Contribution("unit_contributors", unit, (family, month_of(at), person), counts)
+
+
 def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
     """What a fact adds to the rollups (empty for a fact that does not count yet)."""
     if not fact:
@@ -430,6 +446,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         counts = {"obligations": 1, outcome: 1}
         unit = fact.get("org_unit_id")
         out.append(Contribution("unit_month_stats", unit, (month_of(due),), counts))
+        out.append(_contributor(unit, "obligations", due, fact.get("employee_id")))
         if fact.get("manager_id"):
             for label in period_labels(due):
                 out.append(
@@ -442,25 +459,28 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         counts = {"checkins": 1, **_pulse_counts(fact.get("pulse"))}
         if fact.get("initiated_by") == "employee":
             counts["checkins_employee_initiated"] = 1
-        out.append(
-            Contribution("unit_month_stats", fact.get("org_unit_id"), (month_of(held),), counts)
-        )
+        unit = fact.get("org_unit_id")
+        out.append(Contribution("unit_month_stats", unit, (month_of(held),), counts))
+        out.append(_contributor(unit, "checkins", held, fact.get("employee_id")))
+        if fact.get("pulse") is not None:
+            out.append(_contributor(unit, "pulse", held, fact.get("employee_id")))
     elif kind == "reflection":
         pulse = _pulse_counts(fact.get("pulse"))
         if pulse:
-            month = month_of(fact["submitted_at"])
-            out.append(Contribution("unit_month_stats", fact.get("org_unit_id"), (month,), pulse))
+            at, unit = fact["submitted_at"], fact.get("org_unit_id")
+            out.append(Contribution("unit_month_stats", unit, (month_of(at),), pulse))
+            out.append(_contributor(unit, "pulse", at, fact.get("employee_id")))
     elif kind == "feedback":
-        when = (month_of(fact["given_at"]),)
+        at = fact["given_at"]
+        when = (month_of(at),)
         given = {"feedback_given": 1, f"feedback_{fact['kind']}": 1}
         if fact.get("requested"):
             given["feedback_requested"] = 1
-        out.append(Contribution("unit_month_stats", fact.get("giver_unit_id"), when, given))
-        out.append(
-            Contribution(
-                "unit_month_stats", fact.get("receiver_unit_id"), when, {"feedback_received": 1}
-            )
-        )
+        giver_unit, receiver_unit = fact.get("giver_unit_id"), fact.get("receiver_unit_id")
+        out.append(Contribution("unit_month_stats", giver_unit, when, given))
+        out.append(Contribution("unit_month_stats", receiver_unit, when, {"feedback_received": 1}))
+        out.append(_contributor(giver_unit, "feedback_given", at, fact.get("giver_id")))
+        out.append(_contributor(receiver_unit, "feedback_received", at, fact.get("receiver_id")))
     elif kind == "goal":
         if not goal_is_counted(fact) or fact.get("created_at") is None:
             return []
@@ -486,7 +506,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
 
 
 #: Rollups whose unit rows hold the totals of the unit's subtree (plus the tenant row ``*``).
-SUBTREE_ROLLUPS = ("unit_month_stats", "unit_goal_stats", "unit_people")
+SUBTREE_ROLLUPS = ("unit_month_stats", "unit_goal_stats", "unit_people", "unit_contributors")
 RowKey = tuple[str, str, tuple[Any, ...]]  # (table, tenant, key incl. unit for unit rollups)
 
 
@@ -494,11 +514,11 @@ RowKey = tuple[str, str, tuple[Any, ...]]  # (table, tenant, key incl. unit for 
 class Deltas:
     """Pending changes to rollup rows, summed; zero rows are dropped when written."""
 
-    rows: dict[RowKey, Counter[str]] = field(default_factory=dict)
+    rows: dict[RowKey, dict[str, int]] = field(default_factory=dict)
     #: (table, tenant, unit) -> keys of that unit's pending rows (subtree rollups only).
     by_unit: dict[tuple[str, str, str], set[tuple[Any, ...]]] = field(default_factory=dict)
     #: Contributions to subtree rollups by leaf unit, not yet spread over the ancestors.
-    leaf: dict[tuple[str, str, str | None, tuple[Any, ...]], Counter[str]] = field(
+    leaf: dict[tuple[str, str, str | None, tuple[Any, ...]], dict[str, int]] = field(
         default_factory=dict
     )
     _tree: OrgTree = field(default_factory=lambda: OrgTree({}))
@@ -514,11 +534,11 @@ class Deltas:
         row_key = (table, tenant, key)
         bucket = self.rows.get(row_key)
         if bucket is None:
-            bucket = self.rows[row_key] = Counter()
+            bucket = self.rows[row_key] = {}
             if table in SUBTREE_ROLLUPS:
                 self.by_unit.setdefault((table, tenant, key[0]), set()).add(key)
         for column, value in counts.items():
-            bucket[column] += sign * value
+            bucket[column] = bucket.get(column, 0) + sign * value
 
     def add_contribution(self, tenant: str, c: Contribution, tree: OrgTree, sign: int) -> None:
         if c.table not in SUBTREE_ROLLUPS:
@@ -526,21 +546,24 @@ class Deltas:
             return
         # Summed per leaf unit first; spread over the unit's ancestors once, when written.
         self._tree = tree
-        bucket = self.leaf.get((c.table, tenant, c.unit, c.key))
+        leaf_key = (c.table, tenant, c.unit, c.key)
+        bucket = self.leaf.get(leaf_key)
         if bucket is None:
-            bucket = self.leaf[(c.table, tenant, c.unit, c.key)] = Counter()
+            bucket = self.leaf[leaf_key] = {}
         for column, value in c.counts.items():
-            bucket[column] += sign * value
+            bucket[column] = bucket.get(column, 0) + sign * value
 
     def _spread(self) -> None:
         for (table, tenant, unit, key), counts in self.leaf.items():
+            if not any(counts.values()):  # a fact that changed and stays where it was
+                continue
             for ancestor in (*self._tree.chain(unit), TENANT):
                 self.add(table, tenant, (ancestor, *key), counts, +1)
         self.leaf.clear()
 
     def pending_for_unit(
         self, table: str, tenant: str, unit: str
-    ) -> dict[tuple[Any, ...], Counter[str]]:
+    ) -> dict[tuple[Any, ...], dict[str, int]]:
         """The unit's pending changes, by the rest of the row key (without the unit)."""
         self._spread()
         keys = self.by_unit.get((table, tenant, unit), ())

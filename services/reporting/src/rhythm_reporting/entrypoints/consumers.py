@@ -39,14 +39,16 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rhythm_reporting.adapters.store import ReadModelStore, active_generation
-from rhythm_reporting.use_cases import project_events
+from rhythm_reporting.adapters.db import kit
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork, checkpoint_wal
+from rhythm_reporting.commands import ProjectEvents
+from rhythm_reporting.domain.erasure import SERVICE
+from rhythm_reporting.handlers import project_events
 from rhythm_shared.contracts.base import EVENT_TYPES
 from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, EnvelopeError, from_record
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.consumer import CONSUMED, dead_letter, header_text, is_infrastructure
-from rhythm_shared.kit.db import write_gate
 from rhythm_shared.kit.kafka import client_security
 from rhythm_shared.kit.lag import record_success
 
@@ -61,24 +63,6 @@ BATCH_SECONDS = Histogram("rhythm_reporting_batch_seconds", "Time to apply one b
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 Positions = dict[tuple[str, int], int]
-
-
-async def checkpoint_wal(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """On SQLite, truncate the write-ahead log after an erasure has committed, so no old page
-    with the person's name stays in it (PostgreSQL: nothing to do, the rows are gone)."""
-    engine = sessions.kw["bind"]
-    if engine.dialect.name != "sqlite":
-        return
-    try:
-        async with write_gate(engine), engine.connect() as conn:
-            # On the driver's connection, outside any transaction (a checkpoint cannot run in one).
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if (await cursor.fetchone() or (0,))[0]:
-                log.warning("wal_checkpoint_busy")
-    except Exception:  # the next checkpoint (SQLite's own, or the next erasure) will do
-        log.exception("wal_checkpoint_failed")
 
 
 def every_topic(prefix: str) -> list[str]:
@@ -144,22 +128,14 @@ class BatchApplier:
         #: None: the live model, i.e. the active generation, looked up in each transaction.
         self.generation = generation
 
-    async def _target(self, session: AsyncSession) -> ReadModelStore:
-        if self.generation is not None:
-            return ReadModelStore(session, self.generation)
-        store = ReadModelStore(session, 0)
-        # Live writers take one lock, then read the pointer: a rebuild's swap (which takes the
-        # same lock) is either wholly before this batch or wholly after it.
-        await store.lock_live_writers()
-        active = await active_generation(session)
-        if active is None:
-            raise RuntimeError("no active read-model generation (the service creates one)")
-        store.generation = active
-        return store
+    def _uow(self) -> SqlReportingUnitOfWork:
+        return SqlReportingUnitOfWork(
+            self.sessions, kit, self.clock, SERVICE, generation=self.generation, kek=self.kek
+        )
 
     async def positions(self) -> Positions:
-        async with self.sessions() as session, session.begin():
-            return await (await self._target(session)).positions()
+        async with self._uow() as uow:
+            return await uow.read_model.positions()
 
     async def apply(self, records: Sequence[Record]) -> Positions:
         """Apply one batch in one transaction; returns the stored positions after it.
@@ -224,16 +200,13 @@ class BatchApplier:
             ),
             BATCH_SECONDS.time(),
         ):
-            async with self.sessions() as session, session.begin():
-                store = await self._target(session)
+            async with self._uow() as uow:
+                store = uow.read_model
                 stored = await store.positions({r.topic for r in records})
                 fresh = [d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)]
                 try:
-                    projected = await project_events(
-                        store,
-                        [(d.envelope.id, d.envelope.event) for d in fresh if d.envelope],
-                        kek=self.kek,
-                        clock=self.clock,
+                    await project_events(
+                        uow, ProjectEvents(events=tuple(d.envelope for d in fresh if d.envelope))
                     )
                 except Exception as exc:
                     if is_infrastructure(exc):
@@ -257,7 +230,7 @@ class BatchApplier:
                 await store.save_positions(
                     {tp: o for tp, o in advanced.items() if stored.get(tp) != o}, self.clock.now()
                 )
-        if projected.erased:
+        if uow.compact:
             await checkpoint_wal(self.sessions)
         INGESTED.labels("applied").inc(sum(1 for d in fresh if d.envelope))
         INGESTED.labels("dead_lettered").inc(sum(1 for d in fresh if d.envelope is None))

@@ -14,10 +14,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rhythm_reporting import dashboards
+from rhythm_reporting import queries
 from rhythm_reporting.adapters.queries import Queries
-from rhythm_reporting.dashboards import DEFINITIONS, SUPPRESSION, Report, Scope
 from rhythm_reporting.domain.periods import Period, recent_periods
+from rhythm_reporting.queries import DEFINITIONS, SUPPRESSION, Report, Scope
 from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.http import PrincipalDep, RuntimeDep
@@ -167,8 +167,8 @@ async def _report(
     minimum = runtime.settings.min_group_size
     async with runtime.uow.read() as session:
         q = await Queries.open(await session.connection(), principal.tenant)
-        scope = await dashboards.resolve_scope(q, principal, unit)
-        chosen = dashboards.parse_period(period, Period.quarter_of(runtime.clock.now()))
+        scope = await queries.resolve_scope(q, principal, unit)
+        chosen = queries.parse_period(period, Period.quarter_of(runtime.clock.now()))
         return await compute(q, scope, chosen, minimum, limit)
 
 
@@ -240,56 +240,56 @@ _register(
     "/cadence-adherence",
     "cadence-adherence",
     "Cadence adherence: % on time, late, missed; change; monthly trend",
-    _unlimited(dashboards.cadence_adherence),
+    _unlimited(queries.cadence_adherence),
     limited=False,
 )
 _register(
     "/cadence-adherence/by-unit",
     "cadence-adherence-by-unit",
     "Cadence adherence of each unit below the selected one",
-    _unlimited(dashboards.cadence_adherence_by_unit),
+    _unlimited(queries.cadence_adherence_by_unit),
     limited=False,
 )
 _register(
     "/manager-adherence",
     "manager-adherence",
     "Managers whose teams miss most",
-    dashboards.manager_adherence,
+    queries.manager_adherence,
     limited=True,
 )
 _register(
     "/ownership",
     "ownership",
     "Ownership: share of check-ins initiated by employees",
-    _unlimited(dashboards.ownership),
+    _unlimited(queries.ownership),
     limited=False,
 )
 _register(
     "/feedback",
     "feedback",
     "Feedback frequency per person, by unit",
-    _unlimited(dashboards.feedback),
+    _unlimited(queries.feedback),
     limited=False,
 )
 _register(
     "/goals",
     "goals",
     "Goal progress distribution",
-    _unlimited(dashboards.goals),
+    _unlimited(queries.goals),
     limited=False,
 )
 _register(
     "/goals/attention",
     "goals-attention",
     "At-risk and stale goals",
-    dashboards.goals_attention,
+    queries.goals_attention,
     limited=True,
 )
 _register(
     "/workload-pulse",
     "workload-pulse",
     "Workload pulse trend",
-    _unlimited(dashboards.workload_pulse),
+    _unlimited(queries.workload_pulse),
     limited=False,
 )
 
@@ -298,7 +298,7 @@ async def _units(runtime: DashboardRuntime, principal: Principal) -> Report:
     minimum = runtime.settings.min_group_size
     async with runtime.uow.read() as session:
         q = await Queries.open(await session.connection(), principal.tenant)
-        report = await dashboards.units(q, principal, minimum)
+        report = await queries.units(q, principal, minimum)
     now = runtime.clock.now()
     report.extra = {"periods": recent_periods(now), "default_period": Period.quarter_of(now).label}
     return report

@@ -21,15 +21,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rhythm_reporting.adapters.db import (
-    GENERATIONAL_TABLES,
-    consumer_positions,
-    read_model_generations,
-)
 from rhythm_reporting.adapters.store import (
     ReadModelStore,
     activate_generation,
     active_generation,
+    drop_generations,
     ensure_active_generation,
     retired_generations,
     start_generation,
@@ -174,13 +170,6 @@ async def drop_retired(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
     """Delete the rows of retired generations (the record of each generation stays)."""
     async with sessions() as session, session.begin():
         retired = await retired_generations(session)
-        if not retired:
-            return []
-        for table in (*GENERATIONAL_TABLES, consumer_positions):
-            await session.execute(table.delete().where(table.c.generation.in_(retired)))
-        await session.execute(
-            read_model_generations.update()
-            .where(read_model_generations.c.generation.in_(retired))
-            .values(status="dropped")
-        )
+        if retired:
+            await drop_generations(session, retired)
     return retired

@@ -1,4 +1,4 @@
-"""The dashboard's questions, answered from the read model (read-side use cases).
+"""The read side: the dashboard's questions, answered from the read model.
 
 Each function returns a :class:`Report`: a headline ``summary`` and one table (``rows``, with
 ``columns`` described), which the HTTP layer renders as JSON or CSV. Definitions live in
@@ -318,14 +318,37 @@ class SmallGroups:
 
     async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
         """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
-        the same answer whatever was counted before."""
+        the same answer whatever was counted before. Monthly families read the contributors
+        kept at ingest for the subtree; goals count their owners from the facts."""
         cap = cap or self.minimum
         key = (family, slot, unit)
         cached = self._cells.get(key)
         if cached is None or (cached[0] >= cached[1] and cached[1] < cap):
-            n = await self._count(family, slot, await self._cell_units(family, slot, unit), cap)
+            if family == "goals":
+                units = await self._cell_units(family, slot, unit)
+                n = await self._count(family, slot, units, cap)
+            else:
+                n = await self.q.rolled_up_contributors(family, slot, [unit], cap)
             cached = self._cells[key] = (n, cap)
         return min(cached[0], cap)
+
+    async def _residual(self, family: str, slot: str, node: str, shown: set[str]) -> int:
+        """The people of a cell outside its shown children, up to ``minimum``: the node's own
+        facts and its hidden children's subtrees (for the tenant: facts with no unit or in units
+        under no top unit, and the hidden top units)."""
+        org = await self.org()
+        if family == "goals":
+            covered = {u for k in shown for u in org.subtree(k)}
+            cell = await self._cell_units(family, slot, node)
+            rest = [u for u in cell if u not in covered]
+            return await self._count(family, slot, rest, self.minimum)
+        hidden = [k for k in org.children(node) if k not in shown]
+        own: list[str | None] = [node]
+        if node == TENANT:
+            placed = {u for k in org.children(TENANT) for u in org.subtree(k)}
+            cell = await self._cell_units(family, slot, node)
+            own = [u for u in cell if u not in placed]
+        return await self.q.contributors_outside(family, slot, own, hidden, self.minimum)
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
@@ -336,11 +359,8 @@ class SmallGroups:
         org = await self.org()
         counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
         shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
-        cell = await self._cell_units(family, slot, node)
         while True:
-            covered = {u for k in shown for u in org.subtree(k)}
-            rest = [u for u in cell if u not in covered]
-            residual = await self._count(family, slot, rest, self.minimum)
+            residual = await self._residual(family, slot, node, shown)
             if not too_small(residual, self.minimum):
                 break
             # Only now do the sizes of the shown parts matter: the smallest below the cap, else

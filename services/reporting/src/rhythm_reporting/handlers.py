@@ -1,23 +1,27 @@
-"""Reporting's use cases: project a batch of events into the read model.
+"""Reporting's handlers: the projection of events into the read model (cosmicpython's
+message bus is the model).
 
-The dashboards' questions are answered in :mod:`rhythm_reporting.dashboards`.
+The ingest sends each batch as one :class:`ProjectEvents` command (``COMMAND_HANDLERS``), so
+the facts of thousands of events are loaded and written in bulk. Inside it, the events that
+change the people directory or the people's data keys each go to their handler
+(``EVENT_HANDLERS``), then every event is folded into the facts (``domain/projection.py``)
+and erasures run last. The dashboards' questions are answered in :mod:`rhythm_reporting.queries`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
-from rhythm_reporting import erasure
-from rhythm_reporting.adapters import db
-from rhythm_reporting.adapters.store import ReadModelStore
+from rhythm_reporting.commands import Command, ProjectEvents
+from rhythm_reporting.domain.erasure import SERVICE, pseudonym
+from rhythm_reporting.domain.ports import ReportingUnitOfWork
 from rhythm_reporting.domain.projection import (
     FACT_KINDS,
+    PEOPLE_COLUMNS,
     SUBTREE_ROLLUPS,
     Deltas,
     EmployeeEvent,
@@ -36,19 +40,19 @@ from rhythm_reporting.domain.projection import (
     resolve,
 )
 from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
     CheckinCompleted,
     EmployeeDeactivated,
     EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
+    PersonDataErased,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
-from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.people import DirectoryProjection
 
 PeopleEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated
 
@@ -64,116 +68,150 @@ class Projected:
     events: int
     facts: int
     rollup_rows: int
-    #: People erased by this batch (the ingest truncates SQLite's WAL after the commit).
+    #: People erased by this batch.
     erased: int = 0
 
 
-_DIRECTORY = DirectoryProjection(db.directory)
+# -- the people directory and data keys (one event at a time) ---------------------------------
 
 
-async def project_events(
-    store: ReadModelStore,
-    events: Sequence[tuple[str, Event]],
-    *,
-    kek: bytes | None = None,
-    clock: Clock | None = None,
-) -> Projected:
-    """Apply ``(event id, event)`` pairs, in order, to the store's generation. The caller owns
-    the transaction (and stores the consumed positions in it).
+async def apply_person_key(
+    uow: ReportingUnitOfWork, envelope: Envelope[PersonKeyIssued | PersonKeyDestroyed]
+) -> None:
+    """Keep the person's data key (it opens the names upserts v2 carry), or destroy it."""
+    await uow.people.apply_key(envelope.event)
 
-    ``kek`` opens the names an upsert v2 carries sealed (without it they project blank)."""
+
+async def apply_employee(
+    uow: ReportingUnitOfWork,
+    envelope: Envelope[EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated],
+) -> None:
+    """Access decisions read the kit's directory (domain/access.py): same transaction, its one
+    rule, so a late or replayed people event changes nothing there."""
+    await uow.people.apply_employee(envelope.event, envelope.id)
+
+
+async def apply_org_unit(uow: ReportingUnitOfWork, envelope: Envelope[OrgUnitUpserted]) -> None:
+    await uow.people.apply_org_unit(envelope.event, envelope.id)
+
+
+async def record_erasure(uow: ReportingUnitOfWork, envelope: Envelope[EmployeeErased]) -> None:
+    """The directory's tombstone (it also destroys the data key); the read model's part is
+    :func:`erase_person`, once the batch's facts are folded."""
+    await uow.people.apply_employee(envelope.event, envelope.id)
+
+
+EVENT_HANDLERS: dict[type[Event], Callable[[ReportingUnitOfWork, Any], Awaitable[None]]] = {
+    PersonKeyIssued: apply_person_key,
+    PersonKeyDestroyed: apply_person_key,
+    EmployeeUpserted: apply_employee,
+    EmployeeUpsertedV2: apply_employee,
+    EmployeeDeactivated: apply_employee,
+    EmployeeErased: record_erasure,
+    OrgUnitUpserted: apply_org_unit,
+}
+#: Handled before the rest of the batch: an upsert v2 and the key that opens it come on two
+#: topics, in either order within a batch (a key is issued once, so applying it early changes
+#: nothing else).
+_KEY_EVENTS = (PersonKeyIssued, PersonKeyDestroyed)
+
+
+# -- the batch ---------------------------------------------------------------------------------
+
+
+async def project_events(uow: ReportingUnitOfWork, cmd: ProjectEvents) -> Projected:
+    """Apply the batch's events, in order, to the unit of work's read-model generation. The
+    caller owns the transaction (and stores the consumed positions in it)."""
+    events = cmd.events
     by_tenant: dict[str, list[tuple[str, Event]]] = defaultdict(list)
     erasures: list[EmployeeErased] = []
-    # Keys first: an upsert v2 and the key that opens it come on two topics, in either order
-    # within a batch (a key is issued once, so applying it early changes nothing else).
-    for _, event in events:
-        if isinstance(event, PersonKeyIssued | PersonKeyDestroyed):
-            await _DIRECTORY.keys.apply(store.session, event)
-    for event_id, event in events:
-        by_tenant[event.tenant_id].append((event_id, event))
-        # Access decisions read the kit's directory (domain/access.py): same transaction, its
-        # one rule, so a late or replayed people event changes nothing there.
-        if isinstance(event, EmployeeErased):
-            # Reported once: a duplicate finds the tombstone (and a rebuild replays into it).
-            if not await _erased(store, event.tenant_id, [event.employee_id]):
-                erasures.append(event)
-            await _DIRECTORY.apply_employee(store.session, event, event_id)
-        elif isinstance(event, PeopleEvent):
-            await _DIRECTORY.apply_employee(store.session, event, event_id)
-        elif isinstance(event, OrgUnitUpserted):
-            await _DIRECTORY.apply_org_unit(store.session, event, event_id)
+    for envelope in events:
+        if isinstance(envelope.event, _KEY_EVENTS):
+            await EVENT_HANDLERS[type(envelope.event)](uow, envelope)
+    for envelope in events:
+        event = envelope.event
+        by_tenant[event.tenant_id].append((envelope.id, event))
+        # An erasure is reported once: a duplicate finds the tombstone (a rebuild replays into it).
+        if isinstance(event, EmployeeErased) and not await uow.read_model.erased(
+            event.tenant_id, [event.employee_id]
+        ):
+            erasures.append(event)
+        handler = EVENT_HANDLERS.get(type(event))
+        if handler is not None and not isinstance(event, _KEY_EVENTS):
+            await handler(uow, envelope)
     facts = rows = 0
     for tenant, tenant_events in by_tenant.items():
-        f, r = await _project_tenant(store, tenant, tenant_events, kek)
+        f, r = await _project_tenant(uow, tenant, tenant_events)
         facts += f
         rows += r
-    for event in erasures:
-        await erasure.erase_person(store, event, clock=clock)
+    for erased in erasures:
+        await erase_person(uow, erased)
     # Facts about an erased person that arrive after the erasure go under a pseudonym too.
     for tenant, tenant_events in by_tenant.items():
         named = {p for _, e in tenant_events for p in _people_named(e)}
         named -= {e.employee_id for e in erasures if e.tenant_id == tenant}
-        for person in sorted(await _erased(store, tenant, named)):
-            await erasure.pseudonymise(store, tenant, person)
+        for person in sorted(await uow.read_model.erased(tenant, named)):
+            await uow.read_model.pseudonymise(tenant, person, pseudonym(tenant, person))
     return Projected(len(events), facts, rows, erased=len(erasures))
+
+
+COMMAND_HANDLERS: dict[type[Command], Callable[[ReportingUnitOfWork, Any], Awaitable[Any]]] = {
+    ProjectEvents: project_events,
+}
+
+
+async def erase_person(uow: ReportingUnitOfWork, event: EmployeeErased) -> None:
+    """The read model's part of an erasure (domain/erasure.py); the directory's tombstone is
+    :func:`record_erasure`'s."""
+    tenant, person = event.tenant_id, event.employee_id
+    await uow.read_model.pseudonymise(tenant, person, pseudonym(tenant, person))
+    await uow.forget_person(tenant, person)
+    await uow.publish(
+        PersonDataErased(
+            tenant_id=tenant,
+            occurred_at=uow.clock.now(),
+            employee_id=person,
+            erasure_id=event.erasure_id,
+            service=SERVICE,
+        )
+    )
+    uow.compact_after_commit()
 
 
 def _people_named(event: Event) -> list[str]:
     ref = fact_ref(event, "")
     if ref is None:
         return []
-    return [v for c in db.PEOPLE_COLUMNS[ref.kind] if isinstance(v := getattr(event, c, None), str)]
+    return [v for c in PEOPLE_COLUMNS[ref.kind] if isinstance(v := getattr(event, c, None), str)]
 
 
-async def _erased(store: ReadModelStore, tenant: str, people: Sequence[str] | set[str]) -> set[str]:
-    """Those of ``people`` the directory holds as erased (tombstones)."""
-    if not people:
-        return set()
-    e = db.directory.employees
-    found = await store.session.scalars(
-        select(e.c.employee_id).where(
-            e.c.tenant_id == tenant,
-            e.c.employee_id.in_(sorted(people)),
-            e.c.erased_at.is_not(None),
-        )
-    )
-    return set(found.all())
-
-
-async def _display_name(store: ReadModelStore, event: EmployeeUpsertedV2, kek: bytes | None) -> str:
+async def _display_name(uow: ReportingUnitOfWork, event: EmployeeUpsertedV2) -> str:
     """The name an upsert v2 carries sealed, opened with the person's key ("" if it won't)."""
-    if kek is None:
+    if uow.kek is None:
         return ""
-    k = db.directory.keys
-    row = (
-        await store.session.execute(
-            select(k.c.key_id, k.c.wrapped_key).where(
-                k.c.tenant_id == event.tenant_id,
-                k.c.employee_id == event.employee_id,
-                k.c.wrapped_key.is_not(None),
-            )
-        )
-    ).first()
-    if row is None:
+    found = await uow.read_model.data_key(event.tenant_id, event.employee_id)
+    if found is None:
         return ""
+    key_id, wrapped = found
     ids = {"tenant_id": event.tenant_id, "employee_id": event.employee_id}
     try:
-        key = crypto.unwrap(kek, row.wrapped_key, key_id=row.key_id, **ids)
+        key = crypto.unwrap(uow.kek, wrapped, key_id=key_id, **ids)
         return crypto.unseal(key, event.sealed.display_name, field="display_name", **ids)
     except crypto.Unreadable:
         return ""
 
 
 async def _project_tenant(
-    store: ReadModelStore, tenant: str, events: Sequence[tuple[str, Event]], kek: bytes | None
+    uow: ReportingUnitOfWork, tenant: str, events: Sequence[tuple[str, Event]]
 ) -> tuple[int, int]:
+    store = uow.read_model
     unit_events = [e for _, e in events if isinstance(e, OrgUnitUpserted)]
     people_events: dict[str, list[EmployeeEvent]] = defaultdict(list)
     fact_events: list[tuple[FactRef, Event]] = []
     wanted: dict[str, set[str]] = defaultdict(set)
     # An erased person's org history is gone for good: no later upsert brings it back.
-    erased = await _erased(
-        store, tenant, {e.employee_id for _, e in events if isinstance(e, PeopleEvent)}
+    erased = await store.erased(
+        tenant, {e.employee_id for _, e in events if isinstance(e, PeopleEvent)}
     )
     for event_id, event in events:
         if isinstance(event, EmployeeErased):
@@ -182,7 +220,7 @@ async def _project_tenant(
             if event.employee_id in erased:
                 continue
             if isinstance(event, EmployeeUpsertedV2):
-                name = await _display_name(store, event, kek)
+                name = await _display_name(uow, event)
                 people_events[event.employee_id].append((event, name))
             else:
                 people_events[event.employee_id].append((event, None))
