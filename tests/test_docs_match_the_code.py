@@ -47,6 +47,10 @@ NOT_SETTINGS = {
     "SASL_SSL",
     "CHANGE_ACCESS",
     "SCIM_CLI_HEADERS",
+    # The handler maps of docs/architecture.md and the services' READMEs.
+    "COMMAND_HANDLERS",
+    "EVENT_HANDLERS",
+    "JOB_HANDLERS",
 }
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
