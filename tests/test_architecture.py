@@ -10,6 +10,10 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +185,50 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
                         break
                 out.append(component)
     return out
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_handlers_run_without_loading_a_database_or_broker_library(service: str) -> None:
+    """Transitively, too: importing the handler map (and so every use case, command and domain
+    module behind it) loads neither SQLAlchemy nor a driver, Kafka client or web framework."""
+    package = f"rhythm_{service}"
+    pure = sorted(
+        name
+        for name in MODULES
+        if name.startswith(f"{package}.") and name.split(".")[1] in PURE_PARTS
+    )
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {pure!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = ('sqlalchemy', 'aiosqlite', 'asyncpg', 'aiokafka', 'faststream', 'fastapi')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", f"{service}'s handlers load {result.stdout.strip()}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_mapped_handler_has_a_unit_test_against_the_fake_unit_of_work(service: str) -> None:
+    """Each entry of the handler maps is named (by its message or its function) in the service's
+    ``tests/test_handlers*.py``, run on the in-memory unit of work (no database, no broker)."""
+    handlers = importlib.import_module(f"rhythm_{service}.handlers")
+    folder = ROOT / "services" / service / "tests"
+    tests = sorted(folder.glob("test_handlers*.py"))
+    assert tests, f"{service} has no handler unit tests"
+    text = "".join(p.read_text() for p in tests)
+    # With the test-support modules they import from the same folder (event builders).
+    local = set(re.findall(r"^from (\w+) import", text, flags=re.M))
+    text += "".join(
+        (folder / f"{m}.py").read_text() for m in local if (folder / f"{m}.py").exists()
+    )
+    assert "FakeUnitOfWork" in text or "fakes" in text, "the handler tests use the fakes"
+    untested: list[str] = []
+    for map_name in ("COMMAND_HANDLERS", "EVENT_HANDLERS", "JOB_HANDLERS"):
+        for message, handler in getattr(handlers, map_name, {}).items():
+            names = {getattr(message, "__name__", str(message)), handler.__name__}
+            if not any(re.search(rf"\b{re.escape(n)}\b", text) for n in names):
+                untested.append(f"{map_name}[{sorted(names)}]")
+    assert not untested, f"{service}: no unit test names {untested}"
