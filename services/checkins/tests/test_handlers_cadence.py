@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from handler_support import HR, MONDAY, ZONE, T, monthly_policy, new_uow, run, who
+from checkins_handler_support import HR, MONDAY, ZONE, T, monthly_policy, new_uow, run, who
 
 from rhythm_checkins.commands import (
     GiveFeedback,

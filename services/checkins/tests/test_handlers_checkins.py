@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from fakes import FakeCheckinsUnitOfWork
-from handler_support import HR, MONDAY, T, monthly_policy, new_uow, run, who
+from checkins_fakes import FakeCheckinsUnitOfWork
+from checkins_handler_support import HR, MONDAY, T, monthly_policy, new_uow, run, who
 
 from rhythm_checkins.commands import (
     AddActionItem,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fakes import FakeCheckinsUnitOfWork
-from handler_support import MONDAY, T, consume, monthly_policy, new_uow, run, upsert, who
+from checkins_fakes import FakeCheckinsUnitOfWork
+from checkins_handler_support import MONDAY, T, consume, monthly_policy, new_uow, run, upsert, who
 
 from rhythm_checkins.commands import ScheduleCheckin
 from rhythm_checkins.domain.records import Feedback, Goal

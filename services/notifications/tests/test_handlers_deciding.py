@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fakes import FakeNotificationsUnitOfWork, consume, handle
+from notifications_fakes import FakeNotificationsUnitOfWork, consume, handle
 from test_email_delivery import missed
 from test_preferences import due, feedback
 

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fakes import FakeNotificationsUnitOfWork, consume, handle
+from notifications_fakes import FakeNotificationsUnitOfWork, consume, handle
 from test_email_delivery import missed
 from test_preferences import due
 

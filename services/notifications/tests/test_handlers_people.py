@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes import FakeNotificationsUnitOfWork, consume
+from notifications_fakes import FakeNotificationsUnitOfWork, consume
 from notifications_harness import employee
 from test_email_delivery import missed
 

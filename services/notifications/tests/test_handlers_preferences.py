@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from fakes import FakeNotificationsUnitOfWork, handle
+from notifications_fakes import FakeNotificationsUnitOfWork, handle
 
 from rhythm_notifications.commands import (
     DeleteChatChannel,

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from fakes import FakeNotificationsUnitOfWork, consume, handle
+from notifications_fakes import FakeNotificationsUnitOfWork, consume, handle
 from test_email_delivery import missed
 
 from rhythm_notifications.commands import (

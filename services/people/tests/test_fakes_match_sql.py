@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fakes import FakePeopleUnitOfWork, conforms
+from people_fakes import FakePeopleUnitOfWork, conforms
 from sqlalchemy import select
 
 from rhythm_people import commands, handlers

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes import FakePeopleUnitOfWork, conforms
+from people_fakes import FakePeopleUnitOfWork, conforms
 
 from rhythm_people import commands, handlers
 from rhythm_people.domain import model

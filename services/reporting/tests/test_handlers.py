@@ -1,6 +1,6 @@
-"""Reporting's handlers against the in-memory unit of work (tests/fakes.py): no database, no
-broker. Facts written, rollups and contributors counted, the directory projected, erasures
-pseudonymised and reported once."""
+"""Reporting's handlers against the in-memory unit of work (tests/reporting_fakes.py): no
+database, no broker. Facts written, rollups and contributors counted, the directory projected,
+erasures pseudonymised and reported once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 import pytest
-from fakes import FakeReportingUnitOfWork
+from reporting_fakes import FakeReportingUnitOfWork
 
 from rhythm_reporting.commands import ProjectEvents
 from rhythm_reporting.domain.projection import TENANT

@@ -1,7 +1,7 @@
 """What the use cases need of storage: the repositories and the unit of work that carries them.
 
 The SQL implementations are in :mod:`rhythm_checkins.adapters`; the in-memory ones the unit
-tests use are in ``tests/fakes.py``. Both satisfy these protocols (mypy checks it).
+tests use are in ``tests/checkins_fakes.py``. Both satisfy these protocols (mypy checks it).
 """
 
 from __future__ import annotations

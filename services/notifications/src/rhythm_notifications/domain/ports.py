@@ -1,7 +1,7 @@
 """What the use cases need from storage: the repositories and the unit of work carrying them.
 
-``adapters/repository.py`` implements these with SQL, ``tests/fakes.py`` in memory; mypy checks
-both against the Protocols.
+``adapters/repository.py`` implements these with SQL, ``tests/notifications_fakes.py`` in
+memory; mypy checks both against the Protocols.
 """
 
 from __future__ import annotations

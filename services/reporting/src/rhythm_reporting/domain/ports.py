@@ -1,8 +1,8 @@
 """What reporting's handlers ask of storage, as Protocols (no database library here).
 
 The SQL read model (:class:`rhythm_reporting.adapters.store.ReadModelStore`) and the in-memory
-one of the unit tests (``tests/fakes.py``) both implement :class:`ReadModel`; handlers are typed
-by :class:`ReportingUnitOfWork`.
+one of the unit tests (``tests/reporting_fakes.py``) both implement :class:`ReadModel`;
+handlers are typed by :class:`ReportingUnitOfWork`.
 """
 
 from __future__ import annotations

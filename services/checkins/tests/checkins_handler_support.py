@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fakes import FakeCheckinsUnitOfWork
+from checkins_fakes import FakeCheckinsUnitOfWork
 
 from rhythm_checkins.commands import Command, SetPolicy
 from rhythm_checkins.domain.policy import Rule
