@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from goals_fakes import FakeGoalsUnitOfWork
 
 from rhythm_goals import commands
 from rhythm_goals.commands import (
@@ -74,6 +73,7 @@ from rhythm_shared.kit.audit import AuditAction
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.goals.tests.goals_fakes import FakeGoalsUnitOfWork
 
 TENANT = "acme"
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
