@@ -47,12 +47,12 @@ from rhythm_shared.contracts.v1 import (
     EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
-    PersonDataErased,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
+from rhythm_shared.kit.erasure import finish_erasure
 
 PeopleEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated
 
@@ -165,17 +165,7 @@ async def erase_person(uow: ReportingUnitOfWork, event: EmployeeErased) -> None:
     :func:`record_erasure`'s."""
     tenant, person = event.tenant_id, event.employee_id
     await uow.read_model.pseudonymise(tenant, person, pseudonym(tenant, person))
-    await uow.forget_person(tenant, person)
-    await uow.publish(
-        PersonDataErased(
-            tenant_id=tenant,
-            occurred_at=uow.clock.now(),
-            employee_id=person,
-            erasure_id=event.erasure_id,
-            service=SERVICE,
-        )
-    )
-    uow.compact_after_commit()
+    await finish_erasure(uow, event, service=SERVICE)
 
 
 def _people_named(event: Event) -> list[str]:

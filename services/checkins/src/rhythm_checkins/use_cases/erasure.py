@@ -31,7 +31,8 @@ from __future__ import annotations
 from rhythm_checkins.domain.ports import CheckinsUnitOfWork
 from rhythm_checkins.use_cases.people import react_to_employee
 from rhythm_shared.contracts.envelope import Envelope
-from rhythm_shared.contracts.v1 import EmployeeErased, PersonDataErased
+from rhythm_shared.contracts.v1 import EmployeeErased
+from rhythm_shared.kit.erasure import finish_erasure
 
 SERVICE = "checkins"
 
@@ -45,14 +46,4 @@ async def erase_person(uow: CheckinsUnitOfWork, envelope: Envelope[EmployeeErase
     await uow.cadence.forget_person(tenant, person)
     await uow.departures.forget(tenant, person)
     await uow.goals.forget_owner(tenant, person)
-    await uow.forget_person(tenant, person)
-    await uow.publish(
-        PersonDataErased(
-            tenant_id=tenant,
-            occurred_at=uow.clock.now(),
-            employee_id=person,
-            erasure_id=event.erasure_id,
-            service=SERVICE,
-        )
-    )
-    uow.compact_after_commit()
+    await finish_erasure(uow, event, service=SERVICE)

@@ -13,13 +13,13 @@ from rhythm_shared.contracts.v1 import (
     EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
-    PersonDataErased,
     PersonKeyDestroyed,
     PersonKeyIssued,
     Visibility,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit.audit import AuditAction, AuditEntry
+from rhythm_shared.kit.erasure import finish_erasure
 from rhythm_shared.kit.ports import PersonChange
 
 #: Who reports an erasure done (``PersonDataErased.service``).
@@ -142,14 +142,4 @@ async def erase_person(uow: GoalsUnitOfWork, envelope: Envelope[EmployeeErased])
     await uow.leavers.remove(tenant, person)
     await uow.goals.delete(tenant, await uow.goals.goal_ids_owned_by(tenant, person))
     await uow.goals.blank_comments_by(tenant, person)
-    await uow.forget_person(tenant, person)
-    await uow.publish(
-        PersonDataErased(
-            tenant_id=tenant,
-            occurred_at=uow.clock.now(),
-            employee_id=person,
-            erasure_id=event.erasure_id,
-            service=SERVICE,
-        )
-    )
-    uow.compact_after_commit()
+    await finish_erasure(uow, event, service=SERVICE)

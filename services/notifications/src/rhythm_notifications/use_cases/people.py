@@ -34,11 +34,11 @@ from rhythm_shared.contracts.v1 import (
     EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
-    PersonDataErased,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
+from rhythm_shared.kit.erasure import finish_erasure
 
 SERVICE = "notifications"
 
@@ -78,17 +78,7 @@ async def erase_person(
     await uow.deliveries.forget(tenant, person, obligations)
     await uow.preferences.forget(tenant, person)
     await uow.webhooks.forget_mentions(tenant, person)
-    await uow.forget_person(tenant, person)
-    await uow.publish(
-        PersonDataErased(
-            tenant_id=tenant,
-            occurred_at=uow.clock.now(),
-            employee_id=person,
-            erasure_id=event.erasure_id,
-            service=SERVICE,
-        )
-    )
-    uow.compact_after_commit()
+    await finish_erasure(uow, event, service=SERVICE)
 
 
 async def destroy_key(
