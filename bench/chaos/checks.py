@@ -223,7 +223,7 @@ def pending_work(workdir: Path) -> dict[str, int]:
 
 def people_known(workdir: Path, tenant: str) -> dict[str, int]:
     out = {}
-    for service, table in (("notifications", "people"), ("reporting", "employees")):
+    for service, table in (("notifications", "directory_employees"), ("reporting", "employees")):
         path = workdir / f"{service}.db"
         try:
             with _sqlite(path) as db:
