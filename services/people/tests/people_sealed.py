@@ -12,7 +12,7 @@ from rhythm_shared.contracts.envelope import Envelope, from_record
 from rhythm_shared.contracts.v1 import EmployeeUpserted, PersonKeyDestroyed, PersonKeyIssued
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
-from rhythm_shared.testing import read_records
+from rhythm_shared.testing import read_records, wait_for
 
 
 async def key_events(settings: Settings, min_count: int = 0) -> list[Envelope]:
@@ -60,7 +60,18 @@ def opened(event: EmployeeUpsertedV2, key: bytes) -> EmployeeUpserted:
 async def open_people(settings: Settings, found: list[Any]) -> list[Any]:
     """``(record, envelope)`` pairs of the people topic with every v2 upsert opened (its
     envelope keeps the v2 type; the event becomes the opened v1 state)."""
-    keys = await data_keys(settings)
+    needed = {
+        (e.event.tenant_id, e.event.employee_id)
+        for _, e in found
+        if isinstance(e.event, EmployeeUpsertedV2)
+    }
+
+    async def every_key() -> dict[tuple[str, str], bytes] | None:
+        # The key rides on its own topic and may land a moment after the upsert it opens.
+        keys = await data_keys(settings)
+        return keys if needed <= keys.keys() else None
+
+    keys = await wait_for(every_key, timeout_s=40, interval_s=0.5)
     out = []
     for record, envelope in found:
         event = envelope.event

@@ -294,6 +294,8 @@ class LiveIngest:
         )
         self._stop = asyncio.Event()
         self.batches = 0
+        #: Stored positions the group's committed offsets have yet to catch up with.
+        self._uncommitted: dict[TopicPartition, int] = {}
 
     async def seek_to_stored(self, partitions: Iterable[TopicPartition]) -> None:
         stored = await self.applier.positions()
@@ -304,8 +306,20 @@ class LiveIngest:
                 unknown.append(tp)
             else:
                 self.consumer.seek(tp, offset)
+                # A batch stored just before a crash was never committed to the group: without
+                # this, its partition shows that lag until another record arrives on it.
+                self._uncommitted[tp] = offset
         if unknown:
             await self.consumer.seek_to_beginning(*unknown)
+
+    async def _commit_stored(self) -> None:
+        pending = {
+            tp: o for tp, o in self._uncommitted.items() if tp in self.consumer.assignment()
+        }
+        self._uncommitted = {}
+        if pending:
+            with contextlib.suppress(KafkaError):
+                await self.consumer.commit(pending)
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -324,6 +338,7 @@ class LiveIngest:
                     await asyncio.sleep(self.retry_delay_s)
                     continue
                 rewind = False
+            await self._commit_stored()
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
             records = [r for rs in batch.values() for r in rs]
             if not records:
@@ -338,11 +353,12 @@ class LiveIngest:
                 rewind = True
                 continue
             self.batches += 1
+            done = {TopicPartition(t, p): r.offset + 1 for (t, p), r in _last(records).items()}
+            for tp in done:
+                self._uncommitted.pop(tp, None)
             with contextlib.suppress(KafkaError):
                 # For lag monitoring only; the stored positions decide where to resume.
-                await self.consumer.commit(
-                    {TopicPartition(t, p): r.offset + 1 for (t, p), r in _last(records).items()}
-                )
+                await self.consumer.commit(done)
             record_success(GROUP, records, self.applier.topic_prefix)
 
     async def stop(self) -> None:
