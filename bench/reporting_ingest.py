@@ -6,9 +6,10 @@
 1. Publishes N mixed events (people, cadence, check-ins, feedback, goals, notifications; see
    bench/reporting_data.py) to fresh topics.
 2. Ceiling: a raw aiokafka consumer that only reads and decodes (``from_record``) every record.
-3. Reporting's ingest: the service's own batch consumer (consumer group, one transaction per
-   batch with bulk upserts and the stored positions) into a fresh read model (SQLite by default,
-   ``--database-url`` for PostgreSQL), until every record is applied.
+3. Reporting's ingest: the service itself, its consumer group in the kit consumer's positions
+   mode (one transaction per batch with bulk upserts and the stored positions), into a fresh
+   read model (SQLite by default, ``--database-url`` for PostgreSQL), until every record is
+   applied.
 4. Floor: a naive consumer that applies one event per transaction (the same projection, its
    position stored with it), time-boxed by ``--naive-seconds`` (its rate is steady).
 """
@@ -39,17 +40,14 @@ from rhythm_reporting.adapters.store import (
 )
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
-from rhythm_reporting.entrypoints.consumers import (
-    BatchApplier,
-    LiveIngest,
-    every_topic,
-)
 from rhythm_reporting.handlers import project_events
+from rhythm_reporting.main import Settings, build
 from rhythm_shared.contracts.envelope import from_record, to_record
 from rhythm_shared.contracts.topics import TOPICS
+from rhythm_shared.kit.app import running
 from rhythm_shared.kit.clock import SystemClock
 from rhythm_shared.kit.db import create_engine, session_factory
-from rhythm_shared.kit.kafka import client_security, ensure_topics, make_producer
+from rhythm_shared.kit.kafka import client_security, ensure_topics
 from rhythm_shared.kit.migrations import upgrade_to_head
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / (
@@ -109,7 +107,7 @@ async def ceiling(bootstrap: str, prefix: str, total: int) -> float:
     )
     await consumer.start()
     try:
-        parts = await _partitions(consumer, every_topic(prefix))
+        parts = await _partitions(consumer, [f"{prefix}{t}" for t in TOPICS])
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         seen = 0
@@ -135,31 +133,28 @@ async def _fresh_model(url: str) -> tuple[object, object]:
 
 
 async def ours(bootstrap: str, prefix: str, total: int, url: str, batch: int) -> float:
-    engine, sessions = await _fresh_model(url)
-    producer = make_producer(bootstrap)
-    await producer.start()
-    applier = BatchApplier(sessions, producer, SystemClock(), topic_prefix=prefix)  # type: ignore[arg-type]
-    ingest = LiveIngest(
-        applier,
-        bootstrap=bootstrap,
-        topics=every_topic(prefix),
-        group_id=f"{prefix}reporting",
-        batch_size=batch,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
+    """The reporting service itself (the kit's consumer in its positions mode), no HTTP."""
+    settings = Settings(
+        database_url=url,
+        kafka_bootstrap_servers=bootstrap,
+        kafka_topic_prefix=prefix,
+        consumer_batch_size=batch,
+        consumer_session_timeout_ms=6000,
+        consumer_heartbeat_interval_ms=500,
+        run_jobs=False,
+        log_level="WARNING",
     )
-    await ingest.start()
-    task = asyncio.create_task(ingest.run())
+    app = build(settings)
+    async with running(app) as runtime:
 
-    async def applied() -> int:
-        async with sessions() as session:  # type: ignore[operator]
-            value = await session.execute(
-                select(func.coalesce(func.sum(consumer_positions.c.next_offset), 0))
-            )
-            return int(value.scalar() or 0)
+        async def applied() -> int:
+            async with runtime.sessions() as session:
+                value = await session.execute(
+                    select(func.coalesce(func.sum(consumer_positions.c.next_offset), 0))
+                )
+                return int(value.scalar() or 0)
 
-    started: float | None = None
-    try:
+        started: float | None = None
         while True:
             done = await applied()
             if started is None and done > 0:
@@ -170,12 +165,6 @@ async def ours(bootstrap: str, prefix: str, total: int, url: str, batch: int) ->
             await asyncio.sleep(0.2)
         assert started is not None
         return (total - first) / (time.perf_counter() - started)
-    finally:
-        await ingest.stop()
-        await task
-        await ingest.close()
-        await producer.stop()
-        await engine.dispose()  # type: ignore[attr-defined]
 
 
 async def floor(bootstrap: str, prefix: str, url: str, seconds: float) -> tuple[float, int]:
@@ -185,7 +174,7 @@ async def floor(bootstrap: str, prefix: str, url: str, seconds: float) -> tuple[
     )
     await consumer.start()
     try:
-        parts = await _partitions(consumer, every_topic(prefix))
+        parts = await _partitions(consumer, [f"{prefix}{t}" for t in TOPICS])
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         done = 0

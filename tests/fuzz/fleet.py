@@ -35,7 +35,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.app import Runtime, running
 from rhythm_shared.kit.auth import Role, issue_token
 
@@ -226,13 +225,12 @@ class Fleet:
     def _groups(self) -> dict[str, list[str]]:
         """Consumer group -> the prefixed topics it reads."""
         groups: dict[str, list[str]] = {}
-        for name in ("goals", "checkins", "notifications"):
+        for name in ("goals", "checkins", "notifications", "reporting"):
             module = importlib.import_module(f"rhythm_{name}.entrypoints.consumers")
             for spec in module.consumers(self.services[name].runtime):
                 groups.setdefault(spec.group, []).extend(
                     f"{self.topic_prefix}{t}" for t in spec.topics
                 )
-        groups["reporting"] = [f"{self.topic_prefix}{t}" for t in TOPICS]
         return groups
 
     async def _unrelayed(self) -> int:

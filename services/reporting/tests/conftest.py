@@ -32,7 +32,7 @@ def reporting_settings(database_url: str, kafka_bootstrap: str, topic_prefix: st
         consumer_heartbeat_interval_ms=500,
         relay_poll_interval_s=0.05,
         log_json=False,
-        ingest_batch_size=300,
+        consumer_batch_size=300,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from reporting_harness import Reporting, StartReporting, publish_fast
 from reporting_stream import Expected, assert_numbers_match, generate
 from sqlalchemy import select
@@ -19,9 +19,9 @@ from rhythm_reporting.adapters.db import (
     value_columns,
 )
 from rhythm_reporting.adapters.store import ReadModelStore
-from rhythm_reporting.entrypoints.consumers import LiveIngest
 from rhythm_reporting.entrypoints.rebuild import drop_retired, rebuild_read_model
 from rhythm_shared.contracts.topics import TOPICS
+from rhythm_shared.kit.consumer import EventConsumer
 from rhythm_shared.kit.kafka import ensure_topics
 
 pytestmark = pytest.mark.kafka
@@ -49,18 +49,20 @@ async def test_a_restart_in_the_middle_of_a_batch_neither_loses_nor_double_count
         await save_positions(self, *args)
 
     monkeypatch.setattr(ReadModelStore, "save_positions", crash_in_the_fourth_batch)
-    async with start_reporting(ingest_batch_size=50) as svc:
+    async with start_reporting(consumer_batch_size=50) as svc:
         await svc.wait_consumed(count // 2)
         assert calls >= 4
     # The process stopped half-way. The restarted one is made to read every topic from the very
     # beginning (as after lost Kafka offsets): the stored positions must make the replay harmless.
     monkeypatch.setattr(ReadModelStore, "save_positions", save_positions)
 
-    async def from_the_beginning(self: LiveIngest, partitions: Iterable[TopicPartition]) -> None:
-        await self.consumer.seek_to_beginning(*partitions)
+    async def from_the_beginning(
+        self: EventConsumer, consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]
+    ) -> None:
+        await consumer.seek_to_beginning(*partitions)
 
-    monkeypatch.setattr(LiveIngest, "seek_to_stored", from_the_beginning)
-    async with start_reporting(ingest_batch_size=50) as svc:
+    monkeypatch.setattr(EventConsumer, "resume_from_stored", from_the_beginning)
+    async with start_reporting(consumer_batch_size=50) as svc:
         await svc.wait_consumed(count)
         await assert_numbers_match(svc, Expected(stream.events))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rhythm_reporting.domain.metrics import MIN_GROUP_FLOOR
 from rhythm_shared.kit.settings import ServiceSettings
@@ -34,7 +34,8 @@ class Settings(ServiceSettings):
             )
         return value
 
-    @property
-    def batch_size(self) -> int:
-        """Records per ingest batch: CONSUMER_BATCH_SIZE, as for every consumer."""
-        return self.ingest_batch_size or self.consumer_batch_size
+    @model_validator(mode="after")
+    def _former_batch_name(self) -> Settings:
+        if self.ingest_batch_size is not None:
+            self.consumer_batch_size = self.ingest_batch_size
+        return self

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -71,8 +72,9 @@ class ServiceDefinition(Generic[S, U, R]):
     routers: Sequence[APIRouter] = ()
     consumers: Callable[[Runtime[S, U, R]], Sequence[ConsumerSpec]] = lambda _: ()
     jobs: Callable[[Runtime[S, U, R]], Sequence[JobSpec]] = lambda _: ()
-    #: The service's unit of work (a subclass that opens its repositories in ``bind``).
-    unit_of_work: type[U] = UnitOfWork  # type: ignore[assignment]
+    #: The service's unit of work (a subclass that opens its repositories in ``bind``), or a
+    #: callable that makes one from the same arguments (a ``functools.partial`` of it).
+    unit_of_work: Callable[..., U] = UnitOfWork  # type: ignore[assignment]
     #: Called after the database is migrated and before anything consumes; what it returns is
     #: ``runtime.resources`` (the service's dispatcher, reader, …).
     on_start: Callable[[Runtime[S, U, R]], Awaitable[R]] | None = None
@@ -80,9 +82,6 @@ class ServiceDefinition(Generic[S, U, R]):
     clock: Clock | None = None
     description: str = ""
     span_exporter: SpanExporter | None = None
-    #: Consumer groups the service runs beside the kit's consumers (reporting's ingest): group
-    #: -> topics, for the lag metrics.
-    lag_groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def _topic_specs(defn: ServiceDefinition, consumers: Sequence[ConsumerSpec]) -> list[TopicSpec]:
@@ -305,7 +304,7 @@ async def _connect_kafka(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 15.0)
             continue
-        groups = {c.group: list(c.topics) for c in consumers} | dict(defn.lag_groups)
+        groups = {c.group: list(c.topics) for c in consumers}
         if groups:
             monitor = LagMonitor(
                 bootstrap,
@@ -370,6 +369,7 @@ def _make_broker(
             max_record_bytes=settings.consumer_max_record_bytes,
         )
         runtime.consumers.append(consumer)
+        listener = _ResumeFromStoredPositions(consumer) if spec.batch_handler else None
         subscriber = broker.subscriber(
             *(settings.topic(t) for t in spec.topics),
             group_id=f"{settings.kafka_topic_prefix}{spec.group}",
@@ -383,9 +383,26 @@ def _make_broker(
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
             parser=_tolerant_parser,
             decoder=_raw_decoder,
+            listener=listener,
         )
+        if listener is not None:
+            listener.subscriber = subscriber
         subscriber(_batch_handler(consumer))
     return broker
+
+
+class _ResumeFromStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A positions-mode consumer resumes where its database says, on every assignment."""
+
+    def __init__(self, consumer: EventConsumer) -> None:
+        self.consumer = consumer
+        self.subscriber: Any = None
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.consumer.resume_from_stored(self.subscriber.consumer, assigned)
 
 
 def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:

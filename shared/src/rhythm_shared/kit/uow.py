@@ -213,7 +213,7 @@ class UnitOfWorkFactory(Generic[U]):
         tables: KitTables,
         clock: Clock,
         source: str,
-        unit_of_work: type[U] = UnitOfWork,  # type: ignore[assignment]
+        unit_of_work: Callable[..., U] = UnitOfWork,  # type: ignore[assignment]
         readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions

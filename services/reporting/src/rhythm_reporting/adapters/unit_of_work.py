@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_reporting.adapters.db import directory
 from rhythm_reporting.adapters.store import ReadModelStore, active_generation
+from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.db import KitTables, write_gate
+from rhythm_shared.kit.db import KitTables
 from rhythm_shared.kit.people import SqlPeople
+from rhythm_shared.kit.runtime import Runtime
 from rhythm_shared.kit.uow import UnitOfWork
-
-log = logging.getLogger("rhythm.reporting.ingest")
 
 
 class SqlReportingUnitOfWork(UnitOfWork):
@@ -44,8 +43,6 @@ class SqlReportingUnitOfWork(UnitOfWork):
         super().__init__(sessions, tables, clock, source, on_commit)
         self.generation = generation
         self._kek = kek
-        #: An erasure asked for the database's log to be compacted once this commits.
-        self.compact = False
 
     @property
     def kek(self) -> bytes | None:
@@ -54,7 +51,6 @@ class SqlReportingUnitOfWork(UnitOfWork):
     def bind(self, session: AsyncSession) -> None:
         self.read_model = ReadModelStore(session, self.generation or 0)
         self.people = SqlPeople(session, directory, self._kek)
-        self.compact = False
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -71,25 +67,14 @@ class SqlReportingUnitOfWork(UnitOfWork):
             raise
         return self
 
-    def compact_after_commit(self) -> None:
-        # Done by the ingest right after the commit, awaited (checkpoint_wal), not in the
-        # background: the batch's erasures have left the WAL file when it moves on.
-        self.compact = True
+    # The consumer's positions (rhythm_shared.kit.consumer.PositionStore), in this generation.
+
+    async def stored_positions(self, topics: Collection[str]) -> dict[tuple[str, int], int]:
+        return await self.read_model.positions(topics)
+
+    async def store_positions(self, positions: Mapping[tuple[str, int], int]) -> None:
+        await self.read_model.save_positions(positions, self.clock.now())
 
 
-async def checkpoint_wal(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """On SQLite, truncate the write-ahead log after an erasure has committed, so no old page
-    with the person's name stays in it (PostgreSQL: nothing to do, the rows are gone)."""
-    engine = sessions.kw["bind"]
-    if engine.dialect.name != "sqlite":
-        return
-    try:
-        async with write_gate(engine), engine.connect() as conn:
-            # On the driver's connection, outside any transaction (a checkpoint cannot run in one).
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if (await cursor.fetchone() or (0,))[0]:
-                log.warning("wal_checkpoint_busy")
-    except Exception:  # the next checkpoint (SQLite's own, or the next erasure) will do
-        log.exception("wal_checkpoint_failed")
+#: What reporting's entrypoints are handed: its settings, its unit of work, no resources.
+ReportingRuntime = Runtime[Settings, SqlReportingUnitOfWork, None]

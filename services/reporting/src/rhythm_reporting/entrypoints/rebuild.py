@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rhythm_reporting.adapters.db import kit
 from rhythm_reporting.adapters.store import (
     ReadModelStore,
     activate_generation,
@@ -30,9 +31,12 @@ from rhythm_reporting.adapters.store import (
     retired_generations,
     start_generation,
 )
-from rhythm_reporting.entrypoints.consumers import BatchApplier, every_topic
+from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
+from rhythm_reporting.domain.erasure import SERVICE
+from rhythm_reporting.entrypoints.consumers import spec
 from rhythm_reporting.settings import Settings
 from rhythm_shared.kit.clock import Clock, SystemClock
+from rhythm_shared.kit.consumer import EventConsumer
 from rhythm_shared.kit.crypto import load_kek
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.kafka import client_security, make_producer
@@ -73,7 +77,7 @@ async def rebuild_read_model(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         **security,
         enable_auto_commit=False,
-        max_poll_records=settings.batch_size,
+        max_poll_records=settings.consumer_batch_size,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     try:
@@ -83,18 +87,23 @@ async def rebuild_read_model(
         log.info("rebuild_started", extra={"generation": generation, "replacing": replaced})
         await producer.start()
         await consumer.start()
-        applier = BatchApplier(
-            sessions,
+        kek = load_kek(settings.data_key_encryption_key.get_secret_value())
+        # The live consumer's own batch path, on the new generation: the same projection,
+        # positions and dead letters, read from the start of every partition.
+        applier = EventConsumer(
+            spec(),
+            lambda: SqlReportingUnitOfWork(
+                sessions, kit, clock, SERVICE, generation=generation, kek=kek
+            ),
             producer,
-            clock,
-            topic_prefix=settings.kafka_topic_prefix,
-            generation=generation,
             max_attempts=settings.consumer_max_attempts,
+            topic_prefix=settings.kafka_topic_prefix,
             max_record_bytes=settings.consumer_max_record_bytes,
-            kek=load_kek(settings.data_key_encryption_key.get_secret_value()),
         )
         partitions = await _all_partitions(
-            settings.kafka_bootstrap_servers, every_topic(settings.kafka_topic_prefix), security
+            settings.kafka_bootstrap_servers,
+            [settings.topic(t) for t in spec().topics],
+            security,
         )
         end: dict[TopicPartition, int] = {}
         if partitions:
@@ -107,13 +116,13 @@ async def rebuild_read_model(
             if time.monotonic() > deadline:
                 raise RebuildTimeout(f"rebuild of generation {generation} did not catch up")
             batch = (
-                await consumer.getmany(timeout_ms=200, max_records=settings.batch_size)
+                await consumer.getmany(timeout_ms=200, max_records=settings.consumer_batch_size)
                 if partitions
                 else {}
             )
             flat = [r for rs in batch.values() for r in rs]
             if flat:
-                await applier.apply(flat)
+                await applier.handle_batch(flat)
                 records += len(flat)
                 continue
             positions = [await consumer.position(tp) for tp in partitions]

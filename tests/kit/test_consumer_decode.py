@@ -1,5 +1,5 @@
-"""Reporting's decode path: whatever a batch holds, each record is an event or unreadable with
-a reason, and decoding never raises (property-based, hypothesis)."""
+"""The consumer's decode path: whatever a batch holds, each record is an event or unreadable
+with a reason, and decoding never raises (property-based, hypothesis)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from aiokafka import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rhythm_reporting.entrypoints.consumers import decode
 from rhythm_shared.contracts.base import EVENT_TYPES
 from rhythm_shared.contracts.envelope import to_record
 from rhythm_shared.contracts.v1 import FeedbackGiven
+from rhythm_shared.kit.consumer import decode
 
 GOOD = to_record(
     FeedbackGiven(
@@ -70,7 +70,7 @@ def test_every_record_of_a_batch_is_an_event_or_unreadable_with_a_reason(
     batch: list[tuple[bytes | None, Any]],
 ) -> None:
     records = [record(n, value, headers) for n, (value, headers) in enumerate(batch)]
-    decoded = decode(records, max_bytes=1500)
+    decoded = [decode(r, max_bytes=1500) for r in records]
     assert [d.record for d in decoded] == records
     for item in decoded:
         assert (item.envelope is None) == bool(item.error)
@@ -80,7 +80,7 @@ def test_every_record_of_a_batch_is_an_event_or_unreadable_with_a_reason(
 
 def test_a_body_that_is_not_utf8_is_unreadable_and_the_next_record_decodes() -> None:
     bad = GOOD.value.replace(b"praise", "praisé".encode("latin-1"))
-    first, second = decode([record(0, bad, GOOD.headers), record(1, GOOD.value, GOOD.headers)])
+    first, second = (decode(record(n, v, GOOD.headers)) for n, v in enumerate([bad, GOOD.value]))
     assert first.error is not None
     assert "body is not UTF-8" in first.error
     assert second.envelope is not None
