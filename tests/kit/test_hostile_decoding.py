@@ -1,8 +1,8 @@
 """Whatever a record holds, decoding it gives an event or says why not — never anything else.
 
 Property-based (hypothesis): arbitrary bytes, header sets and JSON shapes go through the
-decoder every kit consumer uses (``from_record``). The same properties for reporting's own
-decode path are in services/reporting/tests/test_hostile_decoding.py.
+decoder every kit consumer uses (``from_record``), and through the consumer's own ``decode``
+of a batch (the positions mode's path), which never raises.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.chaos.workload import POISON_KINDS, READERS, hostile
 from rhythm_shared.contracts import topics
+from rhythm_shared.contracts.base import EVENT_TYPES
 from rhythm_shared.contracts.envelope import (
     MAX_JSON_DEPTH,
     Envelope,
@@ -25,6 +27,7 @@ from rhythm_shared.contracts.envelope import (
     to_record,
 )
 from rhythm_shared.contracts.v1 import EmployeeUpserted
+from rhythm_shared.kit.consumer import decode
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -162,3 +165,28 @@ def test_every_chaos_poison_kind_is_an_envelope_error(kind: str) -> None:
         with pytest.raises(EnvelopeError):
             from_record(record.headers, record.value, max_bytes=64 * 1024)
     assert topics.PEOPLE in READERS
+
+
+def record(offset: int, value: bytes | None, headers: Any) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topics.PEOPLE, 0, offset, 0, 0, b"acme/e-1", value, None, 0, 0, headers)
+
+
+@given(batch=st.lists(st.tuples(st.binary(max_size=300) | st.none(), header_sets), max_size=8))
+def test_every_record_of_a_batch_is_an_event_or_unreadable_with_a_reason(
+    batch: list[tuple[bytes | None, Any]],
+) -> None:
+    records = [record(n, value, headers) for n, (value, headers) in enumerate(batch)]
+    decoded = [decode(r, max_bytes=1500) for r in records]
+    assert [d.record for d in decoded] == records
+    for item in decoded:
+        assert (item.envelope is None) == bool(item.error)
+        assert item.error is None or item.error.startswith("unreadable: ")
+        assert item.type_label == "?" or item.type_label in EVENT_TYPES
+
+
+def test_a_batch_decodes_on_past_an_unreadable_record() -> None:
+    bad = GOOD.value.replace(b'"Ana"', '"Anä"'.encode("latin-1"))
+    first, second = (decode(record(n, v, GOOD.headers)) for n, v in enumerate([bad, GOOD.value]))
+    assert first.error is not None
+    assert "body is not UTF-8" in first.error
+    assert second.envelope is not None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from reporting_harness import Reporting, StartReporting, publish_fast
 from reporting_stream import Expected, assert_numbers_match, generate
 from sqlalchemy import select
@@ -23,6 +25,8 @@ from rhythm_reporting.entrypoints.rebuild import drop_retired, rebuild_read_mode
 from rhythm_shared.contracts.topics import TOPICS
 from rhythm_shared.kit.consumer import EventConsumer
 from rhythm_shared.kit.kafka import ensure_topics
+from rhythm_shared.kit.offsets import rewind_group
+from rhythm_shared.testing import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -136,3 +140,46 @@ async def test_a_rebuild_equals_the_live_model_and_swaps_in_while_reads_keep_wor
         assert (await rebuild).generation == 3
         await svc.wait_consumed(count)
         await assert_numbers_match(svc, Expected(events))
+
+
+async def _group_lag(bootstrap: str, group: str, topic_names: list[str]) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t["topic"], p["partition"])
+            for t in await admin.describe_topics(topic_names)
+            for p in t["partitions"]
+        ]
+        ends = await consumer.end_offsets(parts)
+        committed = await admin.list_consumer_group_offsets(group)
+        return sum(
+            ends[tp] - max(committed[tp].offset if tp in committed else 0, 0) for tp in parts
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def test_positions_stored_but_never_committed_to_the_group_show_no_lag_after_a_restart(
+    start_reporting: StartReporting, kafka_bootstrap: str, topic_prefix: str, tenant: str
+) -> None:
+    stream = generate(tenant)
+    names = [f"{topic_prefix}{t}" for t in TOPICS]
+    group = f"{topic_prefix}reporting"
+    async with start_reporting() as svc:
+        count = await publish_fast(kafka_bootstrap, stream.by_time(), topic_prefix=topic_prefix)
+        await svc.wait_consumed(count)
+    # As after a crash between a batch's commit and the group's: the database holds every
+    # position, the group none. Nothing new arrives, so no batch would commit them.
+    await rewind_group(kafka_bootstrap, group, names, datetime(2000, 1, 1, tzinfo=UTC))
+    assert await _group_lag(kafka_bootstrap, group, names) == count
+    async with start_reporting() as svc:
+
+        async def no_lag() -> bool:
+            return await _group_lag(kafka_bootstrap, group, names) == 0
+
+        await wait_for(no_lag, timeout_s=60, interval_s=0.5)
+        await assert_numbers_match(svc, Expected(stream.events))
