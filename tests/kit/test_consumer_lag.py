@@ -35,7 +35,11 @@ async def _produce(bootstrap: str, topic: str, count: int) -> None:
 
 
 async def _commit(bootstrap: str, group_id: str, tp: TopicPartition, offset: int) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id)
+    # No auto-commit: on stop it would commit the consumer's own position, which it may
+    # already have reset to the end of the partition, over the offset committed here.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign([tp])

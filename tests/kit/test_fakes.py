@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from rhythm_shared.contracts.base import Event
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
 from rhythm_shared.kit.db import create_engine, new_metadata, session_factory
 from rhythm_shared.kit.people import SqlPeople, define_directory_tables
@@ -159,3 +161,57 @@ async def test_the_fake_unit_of_work_commits_on_a_clean_exit_and_rolls_back_on_e
             raise ValueError("refused")
     assert uow.rolled_back
     assert not uow.committed
+
+
+def _envelope(event: object, event_id: str) -> Envelope:
+    assert isinstance(event, Event)
+    return Envelope(event_id, "/tests", event.type, event.occurred_at, "", event.tenant_id, event)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_reading_a_batch_ahead_changes_nothing_the_directory_answers(
+    seed: int, tmp_path: object
+) -> None:
+    """Applying events in batches read ahead in one statement (as the consumer does) gives the
+    same changes, and the same directory, as reading each person when its event comes: a
+    person twice in a batch is read again after the first write."""
+    metadata = new_metadata()
+    tables = define_directory_tables(metadata)
+    engines = [create_engine(f"sqlite+aiosqlite:///{tmp_path}/{n}.db") for n in ("one", "ahead")]
+    events = _events(seed)
+    rng = random.Random(seed)
+    try:
+        changes: list[list[object]] = []
+        answers: list[list[object]] = []
+        for engine, ahead in zip(engines, (False, True), strict=True):
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            sessions = session_factory(engine)
+            seen: list[object] = []
+            start = 0
+            while start < len(events):
+                batch = events[start : start + rng.randint(1, 40)]
+                start += len(batch)
+                async with sessions() as session, session.begin():
+                    people = SqlPeople(session, tables)
+                    if ahead:
+                        await people.read_ahead([_envelope(e, i) for e, i in batch])
+                    for event, event_id in batch:
+                        if isinstance(event, OrgUnitUpserted):
+                            seen.append(await people.apply_org_unit(event, event_id))
+                        else:
+                            assert isinstance(event, EmployeeUpserted | EmployeeDeactivated)
+                            seen.append(await people.apply_employee(event, event_id))
+            changes.append(seen)
+            async with sessions() as session, session.begin():
+                directory = SqlPeople(session, tables)
+                ids = [f"e-{i}" for i in range(27)]
+                units = [f"ou-{i}" for i in range(9)]
+                answers.append(
+                    [await _answers(directory.directory(t), ids, units) for t in TENANTS]
+                )
+        assert changes[1] == changes[0]
+        assert answers[1] == answers[0]
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -272,17 +272,21 @@ class EventConsumer:
         )
 
     async def _apply_together(self, items: Sequence[tuple[Record, Envelope, Handler]]) -> None:
-        outcomes: list[tuple[str, str]] = []
+        outcomes: Tally[tuple[str, str]] = Tally()
         async with self.uow_factory() as uow:
+            # The chunk's inbox rows in one statement; each event still gets its own span.
+            fresh = await uow.first_times(self.group, [envelope.id for _, envelope, _ in items])
+            await uow.prepare([envelope for _, envelope, _ in items if envelope.id in fresh])
             for record, envelope, handler in items:
                 with self._span(record, envelope):
-                    if not await uow.first_time(self.group, envelope.id):
-                        outcomes.append((envelope.type, "duplicate"))
+                    if envelope.id not in fresh:
+                        outcomes[(envelope.type, "duplicate")] += 1
                         continue
+                    fresh.discard(envelope.id)  # the same id again in this chunk: a duplicate
                     await handler(uow, envelope)
-                    outcomes.append((envelope.type, "applied"))
-        for event_type, outcome in outcomes:
-            CONSUMED.labels(self.group, event_type, outcome).inc()
+                    outcomes[(envelope.type, "applied")] += 1
+        for (event_type, outcome), count in outcomes.items():
+            CONSUMED.labels(self.group, event_type, outcome).inc(count)
 
     async def _apply(self, record: Record, envelope: Envelope, handler: Handler) -> None:
         with self._span(record, envelope):
@@ -384,8 +388,10 @@ class EventConsumer:
             async with self.uow_factory() as uow:
                 stored = await uow.stored_positions({r.topic for r in records})
                 fresh = [d for d in decoded if d.record.offset >= stored.get(_tp(d.record), 0)]
+                envelopes = [d.envelope for d in fresh if d.envelope]
                 try:
-                    await self.spec.batch_handler(uow, [d.envelope for d in fresh if d.envelope])
+                    await uow.prepare(envelopes)
+                    await self.spec.batch_handler(uow, envelopes)
                 except Exception as exc:
                     if is_infrastructure(exc):
                         raise

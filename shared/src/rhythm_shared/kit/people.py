@@ -31,12 +31,16 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
+    EmployeeDeactivated,
     EmployeeErased,
+    EmployeeUpserted,
     OrgUnitUpserted,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
+from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.db import UtcDateTime
 from rhythm_shared.kit.directory import (
@@ -50,6 +54,9 @@ from rhythm_shared.kit.directory import (
     fold_employee,
     fold_org_unit,
 )
+
+#: The events that change one person's row.
+EMPLOYEE_EVENTS = (EmployeeUpserted, EmployeeUpsertedV2, EmployeeDeactivated, EmployeeErased)
 
 __all__ = [
     "MAX_DEPTH",
@@ -198,10 +205,31 @@ class DirectoryProjection:
     def __init__(self, tables: DirectoryTables) -> None:
         self.tables = tables
         self.keys = KeyStore(tables)
+        #: Rows read ahead for this transaction (None: no row); an entry goes once it is written.
+        self._read_ahead: dict[tuple[str, str], Person | None] = {}
+
+    async def read_ahead(self, session: AsyncSession, people: Iterable[tuple[str, str]]) -> None:
+        """Read the rows of ``people`` (tenant, employee) in one statement per tenant and 500,
+        so that applying a batch of their events reads none of them one at a time."""
+        e = self.tables.employees
+        wanted: dict[str, set[str]] = {}
+        for tenant_id, employee_id in people:
+            if (tenant_id, employee_id) not in self._read_ahead:
+                wanted.setdefault(tenant_id, set()).add(employee_id)
+        for tenant_id, ids in wanted.items():
+            for chunk in _chunks(sorted(ids), 500):
+                rows = await session.execute(
+                    select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id.in_(chunk))
+                )
+                found = {r.employee_id: _person(r) for r in rows}
+                for employee_id in chunk:
+                    self._read_ahead[(tenant_id, employee_id)] = found.get(employee_id)
 
     async def _load_person(
         self, session: AsyncSession, tenant_id: str, employee_id: str
     ) -> Person | None:
+        if (tenant_id, employee_id) in self._read_ahead:
+            return self._read_ahead[(tenant_id, employee_id)]
         e = self.tables.employees
         row = (
             await session.execute(
@@ -220,6 +248,8 @@ class DirectoryProjection:
         if isinstance(event, EmployeeErased):
             await self.keys.destroy(session, event.tenant_id, event.employee_id, event.occurred_at)
         if after != before:
+            # Read again from the row if the batch holds another event of the person.
+            self._read_ahead.pop((event.tenant_id, event.employee_id), None)
             e = self.tables.employees
             values = _person_values(after, event.occurred_at)
             if before is None:
@@ -580,6 +610,17 @@ class SqlPeople:
                 self.session, self.tables, tenant_id, kek=self.kek
             )
         return self._directories[tenant_id]
+
+    async def read_ahead(self, envelopes: Iterable[Envelope]) -> None:
+        """Before a batch of events is applied: read the people its employee events name in
+        one statement (per tenant and 500) instead of one statement per event."""
+        people = [
+            (e.event.tenant_id, e.event.employee_id)
+            for e in envelopes
+            if isinstance(e.event, EMPLOYEE_EVENTS)
+        ]
+        if people:
+            await self._projection.read_ahead(self.session, people)
 
     async def apply_employee(self, event: EmployeeEvent, event_id: str) -> PersonChange:
         self._directories.pop(event.tenant_id, None)  # what it remembered may be stale now

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self
 
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from typing_extensions import TypeVar
 
 from rhythm_shared.contracts.base import Event
-from rhythm_shared.contracts.envelope import new_event_id, to_record
+from rhythm_shared.contracts.envelope import Envelope, new_event_id, to_record
 from rhythm_shared.kit.audit import AuditEntry, entry_row
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.db import KitTables, checkpoint_after_commit, escape_like, write_gate
@@ -189,15 +189,29 @@ class UnitOfWork:
         if isinstance(engine, AsyncEngine):
             checkpoint_after_commit(engine)
 
+    async def prepare(self, envelopes: Sequence[Envelope]) -> None:
+        """Called by the consumer with a batch's events before their handlers run, in this
+        transaction: a service reads ahead here what its handlers would read one event at a
+        time (the people directory's rows, :meth:`.people.SqlPeople.read_ahead`)."""
+
     async def first_time(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` handles ``event_id`` now; False if it already has."""
+        return event_id in await self.first_times(consumer, [event_id])
+
+    async def first_times(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Record that ``consumer`` handles ``event_ids`` now, in one statement; the ids it had
+        not handled before (an id twice in ``event_ids`` is recorded once)."""
+        if not event_ids:
+            return set()
+        inbox = self.tables.inbox
+        now = self.clock.now()
         stmt = (
-            self.insert(self.tables.inbox)
-            .values(consumer=consumer, event_id=event_id, processed_at=self.clock.now())
+            self.insert(inbox)
+            .values([{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids])
             .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
         )
-        result = await self.session.execute(stmt)
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return set((await self.session.execute(stmt)).scalars())
 
 
 U = TypeVar("U", bound=UnitOfWork, default=UnitOfWork)

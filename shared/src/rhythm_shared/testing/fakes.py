@@ -73,10 +73,12 @@ class FakeUnitOfWork:
         return event_id or new_event_id()
 
     async def first_time(self, consumer: str, event_id: str) -> bool:
-        if (consumer, event_id) in self._seen:
-            return False
-        self._seen.add((consumer, event_id))
-        return True
+        return event_id in await self.first_times(consumer, [event_id])
+
+    async def first_times(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        fresh = {i for i in event_ids if (consumer, i) not in self._seen}
+        self._seen |= {(consumer, i) for i in fresh}
+        return fresh
 
     def audit(self, entry: AuditEntry) -> None:
         self.audited.append(entry)

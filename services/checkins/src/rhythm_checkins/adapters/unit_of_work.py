@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_checkins.adapters.db import directory
@@ -13,6 +15,7 @@ from rhythm_checkins.adapters.repository import (
     SqlGoalRepository,
 )
 from rhythm_checkins.settings import Settings
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.people import SqlPeople
 from rhythm_shared.kit.runtime import Runtime
 from rhythm_shared.kit.uow import UnitOfWork
@@ -48,6 +51,9 @@ class SqlCheckinsUnitOfWork(UnitOfWork):
         self.goals = SqlGoalRepository(session, self.insert)
         self.departures = SqlDepartureRepository(session, self.insert)
         self.people = SqlPeople(session, directory)
+
+    async def prepare(self, envelopes: Sequence[Envelope]) -> None:
+        await self.people.read_ahead(envelopes)
 
 
 #: What the entrypoints are handed: this service's settings and unit of work, no resources.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_notifications.adapters import db
@@ -11,6 +13,7 @@ from rhythm_notifications.adapters.repository import (
     SqlTenantRepository,
     SqlWebhookRepository,
 )
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.people import SqlPeople
 from rhythm_shared.kit.uow import UnitOfWork
 
@@ -30,6 +33,9 @@ class SqlNotificationsUnitOfWork(UnitOfWork):
         self.webhooks = SqlWebhookRepository(session, self.insert)
         self.tenants = SqlTenantRepository(session, self.insert)
         self.people = SqlPeople(session, db.directory)
+
+    async def prepare(self, envelopes: Sequence[Envelope]) -> None:
+        await self.people.read_ahead(envelopes)
 
     def people_opened_with(self, kek: bytes | None) -> SqlPeople:
         return SqlPeople(self.session, db.directory, kek)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rhythm_reporting.adapters.db import directory
 from rhythm_reporting.adapters.store import ReadModelStore, active_generation
 from rhythm_reporting.settings import Settings
+from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.db import KitTables
 from rhythm_shared.kit.people import SqlPeople
@@ -66,6 +67,9 @@ class SqlReportingUnitOfWork(UnitOfWork):
             await self.__aexit__(*sys.exc_info())
             raise
         return self
+
+    async def prepare(self, envelopes: Sequence[Envelope]) -> None:
+        await self.people.read_ahead(envelopes)
 
     # The consumer's positions (rhythm_shared.kit.consumer.PositionStore), in this generation.
 
