@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
@@ -34,6 +46,7 @@ from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 #: Where the contributors of each metric family are: (fact table, person, time, unit, filter).
 #: A contributor is a person whose facts make the figure, counted where they were at the time.
@@ -76,9 +89,19 @@ def _unordered(column: Any) -> Any:
     return column.concat("")
 
 
-def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[T], size: int = 5_000) -> Iterable[Sequence[T]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+#: Cells counted per statement: each is a scalar subquery, a column of the one row returned.
+_CELLS_PER_STATEMENT = 200
+
+
+def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -> Any:
+    """How many rows ``people`` has, up to ``cap``, as a scalar subquery (column ``c{i}``)."""
+    capped: Select[Any] = select(literal_column("1")).select_from(people.subquery()).limit(cap)
+    return select(func.count()).select_from(capped.subquery()).scalar_subquery().label(f"c{i}")
 
 
 class Queries:
@@ -374,6 +397,58 @@ class Queries:
         ]
         return await self._count_people(selects, cap)
 
+    async def rolled_up_counts(
+        self, family: str, cells: Sequence[tuple[str, str]], cap: int
+    ) -> list[int]:
+        """:meth:`rolled_up_contributors` of many (unit, month) cells of one subtree each, in
+        a few statements: one row of capped counts, one column per cell."""
+        t = unit_contributors
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            columns = [
+                _capped_count(
+                    select(t.c.person_id).where(
+                        t.c.generation == self.g,
+                        t.c.tenant_id == self.tenant,
+                        t.c.org_unit_id == unit,
+                        t.c.family == family,
+                        t.c.month == month,
+                    ),
+                    cap,
+                    i,
+                )
+                for i, (unit, month) in enumerate(chunk)
+            ]
+            row = (await self.conn.execute(select(*columns))).one()
+            out += [int(n) for n in row]
+        return out
+
+    async def outside_counts(
+        self,
+        family: str,
+        cells: Sequence[tuple[str, Sequence[str | None], Sequence[str]]],
+        cap: int,
+    ) -> list[int]:
+        """:meth:`contributors_outside` of many (month, own, subtrees) cells, in a few
+        statements (each cell's people joined by the database, then capped)."""
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            columns = []
+            for i, (month, own, subtrees) in enumerate(chunk):
+                start, end = Period.parse(month).bounds
+                selects = [
+                    *self._fact_people(family, start, end, own),
+                    *self._rolled_up_people(family, month, subtrees),
+                ]
+                if not selects:
+                    columns.append(literal(0).label(f"c{i}"))
+                    continue
+                people = union(*selects) if len(selects) > 1 else selects[0].distinct()
+                columns.append(_capped_count(people, cap, i))
+            row = (await self.conn.execute(select(*columns))).one()
+            out += [int(n) for n in row]
+        return out
+
     def _fact_people(
         self, family: str, start: datetime, end: datetime, units: Sequence[str | None]
     ) -> list[Select[Any]]:
@@ -422,6 +497,27 @@ class Queries:
             .distinct()
         )
         return sorted(r[0] for r in rows.all())
+
+    async def units_with_facts_by_month(
+        self, family: str, months: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """:meth:`units_with_facts` of each of ``months`` (month -> units), in one statement."""
+        t = unit_month_stats
+        rows = await self.conn.execute(
+            select(t.c.month, t.c.org_unit_id)
+            .where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.month.in_(list(months)),
+                t.c.org_unit_id != TENANT,
+                or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
+            )
+            .distinct()
+        )
+        out: dict[str, list[str]] = {}
+        for month, unit in rows.all():
+            out.setdefault(month, []).append(unit)
+        return {month: sorted(units) for month, units in out.items()}
 
     async def month_obligations(self, month: str) -> list[tuple[str, str | None, str | None]]:
         """(employee, manager, unit) of every obligation due in ``month``, distinct (as plain
