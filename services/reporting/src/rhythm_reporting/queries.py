@@ -286,7 +286,6 @@ class SmallGroups:
         self._listed: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
         self._people_kids: dict[str, frozenset[str]] = {}
-        self._obligations: dict[str, dict[str | None, list[tuple[str, str | None]]]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
 
     async def org(self) -> OrgIndex:
@@ -421,7 +420,7 @@ class SmallGroups:
     async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Cells' contributors up to ``minimum``, those not read yet, in a few statements."""
         wanted = sorted({c for c in cells if (family, c[1], c[0]) not in self._cells})
-        counts = await self.q.rolled_up_counts(family, wanted, self.minimum)
+        counts = await self.q.rolled_up_counts(family, [(*c, self.minimum) for c in wanted])
         for (unit, month), n in zip(wanted, counts, strict=True):
             self._cells[(family, month, unit)] = (n, self.minimum)
 
@@ -538,71 +537,62 @@ class SmallGroups:
                     return None
         return people.get(unit, 0)
 
-    async def _month_obligations(
-        self, month: str
-    ) -> dict[str | None, list[tuple[str, str | None]]]:
-        """A month's obligations as (employee, manager) by unit: read once, used for every
-        manager of the request."""
-        if month not in self._obligations:
-            by_unit: dict[str | None, list[tuple[str, str | None]]] = {}
-            for employee, manager, unit in await self.q.month_obligations(month):
-                by_unit.setdefault(unit, []).append((employee, manager))
-            self._obligations[month] = by_unit
-        return self._obligations[month]
-
     async def _managers_in(self, month: str) -> tuple[dict[str, int], frozenset[str]]:
         """Managers' reports in a month and the managers shown: rule 1 on their reports, rule 2
-        over the tenant (the reports of hidden managers, with no manager, together)."""
+        over the tenant (the reports of hidden managers, with no manager, together). Only
+        whether those are a small group matters, so they are read up to ``minimum``."""
         if month not in self._managers:
-            teams: dict[str | None, set[str]] = {}
-            for rows in (await self._month_obligations(month)).values():
-                for employee, manager in rows:
-                    teams.setdefault(manager, set()).add(employee)
-            reports = {m: len(people) for m, people in teams.items() if m is not None}
+            teams = await self.q.month_reports(month)
+            reports = {m: n for m, n in teams.items() if m is not None}
             shown = {m for m, n in reports.items() if not too_small(n, self.minimum)}
-            outside = set(teams.get(None, ()))
-            for m in set(reports) - shown:
-                outside |= teams[m]
+            outside = await self.q.reports_of(month, {None, *reports} - shown, self.minimum)
             while True:
                 pick = next_to_hide({m: reports[m] for m in shown}, len(outside), self.minimum)
                 if pick is None:
                     break
                 shown.discard(pick)
-                outside |= teams[pick]
+                outside |= await self.q.reports_of(month, {pick}, self.minimum)
             self._managers[month] = (reports, frozenset(shown))
         return self._managers[month]
-
-    async def _outside_team(self, month: str, units: Sequence[str], manager: str) -> int:
-        """People with obligations due in the month in ``units`` that are not in ``manager``'s
-        row (their obligation names another manager, or none); up to ``minimum``."""
-        by_unit = await self._month_obligations(month)
-        people: set[str] = set()
-        for unit in units:
-            for employee, their_manager in by_unit.get(unit, ()):
-                if their_manager != manager:
-                    people.add(employee)
-                    if len(people) >= self.minimum:
-                        return len(people)
-        return len(people)
 
     async def managers(self, ids: Sequence[str], period: Period) -> set[str]:
         """Those of ``ids`` shown: rules 1-3 on a manager's reports, and against the manager's
         own unit: the unit's figure less the team's leaves no small group (the head of a team
-        is often the rest)."""
+        is often the rest).
+
+        The people outside a team are at least the unit's contributors less the team, so a
+        unit with ``minimum`` more contributors than the team settles it (read for every
+        manager at once); only the others count the unit's facts outside the team."""
         org = await self.org()
         units = await self.q.units_of(ids)
+        months: dict[tuple[str, str], tuple[bool, bool]] = {}
+        caps: dict[tuple[str, str], int] = {}  # (unit, month) -> contributors that settle it
+        for manager_id in ids:
+            for month in period.months:
+                reports, shown = await self._managers_in(month)
+                months[(manager_id, month)] = (manager_id in shown, reports.get(manager_id, 0) == 0)
+                unit = units.get(manager_id)
+                if manager_id in shown and unit is not None:
+                    cap = self.minimum + reports[manager_id]
+                    caps[(unit, month)] = max(cap, caps.get((unit, month), 0))
+        cells = sorted(caps)
+        counts = await self.q.rolled_up_counts("obligations", [(*c, caps[c]) for c in cells])
+        people = dict(zip(cells, counts, strict=True))
         out = set()
         for manager_id in ids:
             unit = units.get(manager_id)
-            months = []
+            shown_months = []
             for month in period.months:
-                reports, shown = await self._managers_in(month)
-                ok = manager_id in shown
+                ok, empty = months[(manager_id, month)]
                 if ok and unit is not None:
-                    rest = await self._outside_team(month, org.subtree(unit), manager_id)
-                    ok = not too_small(rest, self.minimum)
-                months.append((ok, reports.get(manager_id, 0) == 0))
-            if period_shown(months):
+                    reports, _ = await self._managers_in(month)
+                    if people[(unit, month)] < self.minimum + reports[manager_id]:
+                        rest = await self.q.outside_team(
+                            month, org.subtree(unit), manager_id, self.minimum
+                        )
+                        ok = not too_small(rest, self.minimum)
+                shown_months.append((ok, empty))
+            if period_shown(shown_months):
                 out.add(manager_id)
         return out
 

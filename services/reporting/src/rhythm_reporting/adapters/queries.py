@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -398,10 +398,10 @@ class Queries:
         return await self._count_people(selects, cap)
 
     async def rolled_up_counts(
-        self, family: str, cells: Sequence[tuple[str, str]], cap: int
+        self, family: str, cells: Sequence[tuple[str, str, int]]
     ) -> list[int]:
-        """:meth:`rolled_up_contributors` of many (unit, month) cells of one subtree each, in
-        a few statements: one row of capped counts, one column per cell."""
+        """:meth:`rolled_up_contributors` of many (unit, month, cap) cells of one subtree
+        each, in a few statements: one row of capped counts, one column per cell."""
         t = unit_contributors
         out: list[int] = []
         for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
@@ -417,7 +417,7 @@ class Queries:
                     cap,
                     i,
                 )
-                for i, (unit, month) in enumerate(chunk)
+                for i, (unit, month, cap) in enumerate(chunk)
             ]
             row = (await self.conn.execute(select(*columns))).one()
             out += [int(n) for n in row]
@@ -519,24 +519,62 @@ class Queries:
             out.setdefault(month, []).append(unit)
         return {month: sorted(units) for month, units in out.items()}
 
-    async def month_obligations(self, month: str) -> list[tuple[str, str | None, str | None]]:
-        """(employee, manager, unit) of every obligation due in ``month``, distinct (as plain
-        tuples: a tenant's month is many rows)."""
+    async def _obligations_due(self, month: str) -> list[ColumnElement[bool]]:
+        """The obligations due in ``month``, by the units with obligations then (and none): one
+        range of the (unit, due, person, manager) index per unit."""
         t = obligation_facts
         start, end = Period.parse(month).bounds
         units: list[str | None] = [*await self.units_with_facts("obligations", [month]), None]
+        return [
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.due_at >= start,
+            t.c.due_at < end,
+            _in_units(t.c.org_unit_id, units),
+        ]
+
+    async def month_reports(self, month: str) -> dict[str | None, int]:
+        """Distinct people with obligations due in ``month``, by the manager the obligation
+        names (None: no manager), counted by the database."""
+        t = obligation_facts
         rows = await self.conn.execute(
-            select(t.c.employee_id, t.c.manager_id, t.c.org_unit_id)
-            .where(
-                t.c.generation == self.g,
-                t.c.tenant_id == self.tenant,
-                t.c.due_at >= start,
-                t.c.due_at < end,
-                _in_units(t.c.org_unit_id, units),
-            )
-            .distinct()
+            select(t.c.manager_id, func.count(t.c.employee_id.distinct()))
+            .where(*await self._obligations_due(month))
+            .group_by(t.c.manager_id)
         )
-        return [(r[0], r[1], r[2]) for r in rows.all()]
+        return {r[0]: int(r[1]) for r in rows.all()}
+
+    async def reports_of(self, month: str, managers: Collection[str | None], cap: int) -> set[str]:
+        """People with obligations due in ``month`` that name one of ``managers`` (None: no
+        manager), up to ``cap`` of them."""
+        t = obligation_facts
+        due = await self._obligations_due(month)
+        named = sorted(m for m in managers if m is not None)
+        conditions = [t.c.manager_id.is_(None)] if None in managers else []
+        conditions += [t.c.manager_id.in_(chunk) for chunk in _chunks(named, 500)]
+        people: set[str] = set()
+        for condition in conditions:
+            query = select(t.c.employee_id).where(*due, condition).distinct()
+            rows = await self.conn.execute(query.limit(cap - len(people)))
+            people.update(r[0] for r in rows.all())
+            if len(people) >= cap:
+                break
+        return people
+
+    async def outside_team(self, month: str, units: Sequence[str], manager: str, cap: int) -> int:
+        """People with obligations due in ``month`` in ``units`` that name another manager than
+        ``manager``, or none, up to ``cap``."""
+        t = obligation_facts
+        start, end = Period.parse(month).bounds
+        query = select(_unordered(t.c.employee_id)).where(
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.due_at >= start,
+            t.c.due_at < end,
+            _in_units(t.c.org_unit_id, units),
+            or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
+        )
+        return await self._count_people([query], cap)
 
     async def units_of(self, people: Iterable[str]) -> dict[str, str]:
         """The units people are in now."""
