@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Integer,
     Select,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -96,6 +100,25 @@ def _chunks(values: Sequence[T], size: int = 5_000) -> Iterable[Sequence[T]]:
 
 #: Cells counted per statement: each is a scalar subquery, a column of the one row returned.
 _CELLS_PER_STATEMENT = 200
+
+
+@cache
+def _rolled_up_counts(cells: int) -> Select[Any]:
+    """The statement of :meth:`Queries.rolled_up_counts` for so many cells, built once (all
+    values are bound): building hundreds of subqueries costs more than running them."""
+    t = unit_contributors
+    columns = []
+    for i in range(cells):
+        people = select(t.c.person_id).where(
+            t.c.generation == bindparam("g"),
+            t.c.tenant_id == bindparam("tenant"),
+            t.c.org_unit_id == bindparam(f"u{i}"),
+            t.c.family == bindparam("family"),
+            t.c.month == bindparam(f"m{i}"),
+        )
+        capped = people.limit(bindparam(f"n{i}", type_=Integer)).subquery()
+        columns.append(select(func.count()).select_from(capped).scalar_subquery().label(f"c{i}"))
+    return select(*columns)
 
 
 def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -> Any:
@@ -402,24 +425,12 @@ class Queries:
     ) -> list[int]:
         """:meth:`rolled_up_contributors` of many (unit, month, cap) cells of one subtree
         each, in a few statements: one row of capped counts, one column per cell."""
-        t = unit_contributors
         out: list[int] = []
         for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
-            columns = [
-                _capped_count(
-                    select(t.c.person_id).where(
-                        t.c.generation == self.g,
-                        t.c.tenant_id == self.tenant,
-                        t.c.org_unit_id == unit,
-                        t.c.family == family,
-                        t.c.month == month,
-                    ),
-                    cap,
-                    i,
-                )
-                for i, (unit, month, cap) in enumerate(chunk)
-            ]
-            row = (await self.conn.execute(select(*columns))).one()
+            params: dict[str, Any] = {"g": self.g, "tenant": self.tenant, "family": family}
+            for i, (unit, month, cap) in enumerate(chunk):
+                params.update({f"u{i}": unit, f"m{i}": month, f"n{i}": cap})
+            row = (await self.conn.execute(_rolled_up_counts(len(chunk)), params)).one()
             out += [int(n) for n in row]
         return out
 
@@ -519,28 +530,33 @@ class Queries:
             out.setdefault(month, []).append(unit)
         return {month: sorted(units) for month, units in out.items()}
 
-    async def _obligations_due(self, month: str) -> list[ColumnElement[bool]]:
-        """The obligations due in ``month``, by the units with obligations then (and none): one
-        range of the (unit, due, person, manager) index per unit."""
+    async def _obligations_due(self, month: str, *columns: Any) -> list[Select[Any]]:
+        """SELECTs of ``columns`` of the obligations due in ``month``: one over the units with
+        obligations then (a range of the (unit, due, person, manager) index each), one over
+        those with no unit. Apart: an OR of the two has SQLite scan all of a tenant's months."""
         t = obligation_facts
         start, end = Period.parse(month).bounds
-        units: list[str | None] = [*await self.units_with_facts("obligations", [month]), None]
-        return [
+        units = await self.units_with_facts("obligations", [month])
+        where = [
             t.c.generation == self.g,
             t.c.tenant_id == self.tenant,
             t.c.due_at >= start,
             t.c.due_at < end,
-            _in_units(t.c.org_unit_id, units),
         ]
+        parts = [t.c.org_unit_id.in_(units)] if units else []
+        parts.append(t.c.org_unit_id.is_(None))
+        return [select(*columns).where(*where, part) for part in parts]
 
     async def month_reports(self, month: str) -> dict[str | None, int]:
         """Distinct people with obligations due in ``month``, by the manager the obligation
         names (None: no manager), counted by the database."""
         t = obligation_facts
+        due = union_all(*await self._obligations_due(month, t.c.manager_id, t.c.employee_id))
+        both = due.subquery()
         rows = await self.conn.execute(
-            select(t.c.manager_id, func.count(t.c.employee_id.distinct()))
-            .where(*await self._obligations_due(month))
-            .group_by(t.c.manager_id)
+            select(both.c.manager_id, func.count(both.c.employee_id.distinct())).group_by(
+                both.c.manager_id
+            )
         )
         return {r[0]: int(r[1]) for r in rows.all()}
 
@@ -548,17 +564,19 @@ class Queries:
         """People with obligations due in ``month`` that name one of ``managers`` (None: no
         manager), up to ``cap`` of them."""
         t = obligation_facts
-        due = await self._obligations_due(month)
         named = sorted(m for m in managers if m is not None)
-        conditions = [t.c.manager_id.is_(None)] if None in managers else []
-        conditions += [t.c.manager_id.in_(chunk) for chunk in _chunks(named, 500)]
+        conditions: list[ColumnElement[bool]] = [
+            t.c.manager_id.in_(chunk) for chunk in _chunks(named, 500)
+        ]
+        if None in managers:  # with the first chunk: a scan stops at the cap, not at the end
+            conditions[:1] = [or_(t.c.manager_id.is_(None), *conditions[:1])]
         people: set[str] = set()
-        for condition in conditions:
-            query = select(t.c.employee_id).where(*due, condition).distinct()
-            rows = await self.conn.execute(query.limit(cap - len(people)))
-            people.update(r[0] for r in rows.all())
-            if len(people) >= cap:
-                break
+        for due in await self._obligations_due(month, _unordered(t.c.employee_id)):
+            for condition in conditions:
+                query = due.where(condition).distinct().limit(cap - len(people))
+                people.update(r[0] for r in (await self.conn.execute(query)).all())
+                if len(people) >= cap:
+                    return people
         return people
 
     async def outside_team(self, month: str, units: Sequence[str], manager: str, cap: int) -> int:
