@@ -381,7 +381,9 @@ class Queries:
     # person) indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule
     # 2) and goals. ``cap`` stops a scan once that many people are found (the rule mostly asks
     # only whether a group is small). A fact's person is selected as an expression so that no
-    # planner walks the per-person index for its order instead.
+    # planner walks the per-person index for its order instead. A request asks for many cells
+    # at once (``rolled_up_counts``, ``outside_counts``): each a capped scalar subquery, one
+    # column of a single row, so a level of the tree costs a statement, not one per cell.
 
     async def contributors(
         self,
