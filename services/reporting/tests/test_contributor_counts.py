@@ -107,12 +107,15 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
             assert await count([*listed, None], 5) == 5
             assert await count([]) == 0
             assert await q.units_with_facts("obligations", ["2026-02"]) == []
-            # The manager rows read each month's obligations once: one row per person and unit.
-            rows = await q.month_obligations("2026-03")
-            assert len(rows) == 10
-            assert {(e, u) for e, _, u in rows if e == "mover"} == {
-                ("mover", "team"),
-                ("mover", "top"),
-            }
+            # The manager rows: distinct reports per manager, counted by the database; the
+            # people of some managers (None: no manager) and those outside a team, capped.
+            assert await q.month_reports("2026-03") == {"boss": 9}
+            assert await q.month_reports("2026-02") == {}
+            assert len(await q.reports_of("2026-03", {"boss"}, 20)) == 9
+            assert len(await q.reports_of("2026-03", {"boss", None}, 3)) == 3
+            assert await q.reports_of("2026-03", {None, "nobody"}, 5) == set()
+            assert await q.outside_team("2026-03", ["team", "top"], "boss", 5) == 0
+            assert await q.outside_team("2026-03", ["team"], "other", 20) == 7
+            assert await q.outside_team("2026-03", ["team", "top"], "other", 5) == 5
     finally:
         await engine.dispose()

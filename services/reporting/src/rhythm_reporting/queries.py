@@ -7,7 +7,7 @@ Each function returns a :class:`Report`: a headline ``summary`` and one table (`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,10 +281,11 @@ class SmallGroups:
         #: (family, slot, unit) -> (contributors, the cap they were counted up to).
         self._cells: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._kids: dict[tuple[str, str, str], frozenset[str]] = {}
+        #: (family, slot, node, its shown children) -> the residual, up to ``minimum``.
+        self._residuals: dict[tuple[str, str, str, frozenset[str]], int] = {}
         self._listed: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
         self._people_kids: dict[str, frozenset[str]] = {}
-        self._obligations: dict[str, dict[str | None, list[tuple[str, str | None]]]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
 
     async def org(self) -> OrgIndex:
@@ -342,13 +343,103 @@ class SmallGroups:
             cell = await self._cell_units(family, slot, node)
             rest = [u for u in cell if u not in covered]
             return await self._count(family, slot, rest, self.minimum)
+        key = (family, slot, node, frozenset(shown))
+        if key not in self._residuals:
+            own, hidden = await self._outside(family, slot, node, shown)
+            self._residuals[key] = await self.q.contributors_outside(
+                family, slot, own, hidden, self.minimum
+            )
+        return self._residuals[key]
+
+    async def _outside(
+        self, family: str, slot: str, node: str, shown: Collection[str]
+    ) -> tuple[list[str | None], list[str]]:
+        """Where a monthly cell's residual is: (units whose own facts count, hidden children)."""
+        org = await self.org()
         hidden = [k for k in org.children(node) if k not in shown]
         own: list[str | None] = [node]
         if node == TENANT:
             placed = {u for k in org.children(TENANT) for u in org.subtree(k)}
             cell = await self._cell_units(family, slot, node)
             own = [u for u in cell if u not in placed]
-        return await self.q.contributors_outside(family, slot, own, hidden, self.minimum)
+        return own, hidden
+
+    async def prepare(
+        self, families: Sequence[str], units: Sequence[str], months: Sequence[str]
+    ) -> None:
+        """Read ahead what rules 1 and 2 ask about the month cells of ``units`` in ``months``:
+        level by level down each unit's path, the counts of every open cell's children and its
+        residual, for all the cells of a level in a few statements. The rule then finds them
+        read; whatever else it asks (rule 2 hiding a shown part) it reads itself, so the answers
+        are those of asking cell by cell."""
+        if not units:
+            return
+        org = await self.org()
+        paths = [[TENANT] if u == TENANT else org.path(u) for u in units]
+        months = sorted(set(months))
+        for family in families:
+            if family == "goals":
+                continue
+            await self._read_listed(family, months)
+            await self._read_counts(family, [(TENANT, m) for m in months])
+            # The cells shown so far whose children matter: a shown node on some unit's path.
+            open_cells = {
+                (TENANT, m)
+                for m in months
+                if not too_small(await self.contributors(family, m, TENANT), self.minimum)
+            }
+            for depth in range(max(len(p) for p in paths) - 1):
+                steps = {(p[depth], p[depth + 1]) for p in paths if len(p) > depth + 1}
+                cells = sorted(
+                    (node, m)
+                    for node in {n for n, _ in steps}
+                    for m in months
+                    if (node, m) in open_cells
+                )
+                await self._read_counts(
+                    family, [(k, m) for node, m in cells for k in org.children(node)]
+                )
+                await self._read_residuals(family, cells)
+                below = set()
+                for node, m in cells:
+                    kids = await self._shown_children(family, m, node)
+                    for parent, child in steps:
+                        if parent == node and child in kids:
+                            n = await self.contributors(family, m, child)
+                            if not too_small(n, self.minimum):
+                                below.add((child, m))
+                open_cells = below
+
+    async def _read_listed(self, family: str, months: Sequence[str]) -> None:
+        wanted = [m for m in months if (family, m) not in self._listed]
+        if wanted:
+            listed = await self.q.units_with_facts_by_month(family, wanted)
+            for m in wanted:
+                self._listed[(family, m)] = listed.get(m, [])
+
+    async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
+        """Cells' contributors up to ``minimum``, those not read yet, in a few statements."""
+        wanted = sorted({c for c in cells if (family, c[1], c[0]) not in self._cells})
+        counts = await self.q.rolled_up_counts(family, [(*c, self.minimum) for c in wanted])
+        for (unit, month), n in zip(wanted, counts, strict=True):
+            self._cells[(family, month, unit)] = (n, self.minimum)
+
+    async def _read_residuals(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
+        """Each cell's residual with the children rule 1 shows, in a few statements."""
+        org = await self.org()
+        keys, parts = [], []
+        for node, month in cells:
+            shown = {
+                k
+                for k in org.children(node)
+                if not too_small(await self.contributors(family, month, k), self.minimum)
+            }
+            key = (family, month, node, frozenset(shown))
+            if key not in self._residuals:
+                keys.append(key)
+                parts.append((month, *await self._outside(family, month, node, shown)))
+        counts = await self.q.outside_counts(family, parts, self.minimum)
+        self._residuals.update(zip(keys, counts, strict=True))
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
@@ -446,71 +537,62 @@ class SmallGroups:
                     return None
         return people.get(unit, 0)
 
-    async def _month_obligations(
-        self, month: str
-    ) -> dict[str | None, list[tuple[str, str | None]]]:
-        """A month's obligations as (employee, manager) by unit: read once, used for every
-        manager of the request."""
-        if month not in self._obligations:
-            by_unit: dict[str | None, list[tuple[str, str | None]]] = {}
-            for employee, manager, unit in await self.q.month_obligations(month):
-                by_unit.setdefault(unit, []).append((employee, manager))
-            self._obligations[month] = by_unit
-        return self._obligations[month]
-
     async def _managers_in(self, month: str) -> tuple[dict[str, int], frozenset[str]]:
         """Managers' reports in a month and the managers shown: rule 1 on their reports, rule 2
-        over the tenant (the reports of hidden managers, with no manager, together)."""
+        over the tenant (the reports of hidden managers, with no manager, together). Only
+        whether those are a small group matters, so they are read up to ``minimum``."""
         if month not in self._managers:
-            teams: dict[str | None, set[str]] = {}
-            for rows in (await self._month_obligations(month)).values():
-                for employee, manager in rows:
-                    teams.setdefault(manager, set()).add(employee)
-            reports = {m: len(people) for m, people in teams.items() if m is not None}
+            teams = await self.q.month_reports(month)
+            reports = {m: n for m, n in teams.items() if m is not None}
             shown = {m for m, n in reports.items() if not too_small(n, self.minimum)}
-            outside = set(teams.get(None, ()))
-            for m in set(reports) - shown:
-                outside |= teams[m]
+            outside = await self.q.reports_of(month, {None, *reports} - shown, self.minimum)
             while True:
                 pick = next_to_hide({m: reports[m] for m in shown}, len(outside), self.minimum)
                 if pick is None:
                     break
                 shown.discard(pick)
-                outside |= teams[pick]
+                outside |= await self.q.reports_of(month, {pick}, self.minimum)
             self._managers[month] = (reports, frozenset(shown))
         return self._managers[month]
-
-    async def _outside_team(self, month: str, units: Sequence[str], manager: str) -> int:
-        """People with obligations due in the month in ``units`` that are not in ``manager``'s
-        row (their obligation names another manager, or none); up to ``minimum``."""
-        by_unit = await self._month_obligations(month)
-        people: set[str] = set()
-        for unit in units:
-            for employee, their_manager in by_unit.get(unit, ()):
-                if their_manager != manager:
-                    people.add(employee)
-                    if len(people) >= self.minimum:
-                        return len(people)
-        return len(people)
 
     async def managers(self, ids: Sequence[str], period: Period) -> set[str]:
         """Those of ``ids`` shown: rules 1-3 on a manager's reports, and against the manager's
         own unit: the unit's figure less the team's leaves no small group (the head of a team
-        is often the rest)."""
+        is often the rest).
+
+        The people outside a team are at least the unit's contributors less the team, so a
+        unit with ``minimum`` more contributors than the team settles it (read for every
+        manager at once); only the others count the unit's facts outside the team."""
         org = await self.org()
         units = await self.q.units_of(ids)
+        months: dict[tuple[str, str], tuple[bool, bool]] = {}
+        caps: dict[tuple[str, str], int] = {}  # (unit, month) -> contributors that settle it
+        for manager_id in ids:
+            for month in period.months:
+                reports, shown = await self._managers_in(month)
+                months[(manager_id, month)] = (manager_id in shown, reports.get(manager_id, 0) == 0)
+                unit = units.get(manager_id)
+                if manager_id in shown and unit is not None:
+                    cap = self.minimum + reports[manager_id]
+                    caps[(unit, month)] = max(cap, caps.get((unit, month), 0))
+        cells = sorted(caps)
+        counts = await self.q.rolled_up_counts("obligations", [(*c, caps[c]) for c in cells])
+        people = dict(zip(cells, counts, strict=True))
         out = set()
         for manager_id in ids:
             unit = units.get(manager_id)
-            months = []
+            shown_months = []
             for month in period.months:
-                reports, shown = await self._managers_in(month)
-                ok = manager_id in shown
+                ok, empty = months[(manager_id, month)]
                 if ok and unit is not None:
-                    rest = await self._outside_team(month, org.subtree(unit), manager_id)
-                    ok = not too_small(rest, self.minimum)
-                months.append((ok, reports.get(manager_id, 0) == 0))
-            if period_shown(months):
+                    reports, _ = await self._managers_in(month)
+                    if people[(unit, month)] < self.minimum + reports[manager_id]:
+                        rest = await self.q.outside_team(
+                            month, org.subtree(unit), manager_id, self.minimum
+                        )
+                        ok = not too_small(rest, self.minimum)
+                shown_months.append((ok, empty))
+            if period_shown(shown_months):
                 out.add(manager_id)
         return out
 
@@ -582,6 +664,7 @@ async def cadence_adherence(q: Queries, scope: Scope, period: Period, minimum: i
         "change_late_pp",
         "change_missed_pp",
     ]
+    await groups.prepare(OBLIGATIONS, [unit], months)
     rows = await q.monthly([unit], months)
     if await groups.period(OBLIGATIONS, unit, period):
         counts = _sum_months(rows, unit, period.months)
@@ -641,11 +724,13 @@ async def cadence_adherence_by_unit(
         },
         [],
     )
+    await groups.prepare(OBLIGATIONS, [scope.org_unit_id], period.months)
     if not await groups.period(OBLIGATIONS, scope.org_unit_id, period):
         report.suppressed = True
         return report
     children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
+    await groups.prepare(OBLIGATIONS, ids, period.months)
     rows = await q.monthly(ids, period.months) if ids else []
     out = []
     for child in children:
@@ -737,7 +822,9 @@ async def ownership(q: Queries, scope: Scope, period: Period, minimum: int) -> R
         [],
         previous_period=_period_json(previous),
     )
-    rows = await q.monthly([unit], sorted({*period.months, *previous.months, *trend}))
+    months = sorted({*period.months, *previous.months, *trend})
+    await groups.prepare(CHECKINS, [unit], months)
+    rows = await q.monthly([unit], months)
     if await groups.period(CHECKINS, unit, period):
         now = _sum_months(rows, unit, period.months)
         before_share = None
@@ -808,12 +895,14 @@ async def feedback(q: Queries, scope: Scope, period: Period, minimum: int) -> Re
         },
         [],
     )
+    await groups.prepare(FEEDBACK, [scope.org_unit_id], period.months)
     if not await groups.period(FEEDBACK, scope.org_unit_id, period):
         report.suppressed = True
         report.summary = _blank_summary(list(FEEDBACK_COLUMNS))
         return report
     children = await _breakdown(q, scope.org_unit_id)
     ids = [c["org_unit_id"] for c in children]
+    await groups.prepare(FEEDBACK, ids, period.months)
     rows = await q.monthly([scope.org_unit_id, *ids], period.months)
     months = len(period.months)
     report.summary = _feedback_row(
@@ -999,7 +1088,9 @@ async def workload_pulse(q: Queries, scope: Scope, period: Period, minimum: int)
         [],
         previous_period=_period_json(previous),
     )
-    rows = await q.monthly([unit], sorted({*period.months, *previous.months, *trend}))
+    months = sorted({*period.months, *previous.months, *trend})
+    await groups.prepare(PULSE, [unit], months)
+    rows = await q.monthly([unit], months)
     if await groups.period(PULSE, unit, period):
         now = _sum_months(rows, unit, period.months)
         before_average = None

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
@@ -34,6 +50,7 @@ from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 #: Where the contributors of each metric family are: (fact table, person, time, unit, filter).
 #: A contributor is a person whose facts make the figure, counted where they were at the time.
@@ -76,9 +93,38 @@ def _unordered(column: Any) -> Any:
     return column.concat("")
 
 
-def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[T], size: int = 5_000) -> Iterable[Sequence[T]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+#: Cells counted per statement: each is a scalar subquery, a column of the one row returned.
+_CELLS_PER_STATEMENT = 200
+
+
+@cache
+def _rolled_up_counts(cells: int) -> Select[Any]:
+    """The statement of :meth:`Queries.rolled_up_counts` for so many cells, built once (all
+    values are bound): building hundreds of subqueries costs more than running them."""
+    t = unit_contributors
+    columns = []
+    for i in range(cells):
+        people = select(t.c.person_id).where(
+            t.c.generation == bindparam("g"),
+            t.c.tenant_id == bindparam("tenant"),
+            t.c.org_unit_id == bindparam(f"u{i}"),
+            t.c.family == bindparam("family"),
+            t.c.month == bindparam(f"m{i}"),
+        )
+        capped = people.limit(bindparam(f"n{i}", type_=Integer)).subquery()
+        columns.append(select(func.count()).select_from(capped).scalar_subquery().label(f"c{i}"))
+    return select(*columns)
+
+
+def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -> Any:
+    """How many rows ``people`` has, up to ``cap``, as a scalar subquery (column ``c{i}``)."""
+    capped: Select[Any] = select(literal_column("1")).select_from(people.subquery()).limit(cap)
+    return select(func.count()).select_from(capped.subquery()).scalar_subquery().label(f"c{i}")
 
 
 class Queries:
@@ -335,7 +381,9 @@ class Queries:
     # person) indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule
     # 2) and goals. ``cap`` stops a scan once that many people are found (the rule mostly asks
     # only whether a group is small). A fact's person is selected as an expression so that no
-    # planner walks the per-person index for its order instead.
+    # planner walks the per-person index for its order instead. A request asks for many cells
+    # at once (``rolled_up_counts``, ``outside_counts``): each a capped scalar subquery, one
+    # column of a single row, so a level of the tree costs a statement, not one per cell.
 
     async def contributors(
         self,
@@ -373,6 +421,46 @@ class Queries:
             *self._rolled_up_people(family, month, subtrees),
         ]
         return await self._count_people(selects, cap)
+
+    async def rolled_up_counts(
+        self, family: str, cells: Sequence[tuple[str, str, int]]
+    ) -> list[int]:
+        """:meth:`rolled_up_contributors` of many (unit, month, cap) cells of one subtree
+        each, in a few statements: one row of capped counts, one column per cell."""
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            params: dict[str, Any] = {"g": self.g, "tenant": self.tenant, "family": family}
+            for i, (unit, month, cap) in enumerate(chunk):
+                params.update({f"u{i}": unit, f"m{i}": month, f"n{i}": cap})
+            row = (await self.conn.execute(_rolled_up_counts(len(chunk)), params)).one()
+            out += [int(n) for n in row]
+        return out
+
+    async def outside_counts(
+        self,
+        family: str,
+        cells: Sequence[tuple[str, Sequence[str | None], Sequence[str]]],
+        cap: int,
+    ) -> list[int]:
+        """:meth:`contributors_outside` of many (month, own, subtrees) cells, in a few
+        statements (each cell's people joined by the database, then capped)."""
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            columns = []
+            for i, (month, own, subtrees) in enumerate(chunk):
+                start, end = Period.parse(month).bounds
+                selects = [
+                    *self._fact_people(family, start, end, own),
+                    *self._rolled_up_people(family, month, subtrees),
+                ]
+                if not selects:
+                    columns.append(literal(0).label(f"c{i}"))
+                    continue
+                people = union(*selects) if len(selects) > 1 else selects[0].distinct()
+                columns.append(_capped_count(people, cap, i))
+            row = (await self.conn.execute(select(*columns))).one()
+            out += [int(n) for n in row]
+        return out
 
     def _fact_people(
         self, family: str, start: datetime, end: datetime, units: Sequence[str | None]
@@ -423,24 +511,90 @@ class Queries:
         )
         return sorted(r[0] for r in rows.all())
 
-    async def month_obligations(self, month: str) -> list[tuple[str, str | None, str | None]]:
-        """(employee, manager, unit) of every obligation due in ``month``, distinct (as plain
-        tuples: a tenant's month is many rows)."""
-        t = obligation_facts
-        start, end = Period.parse(month).bounds
-        units: list[str | None] = [*await self.units_with_facts("obligations", [month]), None]
+    async def units_with_facts_by_month(
+        self, family: str, months: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """:meth:`units_with_facts` of each of ``months`` (month -> units), in one statement."""
+        t = unit_month_stats
         rows = await self.conn.execute(
-            select(t.c.employee_id, t.c.manager_id, t.c.org_unit_id)
+            select(t.c.month, t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
-                t.c.due_at >= start,
-                t.c.due_at < end,
-                _in_units(t.c.org_unit_id, units),
+                t.c.month.in_(list(months)),
+                t.c.org_unit_id != TENANT,
+                or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
             )
             .distinct()
         )
-        return [(r[0], r[1], r[2]) for r in rows.all()]
+        out: dict[str, list[str]] = {}
+        for month, unit in rows.all():
+            out.setdefault(month, []).append(unit)
+        return {month: sorted(units) for month, units in out.items()}
+
+    async def _obligations_due(self, month: str, *columns: Any) -> list[Select[Any]]:
+        """SELECTs of ``columns`` of the obligations due in ``month``: one over the units with
+        obligations then (a range of the (unit, due, person, manager) index each), one over
+        those with no unit. Apart: an OR of the two has SQLite scan all of a tenant's months."""
+        t = obligation_facts
+        start, end = Period.parse(month).bounds
+        units = await self.units_with_facts("obligations", [month])
+        where = [
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.due_at >= start,
+            t.c.due_at < end,
+        ]
+        parts = [t.c.org_unit_id.in_(units)] if units else []
+        parts.append(t.c.org_unit_id.is_(None))
+        return [select(*columns).where(*where, part) for part in parts]
+
+    async def month_reports(self, month: str) -> dict[str | None, int]:
+        """Distinct people with obligations due in ``month``, by the manager the obligation
+        names (None: no manager), counted by the database."""
+        t = obligation_facts
+        due = union_all(*await self._obligations_due(month, t.c.manager_id, t.c.employee_id))
+        both = due.subquery()
+        rows = await self.conn.execute(
+            select(both.c.manager_id, func.count(both.c.employee_id.distinct())).group_by(
+                both.c.manager_id
+            )
+        )
+        return {r[0]: int(r[1]) for r in rows.all()}
+
+    async def reports_of(self, month: str, managers: Collection[str | None], cap: int) -> set[str]:
+        """People with obligations due in ``month`` that name one of ``managers`` (None: no
+        manager), up to ``cap`` of them."""
+        t = obligation_facts
+        named = sorted(m for m in managers if m is not None)
+        conditions: list[ColumnElement[bool]] = [
+            t.c.manager_id.in_(chunk) for chunk in _chunks(named, 500)
+        ]
+        if None in managers:  # with the first chunk: a scan stops at the cap, not at the end
+            conditions[:1] = [or_(t.c.manager_id.is_(None), *conditions[:1])]
+        people: set[str] = set()
+        for due in await self._obligations_due(month, _unordered(t.c.employee_id)):
+            for condition in conditions:
+                query = due.where(condition).distinct().limit(cap - len(people))
+                people.update(r[0] for r in (await self.conn.execute(query)).all())
+                if len(people) >= cap:
+                    return people
+        return people
+
+    async def outside_team(self, month: str, units: Sequence[str], manager: str, cap: int) -> int:
+        """People with obligations due in ``month`` in ``units`` that name another manager than
+        ``manager``, or none, up to ``cap``."""
+        t = obligation_facts
+        start, end = Period.parse(month).bounds
+        query = select(_unordered(t.c.employee_id)).where(
+            t.c.generation == self.g,
+            t.c.tenant_id == self.tenant,
+            t.c.due_at >= start,
+            t.c.due_at < end,
+            _in_units(t.c.org_unit_id, units),
+            or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
+        )
+        return await self._count_people([query], cap)
 
     async def units_of(self, people: Iterable[str]) -> dict[str, str]:
         """The units people are in now."""
