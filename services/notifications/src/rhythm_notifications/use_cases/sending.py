@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter
@@ -86,7 +85,7 @@ DELIVERED = Counter(
 class Mailer(Protocol):
     async def send(
         self,
-        message: EmailMessage,
+        message: bytes,
         to_address: str,
         before_data: Callable[[], Awaitable[None]],
     ) -> Outcome: ...
@@ -243,7 +242,9 @@ class Dispatcher:
         facts = delivery.payload.get("facts")
         return link(base, delivery.category, facts if isinstance(facts, dict) else None)
 
-    def _render(self, delivery: Claimed, person: Person) -> Rendered:
+    def _render(
+        self, delivery: Claimed, person: Person, unsubscribe: str | None = None
+    ) -> Rendered:
         base = delivery.app_base_url or self.settings.app_base_url
         items = [
             {**item, "link": link(base, str(item.get("category")), item.get("facts"))}
@@ -259,16 +260,19 @@ class Dispatcher:
             "items": items,
             "link": self._link(delivery),
             "name": person.display_name,
-            "unsubscribe_url": unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.clock.now(),
-            ),
+            "unsubscribe_url": unsubscribe or self._unsubscribe_url(delivery),
         }
         return self.channels.templates.render(
             delivery.category, person.locale, person.time_zone, context
+        )
+
+    def _unsubscribe_url(self, delivery: Claimed) -> str:
+        return unsubscribe_url(
+            self.settings,
+            delivery.tenant_id,
+            delivery.recipient_id,
+            delivery.category,
+            self.clock.now(),
         )
 
     async def _mark_sending(self, delivery: Claimed, token: str) -> None:
@@ -314,8 +318,9 @@ class Dispatcher:
         problem = check_address(address) or check_display_name(name)
         if problem:
             return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
+        unsubscribe = self._unsubscribe_url(delivery)
         try:
-            rendered = self._render(delivery, person)
+            rendered = self._render(delivery, person, unsubscribe)
         except Exception as exc:  # a template bug must not stop the other deliveries
             log.exception("render_failed", extra={"delivery_id": delivery.id})
             return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
@@ -324,13 +329,7 @@ class Dispatcher:
             sender=self.settings.email_from,
             to_name=name,
             to_address=address,
-            unsubscribe_url=unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.clock.now(),
-            ),
+            unsubscribe_url=unsubscribe,
             idempotency_key=delivery.idempotency_key,
             category=delivery.category,
             now=self.clock.now(),
