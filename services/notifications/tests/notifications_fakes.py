@@ -199,6 +199,19 @@ class InMemoryDeliveries:
         )
         return True
 
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]:
+        return {
+            i for i in delivery_ids if await self.finish(i, status, now, detail=detail, token=token)
+        }
+
     async def retry_later(
         self,
         delivery_id: str,

@@ -312,6 +312,36 @@ class SqlDeliveryRepository(_Repository):
         )
         return _rowcount(result) == 1
 
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]:
+        """One final status for many deliveries in one statement; the ids that claim still
+        owned (the others were taken back meanwhile and are left as they are)."""
+        if not delivery_ids:
+            return set()
+        d = db.deliveries
+        rows = await self.session.execute(
+            update(d)
+            .where(d.c.id.in_(list(delivery_ids)), d.c.claim_token == token)
+            .values(
+                status=status.value,
+                reason=None,
+                detail=detail,
+                claim_token=None,
+                next_attempt_at=None,
+                updated_at=now,
+                sent_at=now if status is Status.SENT else None,
+            )
+            .returning(d.c.id)
+        )
+        return {row.id for row in rows}
+
     async def retry_later(
         self,
         delivery_id: str,
@@ -618,9 +648,15 @@ def _endpoint(row: Row[Any]) -> WebhookEndpoint:
 
 
 class SqlWebhookRepository(_Repository):
-    """Webhook endpoints and the deliveries owed to them."""
+    """Webhook endpoints and the deliveries owed to them. A tenant's active endpoints are read
+    once per unit of work (every consumed event asks) and forgotten when endpoints change."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        self._active: dict[str, list[WebhookEndpoint]] = {}
 
     async def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        self._active.clear()
         await self.session.execute(
             db.webhook_endpoints.insert().values(
                 id=endpoint.id,
@@ -635,11 +671,15 @@ class SqlWebhookRepository(_Repository):
         )
 
     async def active_endpoints(self, tenant: str) -> list[WebhookEndpoint]:
-        w = db.webhook_endpoints
-        rows = await self.session.execute(
-            select(w).where(w.c.tenant_id == tenant, w.c.active.is_(True)).order_by(w.c.created_at)
-        )
-        return [_endpoint(row) for row in rows]
+        if tenant not in self._active:
+            w = db.webhook_endpoints
+            rows = await self.session.execute(
+                select(w)
+                .where(w.c.tenant_id == tenant, w.c.active.is_(True))
+                .order_by(w.c.created_at)
+            )
+            self._active[tenant] = [_endpoint(row) for row in rows]
+        return list(self._active[tenant])
 
     async def active_endpoint(self, tenant: str, endpoint_id: str) -> WebhookEndpoint | None:
         w = db.webhook_endpoints
@@ -659,6 +699,7 @@ class SqlWebhookRepository(_Repository):
         previous_secret: str | None,
         previous_secret_until: datetime | None,
     ) -> None:
+        self._active.clear()
         w = db.webhook_endpoints
         await self.session.execute(
             update(w)
@@ -671,6 +712,7 @@ class SqlWebhookRepository(_Repository):
         )
 
     async def deactivate(self, tenant: str, endpoint_id: str) -> bool:
+        self._active.clear()
         w = db.webhook_endpoints
         result = await self.session.execute(
             update(w)
@@ -784,7 +826,12 @@ class SqlWebhookRepository(_Repository):
 
 
 class SqlTenantRepository(_Repository):
-    """The tenant's app base URL and chat channels."""
+    """The tenant's app base URL and chat channels. Its chat channels are read once per unit
+    of work (every decided event asks) and forgotten when they change."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        self._chat: dict[str, list[ChatChannel]] = {}
 
     async def app_base_url(self, tenant: str) -> tuple[str | None, datetime] | None:
         t = db.tenant_settings
@@ -813,6 +860,7 @@ class SqlTenantRepository(_Repository):
         return {row.tenant_id: row.app_base_url for row in rows}
 
     async def save_chat_channel(self, tenant: str, channel: ChatChannel) -> None:
+        self._chat.clear()
         c = db.chat_channels
         values = {
             "url": channel.url,
@@ -826,14 +874,16 @@ class SqlTenantRepository(_Repository):
         )
 
     async def chat_channels(self, tenant: str) -> list[ChatChannel]:
-        c = db.chat_channels
-        rows = await self.session.execute(
-            select(c).where(c.c.tenant_id == tenant).order_by(c.c.kind)
-        )
-        return [
-            ChatChannel(Channel(row.kind), row.url, list(row.categories), row.updated_at)
-            for row in rows
-        ]
+        if tenant not in self._chat:
+            c = db.chat_channels
+            rows = await self.session.execute(
+                select(c).where(c.c.tenant_id == tenant).order_by(c.c.kind)
+            )
+            self._chat[tenant] = [
+                ChatChannel(Channel(row.kind), row.url, list(row.categories), row.updated_at)
+                for row in rows
+            ]
+        return list(self._chat[tenant])
 
     async def chat_channel_url(self, tenant: str, kind: str) -> str | None:
         c = db.chat_channels
@@ -843,5 +893,6 @@ class SqlTenantRepository(_Repository):
         return str(url) if url is not None else None
 
     async def delete_chat_channel(self, tenant: str, kind: Channel) -> None:
+        self._chat.clear()
         c = db.chat_channels
         await self.session.execute(delete(c).where(c.c.tenant_id == tenant, c.c.kind == kind.value))

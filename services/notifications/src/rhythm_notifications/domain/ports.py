@@ -53,6 +53,15 @@ class DeliveryRepository(Protocol):
         detail: str | None = None,
         token: str | None = None,
     ) -> bool: ...
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]: ...
     async def retry_later(
         self,
         delivery_id: str,
