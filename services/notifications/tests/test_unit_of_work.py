@@ -11,6 +11,14 @@ import pytest
 from rhythm_notifications.adapters import db
 from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
 from rhythm_notifications.domain.delivery import NewDelivery, Status
+from rhythm_notifications.domain.preferences import (
+    CategoryPreference,
+    RecipientChoices,
+    RecipientSettings,
+)
+from rhythm_notifications.domain.push import PushSubscription
+from rhythm_notifications.domain.routing import Category, ChannelChoice
+from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import WebhookEndpoint
 from rhythm_notifications.main import MIGRATIONS
@@ -117,3 +125,46 @@ async def test_outcomes_of_a_claim_are_finished_together_only_where_it_still_own
 
     assert sorted(owned) == mine  # the unclaimed one is not this claim's to finish
     assert again == set()  # the claim is spent
+
+
+async def test_a_daily_permit_is_taken_once_and_again_after_the_person_is_forgotten(
+    uows: Uows, clock: ManualClock
+) -> None:
+    now, missed = clock.now(), Category.CHECKIN_MISSED
+    async with uows() as uow:
+        assert await uow.deliveries.take_daily_permit(T, "m-1", missed, "2026-03-02", now)
+        assert not await uow.deliveries.take_daily_permit(T, "m-1", missed, "2026-03-02", now)
+        assert await uow.deliveries.take_daily_permit(T, "m-1", missed, "2026-03-03", now)
+        await uow.deliveries.forget(T, "m-1", set())
+        assert await uow.deliveries.take_daily_permit(T, "m-1", missed, "2026-03-02", now)
+    async with uows() as uow:  # another unit of work finds it in the table
+        assert not await uow.deliveries.take_daily_permit(T, "m-1", missed, "2026-03-02", now)
+
+
+async def test_what_each_recipient_chose_is_read_in_one_go(uows: Uows, clock: ManualClock) -> None:
+    now = clock.now()
+    quiet = RecipientSettings("21:00", "07:00", [0, 1, 2, 3], 8)
+    weekly = CategoryPreference(ChannelChoice.EMAIL, DeliveryMode.WEEKLY)
+    async with uows() as uow:
+        for pid in ("e-1", "e-2", "e-3"):
+            upsert = _upsert(clock, f"{pid}@acme.example").model_copy(update={"employee_id": pid})
+            await uow.people.apply_employee(upsert, f"ev-{pid}")
+        await uow.preferences.save_settings(T, "e-1", quiet, now)
+        await uow.preferences.save_category(T, "e-1", "checkin_missed", weekly, now)
+        await uow.preferences.save_category(T, "e-2", "goal_stale", weekly, now)
+        await uow.preferences.add_push_subscription(
+            PushSubscription("s-1", T, "e-2", "https://push.example/1", "h1", "k", "a", now)
+        )
+        await uow.preferences.add_push_subscription(
+            PushSubscription("s-2", T, "e-2", "https://push.example/2", "h2", "k", "a", now)
+        )
+        choices = await uow.preferences.choices_of(
+            T, ["e-1", "e-2", "e-3", "nobody"], Category.CHECKIN_MISSED
+        )
+
+    assert choices == {
+        "e-1": RecipientChoices(settings=quiet, preference=weekly, has_push=False),
+        "e-2": RecipientChoices(settings=None, preference=None, has_push=True),
+        "e-3": RecipientChoices(),
+        "nobody": RecipientChoices(),
+    }
