@@ -20,7 +20,11 @@ from rhythm_notifications.domain.ports import (
     TenantRepository,
     WebhookRepository,
 )
-from rhythm_notifications.domain.preferences import CategoryPreference, RecipientSettings
+from rhythm_notifications.domain.preferences import (
+    CategoryPreference,
+    RecipientChoices,
+    RecipientSettings,
+)
 from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.tenants import ChatChannel
@@ -199,6 +203,19 @@ class InMemoryDeliveries:
         )
         return True
 
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]:
+        return {
+            i for i in delivery_ids if await self.finish(i, status, now, detail=detail, token=token)
+        }
+
     async def retry_later(
         self,
         delivery_id: str,
@@ -262,13 +279,6 @@ class InMemoryPreferences:
 
     async def settings(self, tenant: str, employee: str) -> RecipientSettings | None:
         return self.schedules.get((tenant, employee))
-
-    async def settings_of(
-        self, tenant: str, employee_ids: Sequence[str]
-    ) -> dict[str, RecipientSettings]:
-        return {
-            e: self.schedules[(tenant, e)] for e in employee_ids if (tenant, e) in self.schedules
-        }
 
     async def save_settings(
         self, tenant: str, employee: str, settings: RecipientSettings, now: datetime
@@ -335,11 +345,17 @@ class InMemoryPreferences:
         del self.subscriptions[subscription_id]
         return True
 
-    async def push_holders(self, tenant: str, employee_ids: Sequence[str]) -> set[str]:
+    async def choices_of(
+        self, tenant: str, employee_ids: Sequence[str], category: Category
+    ) -> dict[str, RecipientChoices]:
+        pushable = {s.employee_id for s in self.subscriptions.values() if s.tenant_id == tenant}
         return {
-            s.employee_id
-            for s in self.subscriptions.values()
-            if s.tenant_id == tenant and s.employee_id in employee_ids
+            e: RecipientChoices(
+                settings=self.schedules.get((tenant, e)),
+                preference=self.chosen.get((tenant, e, category.value)),
+                has_push=e in pushable,
+            )
+            for e in employee_ids
         }
 
     async def forget(self, tenant: str, person: str) -> None:

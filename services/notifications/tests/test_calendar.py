@@ -162,7 +162,7 @@ def test_the_email_carries_a_text_calendar_alternative_and_an_ics_attachment() -
         now=STAMP,
         calendar=("REQUEST", ics),
     )
-    again = message_from_bytes(message.as_bytes(), policy=default_policy)
+    again = message_from_bytes(message, policy=default_policy)
     assert isinstance(again, EmailMessage)
     assert again.get_content_type() == "multipart/mixed"
     alternative = next(p for p in again.iter_parts() if p.is_multipart())

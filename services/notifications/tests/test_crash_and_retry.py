@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
 
 import pytest
 from notifications_harness import SmtpSink, StartService, employee
@@ -34,7 +33,7 @@ class CrashingMailer:
         self.crashed = False
 
     async def send(
-        self, message: EmailMessage, to_address: str, before_data: Callable[[], Awaitable[None]]
+        self, message: bytes, to_address: str, before_data: Callable[[], Awaitable[None]]
     ) -> Outcome:
         if to_address == self.victim and not self.crashed:
             self.crashed = True

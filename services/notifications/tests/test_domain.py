@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from rhythm_notifications.adapters.email import message_id
-from rhythm_notifications.adapters.templates import Templates, language_of
+from rhythm_notifications.adapters.email import build_message, message_id
+from rhythm_notifications.adapters.templates import Rendered, Templates, language_of
 from rhythm_notifications.adapters.tokens import (
     BadToken,
     UnsubscribeGrant,
@@ -301,6 +304,68 @@ def test_the_message_id_is_the_same_for_every_copy_of_one_notification() -> None
     assert a == message_id("missed:e-1:ob-1:e-1:email", "r@acme.example.com")
     assert a.endswith("@acme.example.com>")
     assert a != message_id("missed:e-1:ob-1:m-1:email", "r@acme.example.com")
+
+
+def _written(rendered: Rendered, name: str, unsubscribe: str) -> tuple[bytes, EmailMessage]:
+    raw = build_message(
+        rendered,
+        sender="Rhythm <rhythm@acme.example.com>",
+        to_name=name,
+        to_address="zoe@acme.example.com",
+        unsubscribe_url=unsubscribe,
+        idempotency_key="missed:e-1:ob-1:e-1:email",
+        category="checkin_missed",
+        now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+    )
+    parsed = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert not parsed.defects
+    return raw, parsed
+
+
+def test_an_email_is_written_as_seven_bit_lines_that_read_back_as_what_was_rendered() -> None:
+    text = "Hallo Zoë,\n\nJe check-in met José is niet gebeurd. " + "é" * 90 + "\n.dot \n"
+    unsubscribe = "https://rhythm.example.com/v1/unsubscribe?token=" + "t" * 150
+    raw, msg = _written(
+        Rendered("Gemist: je check-in met José — vandaag", text, "<p>Hallo Zoë</p>\n"),
+        'Zoë "Z" de Vries, Jr.',
+        unsubscribe,
+    )
+    lines = raw.split(b"\r\n")
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in lines)
+    assert msg["Subject"] == "Gemist: je check-in met José — vandaag"
+    assert msg["To"].addresses[0].display_name == 'Zoë "Z" de Vries, Jr.'
+    assert msg["Message-ID"] == message_id("missed:e-1:ob-1:e-1:email", "rhythm@acme.example.com")
+    # RFC 2369: the URI stays one line as it is (an encoded word there would be no URI).
+    assert f"List-Unsubscribe: <{unsubscribe}>".encode() in lines
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, html = msg.iter_parts()
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert (html.get_content_type(), html.get_content()) == ("text/html", "<p>Hallo Zoë</p>\n")
+
+
+def test_a_short_ascii_email_goes_as_it_is() -> None:
+    raw, msg = _written(
+        Rendered("Missed: your monthly check-in", "Hi Ana,\n", "<p>Hi Ana</p>\n"),
+        "Ana de Vries",
+        "https://rhythm.example.com/v1/unsubscribe?token=t",
+    )
+    assert b"\r\nTo: Ana de Vries <zoe@acme.example.com>\r\n" in raw
+    assert b"\r\nSubject: Missed: your monthly check-in\r\n" in raw
+    assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["7bit", "7bit"]
+    assert msg["X-Rhythm-Category"] == "checkin_missed"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_list_unsubscribe_uri_that_is_not_one_ascii_line_fails_the_message() -> None:
+    rendered = Rendered("Missed", "Hi\n", "<p>Hi</p>\n")
+    with pytest.raises(ValueError, match="List-Unsubscribe"):
+        _written(rendered, "Ana", "https://rhythm.example.com/v1/unsubscribe?token=" + "t" * 990)
+    with pytest.raises(ValueError, match="List-Unsubscribe"):
+        _written(rendered, "Ana", "https://rhythm.example.com/v1/unsubscribe?token=t\r\nBcc: x")
 
 
 def test_templates_escape_html_but_not_plain_text_and_speak_the_persons_language() -> None:

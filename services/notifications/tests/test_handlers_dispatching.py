@@ -14,7 +14,7 @@ from test_preferences import due
 from rhythm_notifications.commands import (
     ClaimDueDeliveries,
     MarkSending,
-    RecordOutcome,
+    RecordOutcomes,
     RecoverExpiredDeliveries,
     SuppressClaimed,
 )
@@ -102,10 +102,10 @@ async def test_a_sent_outcome_is_recorded_and_reported_once(
     uow: FakeNotificationsUnitOfWork,
 ) -> None:
     delivery = (await claim(uow))[0]
-    record = RecordOutcome(delivery=delivery, token="tok", outcome=Sent("250 ok"), policy=POLICY)
+    record = RecordOutcomes(outcomes=[(delivery, Sent("250 ok"))], token="tok", policy=POLICY)
 
-    assert await handle(uow, record) is Status.SENT
-    assert await handle(uow, record) is Status.SENT  # the claim is spent: nothing twice
+    assert await handle(uow, record) == [Status.SENT]
+    assert await handle(uow, record) == [Status.SENT]  # the claim is spent: nothing twice
 
     row = uow.deliveries.rows[delivery.id]
     assert (row["status"], row["sent_at"], row["detail"]) == (Status.SENT, NOW, "250 ok")
@@ -114,14 +114,34 @@ async def test_a_sent_outcome_is_recorded_and_reported_once(
     assert (sent.notification_id, sent.channel) == (delivery.id, Channel.EMAIL)
 
 
+async def test_outcomes_are_recorded_together_and_only_those_the_claim_still_owns_reported(
+    uow: FakeNotificationsUnitOfWork,
+) -> None:
+    first, taken_back = await claim(uow)
+    uow.deliveries.rows[taken_back.id]["claim_token"] = "another dispatcher"
+    bad = Failed(DeliveryFailure.INVALID_ADDRESS, "550 no such user")
+
+    recorded = await handle(
+        uow,
+        RecordOutcomes(
+            outcomes=[(first, Sent()), (taken_back, Sent())], token="tok", policy=POLICY
+        ),
+    )
+    assert recorded == [Status.SENT, Status.SENT]
+    assert [e.notification_id for e in uow.published(NotificationSent)] == [first.id]
+    assert uow.deliveries.rows[taken_back.id]["status"] is Status.CLAIMED
+    await handle(uow, RecordOutcomes(outcomes=[(taken_back, bad)], token="tok", policy=POLICY))
+    assert uow.published(NotificationFailed) == []
+
+
 async def test_a_transient_failure_waits_with_backoff_then_fails_when_attempts_run_out(
     uow: FakeNotificationsUnitOfWork,
 ) -> None:
     delivery = (await claim(uow))[0]
     busy = Retry(DeliveryFailure.PROVIDER_ERROR, "451 try later")
 
-    status = await handle(
-        uow, RecordOutcome(delivery=delivery, token="tok", outcome=busy, policy=POLICY)
+    (status,) = await handle(
+        uow, RecordOutcomes(outcomes=[(delivery, busy)], token="tok", policy=POLICY)
     )
 
     row = uow.deliveries.rows[delivery.id]
@@ -136,8 +156,8 @@ async def test_a_transient_failure_waits_with_backoff_then_fails_when_attempts_r
 
     uow.clock.advance(timedelta(minutes=2))
     again = next(c for c in await claim(uow, "tok2") if c.id == delivery.id)
-    status = await handle(
-        uow, RecordOutcome(delivery=again, token="tok2", outcome=busy, policy=POLICY)
+    (status,) = await handle(
+        uow, RecordOutcomes(outcomes=[(again, busy)], token="tok2", policy=POLICY)
     )
     assert status is Status.FAILED
     (failed,) = uow.published(NotificationFailed)
@@ -148,8 +168,8 @@ async def test_a_transient_failure_waits_with_backoff_then_fails_when_attempts_r
 async def test_a_permanent_failure_fails_at_once(uow: FakeNotificationsUnitOfWork) -> None:
     delivery = (await claim(uow))[0]
     bad = Failed(DeliveryFailure.INVALID_ADDRESS, "550 no such user")
-    status = await handle(
-        uow, RecordOutcome(delivery=delivery, token="tok", outcome=bad, policy=POLICY)
+    (status,) = await handle(
+        uow, RecordOutcomes(outcomes=[(delivery, bad)], token="tok", policy=POLICY)
     )
     assert status is Status.FAILED
     assert uow.deliveries.rows[delivery.id]["detail"] == "550 no such user"

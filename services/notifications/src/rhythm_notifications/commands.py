@@ -133,10 +133,11 @@ class MarkSending(Command):
     token: str
 
 
-class RecordOutcome(Command):
-    delivery: InstanceOf[Claimed]
+class RecordOutcomes(Command):
+    """What the channels said about deliveries of one claim, recorded together."""
+
+    outcomes: list[tuple[InstanceOf[Claimed], Annotated[Outcome, SkipValidation]]]
     token: str
-    outcome: Annotated[Outcome, SkipValidation]
     policy: InstanceOf[RetryPolicy]
 
 

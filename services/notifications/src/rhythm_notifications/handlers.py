@@ -50,7 +50,7 @@ COMMAND_HANDLERS: dict[type[commands.Command], Callable[..., Any]] = {
     commands.RecoverExpiredDeliveries: dispatching.recover_expired_deliveries,
     commands.ClaimDueDeliveries: dispatching.claim_due_deliveries,
     commands.MarkSending: dispatching.mark_sending,
-    commands.RecordOutcome: dispatching.record_outcome,
+    commands.RecordOutcomes: dispatching.record_outcomes,
     commands.SuppressClaimed: dispatching.suppress_claimed,
     commands.ComposeDigests: digests.compose_digests,
 }

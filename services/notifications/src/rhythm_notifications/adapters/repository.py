@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, delete, func, or_, select, update
+from sqlalchemy import Row, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_notifications.adapters import db
@@ -20,7 +20,11 @@ from rhythm_notifications.domain.delivery import (
     Status,
     StoredDelivery,
 )
-from rhythm_notifications.domain.preferences import CategoryPreference, RecipientSettings
+from rhythm_notifications.domain.preferences import (
+    CategoryPreference,
+    RecipientChoices,
+    RecipientSettings,
+)
 from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category, ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode
@@ -56,7 +60,13 @@ class _Repository:
 
 
 class SqlDeliveryRepository(_Repository):
-    """Deliveries, digest items, daily permits, overdue and closed obligations."""
+    """Deliveries, digest items, daily permits, overdue and closed obligations. A daily permit
+    once taken (here or by anyone) stays taken for the unit of work: asked again, as a manager
+    of many reports is within one chunk of events, it answers without a statement."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        self._permits_taken: set[tuple[str, str, str, str]] = set()
 
     async def used_keys(self, keys: Sequence[str]) -> set[str]:
         """The idempotency keys among ``keys`` already taken by a delivery."""
@@ -113,6 +123,10 @@ class SqlDeliveryRepository(_Repository):
     async def take_daily_permit(
         self, tenant: str, recipient: str, category: Category, day: str, now: datetime
     ) -> bool:
+        permit = (tenant, recipient, category.value, day)
+        if permit in self._permits_taken:
+            return False
+        self._permits_taken.add(permit)
         result = await self.session.execute(
             self.insert(db.daily_caps)
             .values(
@@ -312,6 +326,36 @@ class SqlDeliveryRepository(_Repository):
         )
         return _rowcount(result) == 1
 
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]:
+        """One final status for many deliveries in one statement; the ids that claim still
+        owned (the others were taken back meanwhile and are left as they are)."""
+        if not delivery_ids:
+            return set()
+        d = db.deliveries
+        rows = await self.session.execute(
+            update(d)
+            .where(d.c.id.in_(list(delivery_ids)), d.c.claim_token == token)
+            .values(
+                status=status.value,
+                reason=None,
+                detail=detail,
+                claim_token=None,
+                next_attempt_at=None,
+                updated_at=now,
+                sent_at=now if status is Status.SENT else None,
+            )
+            .returning(d.c.id)
+        )
+        return {row.id for row in rows}
+
     async def retry_later(
         self,
         delivery_id: str,
@@ -378,6 +422,7 @@ class SqlDeliveryRepository(_Repository):
 
     async def forget(self, tenant: str, person: str, obligations: set[str]) -> None:
         """Everything addressed to the person, and their closed obligations."""
+        self._permits_taken.clear()
         d, di, o, c = db.deliveries, db.digest_items, db.overdue_checkins, db.closed_obligations
         await self.session.execute(
             delete(d).where(d.c.tenant_id == tenant, d.c.recipient_id == person)
@@ -415,7 +460,7 @@ def _stored(row: Row[Any], *, claimed: bool) -> StoredDelivery:
     )
 
 
-def _preference(row: Row[Any]) -> CategoryPreference:
+def _preference(row: Any) -> CategoryPreference:
     return CategoryPreference(
         channel=ChannelChoice(row.channel),
         mode=DeliveryMode(row.mode),
@@ -423,7 +468,7 @@ def _preference(row: Row[Any]) -> CategoryPreference:
     )
 
 
-def _settings(row: Row[Any]) -> RecipientSettings:
+def _settings(row: Any) -> RecipientSettings:
     return RecipientSettings(
         quiet_start=row.quiet_start,
         quiet_end=row.quiet_end,
@@ -443,17 +488,6 @@ class SqlPreferenceRepository(_Repository):
             )
         ).first()
         return _settings(row) if row is not None else None
-
-    async def settings_of(
-        self, tenant: str, employee_ids: Sequence[str]
-    ) -> dict[str, RecipientSettings]:
-        if not employee_ids:
-            return {}
-        s = db.recipient_settings
-        rows = await self.session.execute(
-            select(s).where(s.c.tenant_id == tenant, s.c.employee_id.in_(list(employee_ids)))
-        )
-        return {row.employee_id: _settings(row) for row in rows}
 
     async def save_settings(
         self, tenant: str, employee: str, settings: RecipientSettings, now: datetime
@@ -583,16 +617,62 @@ class SqlPreferenceRepository(_Repository):
         result = await self.session.execute(delete(s).where(*where))
         return _rowcount(result) > 0
 
-    async def push_holders(self, tenant: str, employee_ids: Sequence[str]) -> set[str]:
+    async def choices_of(
+        self, tenant: str, employee_ids: Sequence[str], category: Category
+    ) -> dict[str, RecipientChoices]:
+        """Each person's schedule, setting for ``category`` and whether they hold a push
+        subscription, in one statement (this runs for every consumed event): read along the
+        people directory, where everyone a message is decided for is."""
         if not employee_ids:
-            return set()
-        s = db.push_subscriptions
-        rows = await self.session.execute(
-            select(s.c.employee_id)
-            .where(s.c.tenant_id == tenant, s.c.employee_id.in_(list(employee_ids)))
-            .distinct()
+            return {}
+        e, s, c, p = (
+            db.directory.employees,
+            db.recipient_settings,
+            db.category_preferences,
+            db.push_subscriptions,
         )
-        return {row.employee_id for row in rows}
+        pushable = (
+            select(p.c.id)
+            .where(p.c.tenant_id == e.c.tenant_id, p.c.employee_id == e.c.employee_id)
+            .exists()
+        )
+        rows = await self.session.execute(
+            select(
+                e.c.employee_id,
+                s.c.employee_id.label("settings_of"),
+                s.c.quiet_start,
+                s.c.quiet_end,
+                s.c.working_days,
+                s.c.digest_hour,
+                c.c.employee_id.label("preference_of"),
+                c.c.channel,
+                c.c.mode,
+                c.c.unsubscribed_at,
+                pushable.label("has_push"),
+            )
+            .select_from(
+                e.outerjoin(
+                    s, and_(s.c.tenant_id == e.c.tenant_id, s.c.employee_id == e.c.employee_id)
+                ).outerjoin(
+                    c,
+                    and_(
+                        c.c.tenant_id == e.c.tenant_id,
+                        c.c.employee_id == e.c.employee_id,
+                        c.c.category == category,
+                    ),
+                )
+            )
+            .where(e.c.tenant_id == tenant, e.c.employee_id.in_(list(employee_ids)))
+        )
+        found = {
+            row.employee_id: RecipientChoices(
+                settings=_settings(row) if row.settings_of is not None else None,
+                preference=_preference(row) if row.preference_of is not None else None,
+                has_push=bool(row.has_push),
+            )
+            for row in rows
+        }
+        return {pid: found.get(pid, RecipientChoices()) for pid in employee_ids}
 
     async def forget(self, tenant: str, person: str) -> None:
         """The person's schedule, choices and push subscriptions."""
@@ -618,9 +698,15 @@ def _endpoint(row: Row[Any]) -> WebhookEndpoint:
 
 
 class SqlWebhookRepository(_Repository):
-    """Webhook endpoints and the deliveries owed to them."""
+    """Webhook endpoints and the deliveries owed to them. A tenant's active endpoints are read
+    once per unit of work (every consumed event asks) and forgotten when endpoints change."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        self._active: dict[str, list[WebhookEndpoint]] = {}
 
     async def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        self._active.clear()
         await self.session.execute(
             db.webhook_endpoints.insert().values(
                 id=endpoint.id,
@@ -635,11 +721,15 @@ class SqlWebhookRepository(_Repository):
         )
 
     async def active_endpoints(self, tenant: str) -> list[WebhookEndpoint]:
-        w = db.webhook_endpoints
-        rows = await self.session.execute(
-            select(w).where(w.c.tenant_id == tenant, w.c.active.is_(True)).order_by(w.c.created_at)
-        )
-        return [_endpoint(row) for row in rows]
+        if tenant not in self._active:
+            w = db.webhook_endpoints
+            rows = await self.session.execute(
+                select(w)
+                .where(w.c.tenant_id == tenant, w.c.active.is_(True))
+                .order_by(w.c.created_at)
+            )
+            self._active[tenant] = [_endpoint(row) for row in rows]
+        return list(self._active[tenant])
 
     async def active_endpoint(self, tenant: str, endpoint_id: str) -> WebhookEndpoint | None:
         w = db.webhook_endpoints
@@ -659,6 +749,7 @@ class SqlWebhookRepository(_Repository):
         previous_secret: str | None,
         previous_secret_until: datetime | None,
     ) -> None:
+        self._active.clear()
         w = db.webhook_endpoints
         await self.session.execute(
             update(w)
@@ -671,6 +762,7 @@ class SqlWebhookRepository(_Repository):
         )
 
     async def deactivate(self, tenant: str, endpoint_id: str) -> bool:
+        self._active.clear()
         w = db.webhook_endpoints
         result = await self.session.execute(
             update(w)
@@ -784,7 +876,12 @@ class SqlWebhookRepository(_Repository):
 
 
 class SqlTenantRepository(_Repository):
-    """The tenant's app base URL and chat channels."""
+    """The tenant's app base URL and chat channels. Its chat channels are read once per unit
+    of work (every decided event asks) and forgotten when they change."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        self._chat: dict[str, list[ChatChannel]] = {}
 
     async def app_base_url(self, tenant: str) -> tuple[str | None, datetime] | None:
         t = db.tenant_settings
@@ -813,6 +910,7 @@ class SqlTenantRepository(_Repository):
         return {row.tenant_id: row.app_base_url for row in rows}
 
     async def save_chat_channel(self, tenant: str, channel: ChatChannel) -> None:
+        self._chat.clear()
         c = db.chat_channels
         values = {
             "url": channel.url,
@@ -826,14 +924,16 @@ class SqlTenantRepository(_Repository):
         )
 
     async def chat_channels(self, tenant: str) -> list[ChatChannel]:
-        c = db.chat_channels
-        rows = await self.session.execute(
-            select(c).where(c.c.tenant_id == tenant).order_by(c.c.kind)
-        )
-        return [
-            ChatChannel(Channel(row.kind), row.url, list(row.categories), row.updated_at)
-            for row in rows
-        ]
+        if tenant not in self._chat:
+            c = db.chat_channels
+            rows = await self.session.execute(
+                select(c).where(c.c.tenant_id == tenant).order_by(c.c.kind)
+            )
+            self._chat[tenant] = [
+                ChatChannel(Channel(row.kind), row.url, list(row.categories), row.updated_at)
+                for row in rows
+            ]
+        return list(self._chat[tenant])
 
     async def chat_channel_url(self, tenant: str, kind: str) -> str | None:
         c = db.chat_channels
@@ -843,5 +943,6 @@ class SqlTenantRepository(_Repository):
         return str(url) if url is not None else None
 
     async def delete_chat_channel(self, tenant: str, kind: Channel) -> None:
+        self._chat.clear()
         c = db.chat_channels
         await self.session.execute(delete(c).where(c.c.tenant_id == tenant, c.c.kind == kind.value))

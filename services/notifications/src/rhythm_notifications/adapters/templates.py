@@ -59,6 +59,9 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # The templates ship with the package: compiled once, never checked for changes
+            # on disk again (that check was a stat per template per email).
+            auto_reload=False,
         )
 
     def render(

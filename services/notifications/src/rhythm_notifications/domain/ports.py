@@ -11,7 +11,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rhythm_notifications.domain.delivery import DigestItem, NewDelivery, Status, StoredDelivery
-from rhythm_notifications.domain.preferences import CategoryPreference, RecipientSettings
+from rhythm_notifications.domain.preferences import (
+    CategoryPreference,
+    RecipientChoices,
+    RecipientSettings,
+)
 from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.tenants import ChatChannel
@@ -53,6 +57,15 @@ class DeliveryRepository(Protocol):
         detail: str | None = None,
         token: str | None = None,
     ) -> bool: ...
+    async def finish_claimed(
+        self,
+        delivery_ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        token: str,
+        detail: str | None = None,
+    ) -> set[str]: ...
     async def retry_later(
         self,
         delivery_id: str,
@@ -73,9 +86,6 @@ class DeliveryRepository(Protocol):
 
 class PreferenceRepository(Protocol):
     async def settings(self, tenant: str, employee: str) -> RecipientSettings | None: ...
-    async def settings_of(
-        self, tenant: str, employee_ids: Sequence[str]
-    ) -> dict[str, RecipientSettings]: ...
     async def save_settings(
         self, tenant: str, employee: str, settings: RecipientSettings, now: datetime
     ) -> None: ...
@@ -100,7 +110,9 @@ class PreferenceRepository(Protocol):
     async def remove_push_subscription(
         self, subscription_id: str, *, tenant: str | None = None, employee: str | None = None
     ) -> bool: ...
-    async def push_holders(self, tenant: str, employee_ids: Sequence[str]) -> set[str]: ...
+    async def choices_of(
+        self, tenant: str, employee_ids: Sequence[str], category: Category
+    ) -> dict[str, RecipientChoices]: ...
     async def forget(self, tenant: str, person: str) -> None: ...
 
 

@@ -112,6 +112,17 @@ class RecipientSettings:
         )
 
 
+@dataclass(frozen=True)
+class RecipientChoices:
+    """What a recipient chose that decides one message of a category: their schedule (None:
+    the defaults), their setting for the category (None: its default) and whether they can be
+    pushed to."""
+
+    settings: RecipientSettings | None = None
+    preference: CategoryPreference | None = None
+    has_push: bool = False
+
+
 DEFAULT_SETTINGS = RecipientSettings(
     quiet_start=format_hhmm(DEFAULT_QUIET_START),
     quiet_end=format_hhmm(DEFAULT_QUIET_END),

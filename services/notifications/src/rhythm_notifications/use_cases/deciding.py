@@ -70,16 +70,6 @@ async def _decided(
     return {keys[k] for k in await uow.deliveries.used_keys(list(keys))}
 
 
-async def _schedules_for(
-    uow: NotificationsUnitOfWork, tenant: str, people: Sequence[Person]
-) -> dict[str, Schedule]:
-    zones = {p.employee_id: ZoneInfo(p.time_zone) for p in people}
-    schedules = {pid: Schedule(zone=zone) for pid, zone in zones.items()}
-    for pid, settings in (await uow.preferences.settings_of(tenant, list(zones))).items():
-        schedules[pid] = settings.schedule(zones[pid])
-    return schedules
-
-
 async def _chat_channels_for(
     uow: NotificationsUnitOfWork, tenant: str, category: routing.Category
 ) -> tuple[Channel, ...]:
@@ -250,10 +240,8 @@ async def notify(
         for pid in recipient_ids
         if pid not in decided and pid in people and people[pid].active_at(now)
     ]
-    prefs = await uow.preferences.for_category(tenant, live, trigger.category)
-    pushers = await uow.preferences.push_holders(tenant, live)
+    choices = await uow.preferences.choices_of(tenant, live, trigger.category)
     chat = await _chat_channels_for(uow, tenant, trigger.category)
-    schedules = await _schedules_for(uow, tenant, [people[pid] for pid in live])
     for recipient, audience in chosen:
         if recipient in decided:
             continue  # the same fact arrived again under another event id
@@ -275,12 +263,14 @@ async def notify(
         if not person.active_at(now):
             await _suppress(uow, envelope, trigger, recipient, SuppressionReason.INACTIVE, payload)
             continue
-        decision = decide(rule, prefs.get(recipient), has_push=recipient in pushers, chat=chat)
+        chose = choices[recipient]
+        decision = decide(rule, chose.preference, has_push=chose.has_push, chat=chat)
         if decision.plan is Plan.SUPPRESS:
             assert decision.reason is not None
             await _suppress(uow, envelope, trigger, recipient, decision.reason, payload)
             continue
-        schedule = schedules[recipient]
+        zone = ZoneInfo(person.time_zone)
+        schedule = chose.settings.schedule(zone) if chose.settings else Schedule(zone=zone)
         if decision.plan is Plan.DIGEST:
             due = schedule.next_digest(now, decision.mode)
             await _collect_in_digest(

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 from rhythm_notifications.commands import (
     ClaimDueDeliveries,
     MarkSending,
-    RecordOutcome,
+    RecordOutcomes,
     RecoverExpiredDeliveries,
     SuppressClaimed,
 )
 from rhythm_notifications.domain.delivery import (
     Claimed,
+    Failed,
     Retry,
+    RetryPolicy,
     Sent,
     Status,
     StoredDelivery,
@@ -182,27 +184,52 @@ async def mark_sending(uow: NotificationsUnitOfWork, cmd: MarkSending) -> set[st
     return await uow.deliveries.mark_sending(cmd.delivery_ids, cmd.token, uow.clock.now())
 
 
-async def record_outcome(uow: NotificationsUnitOfWork, cmd: RecordOutcome) -> Status:
-    """Record what the channel said: sent, failed for good, or pending again with backoff."""
+async def record_outcomes(uow: NotificationsUnitOfWork, cmd: RecordOutcomes) -> list[Status]:
+    """Record what the channels said, one status per outcome: sent, failed for good, or
+    pending again with backoff. The sent ones (nearly all) are recorded in one statement per
+    group; only outcomes the claim still owns are recorded and reported."""
     now = uow.clock.now()
-    delivery, outcome, token = cmd.delivery, cmd.outcome, cmd.token
-    channel = Channel(delivery.channel)
-    if isinstance(outcome, Sent):
-        if await uow.deliveries.finish(
-            delivery.id, Status.SENT, now, detail=outcome.detail, token=token
-        ):
-            await uow.publish(
-                NotificationSent(**_notification_fields(delivery), occurred_at=now, channel=channel)
-            )
-        return Status.SENT
-    if isinstance(outcome, Retry) and not cmd.policy.exhausted(delivery.attempts):
+    sent: dict[str | None, list[Claimed]] = defaultdict(list)
+    for delivery, outcome in cmd.outcomes:
+        if isinstance(outcome, Sent):
+            sent[outcome.detail].append(delivery)
+    for detail, deliveries in sent.items():
+        owned = await uow.deliveries.finish_claimed(
+            [d.id for d in deliveries], Status.SENT, now, token=cmd.token, detail=detail
+        )
+        for delivery in deliveries:
+            if delivery.id in owned:
+                await uow.publish(
+                    NotificationSent(
+                        **_notification_fields(delivery),
+                        occurred_at=now,
+                        channel=Channel(delivery.channel),
+                    )
+                )
+    return [
+        Status.SENT
+        if isinstance(outcome, Sent)
+        else await _record_unsent(uow, delivery, outcome, cmd.token, cmd.policy)
+        for delivery, outcome in cmd.outcomes
+    ]
+
+
+async def _record_unsent(
+    uow: NotificationsUnitOfWork,
+    delivery: Claimed,
+    outcome: Retry | Failed,
+    token: str,
+    policy: RetryPolicy,
+) -> Status:
+    now = uow.clock.now()
+    if isinstance(outcome, Retry) and not policy.exhausted(delivery.attempts):
         await uow.deliveries.retry_later(
             delivery.id,
             token,
             now,
             reason=outcome.reason.value,
             detail=outcome.detail,
-            next_attempt_at=now + timedelta(seconds=cmd.policy.delay_s(delivery.attempts)),
+            next_attempt_at=now + timedelta(seconds=policy.delay_s(delivery.attempts)),
         )
         return Status.PENDING
     if await uow.deliveries.finish(
@@ -217,7 +244,7 @@ async def record_outcome(uow: NotificationsUnitOfWork, cmd: RecordOutcome) -> St
             NotificationFailed(
                 **_notification_fields(delivery),
                 occurred_at=now,
-                channel=channel,
+                channel=Channel(delivery.channel),
                 reason=outcome.reason,
                 attempts=delivery.attempts,
             )

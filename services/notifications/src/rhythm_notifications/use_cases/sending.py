@@ -1,8 +1,10 @@
 """Sending: the dispatcher (sends due deliveries), the webhook sender, the digest composer.
 
 Each round claims due rows (``FOR UPDATE SKIP LOCKED`` through the repository), so its cost
-follows what is due and replicas share the work. Every step is its own short transaction,
-one command handler each; what is sent in between goes through the channels (adapters).
+follows what is due and replicas share the work. Every step is a short transaction of
+command handlers; what is sent in between goes through the channels (adapters). The
+dispatcher's 'sending' marks and outcomes go in group commits: whatever the sends are waiting
+for when one commit starts is committed together.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter
@@ -32,7 +33,7 @@ from rhythm_notifications.commands import (
     ClaimWebhooks,
     ComposeDigests,
     MarkSending,
-    RecordOutcome,
+    RecordOutcomes,
     RecordWebhookResult,
     RecoverExpiredDeliveries,
     RemovePushSubscription,
@@ -45,6 +46,7 @@ from rhythm_notifications.domain.delivery import (
     Outcome,
     RetryPolicy,
     Sent,
+    Status,
     combine_push,
     undeliverable,
 )
@@ -57,7 +59,7 @@ from rhythm_notifications.use_cases.digests import compose_digests
 from rhythm_notifications.use_cases.dispatching import (
     claim_due_deliveries,
     mark_sending,
-    record_outcome,
+    record_outcomes,
     recover_expired_deliveries,
     suppress_claimed,
 )
@@ -75,9 +77,6 @@ UnitsOfWork = Callable[[], AbstractAsyncContextManager[NotificationsUnitOfWork]]
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
-#: Outcomes recorded per transaction.
-RECORD_EVERY = 16
-
 DELIVERED = Counter(
     "rhythm_notifications_deliveries_total", "Delivery outcomes", ["channel", "status"]
 )
@@ -86,7 +85,7 @@ DELIVERED = Counter(
 class Mailer(Protocol):
     async def send(
         self,
-        message: EmailMessage,
+        message: bytes,
         to_address: str,
         before_data: Callable[[], Awaitable[None]],
     ) -> Outcome: ...
@@ -116,6 +115,19 @@ def unsubscribe_url(
     return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
 
 
+@dataclass
+class _Entry:
+    """What one send waits for in the dispatcher's next group commit: its 'sending' mark
+    (``result`` None) or its outcome."""
+
+    delivery: Claimed
+    token: str
+    result: Outcome | SuppressionReason | None
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class Dispatcher:
     def __init__(
         self, uows: UnitsOfWork, clock: Clock, settings: Settings, channels: Channels
@@ -133,11 +145,14 @@ class Dispatcher:
         # Opens the sealed addresses (EmployeeUpserted v2) with each person's data key.
         self.kek = crypto.load_kek(settings.data_key_encryption_key.get_secret_value())
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
-        self._marks: list[tuple[str, str, asyncio.Future[bool]]] = []
-        self._marker: asyncio.Task[None] | None = None
+        self._ledger: list[_Entry] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """One round: take back expired leases, claim what is due, send it, record it."""
+        token = str(uuid.uuid4())
+        # Taking back and claiming share a transaction: on SQLite every transaction waits for
+        # the one writer slot, which the consumers hold for a chunk of events at a time.
         async with self.uows() as uow:
             await recover_expired_deliveries(
                 uow,
@@ -146,8 +161,6 @@ class Dispatcher:
                     max_recoveries=self.settings.delivery_max_recoveries,
                 ),
             )
-        token = str(uuid.uuid4())
-        async with self.uows() as uow:
             claimed = await claim_due_deliveries(
                 uow,
                 ClaimDueDeliveries(
@@ -161,64 +174,123 @@ class Dispatcher:
         if not claimed:
             return 0
 
-        async def deliver(d: Claimed) -> tuple[Claimed, Any]:
+        async def deliver(d: Claimed) -> None:
+            result: Outcome | SuppressionReason | None
             if d.expired:
-                return d, SuppressionReason.EXPIRED
-            try:
-                return d, await self._deliver(d, token)
-            except Exception as exc:
-                # Whatever one message does while it is built or sent, it fails alone: the
-                # round and every other delivery in it go on (and it is not retried: the
-                # same content would fail the same way).
-                log.exception("delivery_crashed", extra={"delivery_id": d.id})
-                return d, Failed(
-                    DeliveryFailure.PROVIDER_ERROR,
-                    f"could not be built or sent ({type(exc).__name__})",
-                )
+                result = SuppressionReason.EXPIRED
+            else:
+                try:
+                    result = await self._deliver(d, token)
+                except Exception as exc:
+                    # Whatever one message does while it is built or sent, it fails alone: the
+                    # round and every other delivery in it go on (and it is not retried: the
+                    # same content would fail the same way).
+                    log.exception("delivery_crashed", extra={"delivery_id": d.id})
+                    result = Failed(
+                        DeliveryFailure.PROVIDER_ERROR,
+                        f"could not be built or sent ({type(exc).__name__})",
+                    )
+            if result is not None:
+                await self._record(d, token, result)
 
-        # Outcomes are recorded in small groups as sends complete: a commit per email would
-        # halve throughput, one per round would leave a whole round ambiguous after a crash.
-        # Each email was marked 'sending' (committed) before its DATA, so a crash before its
-        # outcome is recorded never causes a resend (see recover_expired_deliveries).
-        done: list[tuple[Claimed, Any]] = []
-        for next_done in asyncio.as_completed([deliver(d) for d in claimed]):
-            done.append(await next_done)
-            if len(done) >= RECORD_EVERY:
-                await self._record(done, token)
-                done = []
-        if done:
-            await self._record(done, token)
+        # Each outcome is recorded as its send completes, in a group commit with whatever else
+        # completed meanwhile (_write_ledger). Each email was marked 'sending' (committed)
+        # before its DATA, so a crash before its outcome is recorded never causes a resend
+        # (see recover_expired_deliveries).
+        errors = [
+            e
+            for e in await asyncio.gather(*(deliver(d) for d in claimed), return_exceptions=True)
+            if e is not None
+        ]
+        if errors:
+            raise errors[0]  # recording failed (the database): the leases bring them back
         return len(claimed)
 
-    async def _record(self, results: list[tuple[Claimed, Any]], token: str) -> None:
-        async with self.uows() as uow:
-            for delivery, result in results:
-                if result is None:
-                    continue
-                if isinstance(result, SuppressionReason):
-                    await suppress_claimed(
-                        uow, SuppressClaimed(delivery=delivery, token=token, reason=result)
-                    )
-                    status = "suppressed"
-                else:
-                    recorded = await record_outcome(
-                        uow,
-                        RecordOutcome(
-                            delivery=delivery, token=token, outcome=result, policy=self.policy
-                        ),
-                    )
-                    status = recorded.value
-                DELIVERED.labels(delivery.channel, status).inc()
-                if not isinstance(result, Sent):
-                    log.info(
-                        "delivery_not_sent",
-                        extra={
-                            "delivery_id": delivery.id,
-                            "channel": delivery.channel,
-                            "status": status,
-                            "detail": getattr(result, "detail", str(result)),
-                        },
-                    )
+    async def _record(
+        self, delivery: Claimed, token: str, result: Outcome | SuppressionReason
+    ) -> None:
+        status = await self._commit(_Entry(delivery, token, result))
+        DELIVERED.labels(delivery.channel, status).inc()
+        if not isinstance(result, Sent):
+            log.info(
+                "delivery_not_sent",
+                extra={
+                    "delivery_id": delivery.id,
+                    "channel": delivery.channel,
+                    "status": status,
+                    "detail": getattr(result, "detail", str(result)),
+                },
+            )
+
+    async def _mark_sending(self, delivery: Claimed, token: str) -> None:
+        """Wait until this delivery's 'sending' mark is committed."""
+        if not await self._commit(_Entry(delivery, token, None)):
+            raise LostClaim(delivery.id)
+
+    async def _commit(self, entry: _Entry) -> Any:
+        """Queue ``entry`` for the next group commit and wait for its result."""
+        self._ledger.append(entry)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_ledger())
+        return await entry.done
+
+    async def _write_ledger(self) -> None:
+        """Commit what the sends wait for, together: 'sending' marks (each send waits for its
+        own before DATA) and outcomes. Whatever arrives while one commit runs goes in the next,
+        so a busy database makes bigger groups rather than more transactions."""
+        while self._ledger:
+            batch, self._ledger = self._ledger, []
+            try:
+                async with self.uows() as uow:
+                    results = await self._write(uow, batch)
+            except Exception as exc:
+                for entry in batch:
+                    if not entry.done.done():
+                        entry.done.set_exception(exc)
+                continue
+            for entry, result in zip(batch, results, strict=True):
+                if not entry.done.done():
+                    entry.done.set_result(result)
+
+    async def _write(self, uow: NotificationsUnitOfWork, batch: list[_Entry]) -> list[Any]:
+        """One result per entry: for a mark, whether the claim still owns the delivery; for an
+        outcome, the status recorded."""
+        marks: dict[str, list[str]] = {}
+        outcomes: dict[str, list[_Entry]] = {}
+        for entry in batch:
+            if entry.result is None:
+                marks.setdefault(entry.token, []).append(entry.delivery.id)
+            elif not isinstance(entry.result, SuppressionReason):
+                outcomes.setdefault(entry.token, []).append(entry)
+        owned: set[str] = set()
+        for token, ids in marks.items():
+            owned |= await mark_sending(uow, MarkSending(delivery_ids=ids, token=token))
+        statuses: dict[int, str] = {}
+        for token, entries in outcomes.items():
+            recorded = await record_outcomes(
+                uow,
+                RecordOutcomes(
+                    outcomes=[(e.delivery, e.result) for e in entries],
+                    token=token,
+                    policy=self.policy,
+                ),
+            )
+            statuses.update((id(e), s.value) for e, s in zip(entries, recorded, strict=True))
+        results: list[Any] = []
+        for entry in batch:
+            if entry.result is None:
+                results.append(entry.delivery.id in owned)
+            elif isinstance(entry.result, SuppressionReason):
+                await suppress_claimed(
+                    uow,
+                    SuppressClaimed(
+                        delivery=entry.delivery, token=entry.token, reason=entry.result
+                    ),
+                )
+                results.append(Status.SUPPRESSED.value)
+            else:
+                results.append(statuses[id(entry)])
+        return results
 
     async def _deliver(self, delivery: Claimed, token: str) -> Outcome | SuppressionReason | None:
         """Hand one delivery to its channel; None if another dispatcher took it over."""
@@ -243,7 +315,9 @@ class Dispatcher:
         facts = delivery.payload.get("facts")
         return link(base, delivery.category, facts if isinstance(facts, dict) else None)
 
-    def _render(self, delivery: Claimed, person: Person) -> Rendered:
+    def _render(
+        self, delivery: Claimed, person: Person, unsubscribe: str | None = None
+    ) -> Rendered:
         base = delivery.app_base_url or self.settings.app_base_url
         items = [
             {**item, "link": link(base, str(item.get("category")), item.get("facts"))}
@@ -259,47 +333,20 @@ class Dispatcher:
             "items": items,
             "link": self._link(delivery),
             "name": person.display_name,
-            "unsubscribe_url": unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.clock.now(),
-            ),
+            "unsubscribe_url": unsubscribe or self._unsubscribe_url(delivery),
         }
         return self.channels.templates.render(
             delivery.category, person.locale, person.time_zone, context
         )
 
-    async def _mark_sending(self, delivery: Claimed, token: str) -> None:
-        """Wait until this delivery's 'sending' mark is committed (group commit: marks that
-        arrive while a commit is running go together in the next one)."""
-        marked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._marks.append((delivery.id, token, marked))
-        if self._marker is None or self._marker.done():
-            self._marker = asyncio.create_task(self._commit_marks())
-        if not await marked:
-            raise LostClaim(delivery.id)
-
-    async def _commit_marks(self) -> None:
-        while self._marks:
-            batch, self._marks = self._marks, []
-            by_token: dict[str, list[str]] = {}
-            for delivery_id, token, _ in batch:
-                by_token.setdefault(token, []).append(delivery_id)
-            try:
-                owned: set[str] = set()
-                async with self.uows() as uow:
-                    for token, ids in by_token.items():
-                        owned |= await mark_sending(uow, MarkSending(delivery_ids=ids, token=token))
-            except Exception as exc:
-                for _, _, marked in batch:
-                    if not marked.done():
-                        marked.set_exception(exc)
-                continue
-            for delivery_id, _, marked in batch:
-                if not marked.done():
-                    marked.set_result(delivery_id in owned)
+    def _unsubscribe_url(self, delivery: Claimed) -> str:
+        return unsubscribe_url(
+            self.settings,
+            delivery.tenant_id,
+            delivery.recipient_id,
+            delivery.category,
+            self.clock.now(),
+        )
 
     async def _email(self, delivery: Claimed, token: str, person: Person) -> Outcome:
         if person.email is None or crypto.is_sealed(person.email):
@@ -314,28 +361,29 @@ class Dispatcher:
         problem = check_address(address) or check_display_name(name)
         if problem:
             return Failed(DeliveryFailure.INVALID_ADDRESS, problem[:500])
+        unsubscribe = self._unsubscribe_url(delivery)
         try:
-            rendered = self._render(delivery, person)
+            rendered = self._render(delivery, person, unsubscribe)
         except Exception as exc:  # a template bug must not stop the other deliveries
             log.exception("render_failed", extra={"delivery_id": delivery.id})
             return Failed(DeliveryFailure.PROVIDER_ERROR, f"render failed: {exc!r}"[:500])
-        message = build_message(
-            rendered,
-            sender=self.settings.email_from,
-            to_name=name,
-            to_address=address,
-            unsubscribe_url=unsubscribe_url(
-                self.settings,
-                delivery.tenant_id,
-                delivery.recipient_id,
-                delivery.category,
-                self.clock.now(),
-            ),
-            idempotency_key=delivery.idempotency_key,
-            category=delivery.category,
-            now=self.clock.now(),
-            calendar=await self._invitation(delivery, person),
-        )
+        calendar = await self._invitation(delivery, person)
+        try:  # before any SMTP command: a message that cannot be written fails only itself
+            message = build_message(
+                rendered,
+                sender=self.settings.email_from,
+                to_name=name,
+                to_address=address,
+                unsubscribe_url=unsubscribe,
+                idempotency_key=delivery.idempotency_key,
+                category=delivery.category,
+                now=self.clock.now(),
+                calendar=calendar,
+            )
+        except (ValueError, TypeError, LookupError) as exc:
+            return Failed(
+                DeliveryFailure.PROVIDER_ERROR, f"the message cannot be written ({exc!r})"[:500]
+            )
         return await self.channels.mailer.send(
             message, address, lambda: self._mark_sending(delivery, token)
         )
