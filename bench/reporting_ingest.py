@@ -143,6 +143,7 @@ async def ours(bootstrap: str, prefix: str, total: int, url: str, batch: int) ->
         consumer_heartbeat_interval_ms=500,
         run_jobs=False,
         log_level="WARNING",
+        environment="development",  # the bench's own throwaway keys
     )
     app = build(settings)
     async with running(app) as runtime:
