@@ -31,6 +31,7 @@ from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
 from rhythm_shared.contracts.v1 import Channel, CheckinMissed
+from rhythm_shared.kit.db import escape_like
 
 #: A dialect-aware INSERT supporting ``on_conflict_do_*`` (the unit of work's ``insert``).
 Insert = Callable[[Any], Any]
@@ -39,10 +40,6 @@ Insert = Callable[[Any], Any]
 def read_only(table: Any) -> Any:
     """The ``insert`` of repositories on a read-only session (queries.py): there is none."""
     raise RuntimeError("a read-only session writes nothing")
-
-
-def escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
