@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -78,11 +80,14 @@ def build(
         chat=ChatSender(outbound, settings.chat_timeout_s),
     )
 
+    # Set by every unit of work that commits pending deliveries: the dispatcher's wake-up.
+    due = asyncio.Event()
+
     async def on_start(runtime: NotificationsRuntime) -> Resources:
         uows, clock = runtime.uow, runtime.clock
         return Resources(
             channels=channels,
-            dispatcher=Dispatcher(uows, clock, settings, channels),
+            dispatcher=Dispatcher(uows, clock, settings, channels, due),
             webhook_dispatcher=WebhookDispatcher(uows, clock, settings, channels.webhooks),
             digests=DigestComposer(uows),
         )
@@ -103,7 +108,7 @@ def build(
             routers=[http.router],
             consumers=consumers,
             jobs=jobs,
-            unit_of_work=SqlNotificationsUnitOfWork,
+            unit_of_work=functools.partial(SqlNotificationsUnitOfWork, wake=due.set),
             on_start=on_start,
             on_stop=on_stop,
             clock=clock,

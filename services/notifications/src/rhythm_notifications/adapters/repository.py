@@ -64,6 +64,8 @@ class SqlDeliveryRepository(_Repository):
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         super().__init__(session, insert)
         self._permits_taken: set[tuple[str, str, str, str]] = set()
+        #: A pending delivery was added: once this commits, the dispatcher has work.
+        self.added_pending = False
 
     async def used_keys(self, keys: Sequence[str]) -> set[str]:
         """The idempotency keys among ``keys`` already taken by a delivery."""
@@ -98,7 +100,9 @@ class SqlDeliveryRepository(_Repository):
             )
             .on_conflict_do_nothing(index_elements=[db.deliveries.c.idempotency_key])
         )
-        return _rowcount(result) == 1
+        added = _rowcount(result) == 1
+        self.added_pending |= added and delivery.status is Status.PENDING
+        return added
 
     async def collect(self, item: DigestItem, now: datetime) -> None:
         """Keep ``item`` for the recipient's next digest (once per source event)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,13 +47,30 @@ class SqlNotificationsUnitOfWork(UnitOfWork):
 
     A consumer runs a chunk of events in one unit of work, so what its repositories read of
     tenant-wide rows (webhook endpoints, chat channels, the people directory) is read once per
-    chunk; each repository forgets it when it writes those rows."""
+    chunk; each repository forgets it when it writes those rows.
+
+    ``wake`` is called once a transaction that added pending deliveries has committed (the
+    dispatcher's in-process wake-up, so a decided email does not wait for its next poll)."""
 
     deliveries: SqlDeliveryRepository
     preferences: SqlPreferenceRepository
     webhooks: SqlWebhookRepository
     tenants: SqlTenantRepository
     people: SqlPeople
+
+    def __init__(self, *args: Any, wake: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wake = wake
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await super().__aexit__(exc_type, exc, tb)
+        if exc_type is None and self.deliveries.added_pending and self._wake is not None:
+            self._wake()
 
     def bind(self, session: AsyncSession) -> None:
         self.deliveries = SqlDeliveryRepository(session, self.insert)

@@ -30,6 +30,9 @@ class Resources:
     digests: DigestComposer
 
 
+#: Between two dispatcher rounds (each already waits for work: Dispatcher.run_when_due).
+DISPATCH_PAUSE_S = 0.005
+
 NotificationsRuntime = Runtime[Settings, SqlNotificationsUnitOfWork, Resources]
 
 
@@ -38,11 +41,13 @@ def jobs(runtime: NotificationsRuntime) -> Sequence[JobSpec]:
     resources = runtime.resources
     history = Housekeeper(runtime.uow, history_rules(settings.history_keep_days))
     return [
+        # The dispatcher waits for its wake-up itself (Dispatcher.run_when_due): the job's own
+        # pause between rounds is only a breather (and the start of its back-off on errors).
         JobSpec(
             "dispatch_notifications",
-            settings.dispatch_interval_s,
-            resources.dispatcher.run_once,
-            full_round=settings.dispatch_batch_size,
+            DISPATCH_PAUSE_S,
+            resources.dispatcher.run_when_due,
+            full_round=1,
         ),
         JobSpec(
             "dispatch_webhooks",

@@ -10,6 +10,7 @@ for when one commit starts is committed together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import Counter as Tally
@@ -129,8 +130,17 @@ class _Entry:
 
 
 class Dispatcher:
+    """Sends due deliveries, a round at a time (``run_once``); ``run_when_due`` is the job's
+    round, which starts as soon as ``due`` is set (a unit of work committed new pending
+    deliveries) instead of waiting for the next poll."""
+
     def __init__(
-        self, uows: UnitsOfWork, clock: Clock, settings: Settings, channels: Channels
+        self,
+        uows: UnitsOfWork,
+        clock: Clock,
+        settings: Settings,
+        channels: Channels,
+        due: asyncio.Event | None = None,
     ) -> None:
         self.uows = uows
         self.clock = clock
@@ -147,6 +157,22 @@ class Dispatcher:
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1) * 2)
         self._ledger: list[_Entry] = []
         self._writer: asyncio.Task[None] | None = None
+        self.due = due or asyncio.Event()
+        self._more_due = False
+
+    async def run_when_due(self) -> int:
+        """Wait until deliveries were committed (or ``dispatch_interval_s``: retries and
+        deferred deliveries fall due without anyone committing), then run one round.
+
+        The signal is cleared before the round claims, so deliveries committed while it sends
+        set it again and the next round starts at once: no wake-up is lost."""
+        if not self._more_due:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), self.settings.dispatch_interval_s)
+        self.due.clear()
+        handled = await self.run_once()
+        self._more_due = handled >= self.settings.dispatch_batch_size
+        return handled
 
     async def run_once(self) -> int:
         """One round: take back expired leases, claim what is due, send it, record it."""
