@@ -218,15 +218,37 @@ class SmtpMailer:
             tls_context=ssl.create_default_context() if c.security != "none" else None,
         )
 
-    async def _acquire(self) -> aiosmtplib.SMTP:
-        while self._idle:
-            smtp = self._idle.pop()
-            if smtp.is_connected:
-                return smtp
+    async def _connect(self) -> aiosmtplib.SMTP:
         smtp = self._client()
         await smtp.connect()
         if self.config.username:
             await smtp.login(self.config.username, self.config.password or "")
+        return smtp
+
+    async def _start_mail(self, sender: str) -> aiosmtplib.SMTP:
+        """A session whose MAIL command was accepted: a pooled one if the server still has it,
+        else a new one. A server that closed an idle session (a 421 or a dropped connection,
+        seen only at the next command) costs a new connection now, not the message a retry."""
+        while self._idle:
+            smtp = self._idle.pop()
+            if not smtp.is_connected:
+                continue
+            try:
+                await smtp.mail(sender)
+                return smtp
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code != aiosmtplib.SMTPStatus.domain_unavailable:
+                    self._idle.append(smtp)  # the session is fine; the answer is the message's
+                    raise
+                smtp.close()
+            except (aiosmtplib.SMTPServerDisconnected, OSError):
+                smtp.close()
+        smtp = await self._connect()
+        try:
+            await smtp.mail(sender)
+        except BaseException:
+            self._release(smtp, False)
+            raise
         return smtp
 
     def _release(self, smtp: aiosmtplib.SMTP, healthy: bool) -> None:
@@ -246,8 +268,7 @@ class SmtpMailer:
             smtp: aiosmtplib.SMTP | None = None
             after_data = False
             try:
-                smtp = await self._acquire()
-                await smtp.mail(sender)
+                smtp = await self._start_mail(sender)
                 await smtp.rcpt(to_address)
                 await before_data()
                 after_data = True
