@@ -148,3 +148,97 @@ def svc_recipient(recipient: str) -> object:
     from rhythm_notifications.adapters import db
 
     return db.deliveries.c.recipient_id == recipient
+
+
+class DiesAfterTheMark:
+    """A real SMTP mailer; for one address the process dies once its 'sending' mark is
+    committed and before DATA (the window at-most-once accepts)."""
+
+    def __init__(self, port: int, victim: str) -> None:
+        self.real = SmtpMailer(
+            SmtpConfig("127.0.0.1", port, "none", None, None, 10, "rhythm@acme.example.com")
+        )
+        self.victim = victim
+
+    async def send(
+        self, message: bytes, to_address: str, before_data: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        async def die_after_mark() -> None:
+            await before_data()
+            raise ProcessDied()
+
+        hook = die_after_mark if to_address == self.victim else before_data
+        return await self.real.send(message, to_address, hook)
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+async def test_a_crash_between_the_mark_and_data_is_recorded_ambiguous_and_never_sent(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    mailer = DiesAfterTheMark(smtp_sink.port, "e-1@acme.example.com")
+    async with start_service(mailer=mailer) as svc:
+        await svc.add_people(employee(tenant, "m-1"), employee(tenant, "e-1", manager_id="m-1"))
+        await svc.publish([missed(tenant)])
+        await svc.wait_deliveries(2)
+        with pytest.raises(ProcessDied):
+            await svc.dispatch()
+    assert smtp_sink.handler.to("e-1@acme.example.com") == []
+
+    async with start_service() as svc:
+        svc.later(seconds=121)  # the lease runs out
+        await svc.dispatch()
+        svc.later(hours=2)
+        await svc.dispatch()
+        [row] = await svc.deliveries(svc_recipient("e-1"))
+        assert (row.status, row.reason) == ("failed", "timeout")
+        assert row.detail.startswith("ambiguous")
+    assert smtp_sink.handler.to("e-1@acme.example.com") == []  # at most once: not resent
+
+
+class CountsTheWindow:
+    """A real SMTP mailer that tracks how many emails are marked 'sending' (committed) and
+    not yet answered by DATA: the most that a crash at the worst moment can leave unsent."""
+
+    def __init__(self, port: int) -> None:
+        self.real = SmtpMailer(
+            SmtpConfig("127.0.0.1", port, "none", None, None, 10, "rhythm@acme.example.com", 2)
+        )
+        self.window = 0
+        self.widest = 0
+
+    async def send(
+        self, message: bytes, to_address: str, before_data: Callable[[], Awaitable[None]]
+    ) -> Outcome:
+        marked = False
+
+        async def counted() -> None:
+            nonlocal marked
+            await before_data()
+            marked = True
+            self.window += 1
+            self.widest = max(self.widest, self.window)
+
+        try:
+            return await self.real.send(message, to_address, counted)
+        finally:
+            if marked:
+                self.window -= 1
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+async def test_no_more_emails_than_smtp_sessions_are_ever_marked_and_unsent(
+    start_service: StartService, smtp_sink: SmtpSink, tenant: str
+) -> None:
+    mailer = CountsTheWindow(smtp_sink.port)
+    async with start_service(mailer=mailer, settings={"smtp_connections": 2}) as svc:
+        reports = [employee(tenant, f"e-{i}", manager_id="m-1") for i in range(10)]
+        await svc.add_people(employee(tenant, "m-1"), *reports)
+        await svc.publish([missed(tenant, f"e-{i}") for i in range(10)])
+        await svc.wait_deliveries(20)  # ten emails, the manager's first and nine digested
+        await svc.dispatch()
+    assert smtp_sink.handler.count() == 11
+    assert 1 <= mailer.widest <= 2
