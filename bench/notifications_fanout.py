@@ -294,22 +294,31 @@ async def main() -> None:
             last_accept = max(sink.accepted.values())
             service_rate = expected / (last_accept - first_record)
 
+            # The service's clock was moved: its stamps less this offset are wall-clock times.
+            offset = clock.now().timestamp() - time.time()
             async with runtime.uow() as uow:
                 rows = (
                     await uow.session.execute(
-                        select(db.deliveries.c.idempotency_key).where(
+                        select(db.deliveries.c.idempotency_key, db.deliveries.c.created_at).where(
                             db.deliveries.c.status == "sent"
                         )
                     )
                 ).all()
             latencies = []
+            # The stages of each email: on the topic -> decided (its row written in the
+            # consumer's transaction) -> accepted by the sink (claimed, marked, sent).
+            to_decided, decided_to_accepted = [], []
             by_obligation = {f"ob-e-{i}-monthly-2026-02": i for i in range(n)}
-            for (key,) in rows:
+            for key, created_at in rows:
                 accepted = sink.accepted.get(message_id(key, settings.email_from))
                 if accepted is None:
                     continue
                 obligation = key.split(":")[2]
-                latencies.append(accepted - produced_at[by_obligation[obligation]])
+                on_topic = produced_at[by_obligation[obligation]]
+                decided = created_at.timestamp() - offset
+                latencies.append(accepted - on_topic)
+                to_decided.append(decided - on_topic)
+                decided_to_accepted.append(accepted - decided)
             async with runtime.uow() as uow:
                 statuses: dict[str, int] = dict(
                     (
@@ -333,6 +342,10 @@ async def main() -> None:
         "latency_p50_s": round(statistics.median(latencies), 3),
         "latency_p99_s": round(_pct(latencies, 0.99), 3),
         "latency_max_s": round(max(latencies), 3),
+        "topic_to_decided_p50_s": round(statistics.median(to_decided), 3),
+        "topic_to_decided_p99_s": round(_pct(to_decided, 0.99), 3),
+        "decided_to_accepted_p50_s": round(statistics.median(decided_to_accepted), 3),
+        "decided_to_accepted_p99_s": round(_pct(decided_to_accepted, 0.99), 3),
         "raw_aiosmtplib_1_connection_emails_per_s": round(raw_one, 1),
         f"raw_aiosmtplib_{args.smtp_connections}_connections_emails_per_s": round(raw_many, 1),
         "ratio_service_to_raw_1": round(service_rate / raw_one, 3),
