@@ -354,5 +354,5 @@ if __name__ == "__main__":
     parser.add_argument("services", nargs="*", default=list(SERVICES), choices=SERVICES)
     args = parser.parse_args()
     if args.quick:
-        args.people, args.burst = 200, 2_000
+        args.people, args.burst = 200, 1_000
     asyncio.run(main(args))
