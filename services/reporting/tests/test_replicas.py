@@ -65,7 +65,13 @@ async def test_two_replicas_in_one_group_give_the_single_replica_numbers(
         await prepare(self, envelopes)
 
     monkeypatch.setattr(SqlReportingUnitOfWork, "prepare", counting)
-    async with start_reporting(consumer_batch_size=40) as one, start_reporting() as two:
+    # Two replicas share this process's event loop: a roomy session timeout keeps a slow batch
+    # on a busy machine from looking like a dead member (a rebalance is fenced, but costs time).
+    roomy = {"consumer_session_timeout_ms": 20_000, "consumer_heartbeat_interval_ms": 1_000}
+    async with (
+        start_reporting(consumer_batch_size=40, **roomy) as one,
+        start_reporting(**roomy) as two,
+    ):
         total = 3 * len(TOPICS)
 
         async def balanced() -> bool:
@@ -74,7 +80,7 @@ async def test_two_replicas_in_one_group_give_the_single_replica_numbers(
 
         await wait_for(balanced, timeout_s=60, interval_s=0.2)
         count = await publish_fast(kafka_bootstrap, stream.by_time(), topic_prefix=topic_prefix)
-        await one.wait_consumed(count)
+        await one.wait_consumed(count, timeout_s=240)
         await assert_numbers_match(one, Expected(stream.events))
         await assert_numbers_match(two, Expected(stream.events))
     assert len([n for n in applied_by.values() if n > 0]) == 2, applied_by
