@@ -308,11 +308,14 @@ async def measure(
                 return rate, None
             # Mails go out behind the consumer (the dispatcher): count them until none has
             # arrived for a few seconds (a policy may fold repeated misses into fewer mails).
-            deadline = time.perf_counter() + 600
+            # None at all within a minute: the recipients' delivery windows (quiet hours,
+            # working days) hold them back at this hour; the ingest figure stands alone.
+            drained = time.perf_counter()
             while sink.accepted == mailed_before or time.perf_counter() - sink.last_at < 5:
                 supervisor.check()
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"mails still arriving after 600s ({sink.accepted})")
+                if sink.accepted == mailed_before and time.perf_counter() - drained > 60:
+                    print(f"  {service} x{replicas}: no mail within 60s of the drain", flush=True)
+                    return rate, None
                 await asyncio.sleep(0.1)
             mailed = sink.accepted - mailed_before
             mails = mailed / (sink.last_at - started)
