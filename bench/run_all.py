@@ -31,6 +31,7 @@ BENCHMARKS = [
     "reporting_ingest",
     "reporting_dashboard",
     "e2e",
+    "replicas",
 ]
 
 

@@ -354,6 +354,6 @@ async def _project_tenant(
     by_table: dict[str, list[tuple[str, tuple[Any, ...], dict[str, int]]]] = defaultdict(list)
     for (table, row_tenant, row_key), counts in deltas.nonzero():
         by_table[table].append((row_tenant, row_key, counts))
-    for table, table_rows in by_table.items():
+    for table, table_rows in sorted(by_table.items()):  # tables in one order across replicas
         await store.add_to_rollup(table, table_rows)
     return sum(len(c) for c in changed_facts.values()), sum(len(r) for r in by_table.values())

@@ -4,12 +4,26 @@ generation inside the caller's transaction, the erasure's pseudonymisation, and 
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Table, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +48,24 @@ from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
 
 CHUNK = 500
-#: Serialises live writers across replicas on PostgreSQL (SQLite's BEGIN IMMEDIATE does it there).
+#: Advisory lock keys on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises its writers anyway):
+#: the active generation (shared by live writers, exclusive for a rebuild's swap), the org
+#: dimension (exclusive for batches that change it), and the space of per-fact locks.
 LIVE_WRITER_LOCK = 7_301_600
+ORG_DIMENSION_LOCK = 7_301_601
+FACT_LOCKS = 7_301_602
+
+
+class PositionsMoved(RuntimeError):
+    """A partition's stored position moved while this batch was applied: another replica owns
+    the partition now and applied these records. Not the records' fault: the consumer rolls
+    back and retries, and the retry skips what the other replica applied."""
+
+
+def _lock_hash(kind: str, tenant: str, key: str) -> int:
+    """A fact's lock id in FACT_LOCKS (int4); two facts on one id only take turns needlessly."""
+    digest = hashlib.blake2b(f"{kind}\x1f{tenant}\x1f{key}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -57,16 +87,46 @@ class ReadModelStore:
         self.generation = generation
         bind = session.get_bind()
         self.dialect = bind.dialect.name
+        #: Lock each fact before loading it (:meth:`lock_org_dimension` sets it when shared).
+        self.lock_facts = False
 
     def _insert(self, table: Table) -> Any:
         return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
     # -- generations and positions --------------------------------------------------------
 
-    async def lock_live_writers(self) -> None:
+    async def lock_live_writers(self, *, shared: bool = False) -> None:
+        """The generation lock on PostgreSQL: live writers hold it shared (they run side by side),
+        a rebuild's swap exclusive, so the swap falls wholly between writers' transactions.
+        (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)"""
         if self.dialect == "postgresql":
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await self.session.execute(text(f"SELECT {function}(:k)"), {"k": LIVE_WRITER_LOCK})
+
+    async def lock_org_dimension(self, *, exclusive: bool) -> None:
+        """A batch that changes people or org units re-attributes facts of every partition and
+        moves rollups between units: it runs alone (exclusive). Any other batch only reads the
+        org dimension, so such batches share the lock and lock the facts they fold instead
+        (:meth:`load_facts`)."""
+        if self.dialect != "postgresql":
+            return
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self.session.execute(text(f"SELECT {function}(:k)"), {"k": ORG_DIMENSION_LOCK})
+        self.lock_facts = not exclusive
+
+    async def _lock_fact_keys(self, kind: str, tenant: str, keys: Iterable[str]) -> None:
+        """Lock facts by name (rows that do not exist yet too), in ascending order, so that two
+        writers folding the same fact take turns and writers never wait on each other in a
+        circle; a wait that still closes one (a fact locked late) ends as a deadlock error,
+        which the consumer retries."""
+        hashed = sorted({_lock_hash(kind, tenant, k) for k in keys})
+        if hashed:
             await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(:k)"), {"k": LIVE_WRITER_LOCK}
+                text(
+                    "SELECT pg_advisory_xact_lock(:space, k)"
+                    " FROM unnest(:keys) WITH ORDINALITY AS u(k, i) ORDER BY i"
+                ).bindparams(bindparam("keys", type_=ARRAY(Integer))),
+                {"space": FACT_LOCKS, "keys": hashed},
             )
 
     async def positions(self, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
@@ -80,27 +140,66 @@ class ReadModelStore:
         rows = (await self.session.execute(query)).all()
         return {(r.topic, r.partition): r.next_offset for r in rows}
 
-    async def save_positions(self, positions: Mapping[tuple[str, int], int], now: datetime) -> None:
+    async def save_positions(
+        self,
+        positions: Mapping[tuple[str, int], int],
+        now: datetime,
+        expected: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Store the next offset of each partition. With ``expected`` (the positions this
+        transaction read before applying its batch), a compare-and-set per partition: a
+        partition whose stored position moved since (a replica that lost it to a rebalance and
+        finished late, while the new owner applied the same records) refuses the whole batch
+        with :class:`PositionsMoved`, and the transaction rolls back."""
         if not positions:
             return
-        stmt = self._insert(consumer_positions)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["generation", "topic", "partition"],
-            set_={"next_offset": stmt.excluded.next_offset, "updated_at": stmt.excluded.updated_at},
-        )
-        await self.session.execute(
-            stmt,
-            [
-                {
-                    "generation": self.generation,
-                    "topic": topic,
-                    "partition": partition,
-                    "next_offset": offset,
-                    "updated_at": now,
-                }
-                for (topic, partition), offset in sorted(positions.items())
-            ],
-        )
+        ordered = sorted(positions.items())
+        rows = [
+            {
+                "generation": self.generation,
+                "topic": topic,
+                "partition": partition,
+                "next_offset": offset,
+                "updated_at": now,
+            }
+            for (topic, partition), offset in ordered
+        ]
+        if expected is None:
+            upsert = self._insert(consumer_positions)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=["generation", "topic", "partition"],
+                set_={
+                    "next_offset": upsert.excluded.next_offset,
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            )
+            await self.session.execute(upsert, rows)
+            return
+        p = consumer_positions
+        moved = []
+        for ((topic, partition), offset), row in zip(ordered, rows, strict=True):
+            if (topic, partition) in expected:
+                # READ COMMITTED: an UPDATE that waited for a concurrent writer of the row
+                # re-checks its WHERE on the committed row, so exactly one of them matches.
+                stmt: Any = (
+                    update(p)
+                    .where(
+                        p.c.generation == self.generation,
+                        p.c.topic == topic,
+                        p.c.partition == partition,
+                        p.c.next_offset == expected[(topic, partition)],
+                    )
+                    .values(next_offset=offset, updated_at=now)
+                )
+            else:
+                stmt = self._insert(p).values(row).on_conflict_do_nothing()
+            result = await self.session.execute(stmt)
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                moved.append(f"{topic}[{partition}]")
+        if moved:
+            raise PositionsMoved(
+                f"another consumer applied {', '.join(moved)} since this batch began"
+            )
 
     # -- the org dimension -----------------------------------------------------------------
 
@@ -204,6 +303,9 @@ class ReadModelStore:
 
     async def load_facts(self, kind: str, tenant: str, keys: Iterable[str]) -> dict[str, Fact]:
         table, key = FACT_TABLES[kind]
+        if self.lock_facts:
+            keys = set(keys)
+            await self._lock_fact_keys(kind, tenant, keys)
         return await self._load_rows(table, key, tenant, keys)
 
     async def load_facts_of_people(
@@ -261,7 +363,9 @@ class ReadModelStore:
         keys = key_columns(table)
         values = value_columns(table)
         params = []
-        for tenant, key, deltas in rows:
+        # In key order: replicas that add to the same counters lock them in the same order, so
+        # they wait for each other at worst, never in a circle (a deadlock).
+        for tenant, key, deltas in sorted(rows, key=lambda r: (r[0], r[1])):
             row: dict[str, Any] = {"generation": self.generation, "tenant_id": tenant}
             row.update(zip(keys, key, strict=True))
             for v in values:

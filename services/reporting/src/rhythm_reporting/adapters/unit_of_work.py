@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Self
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_reporting.adapters.db import directory
 from rhythm_reporting.adapters.store import ReadModelStore, active_generation
+from rhythm_reporting.handlers import EVENT_HANDLERS
 from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.consumer import InfrastructureError
 from rhythm_shared.kit.db import KitTables
 from rhythm_shared.kit.people import SqlPeople
 from rhythm_shared.kit.runtime import Runtime
@@ -23,9 +27,16 @@ class SqlReportingUnitOfWork(UnitOfWork):
     """``uow.read_model`` is one generation of the read model and ``uow.people`` the kit's
     people directory, both on the transaction's session.
 
-    ``generation=None`` means the live model: the unit of work takes the live writers' lock,
-    then reads which generation is active, so a rebuild's swap (which takes the same lock) is
-    either wholly before this transaction or wholly after it."""
+    ``generation=None`` means the live model: the unit of work takes the live writers' lock
+    (shared: replicas write side by side), then reads which generation is active, so a
+    rebuild's swap (which takes the same lock exclusively) is either wholly before this
+    transaction or wholly after it.
+
+    On PostgreSQL, replicas of the consumer group apply their own partitions at the same time:
+    :meth:`prepare` takes the org-dimension lock exclusively for a batch that changes people or
+    org units (it re-attributes facts of every partition) and shared otherwise, when the store
+    locks each fact it folds; :meth:`store_positions` refuses a batch whose partition another
+    replica applied meanwhile (``PositionsMoved``)."""
 
     read_model: ReadModelStore
     people: SqlPeople
@@ -44,6 +55,7 @@ class SqlReportingUnitOfWork(UnitOfWork):
         super().__init__(sessions, tables, clock, source, on_commit)
         self.generation = generation
         self._kek = kek
+        self._positions_read: dict[tuple[str, int], int] = {}
 
     @property
     def kek(self) -> bytes | None:
@@ -58,7 +70,7 @@ class SqlReportingUnitOfWork(UnitOfWork):
         if self.generation is not None:
             return self
         try:
-            await self.read_model.lock_live_writers()
+            await self.read_model.lock_live_writers(shared=True)
             active = await active_generation(self.session)
             if active is None:
                 raise RuntimeError("no active read-model generation (the service creates one)")
@@ -69,15 +81,40 @@ class SqlReportingUnitOfWork(UnitOfWork):
         return self
 
     async def prepare(self, envelopes: Sequence[Envelope]) -> None:
-        await self.people.read_ahead(envelopes)
+        with conflicts_retried():
+            if self.generation is None:
+                changes_org = any(type(e.event) in EVENT_HANDLERS for e in envelopes)
+                await self.read_model.lock_org_dimension(exclusive=changes_org)
+            await self.people.read_ahead(envelopes)
 
     # The consumer's positions (rhythm_shared.kit.consumer.PositionStore), in this generation.
 
     async def stored_positions(self, topics: Collection[str]) -> dict[tuple[str, int], int]:
-        return await self.read_model.positions(topics)
+        positions = await self.read_model.positions(topics)
+        self._positions_read.update(positions)
+        return positions
 
     async def store_positions(self, positions: Mapping[tuple[str, int], int]) -> None:
-        await self.read_model.save_positions(positions, self.clock.now())
+        # Compare-and-set against what this transaction read: the fence against a replica that
+        # lost the partition in a rebalance and finishes its batch after the new owner.
+        await self.read_model.save_positions(positions, self.clock.now(), self._positions_read)
+
+
+#: PostgreSQL's "try again" (serialization_failure, deadlock_detected): replicas that wait on
+#: each other in a circle lose one transaction, which is no fault of its records.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+@contextlib.contextmanager
+def conflicts_retried() -> Iterator[None]:
+    """Turn a deadlock or serialization failure into :class:`InfrastructureError`, so the
+    consumer rewinds and retries the batch instead of blaming (and dead-lettering) records."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            raise InfrastructureError(f"transaction lost a lock conflict: {exc.orig}") from exc
+        raise
 
 
 #: What reporting's entrypoints are handed: its settings, its unit of work, no resources.
