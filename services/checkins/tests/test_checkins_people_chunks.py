@@ -5,14 +5,15 @@ departures and check-ins ahead, the repositories hold what planning, hand-over a
 change, and write it before commit or before any statement that must see it (an erasure's
 deletes, a sweep's reads). A generated story of people events (new hires, manager and zone
 changes, deactivations now and ahead, late upserts, erasures) applied in random chunks must
-leave the same obligations, plans and departures as applied event by event — on SQLite and on
-PostgreSQL.
+leave the same obligations, plans, departures and check-in managers as applied event by event,
+on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from rhythm_checkins.adapters.db import departures, metadata, obligations, planning
+from rhythm_checkins.adapters.db import checkins, departures, metadata, obligations, planning
 from rhythm_checkins.adapters.db import kit as kit_tables
 from rhythm_checkins.adapters.unit_of_work import SqlCheckinsUnitOfWork
 from rhythm_checkins.commands import SweepCadence
+from rhythm_checkins.domain.conversations import CheckinState
 from rhythm_checkins.domain.policy import CadencePolicy, Rule
+from rhythm_checkins.domain.records import Checkin
 from rhythm_checkins.entrypoints.consumers import GROUP
 from rhythm_checkins.handlers import EVENT_HANDLERS
 from rhythm_checkins.use_cases.cadence import policy_id_for, sweep_cadence
@@ -163,6 +166,23 @@ async def setup_tenant(uows: UnitOfWorkFactory[SqlCheckinsUnitOfWork], tenant: s
         ):
             policy = CadencePolicy(policy_id_for(tenant, scope, scope_id), scope, scope_id, rules)
             await uow.cadence.save_policy(tenant, policy, now)
+        for person in ("ana", "cem"):  # check-ins still to be held follow a new manager
+            await uow.checkins.add(
+                Checkin(
+                    id=f"ck-{tenant}-{person}",
+                    tenant_id=tenant,
+                    kind=CheckinKind.MONTHLY.value,
+                    employee_id=person,
+                    manager_id="boss",
+                    scheduled_for=START + timedelta(days=60),
+                    time_zone=ZONES[0],
+                    initiated_by="manager",
+                    initiated_by_id="boss",
+                    state=CheckinState.SCHEDULED.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
 
 
 async def apply_story(
@@ -235,6 +255,13 @@ async def state(uows: UnitOfWorkFactory[SqlCheckinsUnitOfWork], tenant: str) -> 
                 .order_by(planning.c.employee_id)
             )
         ).all()
+        held = (
+            await session.execute(
+                select(checkins.c.employee_id, checkins.c.manager_id, checkins.c.updated_at)
+                .where(checkins.c.tenant_id == tenant)
+                .order_by(checkins.c.employee_id)
+            )
+        ).all()
         left = (
             await session.execute(
                 select(departures.c.employee_id, departures.c.left_at)
@@ -242,14 +269,14 @@ async def state(uows: UnitOfWorkFactory[SqlCheckinsUnitOfWork], tenant: str) -> 
                 .order_by(departures.c.employee_id)
             )
         ).all()
-    return {"obligations": owed, "planning": plans, "departures": left}
+    return {"obligations": owed, "planning": plans, "departures": left, "checkins": held}
 
 
 @pytest.fixture(scope="module")
-def loop() -> Any:
-    runner = asyncio.Runner()
-    yield runner
-    runner.close()
+def loop() -> Iterator[asyncio.Runner]:
+    """Hypothesis drives a plain function: each example runs its coroutine on this loop."""
+    with asyncio.Runner() as runner:
+        yield runner
 
 
 @settings(
