@@ -4,7 +4,8 @@ carries (:mod:`rhythm_checkins.adapters.unit_of_work`); the protocols are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -68,10 +69,49 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+#: (tenant, employee): the key of what a repository reads ahead for a chunk of people events.
+Person = tuple[str, str]
+
+
+def _by_tenant(people: Iterable[Person], known: Iterable[Person]) -> dict[str, list[str]]:
+    """The employees of ``people`` not in ``known``, by tenant, sorted (one statement per tenant
+    and 500 reads them)."""
+    seen = set(known)
+    wanted: dict[str, set[str]] = {}
+    for tenant_id, employee_id in people:
+        if (tenant_id, employee_id) not in seen:
+            wanted.setdefault(tenant_id, set()).add(employee_id)
+    return {tenant_id: sorted(ids) for tenant_id, ids in wanted.items()}
+
+
 class SqlCheckinRepository:
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
         self.insert = insert
+        #: Employees read ahead (:meth:`read_ahead`): their check-ins still to be held, with
+        #: their manager; a write to check-ins forgets what it may have changed.
+        self._scheduled: dict[Person, dict[str, str]] = {}
+
+    async def read_ahead(self, people: Iterable[Person]) -> None:
+        """The check-ins still to be held of ``people``, for :meth:`hand_over` (a chunk of
+        people events reads them in one statement instead of one per manager change)."""
+        c = checkins.c
+        for tenant_id, ids in _by_tenant(people, self._scheduled).items():
+            for chunk in _chunks(ids, 500):
+                found: dict[str, dict[str, str]] = {i: {} for i in chunk}
+                rows = await self.session.execute(
+                    select(c.id, c.employee_id, c.manager_id)
+                    .where(
+                        c.tenant_id == tenant_id,
+                        c.employee_id.in_(chunk),
+                        c.state == CheckinState.SCHEDULED.value,
+                    )
+                    .order_by(c.id)
+                )
+                for r in rows:
+                    found[r.employee_id][r.id] = r.manager_id
+                for employee_id, scheduled in found.items():
+                    self._scheduled[(tenant_id, employee_id)] = scheduled
 
     async def get(self, tenant_id: str, checkin_id: str, *, lock: bool = False) -> Checkin | None:
         stmt = select(checkins).where(
@@ -81,9 +121,11 @@ class SqlCheckinRepository:
         return None if row is None else _record(Checkin, row)
 
     async def add(self, checkin: Checkin) -> None:
+        self._scheduled.pop((checkin.tenant_id, checkin.employee_id), None)
         await self.session.execute(checkins.insert().values(**vars(checkin)))
 
     async def update(self, checkin_id: str, **values: Any) -> None:
+        self._scheduled = {}
         await self.session.execute(
             update(checkins).where(checkins.c.id == checkin_id).values(**values)
         )
@@ -133,6 +175,17 @@ class SqlCheckinRepository:
     async def hand_over(
         self, tenant_id: str, employee_id: str, manager_id: str, now: datetime
     ) -> list[str]:
+        scheduled = self._scheduled.get((tenant_id, employee_id))
+        if scheduled is not None:
+            taken_over = [i for i, held_by in scheduled.items() if held_by != manager_id]
+            if taken_over:
+                await self.session.execute(
+                    update(checkins)
+                    .where(checkins.c.id.in_(taken_over))
+                    .values(manager_id=manager_id, updated_at=now)
+                )
+                scheduled.update(dict.fromkeys(taken_over, manager_id))
+            return taken_over
         open_checkins = list(
             (
                 await self.session.scalars(
@@ -221,6 +274,7 @@ class SqlCheckinRepository:
         )
 
     async def forget_person(self, tenant_id: str, person: str) -> None:
+        self._scheduled = {}
         session = self.session
         about = list(
             (
@@ -386,16 +440,141 @@ def _rules_json(policy: CadencePolicy) -> list[dict[str, Any]]:
     ]
 
 
+def _cancelled(ob: Obligation, now: datetime) -> Obligation:
+    return dataclasses.replace(
+        ob, state=ObligationState.CANCELLED.value, next_action_at=None, updated_at=now
+    )
+
+
 class SqlCadenceRepository:
+    """Planning a chunk of people events works in memory: :meth:`read_ahead` reads the chunk's
+    employees' obligations in one statement, the planning methods change them here, and
+    :meth:`flush` writes what changed in one statement per table (the unit of work calls it
+    before commit). Every other method on obligations or planning flushes first, so whatever it
+    reads or writes sees the plan as it stands."""
+
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
         self.insert = insert
+        self._policies: dict[str, list[CadencePolicy]] = {}
+        #: Per employee read ahead: from which period end on their obligations are all here
+        #: (the outstanding ones are here whatever their period), and those obligations as this
+        #: transaction has left them.
+        self._owed: dict[Person, tuple[date, dict[str, Obligation]]] = {}
+        self._added: dict[str, Obligation] = {}
+        self._changed: dict[str, Obligation] = {}
+        self._plans: dict[Person, datetime | None] = {}
+
+    async def read_ahead(self, people: Iterable[Person], ending_from: date) -> None:
+        """Read the obligations of ``people`` that planning them can touch: the outstanding
+        ones, and every one of a period ending on ``ending_from`` or later (planning owes the
+        period holding the employee's today and the next ones). Locked until commit, as the
+        updates one at a time would lock them."""
+        o = obligations.c
+        for tenant_id, ids in _by_tenant(people, self._owed).items():
+            for chunk in _chunks(ids, 500):
+                owed: dict[str, dict[str, Obligation]] = {i: {} for i in chunk}
+                rows = await self.session.execute(
+                    select(obligations)
+                    .where(
+                        o.tenant_id == tenant_id,
+                        o.employee_id.in_(chunk),
+                        or_(o.state.in_(_OUTSTANDING), o.period_end >= ending_from),
+                    )
+                    .order_by(o.id)
+                    .with_for_update()
+                )
+                for r in rows:
+                    owed[r.employee_id][r.id] = _record(Obligation, r)
+                for employee_id, held in owed.items():
+                    self._owed[(tenant_id, employee_id)] = (ending_from, held)
+
+    def _held(self, tenant_id: str, employee_id: str) -> dict[str, Obligation] | None:
+        entry = self._owed.get((tenant_id, employee_id))
+        return None if entry is None else entry[1]
+
+    def _held_for(self, ob: Obligation) -> dict[str, Obligation] | None:
+        """The employee's obligations read ahead, if ``ob`` is among those read."""
+        entry = self._owed.get((ob.tenant_id, ob.employee_id))
+        if entry is None:
+            return None
+        ending_from, held = entry
+        return held if ob.id in held or ob.period_end >= ending_from else None
+
+    async def _outside(self, obs: Sequence[Obligation]) -> None:
+        """Before writing ``obs`` directly: write what is held, and hold their employees' no
+        more (what was read of them may not be what the statement leaves)."""
+        await self.flush()
+        for ob in obs:
+            self._owed.pop((ob.tenant_id, ob.employee_id), None)
+
+    def _put(self, held: dict[str, Obligation], ob: Obligation) -> None:
+        held[ob.id] = ob
+        if ob.id in self._added:
+            self._added[ob.id] = ob
+        else:
+            self._changed[ob.id] = ob
+
+    async def flush(self) -> None:
+        """Write the obligations and planning times changed in memory."""
+        if self._added:
+            rows, self._added = list(self._added.values()), {}
+            await self.session.execute(
+                self.insert(obligations).on_conflict_do_nothing(), [vars(o) for o in rows]
+            )
+        if self._changed:
+            changed, self._changed = list(self._changed.values()), {}
+            await self.session.execute(
+                update(obligations)
+                .where(obligations.c.id == bindparam("b_id"))
+                .values(
+                    manager_id=bindparam("b_manager"),
+                    due_at=bindparam("b_due"),
+                    remind_at=bindparam("b_remind"),
+                    miss_at=bindparam("b_miss"),
+                    state=bindparam("b_state"),
+                    next_action_at=bindparam("b_next"),
+                    updated_at=bindparam("b_updated"),
+                ),
+                [
+                    {
+                        "b_id": ob.id,
+                        "b_manager": ob.manager_id,
+                        "b_due": ob.due_at,
+                        "b_remind": ob.remind_at,
+                        "b_miss": ob.miss_at,
+                        "b_state": ob.state,
+                        "b_next": ob.next_action_at,
+                        "b_updated": ob.updated_at,
+                    }
+                    for ob in changed
+                ],
+            )
+        if self._plans:
+            plans, self._plans = self._plans, {}
+            stmt = self.insert(planning)
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "employee_id"],
+                    set_={"plan_at": stmt.excluded.plan_at},
+                ),
+                [{"tenant_id": t, "employee_id": e, "plan_at": at} for (t, e), at in plans.items()],
+            )
+
+    async def _written_elsewhere(self) -> None:
+        """Before a statement that writes obligations directly: write what is held, and hold
+        nothing any more (the statement may change what was read)."""
+        await self.flush()
+        self._owed = {}
 
     async def policies(self, tenant_id: str) -> list[CadencePolicy]:
-        rows = await self.session.execute(
-            select(cadence_policies).where(cadence_policies.c.tenant_id == tenant_id)
-        )
-        return [_policy_from_row(r) for r in rows]
+        # Kept for the transaction: a chunk of people events plans every employee with them.
+        if tenant_id not in self._policies:
+            rows = await self.session.execute(
+                select(cadence_policies).where(cadence_policies.c.tenant_id == tenant_id)
+            )
+            self._policies[tenant_id] = [_policy_from_row(r) for r in rows]
+        return list(self._policies[tenant_id])
 
     async def policy(self, tenant_id: str, policy_id: str) -> CadencePolicy | None:
         row = (
@@ -427,10 +606,12 @@ class SqlCadenceRepository:
         await self.session.execute(
             stmt.on_conflict_do_update(index_elements=["tenant_id", "policy_id"], set_=values)
         )
+        self._policies.pop(tenant_id, None)
 
     async def plan_covered(
         self, tenant_id: str, org_unit_ids: Sequence[str] | None, at: datetime
     ) -> None:
+        await self.flush()
         e = directory.employees
         where = [e.c.tenant_id == tenant_id, e.c.active.is_(True), e.c.profile_at.is_not(None)]
         if org_unit_ids is not None:
@@ -446,18 +627,54 @@ class SqlCadenceRepository:
         )
 
     async def add_obligations(self, obligations_: Sequence[Obligation]) -> int:
-        if not obligations_:
-            return 0
+        added = 0
+        elsewhere: list[Obligation] = []
+        for ob in obligations_:
+            held = self._held_for(ob)
+            if held is None:
+                elsewhere.append(ob)
+            elif ob.id not in held:  # the id names the employee, kind and period
+                held[ob.id] = self._added[ob.id] = ob
+                added += 1
+        if not elsewhere:
+            return added
+        await self._outside(elsewhere)
         result = await self.session.execute(
-            self.insert(obligations)
-            .values([vars(o) for o in obligations_])
-            .on_conflict_do_nothing()
+            self.insert(obligations).values([vars(o) for o in elsewhere]).on_conflict_do_nothing()
         )
-        return max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+        return added + max(int(result.rowcount), 0)  # type: ignore[attr-defined]
 
     async def follow_plan(self, obligations_: Sequence[Obligation], now: datetime) -> None:
-        if not obligations_:
+        elsewhere: list[Obligation] = []
+        for ob in obligations_:
+            held = self._held_for(ob)
+            if held is None:
+                elsewhere.append(ob)
+                continue
+            current = held.get(ob.id)
+            if current is None or current.state not in _OUTSTANDING:
+                continue
+            if (current.due_at, current.remind_at, current.miss_at) == (
+                ob.due_at,
+                ob.remind_at,
+                ob.miss_at,
+            ):
+                continue
+            later = ob.remind_at if current.state == ObligationState.OPEN.value else ob.miss_at
+            self._put(
+                held,
+                dataclasses.replace(
+                    current,
+                    due_at=ob.due_at,
+                    remind_at=ob.remind_at,
+                    miss_at=ob.miss_at,
+                    next_action_at=later,
+                    updated_at=now,
+                ),
+            )
+        if not elsewhere:
             return
+        await self._outside(elsewhere)
         o = obligations.c
         due = bindparam("b_due", type_=o.due_at.type)
         remind = bindparam("b_remind", type_=o.remind_at.type)
@@ -478,13 +695,20 @@ class SqlCadenceRepository:
             ),
             [
                 {"b_id": ob.id, "b_due": ob.due_at, "b_remind": ob.remind_at, "b_miss": ob.miss_at}
-                for ob in obligations_
+                for ob in elsewhere
             ],
         )
 
     async def cancel_unplanned(
         self, tenant_id: str, employee_id: str, *, after: date, keep: Sequence[str], now: datetime
     ) -> None:
+        held = self._held(tenant_id, employee_id)
+        if held is not None:
+            for ob in list(held.values()):
+                if ob.state in _OUTSTANDING and ob.period_start > after and ob.id not in keep:
+                    self._put(held, _cancelled(ob, now))
+            return
+        await self.flush()
         await self.session.execute(
             update(obligations)
             .where(
@@ -500,6 +724,15 @@ class SqlCadenceRepository:
     async def cancel_outstanding(
         self, tenant_id: str, employee_id: str, *, due_from: datetime | None, now: datetime
     ) -> int:
+        held = self._held(tenant_id, employee_id)
+        if held is not None:
+            cancelled = 0
+            for ob in list(held.values()):
+                if ob.state in _OUTSTANDING and (due_from is None or ob.due_at >= due_from):
+                    self._put(held, _cancelled(ob, now))
+                    cancelled += 1
+            return cancelled
+        await self.flush()
         where = [
             obligations.c.tenant_id == tenant_id,
             obligations.c.employee_id == employee_id,
@@ -515,16 +748,10 @@ class SqlCadenceRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def set_plan_at(self, tenant_id: str, employee_id: str, plan_at: datetime | None) -> None:
-        stmt = self.insert(planning).values(
-            tenant_id=tenant_id, employee_id=employee_id, plan_at=plan_at
-        )
-        await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "employee_id"], set_={"plan_at": plan_at}
-            )
-        )
+        self._plans[(tenant_id, employee_id)] = plan_at  # the last one wins, as upserts would
 
     async def claim_planning(self, now: datetime, batch_size: int) -> list[tuple[str, str]]:
+        await self.flush()
         rows = await self.session.execute(
             select(planning.c.tenant_id, planning.c.employee_id)
             .where(planning.c.plan_at.is_not(None), planning.c.plan_at <= now)
@@ -535,6 +762,7 @@ class SqlCadenceRepository:
         return [(r.tenant_id, r.employee_id) for r in rows]
 
     async def claim_due(self, now: datetime, batch_size: int) -> list[Obligation]:
+        await self.flush()
         rows = await self.session.execute(
             select(obligations)
             .where(obligations.c.next_action_at.is_not(None), obligations.c.next_action_at <= now)
@@ -545,6 +773,7 @@ class SqlCadenceRepository:
         return [_record(Obligation, r) for r in rows]
 
     async def by_ids(self, ids: Sequence[str]) -> dict[str, Obligation]:
+        await self.flush()
         if not ids:
             return {}
         rows = await self.session.execute(
@@ -568,6 +797,7 @@ class SqlCadenceRepository:
         return {(r.obligation_id, r.fact): r.event_id for r in inserted}
 
     async def save_decisions(self, decisions: Sequence[Decision], now: datetime) -> None:
+        await self._written_elsewhere()
         if not decisions:
             return
         await self.session.execute(
@@ -593,6 +823,7 @@ class SqlCadenceRepository:
     async def fulfillable(
         self, tenant_id: str, employee_id: str, kind: str, held_on: date
     ) -> list[Obligation]:
+        await self.flush()
         rows = await self.session.execute(
             select(obligations)
             .where(
@@ -608,6 +839,7 @@ class SqlCadenceRepository:
         return [_record(Obligation, r) for r in rows]
 
     async def close(self, obligation_id: str, checkin_id: str, now: datetime) -> None:
+        await self._written_elsewhere()
         await self.session.execute(
             update(obligations)
             .where(obligations.c.id == obligation_id, obligations.c.state.in_(_OUTSTANDING))
@@ -622,6 +854,7 @@ class SqlCadenceRepository:
     async def listing(
         self, tenant_id: str, employee_id: str, state: str | None = None
     ) -> list[Obligation]:
+        await self.flush()
         where = [obligations.c.tenant_id == tenant_id, obligations.c.employee_id == employee_id]
         if state:
             where.append(obligations.c.state == state)
@@ -633,6 +866,13 @@ class SqlCadenceRepository:
     async def hand_over(
         self, tenant_id: str, employee_id: str, manager_id: str, now: datetime
     ) -> None:
+        held = self._held(tenant_id, employee_id)
+        if held is not None:
+            for ob in list(held.values()):
+                if ob.state in _OUTSTANDING:
+                    self._put(held, dataclasses.replace(ob, manager_id=manager_id, updated_at=now))
+            return
+        await self.flush()
         await self.session.execute(
             update(obligations)
             .where(
@@ -644,6 +884,7 @@ class SqlCadenceRepository:
         )
 
     async def forget_person(self, tenant_id: str, person: str) -> None:
+        await self._written_elsewhere()
         owed = select(obligations.c.id).where(
             obligations.c.tenant_id == tenant_id, obligations.c.employee_id == person
         )
@@ -771,14 +1012,52 @@ class SqlGoalRepository:
 
 
 class SqlDepartureRepository:
+    """A chunk of people events reads its employees' departures ahead (:meth:`read_ahead`) and
+    saves theirs in memory; :meth:`flush` writes them in one statement (the unit of work calls
+    it before commit, every other method first)."""
+
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
         self.insert = insert
+        #: Employees read ahead: their departure as this transaction has left it (None: none).
+        self._known: dict[Person, Departure | None] = {}
+        self._saved: dict[Person, Departure] = {}
+
+    async def read_ahead(self, people: Iterable[Person]) -> None:
+        d = departures.c
+        for tenant_id, ids in _by_tenant(people, self._known).items():
+            for chunk in _chunks(ids, 500):
+                rows = await self.session.execute(
+                    select(departures).where(d.tenant_id == tenant_id, d.employee_id.in_(chunk))
+                )
+                found = {r.employee_id: _record(Departure, r) for r in rows}
+                for employee_id in chunk:
+                    self._known[(tenant_id, employee_id)] = found.get(employee_id)
+
+    async def flush(self) -> None:
+        if not self._saved:
+            return
+        saved, self._saved = list(self._saved.values()), {}
+        stmt = self.insert(departures)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "employee_id"],
+                set_={
+                    "left_at": stmt.excluded.left_at,
+                    "texts_removed_at": stmt.excluded.texts_removed_at,
+                    "feedback_removed_at": stmt.excluded.feedback_removed_at,
+                },
+            ),
+            [vars(d) for d in saved],
+        )
 
     def _where(self, tenant_id: str, employee_id: str) -> tuple[ColumnElement[bool], ...]:
         return (departures.c.tenant_id == tenant_id, departures.c.employee_id == employee_id)
 
     async def get(self, tenant_id: str, employee_id: str) -> Departure | None:
+        if (tenant_id, employee_id) in self._known:
+            return self._known[(tenant_id, employee_id)]
+        await self.flush()
         row = (
             await self.session.execute(
                 select(departures).where(*self._where(tenant_id, employee_id))
@@ -787,6 +1066,11 @@ class SqlDepartureRepository:
         return None if row is None else _record(Departure, row)
 
     async def save(self, departure: Departure) -> None:
+        key = (departure.tenant_id, departure.employee_id)
+        if key in self._known:
+            self._known[key] = self._saved[key] = departure
+            return
+        await self.flush()
         values = {
             "left_at": departure.left_at,
             "texts_removed_at": departure.texts_removed_at,
@@ -802,6 +1086,7 @@ class SqlDepartureRepository:
     async def _claim(
         self, removed_at: ColumnElement[Any], before: datetime, batch_size: int
     ) -> list[Departure]:
+        await self.flush()
         rows = await self.session.execute(
             select(departures)
             .where(
@@ -825,9 +1110,13 @@ class SqlDepartureRepository:
         self, tenant_id: str, employee_id: str, *, texts: bool, now: datetime
     ) -> None:
         column = "texts_removed_at" if texts else "feedback_removed_at"
+        await self.flush()
+        self._known.pop((tenant_id, employee_id), None)
         await self.session.execute(
             update(departures).where(*self._where(tenant_id, employee_id)).values({column: now})
         )
 
     async def forget(self, tenant_id: str, employee_id: str) -> None:
+        await self.flush()
+        self._known.pop((tenant_id, employee_id), None)
         await self.session.execute(delete(departures).where(*self._where(tenant_id, employee_id)))

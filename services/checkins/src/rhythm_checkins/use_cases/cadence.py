@@ -45,7 +45,7 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.kit.access import require
 from rhythm_shared.kit.errors import FieldError, InvalidInput
-from rhythm_shared.kit.ports import Directory
+from rhythm_shared.kit.ports import Directory, Person
 
 # --- policies ----------------------------------------------------------------------------------
 
@@ -126,13 +126,22 @@ async def _replan_scope(
 # --- planning obligations ahead -----------------------------------------------------------------
 
 
-async def employee_profile(people_dir: Directory, employee_id: str) -> EmployeeProfile | None:
-    """What the cadence needs of an employee, with their unit's chain up to the root."""
-    person = await people_dir.person(employee_id)
+async def employee_profile(
+    people_dir: Directory,
+    employee_id: str,
+    *,
+    person: Person | None = None,
+    with_units: bool = True,
+) -> EmployeeProfile | None:
+    """What the cadence needs of an employee (``person``: as the caller already has them from
+    the directory), with their unit's chain up to the root (``with_units``: only a policy of an
+    org unit needs it)."""
+    if person is None:
+        person = await people_dir.person(employee_id)
     if person is None:
         return None
     units: tuple[str, ...] = ()
-    if person.org_unit_id is not None:
+    if person.org_unit_id is not None and with_units:
         found = await people_dir.units_upwards(person.org_unit_id)
         units = tuple(u.org_unit_id for u in found) or (person.org_unit_id,)
     return EmployeeProfile(
@@ -153,16 +162,24 @@ async def plan_employee(
     tenant: str,
     employee_id: str,
     policies: Sequence[CadencePolicy] | None = None,
+    *,
+    person: Person | None = None,
 ) -> int:
     """Create the obligations owed now and next period; cancel future ones no longer owed;
-    note when to plan again. Returns how many obligations were created."""
+    note when to plan again. Returns how many obligations were created. ``person``: the
+    employee as the caller just read them from the directory."""
     now = uow.clock.now()
-    profile = await employee_profile(uow.people.directory(tenant), employee_id)
+    if policies is None:
+        policies = await uow.cadence.policies(tenant)
+    profile = await employee_profile(
+        uow.people.directory(tenant),
+        employee_id,
+        person=person,
+        with_units=any(p.scope == PolicyScope.ORG_UNIT for p in policies),
+    )
     if profile is None:
         return 0
-    policy = resolve_policy(
-        policies if policies is not None else await uow.cadence.policies(tenant), tenant, profile
-    )
+    policy = resolve_policy(policies, tenant, profile)
     today = local_date(now, profile.time_zone)
     planned = plan(profile, policy, today)
     created = 0

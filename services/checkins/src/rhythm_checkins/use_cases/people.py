@@ -57,7 +57,7 @@ async def react_to_employee(uow: CheckinsUnitOfWork, event: EmployeeEvent, event
         return
     if after.deactivated_at is not None:
         await cancel_outstanding(uow, tenant, employee_id, due_from=after.deactivated_at)
-    await plan_employee(uow, tenant, employee_id)
+    await plan_employee(uow, tenant, employee_id, person=after)
 
 
 async def _new_manager(
