@@ -218,6 +218,8 @@ def _unit(row: Any) -> OrgUnit:
 
 #: ``session.info`` key: the projections with writes not yet sent on that session.
 _PENDING = "rhythm.directory.pending"
+#: ``session.info`` key: the session's hooks that flush and drop them are in place.
+_HOOKED = "rhythm.directory.hooked"
 
 
 class DirectoryProjection:
@@ -319,15 +321,16 @@ class DirectoryProjection:
         values: dict[str, Any],
     ) -> None:
         pending[key] = values
-        info = session.sync_session.info
-        if _PENDING not in info:
-            info[_PENDING] = []
-            sync = session.sync_session
+        sync = session.sync_session
+        if not sync.info.get(_HOOKED):
+            sync.info[_HOOKED] = True
             event.listen(sync, "do_orm_execute", _flush_before_directory_statement)
             event.listen(sync, "before_commit", _flush_all)
+            event.listen(sync, "after_commit", _forget_all)
             event.listen(sync, "after_soft_rollback", _drop_all)
-        if self not in info[_PENDING]:
-            info[_PENDING].append(self)
+        projections = sync.info.setdefault(_PENDING, [])
+        if self not in projections:
+            projections.append(self)
 
     def _flush(self, session: Session) -> None:
         people, self._pending_people = self._pending_people, {}
@@ -344,7 +347,8 @@ class DirectoryProjection:
                 )
 
     def _drop(self) -> None:
-        """The transaction rolled back: nothing held back is written, nothing read is known."""
+        """The transaction ended: what it read may change now; after a rollback, nothing held
+        back is written."""
         self._pending_people, self._pending_units = {}, {}
         self._people, self._units = {}, {}
 
@@ -387,7 +391,11 @@ def _flush_all(session: Session) -> None:
 def _drop_all(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.nested:
         return  # a savepoint: what was held back before it is still to be written
-    for projection in session.info.get(_PENDING, []):
+    _forget_all(session)
+
+
+def _forget_all(session: Session) -> None:
+    for projection in session.info.pop(_PENDING, []):
         projection._drop()
 
 
