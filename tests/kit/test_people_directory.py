@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_shared.contracts.v1 import EmployeeDeactivated, EmployeeUpserted, OrgUnitUpserted
@@ -251,3 +252,48 @@ async def test_the_directory_answers_chains_reports_units_and_heads(
         assert await relationships(d, rels_of("lead", {"integration"}), "ana") == {
             Relationship.INTEGRATION
         }
+
+
+async def test_a_write_held_back_is_seen_by_any_read_in_its_transaction_and_gone_on_rollback(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Changes are written behind (one upsert per table per transaction), yet every statement
+    that names a directory table sees them: the directory's queries, a service's own SQL, raw
+    SQL; a rollback writes nothing and forgets what the projection read."""
+    e = tables.employees
+    projection = DirectoryProjection(tables)
+    async with sessions() as session, session.begin():
+        await projection.read_ahead(session, [(TENANT, "e-1"), (TENANT, "e-2")])
+        await projection.apply_employee(session, upsert(1, "e-1"), "ev-1")
+        await projection.apply_org_unit(session, unit(1, "ou-1", None, "e-1"), "ev-u1")
+        directory = PeopleDirectory(session, tables, TENANT)
+        assert [p.employee_id for p in await directory.members(["ou-1"])] == ["e-1"]
+        assert await directory.heads_units("e-1") == ["ou-1"]
+        await projection.apply_employee(session, upsert(2, "e-2", manager_id="e-1"), "ev-2")
+        reports = select(e.c.employee_id).where(e.c.manager_id == "e-1")
+        assert (await session.scalars(reports)).all() == ["e-2"]
+        await projection.apply_employee(session, upsert(3, "e-2", manager_id=None), "ev-3")
+        assert await session.scalar(text("SELECT count(*) FROM directory_employees")) == 2
+        assert (await session.scalars(reports)).all() == []
+    with pytest.raises(RuntimeError, match="refused"):
+        await _apply_then_refuse(sessions, projection, upsert(4, "e-3"))
+    async with sessions() as session, session.begin():
+        ids = (await session.scalars(select(e.c.employee_id).order_by(e.c.employee_id))).all()
+        assert ids == ["e-1", "e-2"]
+        assert (await PeopleDirectory(session, tables, TENANT).person("e-2")) == (
+            fold_employee(
+                fold_employee(None, upsert(2, "e-2", manager_id="e-1"), "ev-2"),
+                upsert(3, "e-2", manager_id=None),
+                "ev-3",
+            )
+        )
+
+
+async def _apply_then_refuse(
+    sessions: async_sessionmaker[AsyncSession],
+    projection: DirectoryProjection,
+    event: EmployeeUpserted,
+) -> None:
+    async with sessions() as session, session.begin():
+        await projection.apply_employee(session, event, "ev-refused")
+        raise RuntimeError("refused")

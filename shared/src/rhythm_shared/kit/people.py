@@ -28,8 +28,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, Index, MetaData, String, Table, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Delete,
+    Index,
+    Insert,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Update,
+    event,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql import visitors
 
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
@@ -198,89 +216,88 @@ def _unit(row: Any) -> OrgUnit:
 
 # --- projection -----------------------------------------------------------------------------
 
+#: ``session.info`` key: the projections with writes not yet sent on that session.
+_PENDING = "rhythm.directory.pending"
+#: ``session.info`` key: the session's hooks that flush and drop them are in place.
+_HOOKED = "rhythm.directory.hooked"
+
 
 class DirectoryProjection:
-    """Applies people events to the directory inside the caller's transaction."""
+    """Applies people events to the directory inside the caller's transaction.
+
+    Writes are held back and sent together (write-behind): what an event changes folds into the
+    rows this projection has read (read ahead, or one at a time), and :meth:`flush` writes every
+    changed row in one upsert per table. A burst of people events then costs a statement per
+    chunk, not one per event. Nothing can read around it: the flush runs by itself before any
+    statement on the session that names a directory table (whoever issues it: the directory's
+    queries, a service's own SQL, another view of the directory on the same session) and before
+    the transaction commits; a rollback drops what was held back.
+    """
 
     def __init__(self, tables: DirectoryTables) -> None:
         self.tables = tables
         self.keys = KeyStore(tables)
-        #: Rows read ahead for this transaction (None: no row); an entry goes once it is written.
-        self._read_ahead: dict[tuple[str, str], Person | None] = {}
+        #: Rows as this transaction has them (None: no row): read ahead, read, or written.
+        self._people: dict[tuple[str, str], Person | None] = {}
+        self._units: dict[tuple[str, str], OrgUnit | None] = {}
+        #: Rows changed and not written yet: (tenant, id) -> the row's values.
+        self._pending_people: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pending_units: dict[tuple[str, str], dict[str, Any]] = {}
+        self._names = frozenset(t.name for t in (tables.employees, tables.org_units, tables.keys))
 
     async def read_ahead(self, session: AsyncSession, people: Iterable[tuple[str, str]]) -> None:
         """Read the rows of ``people`` (tenant, employee) in one statement per tenant and 500,
         so that applying a batch of their events reads none of them one at a time."""
         e = self.tables.employees
-        wanted: dict[str, set[str]] = {}
-        for tenant_id, employee_id in people:
-            if (tenant_id, employee_id) not in self._read_ahead:
-                wanted.setdefault(tenant_id, set()).add(employee_id)
-        for tenant_id, ids in wanted.items():
-            for chunk in _chunks(sorted(ids), 500):
-                rows = await session.execute(
-                    select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id.in_(chunk))
-                )
-                found = {r.employee_id: _person(r) for r in rows}
-                for employee_id in chunk:
-                    self._read_ahead[(tenant_id, employee_id)] = found.get(employee_id)
-
-    async def _load_person(
-        self, session: AsyncSession, tenant_id: str, employee_id: str
-    ) -> Person | None:
-        if (tenant_id, employee_id) in self._read_ahead:
-            return self._read_ahead[(tenant_id, employee_id)]
-        e = self.tables.employees
-        row = (
-            await session.execute(
-                select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id == employee_id)
+        for tenant_id, chunk in _wanted(people, self._people):
+            rows = await session.execute(
+                select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id.in_(chunk))
             )
-        ).first()
-        return None if row is None else _person(row)
+            found = {r.employee_id: _person(r) for r in rows}
+            for employee_id in chunk:
+                self._people[(tenant_id, employee_id)] = found.get(employee_id)
+
+    async def read_ahead_units(
+        self, session: AsyncSession, units: Iterable[tuple[str, str]]
+    ) -> None:
+        """:meth:`read_ahead` for org units (tenant, org unit)."""
+        u = self.tables.org_units
+        for tenant_id, chunk in _wanted(units, self._units):
+            rows = await session.execute(
+                select(u).where(u.c.tenant_id == tenant_id, u.c.org_unit_id.in_(chunk))
+            )
+            found = {r.org_unit_id: _unit(r) for r in rows}
+            for org_unit_id in chunk:
+                self._units[(tenant_id, org_unit_id)] = found.get(org_unit_id)
 
     async def apply_employee(
         self, session: AsyncSession, event: EmployeeEvent, event_id: str
     ) -> PersonChange:
         """Apply an upsert (v1 or v2), a deactivation or an erasure. An erasure also destroys
         the person's data key here, whatever order the key's own events arrive in."""
-        before = await self._load_person(session, event.tenant_id, event.employee_id)
+        key = (event.tenant_id, event.employee_id)
+        if key not in self._people:
+            await self.read_ahead(session, [key])
+        before = self._people[key]
         after = fold_employee(before, event, event_id)
         if isinstance(event, EmployeeErased):
             await self.keys.destroy(session, event.tenant_id, event.employee_id, event.occurred_at)
         if after != before:
-            # Read again from the row if the batch holds another event of the person.
-            self._read_ahead.pop((event.tenant_id, event.employee_id), None)
-            e = self.tables.employees
-            values = _person_values(after, event.occurred_at)
-            if before is None:
-                await session.execute(
-                    e.insert().values(
-                        tenant_id=event.tenant_id, employee_id=event.employee_id, **values
-                    )
-                )
-            else:
-                await session.execute(
-                    e.update()
-                    .where(e.c.tenant_id == event.tenant_id, e.c.employee_id == event.employee_id)
-                    .values(**values)
-                )
+            self._people[key] = after
+            self._hold(session, self._pending_people, key, _person_values(after, event.occurred_at))
         return PersonChange(before=before, after=after)
 
     async def apply_org_unit(
         self, session: AsyncSession, event: OrgUnitUpserted, event_id: str
     ) -> OrgUnitChange:
-        u = self.tables.org_units
-        row = (
-            await session.execute(
-                select(u).where(
-                    u.c.tenant_id == event.tenant_id, u.c.org_unit_id == event.org_unit_id
-                )
-            )
-        ).first()
-        before = None if row is None else _unit(row)
+        key = (event.tenant_id, event.org_unit_id)
+        if key not in self._units:
+            await self.read_ahead_units(session, [key])
+        before = self._units[key]
         after = fold_org_unit(before, event, event_id)
         if after != before:
             assert after.version is not None
+            self._units[key] = after
             values = {
                 "name": after.name,
                 "parent_id": after.parent_id,
@@ -288,19 +305,113 @@ class DirectoryProjection:
                 "version_at": after.version[0],
                 "version_event_id": after.version[1],
             }
-            if before is None:
-                await session.execute(
-                    u.insert().values(
-                        tenant_id=event.tenant_id, org_unit_id=event.org_unit_id, **values
-                    )
-                )
-            else:
-                await session.execute(
-                    u.update()
-                    .where(u.c.tenant_id == event.tenant_id, u.c.org_unit_id == event.org_unit_id)
-                    .values(**values)
-                )
+            self._hold(session, self._pending_units, key, values)
         return OrgUnitChange(before=before, after=after)
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Write the rows changed so far (done by itself before a directory read and before
+        commit; see the class docstring)."""
+        await session.run_sync(self._flush)
+
+    def _hold(
+        self,
+        session: AsyncSession,
+        pending: dict[tuple[str, str], dict[str, Any]],
+        key: tuple[str, str],
+        values: dict[str, Any],
+    ) -> None:
+        pending[key] = values
+        sync = session.sync_session
+        if not sync.info.get(_HOOKED):
+            sync.info[_HOOKED] = True
+            event.listen(sync, "do_orm_execute", _flush_before_directory_statement)
+            event.listen(sync, "before_commit", _flush_all)
+            event.listen(sync, "after_commit", _forget_all)
+            event.listen(sync, "after_soft_rollback", _drop_all)
+        projections = sync.info.setdefault(_PENDING, [])
+        if self not in projections:
+            projections.append(self)
+
+    def _flush(self, session: Session) -> None:
+        people, self._pending_people = self._pending_people, {}
+        units, self._pending_units = self._pending_units, {}
+        e, u = self.tables.employees, self.tables.org_units
+        for table, rows, id_column in (
+            (e, people, "employee_id"),
+            (u, units, "org_unit_id"),
+        ):
+            if rows:
+                session.execute(
+                    _upsert(session, table, ("tenant_id", id_column)),
+                    [{"tenant_id": t, id_column: i, **v} for (t, i), v in rows.items()],
+                )
+
+    def _drop(self) -> None:
+        """The transaction ended: what it read may change now; after a rollback, nothing held
+        back is written."""
+        self._pending_people, self._pending_units = {}, {}
+        self._people, self._units = {}, {}
+
+
+def _upsert(session: Session, table: Table, key: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE every other column, for executemany."""
+    stmt = _insert(session, table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key},
+    )
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """A dialect-aware INSERT that supports ``ON CONFLICT``."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def _flush_before_directory_statement(state: ORMExecuteState) -> None:
+    projections: list[DirectoryProjection] = state.session.info.get(_PENDING, [])
+    if any(p._pending_people or p._pending_units for p in projections) and _names_any(
+        state.statement, set().union(*(p._names for p in projections))
+    ):
+        _flush_all(state.session)
+
+
+def _names_any(statement: Any, names: set[str]) -> bool:
+    """Whether ``statement`` names one of the tables ``names`` (anything but a Core statement,
+    raw SQL say, is taken to name them all)."""
+    if not isinstance(statement, Select | Insert | Update | Delete):
+        return True
+    return any(isinstance(e, Table) and e.name in names for e in visitors.iterate(statement))
+
+
+def _flush_all(session: Session) -> None:
+    for projection in session.info.get(_PENDING, []):
+        projection._flush(session)
+
+
+def _drop_all(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.nested:
+        return  # a savepoint: what was held back before it is still to be written
+    _forget_all(session)
+
+
+def _forget_all(session: Session) -> None:
+    for projection in session.info.pop(_PENDING, []):
+        projection._drop()
+
+
+def _wanted(
+    keys: Iterable[tuple[str, str]], known: dict[tuple[str, str], Any]
+) -> list[tuple[str, Sequence[str]]]:
+    """The (tenant, ids) not in ``known`` yet, by tenant and 500."""
+    wanted: dict[str, set[str]] = {}
+    for tenant_id, entity_id in keys:
+        if (tenant_id, entity_id) not in known:
+            wanted.setdefault(tenant_id, set()).add(entity_id)
+    return [
+        (tenant_id, chunk)
+        for tenant_id, ids in wanted.items()
+        for chunk in _chunks(sorted(ids), 500)
+    ]
 
 
 class KeyStore:
@@ -315,23 +426,16 @@ class KeyStore:
         if isinstance(event, PersonKeyDestroyed):
             await self.destroy(session, event.tenant_id, event.employee_id, event.occurred_at)
             return
-        k = self.table
-        row = (
-            await session.execute(
-                select(k.c.destroyed_at).where(
-                    k.c.tenant_id == event.tenant_id, k.c.employee_id == event.employee_id
-                )
-            )
-        ).first()
-        if row is not None:
-            return  # a key arrives once; a destroyed key is never brought back
+        # A key arrives once; a destroyed key is never brought back: an existing row wins.
         await session.execute(
-            k.insert().values(
+            _insert(session.sync_session, self.table)
+            .values(
                 tenant_id=event.tenant_id,
                 employee_id=event.employee_id,
                 key_id=event.key_id,
                 wrapped_key=event.wrapped_key,
             )
+            .on_conflict_do_nothing()
         )
 
     async def destroy(
@@ -612,15 +716,23 @@ class SqlPeople:
         return self._directories[tenant_id]
 
     async def read_ahead(self, envelopes: Iterable[Envelope]) -> None:
-        """Before a batch of events is applied: read the people its employee events name in
-        one statement (per tenant and 500) instead of one statement per event."""
+        """Before a batch of events is applied: read the people and org units its events name
+        in one statement (per tenant and 500) instead of one statement per event."""
+        envelopes = list(envelopes)
         people = [
             (e.event.tenant_id, e.event.employee_id)
             for e in envelopes
             if isinstance(e.event, EMPLOYEE_EVENTS)
         ]
+        units = [
+            (e.event.tenant_id, e.event.org_unit_id)
+            for e in envelopes
+            if isinstance(e.event, OrgUnitUpserted)
+        ]
         if people:
             await self._projection.read_ahead(self.session, people)
+        if units:
+            await self._projection.read_ahead_units(self.session, units)
 
     async def apply_employee(self, event: EmployeeEvent, event_id: str) -> PersonChange:
         self._directories.pop(event.tenant_id, None)  # what it remembered may be stale now

@@ -192,7 +192,7 @@ class UnitOfWork:
     async def prepare(self, envelopes: Sequence[Envelope]) -> None:
         """Called by the consumer with a batch's events before their handlers run, in this
         transaction: a service reads ahead here what its handlers would read one event at a
-        time (the people directory's rows, :meth:`.people.SqlPeople.read_ahead`)."""
+        time (the people directory's rows and org units, :meth:`.people.SqlPeople.read_ahead`)."""
 
     async def first_time(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` handles ``event_id`` now; False if it already has."""
