@@ -82,7 +82,10 @@ async def _note_moves(
 async def _follow_leaver(uow: GoalsUnitOfWork, tenant_id: str, change: PersonChange) -> None:
     person = change.after
     at = person.deactivated_at
-    await uow.leavers.remove(tenant_id, person.employee_id)
+    before = change.before
+    if before is not None and before.deactivated_at is not None:
+        # Only a person who was leaving can have a pending archive to replace or withdraw.
+        await uow.leavers.remove(tenant_id, person.employee_id)
     if at is None:
         return  # not leaving (any more): a rehire or HR taking it back keeps the goals
     if at > uow.clock.now():
