@@ -328,9 +328,10 @@ class SmallGroups:
             if family == "goals":
                 units = await self._cell_units(family, slot, unit)
                 n = await self._count(family, slot, units, cap)
-            else:
-                n = await self.q.rolled_up_contributors(family, slot, [unit], cap)
-            cached = self._cells[key] = (n, cap)
+                cached = self._cells[key] = (n, cap)
+            else:  # the exact size, kept at ingest
+                n = await self.q.rolled_up_contributors(family, slot, unit)
+                cached = self._cells[key] = (n, n + 1)
         return min(cached[0], cap)
 
     async def _residual(self, family: str, slot: str, node: str, shown: set[str]) -> int:
@@ -418,11 +419,12 @@ class SmallGroups:
                 self._listed[(family, m)] = listed.get(m, [])
 
     async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
-        """Cells' contributors up to ``minimum``, those not read yet, in a few statements."""
+        """Cells' contributors (exact, as kept at ingest), those not read yet, in a few
+        statements."""
         wanted = sorted({c for c in cells if (family, c[1], c[0]) not in self._cells})
-        counts = await self.q.rolled_up_counts(family, [(*c, self.minimum) for c in wanted])
+        counts = await self.q.rolled_up_counts(family, wanted)
         for (unit, month), n in zip(wanted, counts, strict=True):
-            self._cells[(family, month, unit)] = (n, self.minimum)
+            self._cells[(family, month, unit)] = (n, n + 1)
 
     async def _read_residuals(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Each cell's residual with the children rule 1 shows, in a few statements."""
@@ -576,8 +578,7 @@ class SmallGroups:
                     cap = self.minimum + reports[manager_id]
                     caps[(unit, month)] = max(cap, caps.get((unit, month), 0))
         cells = sorted(caps)
-        counts = await self.q.rolled_up_counts("obligations", [(*c, caps[c]) for c in cells])
-        people = dict(zip(cells, counts, strict=True))
+        people = dict(zip(cells, await self.q.rolled_up_counts("obligations", cells), strict=True))
         out = set()
         for manager_id in ids:
             unit = units.get(manager_id)
