@@ -269,9 +269,10 @@ class SmallGroups:
     A *slot* is a month label for the unit-by-month families (``obligations``, ``checkins``,
     ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
 
-    The rule mostly asks whether a group is small or empty, so counts stop at ``minimum``
-    people; where rule 2 picks a shown part to hide, they stop at ``COMPLEMENT_CAP`` times
-    ``minimum``: no count is ever exact beyond that.
+    A monthly cell's size is read as kept at ingest (exact). Everything counted at request
+    time (residuals, goal owners) mostly asks whether a group is small or empty, so those
+    counts stop at ``minimum`` people; where rule 2 picks a shown part to hide, goal counts stop
+    at ``COMPLEMENT_CAP`` times ``minimum``.
     """
 
     def __init__(self, q: Queries, minimum: int) -> None:
@@ -319,8 +320,8 @@ class SmallGroups:
 
     async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
         """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
-        the same answer whatever was counted before. Monthly families read the contributors
-        kept at ingest for the subtree; goals count their owners from the facts."""
+        the same answer whatever was counted before. Monthly families read the subtree's size
+        kept at ingest; goals count their owners from the facts."""
         cap = cap or self.minimum
         key = (family, slot, unit)
         cached = self._cells.get(key)
