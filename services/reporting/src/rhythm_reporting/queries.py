@@ -7,7 +7,7 @@ Each function returns a :class:`Report`: a headline ``summary`` and one table (`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -558,8 +558,9 @@ class SmallGroups:
             self._managers[month] = (reports, frozenset(shown))
         return self._managers[month]
 
-    async def managers(self, ids: Sequence[str], period: Period) -> set[str]:
-        """Those of ``ids`` shown: rules 1-3 on a manager's reports, and against the manager's
+    async def managers(self, units: Mapping[str, str | None], period: Period) -> set[str]:
+        """Those of the managers ``units`` names (each by their unit now) shown: rules 1-3 on
+        a manager's reports, and against the manager's
         own unit: the unit's figure less the team's leaves no small group (the head of a team
         is often the rest).
 
@@ -567,7 +568,7 @@ class SmallGroups:
         unit with ``minimum`` more contributors than the team settles it (read for every
         manager at once); only the others count the unit's facts outside the team."""
         org = await self.org()
-        units = await self.q.units_of(ids)
+        ids = sorted(units)
         months: dict[tuple[str, str], tuple[bool, bool]] = {}
         caps: dict[tuple[str, str], int] = {}  # (unit, month) -> contributors that settle it
         for manager_id in ids:
@@ -771,8 +772,8 @@ async def manager_adherence(
         [],
     )
     small = scope.people <= SMALL_SCOPE
-    rows, _ = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
-    visible = await groups.managers([r["manager_id"] for r in rows], period)
+    rows = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
+    visible = await groups.managers({r["manager_id"]: r["org_unit_id"] for r in rows}, period)
     shown_rows = [r for r in rows if r["manager_id"] in visible]
     hidden = len(rows) - len(shown_rows)
     if limit is not None:

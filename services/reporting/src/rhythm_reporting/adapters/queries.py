@@ -17,7 +17,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    tuple_,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -266,25 +265,28 @@ class Queries:
 
     async def managers(
         self, unit: str, period: str, minimum: int, limit: int | None, *, small: bool
-    ) -> tuple[list[Row], int]:
-        """Managers in the scope (by their own unit now), worst share missed first; teams below
-        ``minimum`` are left out. Returns (rows, managers suppressed in the scope).
+    ) -> list[Row]:
+        """Managers in the scope (by their own unit now, ``org_unit_id``), worst share missed
+        first; teams below ``minimum`` are left out.
 
         A small scope looks its managers up (unit -> employees -> their rows); a large one walks
         the ranking index (ix_manager_period_stats_rank) from the top and stops at the limit.
         """
         t, mp, e = manager_period_stats, manager_people, employees
+        home = employees.alias("home")
         team = func.coalesce(mp.c.people, 0)
         joined = t.outerjoin(
             mp,
             (mp.c.generation == t.c.generation)
             & (mp.c.tenant_id == t.c.tenant_id)
             & (mp.c.manager_id == t.c.manager_id),
+        ).outerjoin(
+            home,
+            (home.c.generation == t.c.generation)
+            & (home.c.tenant_id == t.c.tenant_id)
+            & (home.c.employee_id == t.c.manager_id),
         )
         where = [t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period]
-        hidden_query = select(func.count()).where(
-            mp.c.generation == self.g, mp.c.tenant_id == self.tenant, mp.c.people < minimum
-        )
         if unit != TENANT:
             units = await self.subtree_units(unit)
             scoped = e.c.org_unit_id.in_(units)
@@ -298,22 +300,23 @@ class Queries:
             else:  # walk the ranking, keep the managers whose unit is in scope
                 joined = joined.join(e, same_person & (e.c.employee_id == t.c.manager_id))
                 where.append(scoped)
-            hidden_query = hidden_query.select_from(
-                mp.join(e, same_person & (e.c.employee_id == mp.c.manager_id))
-            ).where(scoped)
         order = [t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         if small:  # not the index's order: the planner starts from the scope's people
             order = [(t.c.missed_share + 0).desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         query = (
-            select(t.c.manager_id, team.label("team_size"), *(t.c[c] for c in OBLIGATION_COUNTS))
+            select(
+                t.c.manager_id,
+                home.c.org_unit_id,
+                team.label("team_size"),
+                *(t.c[c] for c in OBLIGATION_COUNTS),
+            )
             .select_from(joined)
             .where(*where, team >= minimum)
             .order_by(*order)
         )
         if limit is not None:
             query = query.limit(limit)
-        hidden = (await self.conn.execute(hidden_query)).scalar()
-        return await self._rows(query), int(hidden or 0)
+        return await self._rows(query)
 
     async def goals_needing_attention(
         self, unit: str, start: date, end: date, limit: int, *, small: bool
@@ -405,14 +408,18 @@ class Queries:
     async def rolled_up_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> list[int]:
         """:meth:`rolled_up_contributors` of many (unit, month) cells, in a few statements."""
         t = unit_contributor_counts
+        wanted = set(cells)
+        months = sorted({m for _, m in wanted})
         found: dict[tuple[str, str], int] = {}
-        for chunk in _chunks(sorted(set(cells)), 500):
+        # Units IN and months IN: ranges of the primary key (a row-value IN scans in SQLite).
+        for chunk in _chunks(sorted({u for u, _ in wanted}), 500):
             rows = await self.conn.execute(
                 select(t.c.org_unit_id, t.c.month, t.c.people).where(
                     t.c.generation == self.g,
                     t.c.tenant_id == self.tenant,
+                    t.c.org_unit_id.in_(chunk),
                     t.c.family == family,
-                    tuple_(t.c.org_unit_id, t.c.month).in_(chunk),
+                    t.c.month.in_(months),
                 )
             )
             found.update({(r[0], r[1]): int(r[2]) for r in rows.all()})
@@ -562,24 +569,6 @@ class Queries:
             or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
         )
         return await self._count_people([query], cap)
-
-    async def units_of(self, people: Iterable[str]) -> dict[str, str]:
-        """The units people are in now."""
-        ids = sorted(set(people))
-        if not ids:
-            return {}
-        out: dict[str, str] = {}
-        for chunk in _chunks(ids):
-            rows = await self.conn.execute(
-                select(employees.c.employee_id, employees.c.org_unit_id).where(
-                    employees.c.generation == self.g,
-                    employees.c.tenant_id == self.tenant,
-                    employees.c.employee_id.in_(chunk),
-                    employees.c.org_unit_id.is_not(None),
-                )
-            )
-            out.update({r[0]: r[1] for r in rows.all()})
-        return out
 
     async def goal_units(self, overlaps: tuple[date, date]) -> list[str]:
         """The units (as the rollups hold them) with goals whose period overlaps ``overlaps``:
