@@ -285,6 +285,8 @@ class SmallGroups:
         #: (family, slot, node, its shown children) -> the residual, up to ``minimum``.
         self._residuals: dict[tuple[str, str, str, frozenset[str]], int] = {}
         self._listed: dict[tuple[str, str], list[str]] = {}
+        #: (family, month) -> units with facts that the org does not know.
+        self._unknown: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
         self._people_kids: dict[str, frozenset[str]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
@@ -295,18 +297,14 @@ class SmallGroups:
         return self._org
 
     async def _cell_units(self, family: str, slot: str, unit: str) -> list[str | None]:
-        """The units whose facts make a cell: the unit's subtree; for the tenant, every unit
-        with facts in the slot (as the rollups list them) and None, facts with no unit."""
+        """The units whose goals make a cell: the unit's subtree; for the tenant, every unit
+        with goals in the slot (as the rollups list them) and None, goals with no unit."""
         if unit != TENANT:
             return list((await self.org()).subtree(unit))
         key = (family, slot)
         if key not in self._listed:
             period = Period.parse(slot)
-            self._listed[key] = (
-                await self.q.goal_units((period.start, period.end))
-                if family == "goals"
-                else await self.q.units_with_facts(family, period.months)
-            )
+            self._listed[key] = await self.q.goal_units((period.start, period.end))
         return [*self._listed[key], None]
 
     async def _count(
@@ -360,10 +358,11 @@ class SmallGroups:
         org = await self.org()
         hidden = [k for k in org.children(node) if k not in shown]
         own: list[str | None] = [node]
-        if node == TENANT:
+        if node == TENANT:  # facts under no top unit: in units unknown, in a cycle, or none
             placed = {u for k in org.children(TENANT) for u in org.subtree(k)}
-            cell = await self._cell_units(family, slot, node)
-            own = [u for u in cell if u not in placed]
+            await self._read_unknown(family, [slot])
+            unplaced = [u for u in org.parent if u not in placed]
+            own = [*self._unknown[(family, slot)], *unplaced, None]
         return own, hidden
 
     async def prepare(
@@ -382,7 +381,7 @@ class SmallGroups:
         for family in families:
             if family == "goals":
                 continue
-            await self._read_listed(family, months)
+            await self._read_unknown(family, months)
             await self._read_counts(family, [(TENANT, m) for m in months])
             # The cells shown so far whose children matter: a shown node on some unit's path.
             open_cells = {
@@ -412,12 +411,12 @@ class SmallGroups:
                                 below.add((child, m))
                 open_cells = below
 
-    async def _read_listed(self, family: str, months: Sequence[str]) -> None:
-        wanted = [m for m in months if (family, m) not in self._listed]
+    async def _read_unknown(self, family: str, months: Sequence[str]) -> None:
+        wanted = [m for m in months if (family, m) not in self._unknown]
         if wanted:
-            listed = await self.q.units_with_facts_by_month(family, wanted)
+            listed = await self.q.unknown_units_with_facts(family, wanted)
             for m in wanted:
-                self._listed[(family, m)] = listed.get(m, [])
+                self._unknown[(family, m)] = listed.get(m, [])
 
     async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Cells' contributors (exact, as kept at ingest), those not read yet, in a few

@@ -471,16 +471,19 @@ class Queries:
         return selects
 
     def _rolled_up_people(self, family: str, month: str, units: Sequence[str]) -> list[Select[Any]]:
+        """The people of the subtrees of ``units``: one SELECT, a range of the primary key per
+        unit (the caller makes them distinct)."""
+        if not units:
+            return []
         t = unit_contributors
         return [
             select(t.c.person_id).where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
-                t.c.org_unit_id == unit,
+                t.c.org_unit_id.in_(sorted(set(units))),
                 t.c.family == family,
                 t.c.month == month,
             )
-            for unit in units
         ]
 
     async def units_with_facts(self, family: str, months: Sequence[str]) -> list[str]:
@@ -500,11 +503,22 @@ class Queries:
         )
         return sorted(r[0] for r in rows.all())
 
-    async def units_with_facts_by_month(
+    async def unknown_units_with_facts(
         self, family: str, months: Sequence[str]
     ) -> dict[str, list[str]]:
-        """:meth:`units_with_facts` of each of ``months`` (month -> units), in one statement."""
-        t = unit_month_stats
+        """:meth:`units_with_facts` of each of ``months`` (month -> units) that the org does
+        not know (facts can name a unit before, or without, its OrgUnitUpserted), in one
+        statement: all the others are in the org's tree, in memory."""
+        t, o = unit_month_stats, org_units
+        known = (
+            select(o.c.org_unit_id)
+            .where(
+                o.c.generation == t.c.generation,
+                o.c.tenant_id == t.c.tenant_id,
+                o.c.org_unit_id == t.c.org_unit_id,
+            )
+            .exists()
+        )
         rows = await self.conn.execute(
             select(t.c.month, t.c.org_unit_id)
             .where(
@@ -513,6 +527,7 @@ class Queries:
                 t.c.month.in_(list(months)),
                 t.c.org_unit_id != TENANT,
                 or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
+                not_(known),
             )
             .distinct()
         )
