@@ -1,8 +1,10 @@
-"""The contributors kept at ingest (unit_contributors) answer exactly what counting the facts at
-request time answers, on SQLite and PostgreSQL: for every unit, the tenant, family and month,
-after a person moves mid-month, a unit moves in the tree, HR history arrives late, events are
-replayed or duplicated, a person is erased, the events come in another order (a rebuild), and
-after migration 0007 fills the table from the facts of an existing read model."""
+"""The contributors kept at ingest (unit_contributors, their numbers in unit_contributor_counts)
+and the managers' reports (manager_reports, manager_report_counts) answer exactly what counting
+the facts at request time answers, on SQLite and PostgreSQL: for every unit, the tenant, family,
+manager and month, after a person moves mid-month, a unit moves in the tree, an obligation
+changes manager, HR history arrives late, events are replayed or duplicated, a person is
+erased, the events come in another order (a rebuild), and after migrations 0007 and 0008 fill
+the tables from the facts of an existing read model."""
 
 from __future__ import annotations
 
@@ -15,7 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rhythm_reporting.adapters.db import CONTRIBUTOR_FAMILIES, kit, unit_contributors
+from rhythm_reporting.adapters.db import (
+    CONTRIBUTOR_FAMILIES,
+    kit,
+    manager_report_counts,
+    manager_reports,
+    obligation_facts,
+    unit_contributor_counts,
+    unit_contributors,
+)
 from rhythm_reporting.adapters.queries import Queries
 from rhythm_reporting.adapters.store import ensure_active_generation
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
@@ -73,13 +83,13 @@ def person(employee: str, org_unit: str, when: datetime = EARLY) -> EmployeeUpse
     )
 
 
-def due(obligation: str, employee: str, when: datetime) -> CheckinDue:
+def due(obligation: str, employee: str, when: datetime, manager: str = "boss") -> CheckinDue:
     return CheckinDue(
         tenant_id=T,
         occurred_at=when - timedelta(days=3),
         obligation_id=obligation,
         employee_id=employee,
-        manager_id="boss",
+        manager_id=manager,
         kind=CheckinKind.MONTHLY,
         period_start=when.date().replace(day=1),
         period_end=when.date(),
@@ -183,6 +193,17 @@ async def rollup_rows(engine: AsyncEngine, generation: int) -> list[tuple[Any, .
         return sorted(tuple(r) for r in rows.all())
 
 
+async def kept_rows(engine: AsyncEngine, generation: int) -> list[tuple[Any, ...]]:
+    """Every row kept at ingest for the small-group rule, of one generation, by table."""
+    out = [("unit_contributors", *r) for r in await rollup_rows(engine, generation)]
+    async with engine.connect() as conn:
+        for t in (unit_contributor_counts, manager_reports, manager_report_counts):
+            columns = [c for c in t.columns if c.name not in ("generation", "tenant_id")]
+            rows = await conn.execute(select(*columns).where(t.c.generation == generation))
+            out += sorted((t.name, *r) for r in rows.all())
+    return out
+
+
 async def assert_rollups_equal_counting_the_facts(engine: AsyncEngine) -> dict[str, int]:
     """Every cell, rolled up against counted at request time; returns the tenant's March."""
     async with engine.connect() as conn:
@@ -197,9 +218,21 @@ async def assert_rollups_equal_counting_the_facts(engine: AsyncEngine) -> dict[s
                 cells += [(u, tree.subtree(u)) for u in sorted(tree.parent)]
                 for cell, members in cells:
                     counted = await q.contributors(family, start, end, members)
-                    rolled = await q.rolled_up_contributors(family, month, [cell])
+                    rolled = await q.rolled_up_contributors(family, month, cell)
                     assert rolled == counted, (family, month, cell)
-                march[family] = await q.rolled_up_contributors(family, "2026-03", [TENANT])
+                march[family] = await q.rolled_up_contributors(family, "2026-03", TENANT)
+        t = obligation_facts
+        for month in MONTHS:
+            start, end = Period.parse(month).bounds
+            due_then = select(t.c.manager_id, t.c.employee_id).where(
+                t.c.generation == q.g, t.c.due_at >= start, t.c.due_at < end
+            )
+            people: dict[str | None, set[str]] = {}
+            for manager, employee in (await conn.execute(due_then)).all():
+                people.setdefault(manager, set()).add(employee)
+            assert await q.month_reports(month) == {m: len(p) for m, p in people.items()}
+            for manager, reports in people.items():
+                assert await q.reports_of(month, {manager}, 100) == reports, (month, manager)
         return march
 
 
@@ -215,6 +248,7 @@ async def test_rollups_follow_moves_late_history_duplicates_and_erasure(
         # count in east (and sales), those after it in plant (and ops); top counts them once.
         moves = [person("e0", "plant", at(3, 15))]
         march = [*activity("mar", EVERYONE, 3), due("late-e0", "e0", at(3, 25))]
+        march += [due("mar-o1", "e0", at(3, 5), "boss2"), due("mar-o2", "e1", at(3, 5), "boss2")]
         await project(engine, [*moves, *march], "b")
         async with engine.connect() as conn:
             q = await Queries.open(conn, T)
@@ -230,26 +264,24 @@ async def test_rollups_follow_moves_late_history_duplicates_and_erasure(
                     )
                 }
                 assert "e0" in people, cell
-            assert await q.rolled_up_contributors("obligations", "2026-03", ["top"]) == 15
-            capped = [
-                await q.rolled_up_contributors("pulse", "2026-03", ["top"], c) for c in (3, 99)
-            ]
-            assert capped == [3, 10]  # pulse in odd check-ins or in reflections
+            assert await q.rolled_up_contributors("obligations", "2026-03", "top") == 15
+            # pulse in odd check-ins or in reflections
+            assert await q.rolled_up_contributors("pulse", "2026-03", "top") == 10
         await assert_rollups_equal_counting_the_facts(engine)
 
         # The same batch again, and again under new event ids (a redelivery at new offsets).
-        before = await rollup_rows(engine, g)
+        before = await kept_rows(engine, g)
         await project(engine, [*moves, *march], "b")
         await project(engine, [*moves, *march], "c")
-        assert await rollup_rows(engine, g) == before
+        assert await kept_rows(engine, g) == before
 
         # West moves from sales to ops: its people leave sales' subtree and join ops'; later
         # facts of theirs in the same batch follow the tree as it is now.
         await project(engine, [unit("west", "ops", at(4, 1)), *activity("apr", EVERYONE, 4)], "d")
         async with engine.connect() as conn:
             q = await Queries.open(conn, T)
-            assert await q.rolled_up_contributors("obligations", "2026-02", ["sales"]) == 7
-            assert await q.rolled_up_contributors("obligations", "2026-02", ["ops"]) == 7
+            assert await q.rolled_up_contributors("obligations", "2026-02", "sales") == 7
+            assert await q.rolled_up_contributors("obligations", "2026-02", "ops") == 7
 
         # HR history that arrives late: w1 has been in plant since February. Their facts move;
         # the rows they leave go (no row of 0 facts stays).
@@ -264,11 +296,11 @@ async def test_rollups_follow_moves_late_history_duplicates_and_erasure(
             tenant_id=T, occurred_at=at(5, 1), employee_id="e3", erasure_id="er-1"
         )
         await project(engine, [erased], "f")
-        assert not [r for r in await rollup_rows(engine, g) if r[3] == "e3"]
+        assert not [r for r in await kept_rows(engine, g) if "e3" in r]
         # A fact about them that arrives after the erasure goes under a pseudonym as well.
         await project(engine, [due("after-e3", "e3", at(4, 28))], "g")
         assert await assert_rollups_equal_counting_the_facts(engine) == march_now
-        assert not [r for r in await rollup_rows(engine, g) if r[3] == "e3"]
+        assert not [r for r in await kept_rows(engine, g) if "e3" in r]
     finally:
         await engine.dispose()
 
@@ -294,12 +326,14 @@ async def test_rollups_are_the_same_whatever_the_order_of_the_events(database_ur
         facts_first = [e for e in events if e not in people] + people
         for start in range(0, len(facts_first), 25):
             await project(engine, facts_first[start : start + 25], "rebuild", live + 1)
-        assert await rollup_rows(engine, live + 1) == await rollup_rows(engine, live)
+        assert await kept_rows(engine, live + 1) == await kept_rows(engine, live)
     finally:
         await engine.dispose()
 
 
-async def test_migration_0007_fills_the_contributors_from_the_facts(database_url: str) -> None:
+async def test_migrations_0007_and_0008_fill_the_contributors_from_the_facts(
+    database_url: str,
+) -> None:
     engine = create_engine(database_url)
 
     def migrate(connection: Connection, step: str, revision: str) -> None:
@@ -318,15 +352,21 @@ async def test_migration_0007_fills_the_contributors_from_the_facts(database_url
                 *activity("mar", EVERYONE, 3),
                 unit("west", "ops", at(3, 20)),
                 due("nobody-knows", "stranger", at(3, 3)),  # no unit: the tenant only
+                due("managed-elsewhere", "e2", at(3, 4), "boss2"),
             ],
             "a",
         )
-        kept_at_ingest = await rollup_rows(engine, g)
-        assert kept_at_ingest
+        kept_at_ingest = await kept_rows(engine, g)
+        assert {r[0] for r in kept_at_ingest} == {
+            "unit_contributors",
+            "unit_contributor_counts",
+            "manager_reports",
+            "manager_report_counts",
+        }
         async with engine.connect() as connection:
             await connection.run_sync(migrate, "downgrade", "0006")
-            await connection.run_sync(migrate, "upgrade", "0007")
+            await connection.run_sync(migrate, "upgrade", "0008")
             await connection.commit()
-        assert await rollup_rows(engine, g) == kept_at_ingest
+        assert await kept_rows(engine, g) == kept_at_ingest
     finally:
         await engine.dispose()

@@ -7,7 +7,7 @@ Each function returns a :class:`Report`: a headline ``summary`` and one table (`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,9 +269,10 @@ class SmallGroups:
     A *slot* is a month label for the unit-by-month families (``obligations``, ``checkins``,
     ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
 
-    The rule mostly asks whether a group is small or empty, so counts stop at ``minimum``
-    people; where rule 2 picks a shown part to hide, they stop at ``COMPLEMENT_CAP`` times
-    ``minimum``: no count is ever exact beyond that.
+    A monthly cell's size is read as kept at ingest (exact). Everything counted at request
+    time (residuals, goal owners) mostly asks whether a group is small or empty, so those
+    counts stop at ``minimum`` people; where rule 2 picks a shown part to hide, goal counts stop
+    at ``COMPLEMENT_CAP`` times ``minimum``.
     """
 
     def __init__(self, q: Queries, minimum: int) -> None:
@@ -284,6 +285,8 @@ class SmallGroups:
         #: (family, slot, node, its shown children) -> the residual, up to ``minimum``.
         self._residuals: dict[tuple[str, str, str, frozenset[str]], int] = {}
         self._listed: dict[tuple[str, str], list[str]] = {}
+        #: (family, month) -> units with facts that the org does not know.
+        self._unknown: dict[tuple[str, str], list[str]] = {}
         self._people: dict[str, int] | None = None
         self._people_kids: dict[str, frozenset[str]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
@@ -294,18 +297,14 @@ class SmallGroups:
         return self._org
 
     async def _cell_units(self, family: str, slot: str, unit: str) -> list[str | None]:
-        """The units whose facts make a cell: the unit's subtree; for the tenant, every unit
-        with facts in the slot (as the rollups list them) and None, facts with no unit."""
+        """The units whose goals make a cell: the unit's subtree; for the tenant, every unit
+        with goals in the slot (as the rollups list them) and None, goals with no unit."""
         if unit != TENANT:
             return list((await self.org()).subtree(unit))
         key = (family, slot)
         if key not in self._listed:
             period = Period.parse(slot)
-            self._listed[key] = (
-                await self.q.goal_units((period.start, period.end))
-                if family == "goals"
-                else await self.q.units_with_facts(family, period.months)
-            )
+            self._listed[key] = await self.q.goal_units((period.start, period.end))
         return [*self._listed[key], None]
 
     async def _count(
@@ -319,8 +318,8 @@ class SmallGroups:
 
     async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
         """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
-        the same answer whatever was counted before. Monthly families read the contributors
-        kept at ingest for the subtree; goals count their owners from the facts."""
+        the same answer whatever was counted before. Monthly families read the subtree's size
+        kept at ingest; goals count their owners from the facts."""
         cap = cap or self.minimum
         key = (family, slot, unit)
         cached = self._cells.get(key)
@@ -328,9 +327,10 @@ class SmallGroups:
             if family == "goals":
                 units = await self._cell_units(family, slot, unit)
                 n = await self._count(family, slot, units, cap)
-            else:
-                n = await self.q.rolled_up_contributors(family, slot, [unit], cap)
-            cached = self._cells[key] = (n, cap)
+                cached = self._cells[key] = (n, cap)
+            else:  # the exact size, kept at ingest
+                n = await self.q.rolled_up_contributors(family, slot, unit)
+                cached = self._cells[key] = (n, n + 1)
         return min(cached[0], cap)
 
     async def _residual(self, family: str, slot: str, node: str, shown: set[str]) -> int:
@@ -358,10 +358,11 @@ class SmallGroups:
         org = await self.org()
         hidden = [k for k in org.children(node) if k not in shown]
         own: list[str | None] = [node]
-        if node == TENANT:
+        if node == TENANT:  # facts under no top unit: in units unknown, in a cycle, or none
             placed = {u for k in org.children(TENANT) for u in org.subtree(k)}
-            cell = await self._cell_units(family, slot, node)
-            own = [u for u in cell if u not in placed]
+            await self._read_unknown(family, [slot])
+            unplaced = [u for u in org.parent if u not in placed]
+            own = [*self._unknown[(family, slot)], *unplaced, None]
         return own, hidden
 
     async def prepare(
@@ -380,7 +381,7 @@ class SmallGroups:
         for family in families:
             if family == "goals":
                 continue
-            await self._read_listed(family, months)
+            await self._read_unknown(family, months)
             await self._read_counts(family, [(TENANT, m) for m in months])
             # The cells shown so far whose children matter: a shown node on some unit's path.
             open_cells = {
@@ -410,19 +411,20 @@ class SmallGroups:
                                 below.add((child, m))
                 open_cells = below
 
-    async def _read_listed(self, family: str, months: Sequence[str]) -> None:
-        wanted = [m for m in months if (family, m) not in self._listed]
+    async def _read_unknown(self, family: str, months: Sequence[str]) -> None:
+        wanted = [m for m in months if (family, m) not in self._unknown]
         if wanted:
-            listed = await self.q.units_with_facts_by_month(family, wanted)
+            listed = await self.q.unknown_units_with_facts(family, wanted)
             for m in wanted:
-                self._listed[(family, m)] = listed.get(m, [])
+                self._unknown[(family, m)] = listed.get(m, [])
 
     async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
-        """Cells' contributors up to ``minimum``, those not read yet, in a few statements."""
+        """Cells' contributors (exact, as kept at ingest), those not read yet, in a few
+        statements."""
         wanted = sorted({c for c in cells if (family, c[1], c[0]) not in self._cells})
-        counts = await self.q.rolled_up_counts(family, [(*c, self.minimum) for c in wanted])
+        counts = await self.q.rolled_up_counts(family, wanted)
         for (unit, month), n in zip(wanted, counts, strict=True):
-            self._cells[(family, month, unit)] = (n, self.minimum)
+            self._cells[(family, month, unit)] = (n, n + 1)
 
     async def _read_residuals(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Each cell's residual with the children rule 1 shows, in a few statements."""
@@ -555,8 +557,9 @@ class SmallGroups:
             self._managers[month] = (reports, frozenset(shown))
         return self._managers[month]
 
-    async def managers(self, ids: Sequence[str], period: Period) -> set[str]:
-        """Those of ``ids`` shown: rules 1-3 on a manager's reports, and against the manager's
+    async def managers(self, units: Mapping[str, str | None], period: Period) -> set[str]:
+        """Those of the managers ``units`` names (each by their unit now) shown: rules 1-3 on
+        a manager's reports, and against the manager's
         own unit: the unit's figure less the team's leaves no small group (the head of a team
         is often the rest).
 
@@ -564,7 +567,7 @@ class SmallGroups:
         unit with ``minimum`` more contributors than the team settles it (read for every
         manager at once); only the others count the unit's facts outside the team."""
         org = await self.org()
-        units = await self.q.units_of(ids)
+        ids = sorted(units)
         months: dict[tuple[str, str], tuple[bool, bool]] = {}
         caps: dict[tuple[str, str], int] = {}  # (unit, month) -> contributors that settle it
         for manager_id in ids:
@@ -576,8 +579,7 @@ class SmallGroups:
                     cap = self.minimum + reports[manager_id]
                     caps[(unit, month)] = max(cap, caps.get((unit, month), 0))
         cells = sorted(caps)
-        counts = await self.q.rolled_up_counts("obligations", [(*c, caps[c]) for c in cells])
-        people = dict(zip(cells, counts, strict=True))
+        people = dict(zip(cells, await self.q.rolled_up_counts("obligations", cells), strict=True))
         out = set()
         for manager_id in ids:
             unit = units.get(manager_id)
@@ -769,8 +771,8 @@ async def manager_adherence(
         [],
     )
     small = scope.people <= SMALL_SCOPE
-    rows, _ = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
-    visible = await groups.managers([r["manager_id"] for r in rows], period)
+    rows = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
+    visible = await groups.managers({r["manager_id"]: r["org_unit_id"] for r in rows}, period)
     shown_rows = [r for r in rows if r["manager_id"] in visible]
     hidden = len(rows) - len(shown_rows)
     if limit is not None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
 )
 
+from rhythm_reporting.domain.projection import NO_MANAGER as NO_MANAGER
 from rhythm_reporting.domain.projection import PEOPLE_COLUMNS as PEOPLE_COLUMNS
 from rhythm_shared.kit.db import UtcDateTime, define_kit_tables, new_metadata
 from rhythm_shared.kit.people import define_directory_tables
@@ -379,6 +380,54 @@ unit_contributors = Table(
     ),
 )
 
+unit_contributor_counts = Table(
+    "unit_contributor_counts",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("org_unit_id", Id, primary_key=True, comment="The unit; '*' is the whole tenant."),
+    Column("family", String(32), primary_key=True, comment="obligations, checkins, pulse, ..."),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC)."),
+    _count("people", "Rows of unit_contributors with this unit, family and month (> 0)."),
+    comment=(
+        "How many distinct contributors each unit subtree's monthly figure has (the small-group "
+        "rule's cell sizes), kept with unit_contributors; a row goes when its count is 0."
+    ),
+)
+
+manager_reports = Table(
+    "manager_reports",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC) of the due time."),
+    Column(
+        "manager_id", Id, primary_key=True, comment="The manager the obligations name ('': none)."
+    ),
+    Column("person_id", Id, primary_key=True, comment="A report (pseudonymous once erased)."),
+    _count("facts", "The person's obligations due in the month that name the manager (> 0)."),
+    comment=(
+        "The distinct people whose obligations due in a month name each manager (the manager "
+        "table's small-group rule); a row goes when its count is 0."
+    ),
+)
+
+manager_report_counts = Table(
+    "manager_report_counts",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC) of the due time."),
+    Column(
+        "manager_id", Id, primary_key=True, comment="The manager the obligations name ('': none)."
+    ),
+    _count("people", "Rows of manager_reports with this month and manager (> 0)."),
+    comment=(
+        "How many distinct people each manager's obligations of a month come from, kept with "
+        "manager_reports; a row goes when its count is 0."
+    ),
+)
+
 #: Sortable share missed (-1 when nothing is resolved yet), computed by the database.
 MISSED_SHARE = "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)"
 
@@ -424,15 +473,21 @@ ROLLUP_TABLES: dict[str, Table] = {
     "unit_contributors": unit_contributors,
     "manager_people": manager_people,
     "manager_period_stats": manager_period_stats,
+    "manager_reports": manager_reports,
 }
-#: Rollups whose rows are members (a person in a unit's month), removed when they reach 0.
-MEMBERSHIP_ROLLUPS = frozenset({"unit_contributors"})
+#: Rollups whose rows are members (a person in a unit's month), removed when they reach 0, and
+#: the table counting the members of each group (the key less the person), kept with them.
+MEMBERSHIP_ROLLUPS: dict[str, Table] = {
+    "unit_contributors": unit_contributor_counts,
+    "manager_reports": manager_report_counts,
+}
 GENERATIONAL_TABLES: tuple[Table, ...] = (
     org_units,
     employee_versions,
     employees,
     *(t for t, _ in FACT_TABLES.values()),
     *ROLLUP_TABLES.values(),
+    *MEMBERSHIP_ROLLUPS.values(),
 )
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
-from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Integer,
     Select,
     and_,
-    bindparam,
     func,
     literal,
     literal_column,
@@ -21,11 +18,11 @@ from sqlalchemy import (
     or_,
     select,
     union,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from rhythm_reporting.adapters.db import (
+    NO_MANAGER,
     OBLIGATION_COUNTS,
     UNIT_GOAL_COUNTS,
     UNIT_MONTH_COUNTS,
@@ -36,10 +33,13 @@ from rhythm_reporting.adapters.db import (
     goal_facts,
     manager_people,
     manager_period_stats,
+    manager_report_counts,
+    manager_reports,
     obligation_facts,
     org_units,
     read_model_generations,
     reflection_facts,
+    unit_contributor_counts,
     unit_contributors,
     unit_goal_stats,
     unit_month_stats,
@@ -100,25 +100,6 @@ def _chunks(values: Sequence[T], size: int = 5_000) -> Iterable[Sequence[T]]:
 
 #: Cells counted per statement: each is a scalar subquery, a column of the one row returned.
 _CELLS_PER_STATEMENT = 200
-
-
-@cache
-def _rolled_up_counts(cells: int) -> Select[Any]:
-    """The statement of :meth:`Queries.rolled_up_counts` for so many cells, built once (all
-    values are bound): building hundreds of subqueries costs more than running them."""
-    t = unit_contributors
-    columns = []
-    for i in range(cells):
-        people = select(t.c.person_id).where(
-            t.c.generation == bindparam("g"),
-            t.c.tenant_id == bindparam("tenant"),
-            t.c.org_unit_id == bindparam(f"u{i}"),
-            t.c.family == bindparam("family"),
-            t.c.month == bindparam(f"m{i}"),
-        )
-        capped = people.limit(bindparam(f"n{i}", type_=Integer)).subquery()
-        columns.append(select(func.count()).select_from(capped).scalar_subquery().label(f"c{i}"))
-    return select(*columns)
 
 
 def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -> Any:
@@ -284,25 +265,28 @@ class Queries:
 
     async def managers(
         self, unit: str, period: str, minimum: int, limit: int | None, *, small: bool
-    ) -> tuple[list[Row], int]:
-        """Managers in the scope (by their own unit now), worst share missed first; teams below
-        ``minimum`` are left out. Returns (rows, managers suppressed in the scope).
+    ) -> list[Row]:
+        """Managers in the scope (by their own unit now, ``org_unit_id``), worst share missed
+        first; teams below ``minimum`` are left out.
 
         A small scope looks its managers up (unit -> employees -> their rows); a large one walks
         the ranking index (ix_manager_period_stats_rank) from the top and stops at the limit.
         """
         t, mp, e = manager_period_stats, manager_people, employees
+        home = employees.alias("home")
         team = func.coalesce(mp.c.people, 0)
         joined = t.outerjoin(
             mp,
             (mp.c.generation == t.c.generation)
             & (mp.c.tenant_id == t.c.tenant_id)
             & (mp.c.manager_id == t.c.manager_id),
+        ).outerjoin(
+            home,
+            (home.c.generation == t.c.generation)
+            & (home.c.tenant_id == t.c.tenant_id)
+            & (home.c.employee_id == t.c.manager_id),
         )
         where = [t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period]
-        hidden_query = select(func.count()).where(
-            mp.c.generation == self.g, mp.c.tenant_id == self.tenant, mp.c.people < minimum
-        )
         if unit != TENANT:
             units = await self.subtree_units(unit)
             scoped = e.c.org_unit_id.in_(units)
@@ -316,22 +300,23 @@ class Queries:
             else:  # walk the ranking, keep the managers whose unit is in scope
                 joined = joined.join(e, same_person & (e.c.employee_id == t.c.manager_id))
                 where.append(scoped)
-            hidden_query = hidden_query.select_from(
-                mp.join(e, same_person & (e.c.employee_id == mp.c.manager_id))
-            ).where(scoped)
         order = [t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         if small:  # not the index's order: the planner starts from the scope's people
             order = [(t.c.missed_share + 0).desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         query = (
-            select(t.c.manager_id, team.label("team_size"), *(t.c[c] for c in OBLIGATION_COUNTS))
+            select(
+                t.c.manager_id,
+                home.c.org_unit_id,
+                team.label("team_size"),
+                *(t.c[c] for c in OBLIGATION_COUNTS),
+            )
             .select_from(joined)
             .where(*where, team >= minimum)
             .order_by(*order)
         )
         if limit is not None:
             query = query.limit(limit)
-        hidden = (await self.conn.execute(hidden_query)).scalar()
-        return await self._rows(query), int(hidden or 0)
+        return await self._rows(query)
 
     async def goals_needing_attention(
         self, unit: str, start: date, end: date, limit: int, *, small: bool
@@ -377,13 +362,14 @@ class Queries:
     # -- contributors (the small-group rule, domain/metrics.py) --------------------------------
     #
     # A monthly cell's contributors are kept at ingest (unit_contributors: one row per unit
-    # subtree, family, month and person): one index range per unit. The facts' (unit, time,
-    # person) indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule
-    # 2) and goals. ``cap`` stops a scan once that many people are found (the rule mostly asks
-    # only whether a group is small). A fact's person is selected as an expression so that no
-    # planner walks the per-person index for its order instead. A request asks for many cells
-    # at once (``rolled_up_counts``, ``outside_counts``): each a capped scalar subquery, one
-    # column of a single row, so a level of the tree costs a statement, not one per cell.
+    # subtree, family, month and person) and so is their number (unit_contributor_counts: one
+    # row per cell), which is all the rule asks of most cells. The facts' (unit, time, person)
+    # indexes of migrations 0005 and 0006 serve a unit's own facts (the residual of rule 2) and
+    # goals. ``cap`` stops a scan once that many people are found (the rule mostly asks only
+    # whether a group is small). A fact's person is selected as an expression so that no
+    # planner walks the per-person index for its order instead. A request asks for many
+    # residuals at once (``outside_counts``): each a capped scalar subquery, one column of a
+    # single row, so a level of the tree costs a statement, not one per cell.
 
     async def contributors(
         self,
@@ -397,13 +383,10 @@ class Queries:
         fact with no unit), counting up to ``cap``."""
         return await self._count_people(self._fact_people(family, start, end, units), cap)
 
-    async def rolled_up_contributors(
-        self, family: str, month: str, units: Sequence[str], cap: int | None = None
-    ) -> int:
-        """Distinct people of ``family`` in ``month`` in the subtrees of ``units`` ('*': the
-        whole tenant), counting up to ``cap``: read from the contributors kept at ingest
-        (unit_contributors), one index range per unit."""
-        return await self._count_people(self._rolled_up_people(family, month, units), cap)
+    async def rolled_up_contributors(self, family: str, month: str, unit: str) -> int:
+        """Distinct people of ``family`` in ``month`` in the subtree of ``unit`` ('*': the whole
+        tenant): read from the sizes kept at ingest (unit_contributor_counts), one row."""
+        return (await self.rolled_up_counts(family, [(unit, month)]))[0]
 
     async def contributors_outside(
         self,
@@ -422,19 +405,25 @@ class Queries:
         ]
         return await self._count_people(selects, cap)
 
-    async def rolled_up_counts(
-        self, family: str, cells: Sequence[tuple[str, str, int]]
-    ) -> list[int]:
-        """:meth:`rolled_up_contributors` of many (unit, month, cap) cells of one subtree
-        each, in a few statements: one row of capped counts, one column per cell."""
-        out: list[int] = []
-        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
-            params: dict[str, Any] = {"g": self.g, "tenant": self.tenant, "family": family}
-            for i, (unit, month, cap) in enumerate(chunk):
-                params.update({f"u{i}": unit, f"m{i}": month, f"n{i}": cap})
-            row = (await self.conn.execute(_rolled_up_counts(len(chunk)), params)).one()
-            out += [int(n) for n in row]
-        return out
+    async def rolled_up_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> list[int]:
+        """:meth:`rolled_up_contributors` of many (unit, month) cells, in a few statements."""
+        t = unit_contributor_counts
+        wanted = set(cells)
+        months = sorted({m for _, m in wanted})
+        found: dict[tuple[str, str], int] = {}
+        # Units IN and months IN: ranges of the primary key (a row-value IN scans in SQLite).
+        for chunk in _chunks(sorted({u for u, _ in wanted}), 500):
+            rows = await self.conn.execute(
+                select(t.c.org_unit_id, t.c.month, t.c.people).where(
+                    t.c.generation == self.g,
+                    t.c.tenant_id == self.tenant,
+                    t.c.org_unit_id.in_(chunk),
+                    t.c.family == family,
+                    t.c.month.in_(months),
+                )
+            )
+            found.update({(r[0], r[1]): int(r[2]) for r in rows.all()})
+        return [found.get(cell, 0) for cell in cells]
 
     async def outside_counts(
         self,
@@ -482,16 +471,19 @@ class Queries:
         return selects
 
     def _rolled_up_people(self, family: str, month: str, units: Sequence[str]) -> list[Select[Any]]:
+        """The people of the subtrees of ``units``: one SELECT, a range of the primary key per
+        unit (the caller makes them distinct)."""
+        if not units:
+            return []
         t = unit_contributors
         return [
             select(t.c.person_id).where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
-                t.c.org_unit_id == unit,
+                t.c.org_unit_id.in_(sorted(set(units))),
                 t.c.family == family,
                 t.c.month == month,
             )
-            for unit in units
         ]
 
     async def units_with_facts(self, family: str, months: Sequence[str]) -> list[str]:
@@ -511,11 +503,22 @@ class Queries:
         )
         return sorted(r[0] for r in rows.all())
 
-    async def units_with_facts_by_month(
+    async def unknown_units_with_facts(
         self, family: str, months: Sequence[str]
     ) -> dict[str, list[str]]:
-        """:meth:`units_with_facts` of each of ``months`` (month -> units), in one statement."""
-        t = unit_month_stats
+        """:meth:`units_with_facts` of each of ``months`` (month -> units) that the org does
+        not know (facts can name a unit before, or without, its OrgUnitUpserted), in one
+        statement: all the others are in the org's tree, in memory."""
+        t, o = unit_month_stats, org_units
+        known = (
+            select(o.c.org_unit_id)
+            .where(
+                o.c.generation == t.c.generation,
+                o.c.tenant_id == t.c.tenant_id,
+                o.c.org_unit_id == t.c.org_unit_id,
+            )
+            .exists()
+        )
         rows = await self.conn.execute(
             select(t.c.month, t.c.org_unit_id)
             .where(
@@ -524,6 +527,7 @@ class Queries:
                 t.c.month.in_(list(months)),
                 t.c.org_unit_id != TENANT,
                 or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
+                not_(known),
             )
             .distinct()
         )
@@ -532,53 +536,38 @@ class Queries:
             out.setdefault(month, []).append(unit)
         return {month: sorted(units) for month, units in out.items()}
 
-    async def _obligations_due(self, month: str, *columns: Any) -> list[Select[Any]]:
-        """SELECTs of ``columns`` of the obligations due in ``month``: one over the units with
-        obligations then (a range of the (unit, due, person, manager) index each), one over
-        those with no unit. Apart: an OR of the two has SQLite scan all of a tenant's months."""
-        t = obligation_facts
-        start, end = Period.parse(month).bounds
-        units = await self.units_with_facts("obligations", [month])
-        where = [
-            t.c.generation == self.g,
-            t.c.tenant_id == self.tenant,
-            t.c.due_at >= start,
-            t.c.due_at < end,
-        ]
-        parts = [t.c.org_unit_id.in_(units)] if units else []
-        parts.append(t.c.org_unit_id.is_(None))
-        return [select(*columns).where(*where, part) for part in parts]
-
     async def month_reports(self, month: str) -> dict[str | None, int]:
         """Distinct people with obligations due in ``month``, by the manager the obligation
-        names (None: no manager), counted by the database."""
-        t = obligation_facts
-        due = union_all(*await self._obligations_due(month, t.c.manager_id, t.c.employee_id))
-        both = due.subquery()
+        names (None: no manager), as kept at ingest (manager_report_counts)."""
+        t = manager_report_counts
         rows = await self.conn.execute(
-            select(both.c.manager_id, func.count(both.c.employee_id.distinct())).group_by(
-                both.c.manager_id
+            select(t.c.manager_id, t.c.people).where(
+                t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.month == month
             )
         )
-        return {r[0]: int(r[1]) for r in rows.all()}
+        return {(None if r[0] == NO_MANAGER else r[0]): int(r[1]) for r in rows.all()}
 
     async def reports_of(self, month: str, managers: Collection[str | None], cap: int) -> set[str]:
         """People with obligations due in ``month`` that name one of ``managers`` (None: no
-        manager), up to ``cap`` of them."""
-        t = obligation_facts
-        named = sorted(m for m in managers if m is not None)
-        conditions: list[ColumnElement[bool]] = [
-            t.c.manager_id.in_(chunk) for chunk in _chunks(named, 500)
-        ]
-        if None in managers:  # with the first chunk: a scan stops at the cap, not at the end
-            conditions[:1] = [or_(t.c.manager_id.is_(None), *conditions[:1])]
+        manager), up to ``cap`` of them (manager_reports: one index range per manager)."""
+        t = manager_reports
+        named = sorted({NO_MANAGER if m is None else m for m in managers})
         people: set[str] = set()
-        for due in await self._obligations_due(month, _unordered(t.c.employee_id)):
-            for condition in conditions:
-                query = due.where(condition).distinct().limit(cap - len(people))
-                people.update(r[0] for r in (await self.conn.execute(query)).all())
-                if len(people) >= cap:
-                    return people
+        for chunk in _chunks(named, 500):
+            query = (
+                select(_unordered(t.c.person_id))
+                .where(
+                    t.c.generation == self.g,
+                    t.c.tenant_id == self.tenant,
+                    t.c.month == month,
+                    t.c.manager_id.in_(chunk),
+                )
+                .distinct()
+                .limit(cap - len(people))
+            )
+            people.update(r[0] for r in (await self.conn.execute(query)).all())
+            if len(people) >= cap:
+                break
         return people
 
     async def outside_team(self, month: str, units: Sequence[str], manager: str, cap: int) -> int:
@@ -595,24 +584,6 @@ class Queries:
             or_(t.c.manager_id.is_(None), t.c.manager_id != manager),
         )
         return await self._count_people([query], cap)
-
-    async def units_of(self, people: Iterable[str]) -> dict[str, str]:
-        """The units people are in now."""
-        ids = sorted(set(people))
-        if not ids:
-            return {}
-        out: dict[str, str] = {}
-        for chunk in _chunks(ids):
-            rows = await self.conn.execute(
-                select(employees.c.employee_id, employees.c.org_unit_id).where(
-                    employees.c.generation == self.g,
-                    employees.c.tenant_id == self.tenant,
-                    employees.c.employee_id.in_(chunk),
-                    employees.c.org_unit_id.is_not(None),
-                )
-            )
-            out.update({r[0]: r[1] for r in rows.all()})
-        return out
 
     async def goal_units(self, overlaps: tuple[date, date]) -> list[str]:
         """The units (as the rollups hold them) with goals whose period overlaps ``overlaps``:

@@ -39,6 +39,7 @@ from rhythm_reporting.adapters.db import (
     employee_versions,
     employees,
     key_columns,
+    manager_reports,
     org_units,
     read_model_generations,
     unit_contributors,
@@ -48,6 +49,8 @@ from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
 
 CHUNK = 500
+#: Rows per multi-row statement: within both SQLite's and PostgreSQL's 32,766 bound values.
+_ROWS_PER_STATEMENT = 4_000
 #: Advisory lock keys on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises its writers anyway):
 #: the active generation (shared by live writers, exclusive for a rebuild's swap), the org
 #: dimension (exclusive for batches that change it), and the space of per-fact locks.
@@ -371,20 +374,89 @@ class ReadModelStore:
             for v in values:
                 row[v] = deltas.get(v, 0)
             params.append(row)
-        await self._bulk_upsert(table, params, increment=True)
         if table_name in MEMBERSHIP_ROLLUPS:
-            # A member whose last fact went is no member: the row goes (only rows that fell).
-            fell = [p for p in params if any(p[v] < 0 for v in values)]
-            for chunk in _chunks(fell):
-                await self.session.execute(
-                    delete(table).where(
-                        table.c.generation == self.generation,
-                        tuple_(table.c.tenant_id, *(table.c[k] for k in keys)).in_(
-                            [(p["tenant_id"], *(p[k] for k in keys)) for p in chunk]
-                        ),
-                        *(table.c[v] <= 0 for v in values),
-                    )
+            await self._add_members(table, MEMBERSHIP_ROLLUPS[table_name], params)
+        else:
+            await self._bulk_upsert(table, params, increment=True)
+
+    async def _add_members(self, table: Table, counts: Table, rows: list[dict[str, Any]]) -> None:
+        """Add to a membership rollup (its last key column the member, one count column) and
+        keep ``counts``, its members per group: each statement adds to many rows at once and
+        returns their new counts, so a member that came (0 -> n) or went (n -> 0) is known
+        without reading first. A member whose last fact went is no member: its row goes."""
+        keys = key_columns(table)
+        (value,) = value_columns(table)
+        delta = {(r["tenant_id"], *(r[k] for k in keys)): r[value] for r in rows}
+        groups: dict[tuple[Any, ...], int] = defaultdict(int)
+        gone = []
+        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+            for tenant, *key, now in await self._upsert_returning(table, chunk):
+                before = now - delta[(tenant, *key)]
+                change = (now > 0) - (before > 0)
+                if change:
+                    groups[(tenant, *key[:-1])] += change
+                if now <= 0:
+                    gone.append((tenant, *key))
+        await self._delete_keys(table, keys, gone)
+        group_keys = key_columns(counts)
+        (people,) = value_columns(counts)
+        changed = [
+            {
+                "generation": self.generation,
+                "tenant_id": group[0],
+                **dict(zip(group_keys, group[1:], strict=True)),
+                people: n,
+            }
+            for group, n in sorted(groups.items())
+            if n
+        ]
+        await self._bulk_upsert(counts, changed, increment=True)
+        fell = [(r["tenant_id"], *(r[k] for k in group_keys)) for r in changed if r[people] < 0]
+        for chunk in _chunks(fell):
+            await self.session.execute(
+                delete(counts).where(
+                    counts.c.generation == self.generation,
+                    tuple_(counts.c.tenant_id, *(counts.c[k] for k in group_keys)).in_(chunk),
+                    counts.c[people] <= 0,
                 )
+            )
+
+    async def _upsert_returning(self, table: Table, rows: list[dict[str, Any]]) -> list[Any]:
+        """One INSERT ... ON CONFLICT DO UPDATE (count + delta) of all ``rows``, returning each
+        row's (tenant, key..., new count)."""
+        dialect = self.session.get_bind().dialect
+        quote = dialect.identifier_preparer.quote
+        columns = [c.name for c in table.columns]
+        keys = [c.name for c in table.primary_key.columns]
+        (value,) = value_columns(table)
+        n = len(columns)
+        if dialect.paramstyle == "numeric_dollar":
+            marks = ", ".join(
+                "(" + ", ".join(f"${i * n + j + 1}" for j in range(n)) + ")"
+                for i in range(len(rows))
+            )
+        else:
+            marks = ", ".join(["(" + ", ".join("?" * n) + ")"] * len(rows))
+        name = quote(table.name)
+        returned = [k for k in keys if k != "generation"] + [value]
+        sql = (
+            f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES {marks} "
+            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+            f"{quote(value)} = {name}.{quote(value)} + excluded.{quote(value)} "
+            f"RETURNING {', '.join(quote(c) for c in returned)}"
+        )
+        params = tuple(r[c] for r in rows for c in columns)
+        connection = await self.session.connection()
+        return list((await connection.exec_driver_sql(sql, params)).all())
+
+    async def _delete_keys(self, table: Table, keys: Sequence[str], gone: list[Any]) -> None:
+        for chunk in _chunks(gone):
+            await self.session.execute(
+                delete(table).where(
+                    table.c.generation == self.generation,
+                    tuple_(table.c.tenant_id, *(table.c[k] for k in keys)).in_(chunk),
+                )
+            )
 
     # -- erasure -----------------------------------------------------------------------------
 
@@ -428,12 +500,13 @@ class ReadModelStore:
                     values["title"] = None
                 await session.execute(update(table).where(*where).values(values))
         # The contributors the small-group rule counts: the same person, under the same alias.
-        c = unit_contributors
-        await session.execute(
-            update(c)
-            .where(c.c.tenant_id == tenant, c.c.person_id == person)
-            .values(person_id=alias)
-        )
+        # (Their counts stay: one person becomes one pseudonym.)
+        for c in (unit_contributors, manager_reports):
+            await session.execute(
+                update(c)
+                .where(c.c.tenant_id == tenant, c.c.person_id == person)
+                .values(person_id=alias)
+            )
         v, e = employee_versions, employees
         await session.execute(
             update(v)

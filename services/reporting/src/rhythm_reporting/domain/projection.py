@@ -433,6 +433,18 @@ def _contributor(unit: str | None, family: str, at: datetime, person: str | None
     return Contribution("unit_contributors", unit, (family, month_of(at), person), counts)
 
 
+#: The manager of an obligation that names none, in manager_reports (a key cannot be null).
+NO_MANAGER = ""
+
+
+def _report(due: datetime, manager: str | None, person: str | None) -> Contribution:
+    """The person is one of the reports whose obligations due in the month name ``manager``
+    (the manager table's small-group rule); counted per obligation, like ``_contributor``."""
+    counts = {"facts": 1} if person else {}
+    key = (month_of(due), manager or NO_MANAGER, person)
+    return Contribution("manager_reports", None, key, counts)
+
+
 def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
     """What a fact adds to the rollups (empty for a fact that does not count yet)."""
     if not fact:
@@ -447,6 +459,7 @@ def contributions(kind: str, fact: Fact | None) -> list[Contribution]:
         unit = fact.get("org_unit_id")
         out.append(Contribution("unit_month_stats", unit, (month_of(due),), counts))
         out.append(_contributor(unit, "obligations", due, fact.get("employee_id")))
+        out.append(_report(due, fact.get("manager_id"), fact.get("employee_id")))
         if fact.get("manager_id"):
             for label in period_labels(due):
                 out.append(
