@@ -96,6 +96,8 @@ async def test_a_deactivation_dated_ahead_archives_the_goals_when_it_takes_effec
     async with start_goals() as svc:
         await svc.seed_org()
         goal_id = (await svc.create("ann")).json()["goal_id"]
+        # Later than the seed: at one instant, versions are ordered by random event ids.
+        svc.clock.advance(timedelta(minutes=1))
         leaves_at = svc.clock.now() + timedelta(days=10)
         event = EmployeeDeactivated(
             tenant_id=svc.tenant,
@@ -139,6 +141,8 @@ async def test_an_upsert_after_a_deactivation_dated_ahead_keeps_the_goals(
     async with start_goals() as svc:
         await svc.seed_org()
         goal_id = (await svc.create("ann")).json()["goal_id"]
+        # Later than the seed: at one instant, versions are ordered by random event ids.
+        svc.clock.advance(timedelta(minutes=1))
         event = EmployeeDeactivated(
             tenant_id=svc.tenant,
             occurred_at=svc.clock.now(),
