@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from rhythm_shared.kit.redaction import RedactCredentials, redact
 from rhythm_shared.kit.scrub import format_exception
@@ -19,15 +30,56 @@ from rhythm_shared.kit.scrub import format_exception
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+class RecordWhenExported(Sampler):
+    """Spans are recorded only once something exports them.
+
+    With no exporter, a recorded span per consumed record is pure cost (about twice a
+    non-recording one, which is most of a small event's handling). A non-recording span still has
+    its trace and span ids: logs carry the trace id, and records a handler publishes carry the
+    trace on, so a trace can still be followed through the logs of every service.
+    """
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._exported = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if self.exporting:
+            return self._exported.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+        parent = trace.get_current_span(parent_context).get_span_context()
+        return SamplingResult(Decision.DROP, None, parent.trace_state)
+
+    def get_description(self) -> str:
+        return "RecordWhenExported{ParentBased{root:AlwaysOnSampler}}"
+
+
 def setup_tracing(
     service_name: str, otlp_endpoint: str | None, exporter: SpanExporter | None = None
 ) -> TracerProvider:
-    """Install a tracer provider once per process; export OTLP when an endpoint is set."""
+    """Install a tracer provider once per process; export OTLP when an endpoint is set.
+
+    Spans are recorded from the first exporter on (:class:`RecordWhenExported`)."""
     current = trace.get_tracer_provider()
     provider = current if isinstance(current, TracerProvider) else None
     if provider is None:
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service_name}),
+            sampler=RecordWhenExported(),
+        )
         trace.set_tracer_provider(provider)
+    if (otlp_endpoint or exporter is not None) and isinstance(provider.sampler, RecordWhenExported):
+        provider.sampler.exporting = True
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -17,10 +17,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from rhythm_people import commands, handlers, queries
 from rhythm_people.adapters.unit_of_work import SqlPeopleUnitOfWork
 from rhythm_people.domain import access
-from rhythm_people.domain.model import Email, Employee, OrgUnit, StoredEmployee, check_tenant
+from rhythm_people.domain.model import Employee, OrgUnit, StoredEmployee, check_tenant
 from rhythm_people.handlers import PeopleRejected, SyncResult
 from rhythm_shared.contracts.base import Identifier
-from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
+from rhythm_shared.contracts.v1.values import DisplayName, Email, Locale, TimeZoneName
 from rhythm_shared.kit.access import require, role_relationships
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import FieldError, InvalidInput

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import ConfigDict, EmailStr, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.base import Event, Identifier, Instant
-from rhythm_shared.contracts.v1.values import DisplayName, Locale, TimeZoneName
+from rhythm_shared.contracts.v1.values import DisplayName, Email, Locale, TimeZoneName
 
 
 class EmployeeUpserted(Event):
@@ -48,7 +48,7 @@ class EmployeeUpserted(Event):
     )
 
     employee_id: Identifier = Field(description="The employee's id, stable across HR syncs.")
-    email: EmailStr = Field(description="Work email address, used to send notifications.")
+    email: Email = Field(description="Work email address, used to send notifications.")
     display_name: DisplayName = Field(description="Name to address the employee by in messages.")
     manager_id: Identifier | None = Field(
         default=None, description="The direct manager's employee id; null at the top of the tree."
