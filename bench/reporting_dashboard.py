@@ -71,9 +71,9 @@ async def load(url: str, employees: int, months: int, batch: int) -> int:
         async with SqlReportingUnitOfWork(
             sessions, kit, SystemClock(), "reporting", generation=1
         ) as uow:
-            await project_events(
-                uow, ProjectEvents.of((f"ev-{count + i}", e) for i, e in enumerate(chunk))
-            )
+            command = ProjectEvents.of((f"ev-{count + i}", e) for i, e in enumerate(chunk))
+            await uow.prepare(command.events)  # as the consumer does: the chunk's people read ahead
+            await project_events(uow, command)
         count += len(chunk)
         if count % (batch * 50) < batch:
             rate = count / (time.perf_counter() - started)

@@ -18,7 +18,7 @@ from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1.checkins import FeedbackGiven
 from rhythm_shared.kit.app import Runtime, ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.consumer import ConsumerSpec
+from rhythm_shared.kit.consumer import ConflictLost, ConsumerSpec
 from rhythm_shared.kit.db import BigId, define_kit_tables, new_metadata
 from rhythm_shared.kit.http import IdempotencyKey, PrincipalDep, RuntimeDep, run_idempotent
 from rhythm_shared.kit.settings import ServiceSettings
@@ -86,11 +86,19 @@ async def post_greeting(
     return await run_idempotent(runtime, principal, key, body.model_dump(), action)
 
 
+#: (tenant, feedback id) whose first attempt lost a race (see ``record_effect``).
+RACES_LOST: set[tuple[str, str]] = set()
+
+
 async def record_effect(uow: UnitOfWork, envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, FeedbackGiven)
     if event.giver_id == "always-fails":
         raise ValueError("this giver cannot be handled")
+    race = (event.tenant_id, event.feedback_id)
+    if event.giver_id == "loses-a-race-once" and race not in RACES_LOST:
+        RACES_LOST.add(race)
+        raise ConflictLost("another writer won the race for these rows")
     await uow.session.execute(effects.insert().values(feedback_id=event.feedback_id))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from typing import Any
 
@@ -176,6 +178,48 @@ async def test_a_poison_record_goes_to_the_dead_letter_topic_and_the_next_is_pro
     assert reasons[0].startswith("handler failed 3 times: ValueError: this giver cannot")
     assert reasons[1].startswith("unreadable: not a CloudEvent")
     assert {dict(r.headers)["rhythm_dlq_topic"] for r in dead} == {topic.encode()}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_batch_that_lost_a_race_is_retried_with_no_record_blamed(
+    database_url: str,
+    topic_prefix: str,
+    kafka_bootstrap: str,
+    tenant: str,
+) -> None:
+    app = sample.build(settings(database_url, topic_prefix, kafka_bootstrap))
+    collector = _Collect()
+    logging.getLogger().addHandler(collector)  # after the app set up its logging
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(logging.getLogger().removeHandler, collector)
+        runtime = await stack.enter_async_context(running(app))
+        await publish_events(
+            kafka_bootstrap,
+            [feedback(tenant, "raced", giver="loses-a-race-once"), feedback(tenant, "next")],
+            topic_prefix=topic_prefix,
+        )
+        assert await wait_for(
+            lambda: _when(sample.effect_counts(runtime), lambda c: len(c) == 2)
+        ) == {"raced": 1, "next": 1}
+        dead = await read_records(
+            kafka_bootstrap, f"{topic_prefix}{topics.dlq_topic('sample')}", settle_s=0.5
+        )
+    assert (tenant, "raced") in sample.RACES_LOST
+    assert dead == []
+    messages = [r.getMessage() for r in collector.records]
+    # Retried as a lost race (at once, an info line), not as an outage (a pause, a traceback),
+    # and never split into per-event attempts that would count against the record.
+    assert "consumer_batch_conflict" in messages
+    assert "consumer_batch_failed" not in messages
+    assert "event_handler_failed" not in messages
 
 
 async def test_a_replayed_event_has_no_second_effect(

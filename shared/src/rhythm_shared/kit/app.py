@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from rhythm_shared.contracts.topics import TOPICS, TopicSpec, dlq_spec
 from rhythm_shared.kit.audit_http import audit_router
 from rhythm_shared.kit.auth import Authenticator, Role
 from rhythm_shared.kit.clock import Clock, ManualClock, SystemClock
-from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer
+from rhythm_shared.kit.consumer import ConsumerSpec, EventConsumer, lost_a_conflict
 from rhythm_shared.kit.db import KitTables, create_engine, create_reader_engine, session_factory
 from rhythm_shared.kit.errors import Forbidden
 from rhythm_shared.kit.housekeeping import Housekeeper, Retention, kit_rules
@@ -366,6 +367,7 @@ def _make_broker(
             runtime.producer,
             max_attempts=settings.consumer_max_attempts,
             topic_prefix=settings.kafka_topic_prefix,
+            chunk_size=settings.consumer_chunk_size,
             max_record_bytes=settings.consumer_max_record_bytes,
         )
         runtime.consumers.append(consumer)
@@ -411,11 +413,19 @@ def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
         batch = records if isinstance(records, tuple) else (records,)
         try:
             await consumer.handle_batch(batch)
-        except Exception:
-            # Infrastructure failure: rewind to the batch start and try again shortly.
-            log.exception("consumer_batch_failed", extra={"group": consumer.group})
+        except Exception as exc:
+            # Rewind to the batch start and try again: at once after a lost race (with a little
+            # jitter, so two replicas do not collide again), shortly after an outage.
             await message.nack()
-            await asyncio.sleep(1.0)
+            if lost_a_conflict(exc):
+                log.info(
+                    "consumer_batch_conflict",
+                    extra={"group": consumer.group, "error": type(exc).__name__},
+                )
+                await asyncio.sleep(random.uniform(0, 0.05))
+            else:
+                log.exception("consumer_batch_failed", extra={"group": consumer.group})
+                await asyncio.sleep(1.0)
             return
         await message.ack()
         record_success(consumer.group, batch, consumer.topic_prefix)

@@ -61,6 +61,25 @@ class InfrastructureError(Exception):
     """The database or broker is unavailable: retry the batch later, blame no record."""
 
 
+class ConflictLost(InfrastructureError):
+    """Another writer won a race for the same rows (a replica that took over a partition, a
+    deadlock): the batch is retried at once, and no record is blamed."""
+
+
+#: PostgreSQL's "try again" (serialization_failure, deadlock_detected): writers that wait on each
+#: other in a circle lose one transaction, which is no fault of its records.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def lost_a_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lost race rather than an outage: retried at once, not after a pause."""
+    if isinstance(exc, ConflictLost):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    )
+
+
 @dataclass(frozen=True)
 class ConsumerSpec:
     """One consumer group: which topics it reads and what it does with each event type.
@@ -119,7 +138,7 @@ def is_infrastructure(exc: BaseException) -> bool:
     """Whether ``exc`` means the database or the broker is unavailable (not the record's fault)."""
     if isinstance(exc, IntegrityError):
         return False
-    if isinstance(
+    if lost_a_conflict(exc) or isinstance(
         exc, OperationalError | InfrastructureError | KafkaError | OSError | TimeoutError
     ):
         return True

@@ -124,6 +124,12 @@ class ServiceSettings(KafkaSecuritySettings):
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable).")
     consumer_batch_size: int = Field(500, ge=1, description="Records per consumer batch.")
+    consumer_chunk_size: int = Field(
+        200,
+        ge=1,
+        description="Events of a batch applied in one transaction (not for reporting's ingest, "
+        "which applies a whole batch).",
+    )
     consumer_max_attempts: int = Field(
         3, ge=1, description="Attempts per event before it goes to the dead-letter topic."
     )
