@@ -64,6 +64,15 @@ class RecordWhenExported(Sampler):
         return "RecordWhenExported{ParentBased{root:AlwaysOnSampler}}"
 
 
+def spans_recorded() -> bool:
+    """Whether spans started now would be recorded (something exports them)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        return False
+    sampler = provider.sampler
+    return not isinstance(sampler, RecordWhenExported) or sampler.exporting
+
+
 def setup_tracing(
     service_name: str, otlp_endpoint: str | None, exporter: SpanExporter | None = None
 ) -> TracerProvider:
