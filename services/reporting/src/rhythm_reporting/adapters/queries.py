@@ -108,24 +108,34 @@ def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -
     return select(func.count()).select_from(capped.subquery()).scalar_subquery().label(f"c{i}")
 
 
+_ACTIVE = select(read_model_generations.c.generation, read_model_generations.c.org_version).where(
+    read_model_generations.c.status == "active"
+)
+
+
 class Queries:
-    def __init__(self, conn: AsyncConnection, tenant: str, generation: int) -> None:
+    def __init__(
+        self, conn: AsyncConnection, tenant: str, generation: int, org_version: int = 0
+    ) -> None:
         self.conn = conn
         self.tenant = tenant
         self.g = generation
+        #: The active generation's org version when the request began (store.org_changed).
+        self.org_version = org_version
         #: Who heads what, for access decisions (domain/access.py), on the same connection.
         self.directory = PeopleDirectory(AsyncSession(bind=conn), directory, tenant)
 
     @classmethod
     async def open(cls, conn: AsyncConnection, tenant: str) -> Queries:
-        generation = (
-            await conn.execute(
-                select(read_model_generations.c.generation).where(
-                    read_model_generations.c.status == "active"
-                )
-            )
-        ).scalar()
-        return cls(conn, tenant, int(generation or 0))
+        row = (await conn.execute(_ACTIVE)).first()
+        generation, org_version = row if row is not None else (0, 0)
+        return cls(conn, tenant, int(generation), int(org_version))
+
+    async def org_version_now(self) -> tuple[int, int]:
+        """(generation, org version) active now: on PostgreSQL a later statement of the same
+        request can see a commit that the first did not."""
+        row = (await self.conn.execute(_ACTIVE)).first()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def _rows(self, query: Select[Any]) -> list[Row]:
         return [dict(r) for r in (await self.conn.execute(query)).mappings().all()]
@@ -606,14 +616,14 @@ class Queries:
     async def goal_owners(
         self,
         overlaps: tuple[date, date],
-        units: Sequence[str | None],
+        units: Sequence[str | None] | None,
         not_overlapping: tuple[date, date] | None = None,
         cap: int | None = None,
     ) -> int:
         """Distinct people owning counted goals whose period overlaps ``overlaps`` (and not
-        ``not_overlapping``), by the owner's unit when the goal was created (None: no unit),
-        counting up to ``cap``."""
-        if not units:
+        ``not_overlapping``), by the owner's unit when the goal was created (None: no unit;
+        ``units`` None: in any unit or none), counting up to ``cap``."""
+        if units is not None and not units:
             return 0
         t = goal_facts
 
@@ -630,8 +640,9 @@ class Queries:
                 t.c.archived_reason.not_in(sorted(DROPPED_ARCHIVE_REASONS)),
             ),
             overlap(overlaps),
-            _in_units(t.c.org_unit_id, units),
         ]
+        if units is not None:
+            where.append(_in_units(t.c.org_unit_id, units))
         if not_overlapping is not None:
             where.append(not_(overlap(not_overlapping)))
         return await self._count_people([select(_unordered(t.c.owner_id)).where(*where)], cap)
