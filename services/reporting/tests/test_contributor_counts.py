@@ -11,6 +11,7 @@ from rhythm_reporting.adapters.queries import Queries
 from rhythm_reporting.adapters.store import ensure_active_generation
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
+from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.handlers import project_events
 from rhythm_reporting.main import MIGRATIONS
 from rhythm_shared.contracts.base import Event
@@ -107,6 +108,30 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
             assert await count([*listed, None], 5) == 5
             assert await count([]) == 0
             assert await q.units_with_facts("obligations", ["2026-02"]) == []
+            # Whose own facts there are (not below; None: no unit), asked of many cells at once,
+            # as counting says: 3 cells (a statement of 4, padded) and 1 without a unit.
+            cells: list[tuple[str | None, str]] = [
+                ("team", "2026-03"),
+                ("top", "2026-03"),
+                ("top", "2026-04"),
+                ("team", "2026-04"),
+                ("nowhere", "2026-03"),
+                (None, "2026-03"),
+                (None, "2026-04"),
+            ]
+            counted = set()
+            for unit, month in cells:
+                start, end = Period.parse(month).bounds
+                if await q.contributors("obligations", start, end, [unit]):
+                    counted.add((unit, month))
+            assert await q.own_facts("obligations", cells) == counted
+            assert counted == {
+                ("team", "2026-03"),
+                ("top", "2026-03"),
+                ("team", "2026-04"),
+                (None, "2026-03"),
+            }
+            assert await q.own_facts("pulse", cells) == set()
             # The manager rows: distinct reports per manager, counted by the database; the
             # people of some managers (None: no manager) and those outside a team, capped.
             assert await q.month_reports("2026-03") == {"boss": 9}

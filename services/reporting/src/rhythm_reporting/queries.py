@@ -490,8 +490,18 @@ class SmallGroups:
             if key not in self._residuals:
                 keys.append(key)
                 parts.append((month, *await self._outside(family, month, node, shown)))
-        counts = await self.q.outside_counts(family, parts, self.minimum)
-        self._residuals.update(zip(keys, counts, strict=True))
+        # Most residuals are units' own facts alone (no hidden sub-unit), and most of those
+        # have none: which units do is asked of all of them at once; only those are counted.
+        alone = [(month, own) for month, own, hidden in parts if not hidden]
+        with_facts = await self.q.own_facts(family, [(u, m) for m, own in alone for u in own])
+        counted = [
+            (key, part)
+            for key, part in zip(keys, parts, strict=True)
+            if part[2] or any((u, part[0]) in with_facts for u in part[1])
+        ]
+        self._residuals.update(dict.fromkeys(keys, 0))
+        counts = await self.q.outside_counts(family, [p for _, p in counted], self.minimum)
+        self._residuals.update(zip([k for k, _ in counted], counts, strict=True))
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of

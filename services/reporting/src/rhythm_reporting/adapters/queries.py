@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -10,7 +11,9 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    String,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -47,6 +51,7 @@ from rhythm_reporting.adapters.db import (
 )
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
+from rhythm_shared.kit.db import UtcDateTime
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
@@ -111,6 +116,43 @@ def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -
 _ACTIVE = select(read_model_generations.c.generation, read_model_generations.c.org_version).where(
     read_model_generations.c.status == "active"
 )
+
+
+def _padded(n: int) -> int:
+    """``n`` rounded up to a power of two: few statement sizes to build and compile."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+@functools.cache
+def _own_facts_statement(family: str, size: int, *, named: bool) -> Select[Any]:
+    """(unit, month) of the cells ``u0, m0, s0, e0`` ... (unit, month label, its bounds) that
+    have facts of ``family`` in the unit itself (``named`` False: facts with no unit, whatever
+    the unit given); generation and tenant bound as ``g``, ``tenant``. Built once: a request's
+    cells are its parameters."""
+    cells = union_all(
+        *(
+            select(
+                bindparam(f"u{i}", type_=String).label("unit"),
+                bindparam(f"m{i}", type_=String).label("month"),
+                bindparam(f"s{i}", type_=UtcDateTime).label("start"),
+                bindparam(f"e{i}", type_=UtcDateTime).label("end"),
+            )
+            for i in range(size)
+        )
+    ).subquery("cells")
+    checks = []
+    for table, _, at, unit, required in _SOURCES[family]:
+        where = [
+            table.c.generation == bindparam("g"),
+            table.c.tenant_id == bindparam("tenant"),
+            table.c[unit] == cells.c.unit if named else table.c[unit].is_(None),
+            table.c[at] >= cells.c.start,
+            table.c[at] < cells.c.end,
+        ]
+        if required is not None:
+            where.append(table.c[required].is_not(None))
+        checks.append(select(literal_column("1")).where(*where).exists())
+    return select(cells.c.unit, cells.c.month).where(or_(*checks))
 
 
 class Queries:
@@ -460,6 +502,27 @@ class Queries:
             row = (await self.conn.execute(select(*columns))).one()
             out += [int(n) for n in row]
         return out
+
+    async def own_facts(
+        self, family: str, cells: Sequence[tuple[str | None, str]]
+    ) -> set[tuple[str | None, str]]:
+        """Of the (unit, month) cells, those with facts of ``family`` in the unit itself (not
+        below; None: facts with no unit): one EXISTS per cell in one statement, built once per
+        family and size."""
+        found: set[tuple[str | None, str]] = set()
+        for named in (True, False):
+            wanted = sorted({(u or "", m) for u, m in cells if (u is not None) == named})
+            for chunk in _chunks(wanted, _CELLS_PER_STATEMENT):
+                size = _padded(len(chunk))
+                padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # repeats change nothing
+                params: dict[str, Any] = {"g": self.g, "tenant": self.tenant}
+                for i, (unit, month) in enumerate(padded):
+                    start, end = Period.parse(month).bounds
+                    params.update({f"u{i}": unit, f"m{i}": month, f"s{i}": start, f"e{i}": end})
+                statement = _own_facts_statement(family, size, named=named)
+                rows = await self.conn.execute(statement, params)
+                found.update(((r[0] if named else None), r[1]) for r in rows.all())
+        return found
 
     def _fact_people(
         self, family: str, start: datetime, end: datetime, units: Sequence[str | None]
