@@ -510,6 +510,14 @@ class SmallGroups:
         if key in self._kids:
             return self._kids[key]
         org = await self.org()
+        if family == "goals":  # the children's owners, in a few statements
+            unread = [k for k in org.children(node) if (family, slot, k) not in self._cells]
+            period = Period.parse(slot)
+            owners = await self.q.goal_owner_counts(
+                (period.start, period.end), [org.subtree(k) for k in unread], self.minimum
+            )
+            for k, n in zip(unread, owners, strict=True):
+                self._cells[(family, slot, k)] = (n, self.minimum)
         counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
         shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
         while True:

@@ -688,6 +688,31 @@ class Queries:
         ``units`` None: in any unit or none), counting up to ``cap``."""
         if units is not None and not units:
             return 0
+        return await self._count_people([self._goal_owners(overlaps, units, not_overlapping)], cap)
+
+    async def goal_owner_counts(
+        self, overlaps: tuple[date, date], cells: Sequence[Sequence[str | None]], cap: int
+    ) -> list[int]:
+        """:meth:`goal_owners` of many cells (each its units), up to ``cap``, in a few
+        statements (each cell a capped scalar subquery)."""
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            columns = [
+                _capped_count(self._goal_owners(overlaps, units).distinct(), cap, i)
+                if units
+                else literal(0).label(f"c{i}")
+                for i, units in enumerate(chunk)
+            ]
+            row = (await self.conn.execute(select(*columns))).one()
+            out += [int(n) for n in row]
+        return out
+
+    def _goal_owners(
+        self,
+        overlaps: tuple[date, date],
+        units: Sequence[str | None] | None,
+        not_overlapping: tuple[date, date] | None = None,
+    ) -> Select[Any]:
         t = goal_facts
 
         def overlap(span: tuple[date, date]) -> ColumnElement[bool]:
@@ -708,7 +733,7 @@ class Queries:
             where.append(_in_units(t.c.org_unit_id, units))
         if not_overlapping is not None:
             where.append(not_(overlap(not_overlapping)))
-        return await self._count_people([select(_unordered(t.c.owner_id)).where(*where)], cap)
+        return select(_unordered(t.c.owner_id)).where(*where)
 
     async def _count_people(self, selects: Sequence[Select[Any]], cap: int | None) -> int:
         """Distinct people over ``selects`` (one column each), counting up to ``cap``. Each is
