@@ -46,6 +46,8 @@ class InMemoryReadModel:
         #: The directory whose tombstones say who is erased.
         self._people = people
         self.units: dict[Key, dict[str, Any]] = {}
+        #: How often the org changed (the SQL store's org version).
+        self.org_version = 0
         self.versions: dict[Key, list[EmployeeVersion]] = {}
         self.employees: dict[Key, Fact] = {}
         self.facts: dict[str, dict[Key, Fact]] = {kind: {} for kind in FACT_KINDS}
@@ -65,6 +67,9 @@ class InMemoryReadModel:
                 known[unit] = self.units[(tenant, unit)]["parent_id"]
             frontier = {p for u in found if (p := known[u])} - set(known)
         return known
+
+    async def org_changed(self) -> None:
+        self.org_version += 1
 
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:

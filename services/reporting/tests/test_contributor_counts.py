@@ -11,10 +11,20 @@ from rhythm_reporting.adapters.queries import Queries
 from rhythm_reporting.adapters.store import ensure_active_generation
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
+from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.handlers import project_events
 from rhythm_reporting.main import MIGRATIONS
 from rhythm_shared.contracts.base import Event
-from rhythm_shared.contracts.v1 import CheckinDue, CheckinKind, EmployeeUpserted, OrgUnitUpserted
+from rhythm_shared.contracts.v1 import (
+    CheckinDue,
+    CheckinKind,
+    EmployeeUpserted,
+    GoalCreated,
+    GoalKind,
+    OrgUnitUpserted,
+    OwnerType,
+    Visibility,
+)
 from rhythm_shared.kit.clock import ManualClock
 from rhythm_shared.kit.db import create_engine, session_factory
 from rhythm_shared.kit.migrations import upgrade_to_head
@@ -107,6 +117,30 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
             assert await count([*listed, None], 5) == 5
             assert await count([]) == 0
             assert await q.units_with_facts("obligations", ["2026-02"]) == []
+            # Whose own facts there are (not below; None: no unit), asked of many cells at once,
+            # as counting says: 3 cells (a statement of 4, padded) and 1 without a unit.
+            cells: list[tuple[str | None, str]] = [
+                ("team", "2026-03"),
+                ("top", "2026-03"),
+                ("top", "2026-04"),
+                ("team", "2026-04"),
+                ("nowhere", "2026-03"),
+                (None, "2026-03"),
+                (None, "2026-04"),
+            ]
+            counted = set()
+            for unit, month in cells:
+                start, end = Period.parse(month).bounds
+                if await q.contributors("obligations", start, end, [unit]):
+                    counted.add((unit, month))
+            assert await q.own_facts("obligations", cells) == counted
+            assert counted == {
+                ("team", "2026-03"),
+                ("top", "2026-03"),
+                ("team", "2026-04"),
+                (None, "2026-03"),
+            }
+            assert await q.own_facts("pulse", cells) == set()
             # The manager rows: distinct reports per manager, counted by the database; the
             # people of some managers (None: no manager) and those outside a team, capped.
             assert await q.month_reports("2026-03") == {"boss": 9}
@@ -117,5 +151,60 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
             assert await q.outside_team("2026-03", ["team", "top"], "boss", 5) == 0
             assert await q.outside_team("2026-03", ["team"], "other", 20) == 7
             assert await q.outside_team("2026-03", ["team", "top"], "other", 5) == 5
+    finally:
+        await engine.dispose()
+
+
+def _goal(goal: str, owner: str, start: date, end: date) -> GoalCreated:
+    return GoalCreated(
+        tenant_id=T,
+        occurred_at=EARLY + timedelta(days=1),
+        goal_id=goal,
+        owner_type=OwnerType.PERSON,
+        owner_id=owner,
+        kind=GoalKind.OKR,
+        title=None,
+        visibility=Visibility.PRIVATE,
+        period_start=start,
+        period_end=end,
+        update_interval_days=14,
+        key_results=[],
+    )
+
+
+async def test_goal_owners_of_many_cells_at_once_equal_counting_each(database_url: str) -> None:
+    q1, q2 = (date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 6, 30))
+    events: list[Event] = [
+        OrgUnitUpserted(tenant_id=T, occurred_at=EARLY, org_unit_id="top", name="Top"),
+        OrgUnitUpserted(
+            tenant_id=T, occurred_at=EARLY, org_unit_id="team", name="Team", parent_id="top"
+        ),
+        *(_person(f"p{i}", "team", EARLY) for i in range(7)),
+        _person("head", "top", EARLY),
+        *(_goal(f"g{i}", f"p{i}", *q1) for i in range(7)),
+        _goal("g-second", "p0", *q1),  # a second goal of p0: still one owner
+        _goal("g-head", "head", *q2),
+        _goal("g-stranger", "stranger", *q1),  # nobody knows them: no unit
+    ]
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            generation = await ensure_active_generation(session, EARLY)
+        async with SqlReportingUnitOfWork(
+            sessions, kit, ManualClock(EARLY), "reporting", generation=generation
+        ) as uow:
+            await project_events(uow, ProjectEvents.of((f"e{i}", e) for i, e in enumerate(events)))
+        async with engine.connect() as conn:
+            q = await Queries.open(conn, T)
+            cells: list[list[str | None]] = [["team"], ["top"], ["team", "top"], [None], [], ["x"]]
+            for span in (q1, q2):
+                for cap in (3, 5, 20):
+                    each = [await q.goal_owners(span, units, cap=cap) for units in cells]
+                    assert await q.goal_owner_counts(span, cells, cap) == each
+            assert await q.goal_owner_counts(q1, cells, 20) == [7, 0, 7, 1, 0, 0]
+            assert await q.goal_owners(q1, None) == 8  # the whole tenant, with no unit too
+            assert await q.goal_owner_counts(q2, cells, 5) == [0, 1, 1, 0, 0, 0]
     finally:
         await engine.dispose()

@@ -208,7 +208,7 @@ async def assert_rollups_equal_counting_the_facts(engine: AsyncEngine) -> dict[s
     """Every cell, rolled up against counted at request time; returns the tenant's March."""
     async with engine.connect() as conn:
         q = await Queries.open(conn, T)
-        tree = OrgIndex(await q.all_units())
+        tree = OrgIndex(await q.all_units(), await q.all_people())
         march = {}
         for family in CONTRIBUTOR_FAMILIES:
             for month in MONTHS:

@@ -346,6 +346,8 @@ async def _project_tenant(
 
     await _let_others_run()
     # 5. Write it all (the caller commits, together with the consumed positions).
+    if unit_rows or new_employees:
+        await store.org_changed()
     await store.save_units(tenant, list(unit_rows.values()))
     await store.save_versions(tenant, new_versions)
     await store.save_employees(tenant, new_employees.values())

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine
 
 from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UNIT_MONTH_COUNTS
 from rhythm_reporting.adapters.queries import Queries, Row
@@ -223,9 +226,13 @@ def parse_period(label: str | None, default: Period) -> Period:
 
 
 class OrgIndex:
-    """The tenant's unit tree as now, in memory: children, subtrees and paths from the top."""
+    """The tenant's unit tree and headcounts as now, in memory: children, subtrees, paths from
+    the top, and what follows from them alone (memoised: it lives as long as the org does, see
+    :func:`org_index`)."""
 
-    def __init__(self, units: Sequence[Row]) -> None:
+    def __init__(self, units: Sequence[Row], people: Mapping[str, int]) -> None:
+        #: Today's headcount of each unit's subtree (unit_people).
+        self.people = dict(people)
         known = {u["org_unit_id"] for u in units}
         self.parent: dict[str, str | None] = {
             u["org_unit_id"]: (u["parent_id"] if u["parent_id"] in known else None) for u in units
@@ -234,6 +241,9 @@ class OrgIndex:
         for unit in sorted(self.parent):
             self.kids.setdefault(self.parent[unit] or TENANT, []).append(unit)
         self._subtrees: dict[str, list[str]] = {}
+        self._unplaced: list[str] | None = None
+        #: (node, minimum) -> the node's children whose headcounts are shown (rules 1 and 2).
+        self._people_kids: dict[tuple[str, int], frozenset[str]] = {}
 
     def children(self, unit: str) -> list[str]:
         return self.kids.get(unit, [])
@@ -262,6 +272,51 @@ class OrgIndex:
             current = self.parent.get(current)
         return [TENANT, *reversed(chain)]
 
+    def unplaced(self) -> list[str]:
+        """The units under no top unit (in a cycle)."""
+        if self._unplaced is None:
+            placed = {u for k in self.children(TENANT) for u in self.subtree(k)}
+            self._unplaced = [u for u in self.parent if u not in placed]
+        return self._unplaced
+
+    def headcount_children(self, node: str, minimum: int) -> frozenset[str]:
+        """The children of ``node`` whose headcounts may be shown: rules 1 and 2 on headcounts."""
+        key = (node, minimum)
+        if key not in self._people_kids:
+            people = self.people
+            counts = {k: people.get(k, 0) for k in self.children(node)}
+            shown = {k for k, n in counts.items() if not too_small(n, minimum)}
+            while True:
+                residual = people.get(node, 0) - sum(counts[k] for k in shown)
+                pick = next_to_hide({k: counts[k] for k in shown}, residual, minimum)
+                if pick is None:
+                    break
+                shown.discard(pick)
+            self._people_kids[key] = frozenset(shown)
+        return self._people_kids[key]
+
+
+#: Each reader engine's tenants' orgs as a request last loaded them, with the (generation, org
+#: version) they are of: a request whose version is the same uses them, not reloading the org.
+_ORGS: WeakKeyDictionary[Engine, dict[str, tuple[tuple[int, int], OrgIndex]]] = WeakKeyDictionary()
+
+
+async def org_index(q: Queries) -> OrgIndex:
+    """The tenant's org as of the request's (generation, org version): kept from an earlier
+    request of that version, or read and kept. Every change of the org raises the version in
+    its own transaction (store.org_changed), so a kept org is never older than its version."""
+    key = (q.g, q.org_version)
+    tenants = _ORGS.setdefault(q.conn.sync_engine, {})
+    kept = tenants.get(q.tenant)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    org = OrgIndex(await q.all_units(), await q.all_people())
+    # Kept only if no change committed while it was read (PostgreSQL reads each statement's
+    # latest commit) and nothing newer is kept already.
+    if await q.org_version_now() == key and (kept is None or kept[0] < key):
+        tenants[q.tenant] = (key, org)
+    return org
+
 
 class SmallGroups:
     """Which cells one request may show, by the rule in domain/metrics.py; memoised per request.
@@ -287,18 +342,16 @@ class SmallGroups:
         self._listed: dict[tuple[str, str], list[str]] = {}
         #: (family, month) -> units with facts that the org does not know.
         self._unknown: dict[tuple[str, str], list[str]] = {}
-        self._people: dict[str, int] | None = None
-        self._people_kids: dict[str, frozenset[str]] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
 
     async def org(self) -> OrgIndex:
         if self._org is None:
-            self._org = OrgIndex(await self.q.all_units())
+            self._org = await org_index(self.q)
         return self._org
 
     async def _cell_units(self, family: str, slot: str, unit: str) -> list[str | None]:
-        """The units whose goals make a cell: the unit's subtree; for the tenant, every unit
-        with goals in the slot (as the rollups list them) and None, goals with no unit."""
+        """The units whose goals make a cell, listed: the unit's subtree; for the tenant, every
+        unit with goals in the slot (as the rollups list them) and None, goals with no unit."""
         if unit != TENANT:
             return list((await self.org()).subtree(unit))
         key = (family, slot)
@@ -307,14 +360,14 @@ class SmallGroups:
             self._listed[key] = await self.q.goal_units((period.start, period.end))
         return [*self._listed[key], None]
 
-    async def _count(
-        self, family: str, slot: str, units: Sequence[str | None], cap: int | None
-    ) -> int:
+    async def _goal_units(self, unit: str) -> list[str | None] | None:
+        """The units whose goals make a cell, None for the tenant's cell (every goal counts
+        there, with or without a unit: no list of the tenant's units is sent)."""
+        return None if unit == TENANT else list((await self.org()).subtree(unit))
+
+    async def _goal_owners(self, slot: str, units: Sequence[str | None] | None, cap: int) -> int:
         period = Period.parse(slot)
-        if family == "goals":
-            return await self.q.goal_owners((period.start, period.end), units, cap=cap)
-        start, end = period.bounds
-        return await self.q.contributors(family, start, end, units, cap)
+        return await self.q.goal_owners((period.start, period.end), units, cap=cap)
 
     async def contributors(self, family: str, slot: str, unit: str, cap: int | None = None) -> int:
         """A cell's distinct contributors, counted up to ``cap`` (``minimum`` if not given):
@@ -325,8 +378,7 @@ class SmallGroups:
         cached = self._cells.get(key)
         if cached is None or (cached[0] >= cached[1] and cached[1] < cap):
             if family == "goals":
-                units = await self._cell_units(family, slot, unit)
-                n = await self._count(family, slot, units, cap)
+                n = await self._goal_owners(slot, await self._goal_units(unit), cap)
                 cached = self._cells[key] = (n, cap)
             else:  # the exact size, kept at ingest
                 n = await self.q.rolled_up_contributors(family, slot, unit)
@@ -342,7 +394,7 @@ class SmallGroups:
             covered = {u for k in shown for u in org.subtree(k)}
             cell = await self._cell_units(family, slot, node)
             rest = [u for u in cell if u not in covered]
-            return await self._count(family, slot, rest, self.minimum)
+            return await self._goal_owners(slot, rest, self.minimum)
         key = (family, slot, node, frozenset(shown))
         if key not in self._residuals:
             own, hidden = await self._outside(family, slot, node, shown)
@@ -359,10 +411,8 @@ class SmallGroups:
         hidden = [k for k in org.children(node) if k not in shown]
         own: list[str | None] = [node]
         if node == TENANT:  # facts under no top unit: in units unknown, in a cycle, or none
-            placed = {u for k in org.children(TENANT) for u in org.subtree(k)}
             await self._read_unknown(family, [slot])
-            unplaced = [u for u in org.parent if u not in placed]
-            own = [*self._unknown[(family, slot)], *unplaced, None]
+            own = [*self._unknown[(family, slot)], *org.unplaced(), None]
         return own, hidden
 
     async def prepare(
@@ -440,8 +490,18 @@ class SmallGroups:
             if key not in self._residuals:
                 keys.append(key)
                 parts.append((month, *await self._outside(family, month, node, shown)))
-        counts = await self.q.outside_counts(family, parts, self.minimum)
-        self._residuals.update(zip(keys, counts, strict=True))
+        # Most residuals are units' own facts alone (no hidden sub-unit), and most of those
+        # have none: which units do is asked of all of them at once; only those are counted.
+        alone = [(month, own) for month, own, hidden in parts if not hidden]
+        with_facts = await self.q.own_facts(family, [(u, m) for m, own in alone for u in own])
+        counted = [
+            (key, part)
+            for key, part in zip(keys, parts, strict=True)
+            if part[2] or any((u, part[0]) in with_facts for u in part[1])
+        ]
+        self._residuals.update(dict.fromkeys(keys, 0))
+        counts = await self.q.outside_counts(family, [p for _, p in counted], self.minimum)
+        self._residuals.update(zip([k for k, _ in counted], counts, strict=True))
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
@@ -450,6 +510,14 @@ class SmallGroups:
         if key in self._kids:
             return self._kids[key]
         org = await self.org()
+        if family == "goals":  # the children's owners, in a few statements
+            unread = [k for k in org.children(node) if (family, slot, k) not in self._cells]
+            period = Period.parse(slot)
+            owners = await self.q.goal_owner_counts(
+                (period.start, period.end), [org.subtree(k) for k in unread], self.minimum
+            )
+            for k, n in zip(unread, owners, strict=True):
+                self._cells[(family, slot, k)] = (n, self.minimum)
         counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
         shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
         while True:
@@ -506,7 +574,7 @@ class SmallGroups:
             )
             apart = await self.q.goal_owners(
                 (outer.start, outer.end),
-                await self._cell_units("goals", outer.label, unit),
+                await self._goal_units(unit),
                 (inner.start, inner.end),
                 cap=self.minimum,
             )
@@ -516,27 +584,14 @@ class SmallGroups:
 
     async def headcount(self, unit: str) -> int | None:
         """Today's headcount of a subtree, if shown: rules 1 and 2 on headcounts."""
-        if self._people is None:
-            self._people = await self.q.all_people()
-        people = self._people
         org = await self.org()
+        people = org.people
         path = [TENANT] if unit == TENANT else org.path(unit)
         for i, node in enumerate(path):
             if too_small(people.get(node, 0), self.minimum):
                 return None
-            if i + 1 < len(path):
-                if node not in self._people_kids:
-                    counts = {k: people.get(k, 0) for k in org.children(node)}
-                    shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
-                    while True:
-                        residual = people.get(node, 0) - sum(counts[k] for k in shown)
-                        pick = next_to_hide({k: counts[k] for k in shown}, residual, self.minimum)
-                        if pick is None:
-                            break
-                        shown.discard(pick)
-                    self._people_kids[node] = frozenset(shown)
-                if path[i + 1] not in self._people_kids[node]:
-                    return None
+            if i + 1 < len(path) and path[i + 1] not in org.headcount_children(node, self.minimum):
+                return None
         return people.get(unit, 0)
 
     async def _managers_in(self, month: str) -> tuple[dict[str, int], frozenset[str]]:
@@ -568,14 +623,16 @@ class SmallGroups:
         manager at once); only the others count the unit's facts outside the team."""
         org = await self.org()
         ids = sorted(units)
+        # Each month's reports and shown managers, read once (a request can list thousands).
+        period_months = [(month, *await self._managers_in(month)) for month in period.months]
         months: dict[tuple[str, str], tuple[bool, bool]] = {}
         caps: dict[tuple[str, str], int] = {}  # (unit, month) -> contributors that settle it
         for manager_id in ids:
-            for month in period.months:
-                reports, shown = await self._managers_in(month)
-                months[(manager_id, month)] = (manager_id in shown, reports.get(manager_id, 0) == 0)
-                unit = units.get(manager_id)
-                if manager_id in shown and unit is not None:
+            unit = units.get(manager_id)
+            for month, reports, visible in period_months:
+                ok = manager_id in visible
+                months[(manager_id, month)] = (ok, reports.get(manager_id, 0) == 0)
+                if ok and unit is not None:
                     cap = self.minimum + reports[manager_id]
                     caps[(unit, month)] = max(cap, caps.get((unit, month), 0))
         cells = sorted(caps)
@@ -584,15 +641,17 @@ class SmallGroups:
         for manager_id in ids:
             unit = units.get(manager_id)
             shown_months = []
-            for month in period.months:
+            for month, reports, _ in period_months:
                 ok, empty = months[(manager_id, month)]
-                if ok and unit is not None:
-                    reports, _ = await self._managers_in(month)
-                    if people[(unit, month)] < self.minimum + reports[manager_id]:
-                        rest = await self.q.outside_team(
-                            month, org.subtree(unit), manager_id, self.minimum
-                        )
-                        ok = not too_small(rest, self.minimum)
+                if (
+                    ok
+                    and unit is not None
+                    and people[(unit, month)] < self.minimum + reports[manager_id]
+                ):
+                    rest = await self.q.outside_team(
+                        month, org.subtree(unit), manager_id, self.minimum
+                    )
+                    ok = not too_small(rest, self.minimum)
                 shown_months.append((ok, empty))
             if period_shown(shown_months):
                 out.add(manager_id)

@@ -56,6 +56,13 @@ read_model_generations = Table(
     ),
     Column("created_at", UtcDateTime, nullable=False),
     Column("activated_at", UtcDateTime, nullable=True),
+    Column(
+        "org_version",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Raised with every change of the generation's org units or employees.",
+    ),
     comment="Read-model generations; exactly one is active (what dashboards and views show).",
 )
 

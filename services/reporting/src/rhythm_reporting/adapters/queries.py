@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -10,7 +11,9 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    String,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -47,6 +51,7 @@ from rhythm_reporting.adapters.db import (
 )
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
+from rhythm_shared.kit.db import UtcDateTime
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
@@ -108,24 +113,71 @@ def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -
     return select(func.count()).select_from(capped.subquery()).scalar_subquery().label(f"c{i}")
 
 
+_ACTIVE = select(read_model_generations.c.generation, read_model_generations.c.org_version).where(
+    read_model_generations.c.status == "active"
+)
+
+
+def _padded(n: int) -> int:
+    """``n`` rounded up to a power of two: few statement sizes to build and compile."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+@functools.cache
+def _own_facts_statement(family: str, size: int, *, named: bool) -> Select[Any]:
+    """(unit, month) of the cells ``u0, m0, s0, e0`` ... (unit, month label, its bounds) that
+    have facts of ``family`` in the unit itself (``named`` False: facts with no unit, whatever
+    the unit given); generation and tenant bound as ``g``, ``tenant``. Built once: a request's
+    cells are its parameters."""
+    cells = union_all(
+        *(
+            select(
+                bindparam(f"u{i}", type_=String).label("unit"),
+                bindparam(f"m{i}", type_=String).label("month"),
+                bindparam(f"s{i}", type_=UtcDateTime).label("start"),
+                bindparam(f"e{i}", type_=UtcDateTime).label("end"),
+            )
+            for i in range(size)
+        )
+    ).subquery("cells")
+    checks = []
+    for table, _, at, unit, required in _SOURCES[family]:
+        where = [
+            table.c.generation == bindparam("g"),
+            table.c.tenant_id == bindparam("tenant"),
+            table.c[unit] == cells.c.unit if named else table.c[unit].is_(None),
+            table.c[at] >= cells.c.start,
+            table.c[at] < cells.c.end,
+        ]
+        if required is not None:
+            where.append(table.c[required].is_not(None))
+        checks.append(select(literal_column("1")).where(*where).exists())
+    return select(cells.c.unit, cells.c.month).where(or_(*checks))
+
+
 class Queries:
-    def __init__(self, conn: AsyncConnection, tenant: str, generation: int) -> None:
+    def __init__(
+        self, conn: AsyncConnection, tenant: str, generation: int, org_version: int = 0
+    ) -> None:
         self.conn = conn
         self.tenant = tenant
         self.g = generation
+        #: The active generation's org version when the request began (store.org_changed).
+        self.org_version = org_version
         #: Who heads what, for access decisions (domain/access.py), on the same connection.
         self.directory = PeopleDirectory(AsyncSession(bind=conn), directory, tenant)
 
     @classmethod
     async def open(cls, conn: AsyncConnection, tenant: str) -> Queries:
-        generation = (
-            await conn.execute(
-                select(read_model_generations.c.generation).where(
-                    read_model_generations.c.status == "active"
-                )
-            )
-        ).scalar()
-        return cls(conn, tenant, int(generation or 0))
+        row = (await conn.execute(_ACTIVE)).first()
+        generation, org_version = row if row is not None else (0, 0)
+        return cls(conn, tenant, int(generation), int(org_version))
+
+    async def org_version_now(self) -> tuple[int, int]:
+        """(generation, org version) active now: on PostgreSQL a later statement of the same
+        request can see a commit that the first did not."""
+        row = (await self.conn.execute(_ACTIVE)).first()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def _rows(self, query: Select[Any]) -> list[Row]:
         return [dict(r) for r in (await self.conn.execute(query)).mappings().all()]
@@ -451,6 +503,27 @@ class Queries:
             out += [int(n) for n in row]
         return out
 
+    async def own_facts(
+        self, family: str, cells: Sequence[tuple[str | None, str]]
+    ) -> set[tuple[str | None, str]]:
+        """Of the (unit, month) cells, those with facts of ``family`` in the unit itself (not
+        below; None: facts with no unit): one EXISTS per cell in one statement, built once per
+        family and size."""
+        found: set[tuple[str | None, str]] = set()
+        for named in (True, False):
+            wanted = sorted({(u or "", m) for u, m in cells if (u is not None) == named})
+            for chunk in _chunks(wanted, _CELLS_PER_STATEMENT):
+                size = _padded(len(chunk))
+                padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # repeats change nothing
+                params: dict[str, Any] = {"g": self.g, "tenant": self.tenant}
+                for i, (unit, month) in enumerate(padded):
+                    start, end = Period.parse(month).bounds
+                    params.update({f"u{i}": unit, f"m{i}": month, f"s{i}": start, f"e{i}": end})
+                statement = _own_facts_statement(family, size, named=named)
+                rows = await self.conn.execute(statement, params)
+                found.update(((r[0] if named else None), r[1]) for r in rows.all())
+        return found
+
     def _fact_people(
         self, family: str, start: datetime, end: datetime, units: Sequence[str | None]
     ) -> list[Select[Any]]:
@@ -606,15 +679,40 @@ class Queries:
     async def goal_owners(
         self,
         overlaps: tuple[date, date],
-        units: Sequence[str | None],
+        units: Sequence[str | None] | None,
         not_overlapping: tuple[date, date] | None = None,
         cap: int | None = None,
     ) -> int:
         """Distinct people owning counted goals whose period overlaps ``overlaps`` (and not
-        ``not_overlapping``), by the owner's unit when the goal was created (None: no unit),
-        counting up to ``cap``."""
-        if not units:
+        ``not_overlapping``), by the owner's unit when the goal was created (None: no unit;
+        ``units`` None: in any unit or none), counting up to ``cap``."""
+        if units is not None and not units:
             return 0
+        return await self._count_people([self._goal_owners(overlaps, units, not_overlapping)], cap)
+
+    async def goal_owner_counts(
+        self, overlaps: tuple[date, date], cells: Sequence[Sequence[str | None]], cap: int
+    ) -> list[int]:
+        """:meth:`goal_owners` of many cells (each its units), up to ``cap``, in a few
+        statements (each cell a capped scalar subquery)."""
+        out: list[int] = []
+        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+            columns = [
+                _capped_count(self._goal_owners(overlaps, units).distinct(), cap, i)
+                if units
+                else literal(0).label(f"c{i}")
+                for i, units in enumerate(chunk)
+            ]
+            row = (await self.conn.execute(select(*columns))).one()
+            out += [int(n) for n in row]
+        return out
+
+    def _goal_owners(
+        self,
+        overlaps: tuple[date, date],
+        units: Sequence[str | None] | None,
+        not_overlapping: tuple[date, date] | None = None,
+    ) -> Select[Any]:
         t = goal_facts
 
         def overlap(span: tuple[date, date]) -> ColumnElement[bool]:
@@ -630,11 +728,12 @@ class Queries:
                 t.c.archived_reason.not_in(sorted(DROPPED_ARCHIVE_REASONS)),
             ),
             overlap(overlaps),
-            _in_units(t.c.org_unit_id, units),
         ]
+        if units is not None:
+            where.append(_in_units(t.c.org_unit_id, units))
         if not_overlapping is not None:
             where.append(not_(overlap(not_overlapping)))
-        return await self._count_people([select(_unordered(t.c.owner_id)).where(*where)], cap)
+        return select(_unordered(t.c.owner_id)).where(*where)
 
     async def _count_people(self, selects: Sequence[Select[Any]], cap: int | None) -> int:
         """Distinct people over ``selects`` (one column each), counting up to ``cap``. Each is

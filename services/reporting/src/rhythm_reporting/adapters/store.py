@@ -226,6 +226,17 @@ class ReadModelStore:
             frontier = {p for u in found if (p := known[u])} - set(known)
         return known
 
+    async def org_changed(self) -> None:
+        """Raise the generation's org version, with the change (dashboards keep the org in
+        memory while it stays the same). Batches that change the org run alone
+        (:meth:`lock_org_dimension`), so on PostgreSQL they wait for nobody on this row."""
+        t = read_model_generations
+        await self.session.execute(
+            update(t)
+            .where(t.c.generation == self.generation)
+            .values(org_version=t.c.org_version + 1)
+        )
+
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return

@@ -24,6 +24,10 @@ class ReadModel(Protocol):
         """Parent pointers of ``units`` and all their known ancestors."""
         ...
 
+    async def org_changed(self) -> None:
+        """The org units or employees change in this transaction (raise the org version)."""
+        ...
+
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
     async def load_versions(
