@@ -47,6 +47,7 @@ from rhythm_reporting.adapters.db import (
 )
 from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
+from rhythm_shared.kit.consumer import ConflictLost
 
 CHUNK = 500
 #: Rows per multi-row statement: within both SQLite's and PostgreSQL's 32,766 bound values.
@@ -59,7 +60,7 @@ ORG_DIMENSION_LOCK = 7_301_601
 FACT_LOCKS = 7_301_602
 
 
-class PositionsMoved(RuntimeError):
+class PositionsMoved(ConflictLost):
     """A partition's stored position moved while this batch was applied: another replica owns
     the partition now and applied these records. Not the records' fault: the consumer rolls
     back and retries, and the retry skips what the other replica applied."""

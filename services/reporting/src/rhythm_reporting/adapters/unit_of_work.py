@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Self
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_reporting.adapters.db import directory
@@ -16,7 +14,6 @@ from rhythm_reporting.handlers import EVENT_HANDLERS
 from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.consumer import InfrastructureError
 from rhythm_shared.kit.db import KitTables
 from rhythm_shared.kit.people import SqlPeople
 from rhythm_shared.kit.runtime import Runtime
@@ -81,11 +78,11 @@ class SqlReportingUnitOfWork(UnitOfWork):
         return self
 
     async def prepare(self, envelopes: Sequence[Envelope]) -> None:
-        with conflicts_retried():
-            if self.generation is None:
-                changes_org = any(type(e.event) in EVENT_HANDLERS for e in envelopes)
-                await self.read_model.lock_org_dimension(exclusive=changes_org)
-            await self.people.read_ahead(envelopes)
+        # A deadlock or serialization failure here or later is retried by the kit's consumer.
+        if self.generation is None:
+            changes_org = any(type(e.event) in EVENT_HANDLERS for e in envelopes)
+            await self.read_model.lock_org_dimension(exclusive=changes_org)
+        await self.people.read_ahead(envelopes)
 
     # The consumer's positions (rhythm_shared.kit.consumer.PositionStore), in this generation.
 
@@ -98,23 +95,6 @@ class SqlReportingUnitOfWork(UnitOfWork):
         # Compare-and-set against what this transaction read: the fence against a replica that
         # lost the partition in a rebalance and finishes its batch after the new owner.
         await self.read_model.save_positions(positions, self.clock.now(), self._positions_read)
-
-
-#: PostgreSQL's "try again" (serialization_failure, deadlock_detected): replicas that wait on
-#: each other in a circle lose one transaction, which is no fault of its records.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-@contextlib.contextmanager
-def conflicts_retried() -> Iterator[None]:
-    """Turn a deadlock or serialization failure into :class:`InfrastructureError`, so the
-    consumer rewinds and retries the batch instead of blaming (and dead-lettering) records."""
-    try:
-        yield
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
-            raise InfrastructureError(f"transaction lost a lock conflict: {exc.orig}") from exc
-        raise
 
 
 #: What reporting's entrypoints are handed: its settings, its unit of work, no resources.

@@ -22,11 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rhythm_reporting.adapters.unit_of_work import (
-    ReportingRuntime,
-    SqlReportingUnitOfWork,
-    conflicts_retried,
-)
+from rhythm_reporting.adapters.unit_of_work import ReportingRuntime, SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
 from rhythm_reporting.handlers import project_events
 from rhythm_shared.contracts.envelope import Envelope
@@ -37,8 +33,7 @@ GROUP = "reporting"
 
 
 async def project_batch(uow: SqlReportingUnitOfWork, envelopes: Sequence[Envelope]) -> None:
-    with conflicts_retried():
-        await project_events(uow, ProjectEvents(events=tuple(envelopes)))
+    await project_events(uow, ProjectEvents(events=tuple(envelopes)))
 
 
 def spec() -> ConsumerSpec:
