@@ -78,6 +78,11 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
+class PermitTakenMeanwhile(Exception):
+    """Daily permits this chunk took in memory were taken meanwhile by another transaction:
+    redo the chunk one event at a time (see :class:`SqlDeliveryRepository`)."""
+
+
 class _Repository:
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
@@ -95,10 +100,13 @@ class SqlDeliveryRepository(_Repository):
     before commit). A key added earlier in the chunk counts as used. Every other method
     flushes first, so whatever it reads or writes sees the chunk's decisions.
 
-    A daily permit is the exception: one not known taken is taken at once with its own
-    statement, because on PostgreSQL two replicas can decide for the same manager at the same
-    time (their reports' events are on different partitions), and the row is the permit. A
-    permit taken (here or by anyone, as read ahead) answers without a statement."""
+    Daily permits read ahead (:meth:`read_ahead_permits`) are taken in memory too. On
+    PostgreSQL two replicas can decide for the same manager at the same time (their reports'
+    events are on different partitions) and both find the permit free; the row is the permit,
+    so :meth:`flush` inserts them with ON CONFLICT DO NOTHING RETURNING and, when one was taken
+    meanwhile, raises :class:`PermitTakenMeanwhile`: the chunk rolls back and the consumer
+    redoes it one event at a time, where nothing is read ahead and each permit is taken at
+    once by its own statement (waiting for the other replica's, then finding it taken)."""
 
     def __init__(
         self, session: AsyncSession, insert: Insert, publish: Publish | None = None
@@ -106,6 +114,10 @@ class SqlDeliveryRepository(_Repository):
         super().__init__(session, insert)
         self._publish = publish
         self._permits_taken: set[tuple[str, str, str, str]] = set()
+        #: Permits read ahead, by (tenant, recipient): from which day on all of theirs are
+        #: known; and those taken in memory, written at flush.
+        self._permits_read: dict[tuple[str, str], str] = {}
+        self._permits_held: dict[tuple[str, str, str, str], datetime] = {}
         #: Idempotency keys as this transaction has them: taken (stored or held), or free.
         self._used: set[str] = set()
         self._free: set[str] = set()
@@ -178,13 +190,21 @@ class SqlDeliveryRepository(_Repository):
         """Read the permits of ``recipients`` for ``from_day`` and later, in one statement per
         500: asking for one of them then needs no statement."""
         dc = db.daily_caps
-        for chunk in _chunks(sorted(set(recipients)), 500):
+        unknown = [
+            r
+            for r in sorted(set(recipients))
+            if self._permits_read.get((tenant, r), "9999-12-31") > from_day
+        ]
+        for chunk in _chunks(unknown, 500):
             rows = await self.session.execute(
                 select(dc.c.recipient_id, dc.c.category, dc.c.day).where(
                     dc.c.tenant_id == tenant, dc.c.recipient_id.in_(chunk), dc.c.day >= from_day
                 )
             )
             self._permits_taken |= {(tenant, r.recipient_id, r.category, r.day) for r in rows}
+            for recipient in chunk:
+                known = self._permits_read.get((tenant, recipient))
+                self._permits_read[(tenant, recipient)] = min(from_day, known or from_day)
 
     async def take_daily_permit(
         self, tenant: str, recipient: str, category: Category, day: str, now: datetime
@@ -193,6 +213,10 @@ class SqlDeliveryRepository(_Repository):
         if permit in self._permits_taken:
             return False
         self._permits_taken.add(permit)
+        read_from = self._permits_read.get((tenant, recipient))
+        if read_from is not None and read_from <= day:
+            self._permits_held[permit] = now
+            return True
         result = await self.session.execute(
             self.insert(db.daily_caps)
             .values(
@@ -253,6 +277,24 @@ class SqlDeliveryRepository(_Repository):
     async def flush(self) -> None:
         """Write what is held, in one statement per table and 500 rows; then queue the events
         of the deliveries really written (see :meth:`add`)."""
+        if self._permits_held:
+            held_permits, self._permits_held = self._permits_held, {}
+            # In key order, as every replica writes them, so that two cannot deadlock on them.
+            rows = [
+                {"tenant_id": t, "recipient_id": r, "category": c, "day": day, "created_at": at}
+                for (t, r, c, day), at in sorted(held_permits.items())
+            ]
+            dc = db.daily_caps
+            taken = 0
+            for part in _parts(rows, 500):
+                returned = await self.session.execute(
+                    self.insert(dc).values(part).on_conflict_do_nothing().returning(dc.c.day)
+                )
+                taken += len(returned.all())
+            if taken < len(rows):
+                raise PermitTakenMeanwhile(
+                    f"{len(rows) - taken} daily permits were taken by another transaction"
+                )
         if self._closings:
             closings, self._closings = self._closings, {}
             rows = [
@@ -286,10 +328,11 @@ class SqlDeliveryRepository(_Repository):
             held, self._deliveries = self._deliveries, []
             written: set[str] = set()
             d = db.deliveries
-            for some in _parts(held, 500):
+            ordered = sorted((delivery for delivery, _ in held), key=lambda d: d.idempotency_key)
+            for some in _parts(ordered, 500):
                 returned = await self.session.execute(
                     self.insert(d)
-                    .values([_delivery_row(delivery) for delivery, _ in some])
+                    .values([_delivery_row(delivery) for delivery in some])
                     .on_conflict_do_nothing(index_elements=[d.c.idempotency_key])
                     .returning(d.c.id)
                 )
@@ -562,6 +605,7 @@ class SqlDeliveryRepository(_Repository):
         """Everything addressed to the person, and their closed obligations."""
         await self.flush()
         self._permits_taken.clear()
+        self._permits_read.clear()
         self._used, self._free, self._closed, self._open = set(), set(), set(), set()
         d, di, o, c = db.deliveries, db.digest_items, db.overdue_checkins, db.closed_obligations
         await self.session.execute(
