@@ -114,6 +114,8 @@ class SqlNotificationsUnitOfWork(UnitOfWork):
         self.people = _People(session, self._views)
 
     async def prepare(self, envelopes: Sequence[Envelope]) -> None:
+        """Before a chunk's handlers run: the people events' directory rows, and what deciding
+        its other events will ask, per tenant."""
         await self.people.read_ahead(envelopes)
         by_tenant: dict[str, list[Trigger]] = {}
         for envelope in envelopes:
