@@ -46,11 +46,7 @@ def read_only(table: Any) -> Any:
     raise RuntimeError("a read-only session writes nothing")
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _parts(items: list[T], size: int) -> list[list[T]]:
+def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
@@ -286,7 +282,7 @@ class SqlDeliveryRepository(_Repository):
             ]
             dc = db.daily_caps
             taken = 0
-            for part in _parts(rows, 500):
+            for part in _chunks(rows, 500):
                 returned = await self.session.execute(
                     self.insert(dc).values(part).on_conflict_do_nothing().returning(dc.c.day)
                 )
@@ -301,26 +297,26 @@ class SqlDeliveryRepository(_Repository):
                 {"tenant_id": t, "obligation_id": o, "closed_at": at}
                 for (t, o), at in closings.items()
             ]
-            for part in _parts(rows, 500):
+            for part in _chunks(rows, 500):
                 await self.session.execute(
                     self.insert(db.closed_obligations).values(part).on_conflict_do_nothing()
                 )
         if self._overdue_gone:
             gone, self._overdue_gone = sorted(self._overdue_gone), set()
             o = db.overdue_checkins
-            for keys in _parts(gone, 500):
+            for keys in _chunks(gone, 500):
                 await self.session.execute(
                     delete(o).where(tuple_(o.c.tenant_id, o.c.obligation_id).in_(keys))
                 )
         if self._overdue:
             overdue, self._overdue = list(self._overdue.values()), {}
-            for part in _parts(overdue, 500):
+            for part in _chunks(overdue, 500):
                 await self.session.execute(
                     self.insert(db.overdue_checkins).values(part).on_conflict_do_nothing()
                 )
         if self._items:
             items, self._items = list(self._items.values()), {}
-            for part in _parts(items, 500):
+            for part in _chunks(items, 500):
                 await self.session.execute(
                     self.insert(db.digest_items).values(part).on_conflict_do_nothing()
                 )
@@ -329,7 +325,7 @@ class SqlDeliveryRepository(_Repository):
             written: set[str] = set()
             d = db.deliveries
             ordered = sorted((delivery for delivery, _ in held), key=lambda d: d.idempotency_key)
-            for some in _parts(ordered, 500):
+            for some in _chunks(ordered, 500):
                 returned = await self.session.execute(
                     self.insert(d)
                     .values([_delivery_row(delivery) for delivery in some])
