@@ -104,9 +104,7 @@ class SqlDeliveryRepository(_Repository):
     redoes it one event at a time, where nothing is read ahead and each permit is taken at
     once by its own statement (waiting for the other replica's, then finding it taken)."""
 
-    def __init__(
-        self, session: AsyncSession, insert: Insert, publish: Publish | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, insert: Insert, publish: Publish) -> None:
         super().__init__(session, insert)
         self._publish = publish
         self._permits_taken: set[tuple[str, str, str, str]] = set()
@@ -337,7 +335,7 @@ class SqlDeliveryRepository(_Repository):
                 if delivery.id not in written:
                     continue
                 self.added_pending |= delivery.status is Status.PENDING
-                if announce is not None and self._publish is not None:
+                if announce is not None:
                     await self._publish(announce)
 
     async def count_overdue(self, tenant: str, employee_ids: Sequence[str]) -> int:
