@@ -74,11 +74,6 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-class PermitTakenMeanwhile(Exception):
-    """Daily permits this chunk took in memory were taken meanwhile by another transaction:
-    redo the chunk one event at a time (see :class:`SqlDeliveryRepository`)."""
-
-
 class _Repository:
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
@@ -96,17 +91,21 @@ class SqlDeliveryRepository(_Repository):
     before commit). A key added earlier in the chunk counts as used. Every other method
     flushes first, so whatever it reads or writes sees the chunk's decisions.
 
-    Daily permits read ahead (:meth:`read_ahead_permits`) are taken in memory too. On
-    PostgreSQL two replicas can decide for the same manager at the same time (their reports'
-    events are on different partitions) and both find the permit free; the row is the permit,
-    so :meth:`flush` inserts them with ON CONFLICT DO NOTHING RETURNING and, when one was taken
-    meanwhile, raises :class:`PermitTakenMeanwhile`: the chunk rolls back and the consumer
-    redoes it one event at a time, where nothing is read ahead and each permit is taken at
-    once by its own statement (waiting for the other replica's, then finding it taken)."""
+    Daily permits read ahead (:meth:`read_ahead_permits`) answer "taken" without a statement.
+    Where the read-ahead is the truth until commit (``permits_in_memory``: SQLite, whose one
+    writer holds its lock from the transaction's first statement), a free one is taken in
+    memory too and written at flush. On PostgreSQL two replicas can decide for the same manager
+    at the same time (their reports' events are on different partitions) and both read the
+    permit as free; the row is the permit, so there a free one is taken at once with its own
+    statement, which waits for the other replica's row and then finds it taken. (Held in
+    memory, a lost race could only be found at flush, after its delivery was decided.)"""
 
-    def __init__(self, session: AsyncSession, insert: Insert, publish: Publish) -> None:
+    def __init__(
+        self, session: AsyncSession, insert: Insert, publish: Publish, *, permits_in_memory: bool
+    ) -> None:
         super().__init__(session, insert)
         self._publish = publish
+        self._permits_in_memory = permits_in_memory
         self._permits_taken: set[tuple[str, str, str, str]] = set()
         #: Permits read ahead, by (tenant, recipient): from which day on all of theirs are
         #: known; and those taken in memory, written at flush.
@@ -208,7 +207,7 @@ class SqlDeliveryRepository(_Repository):
             return False
         self._permits_taken.add(permit)
         read_from = self._permits_read.get((tenant, recipient))
-        if read_from is not None and read_from <= day:
+        if self._permits_in_memory and read_from is not None and read_from <= day:
             self._permits_held[permit] = now
             return True
         result = await self.session.execute(
@@ -273,21 +272,13 @@ class SqlDeliveryRepository(_Repository):
         of the deliveries really written (see :meth:`add`)."""
         if self._permits_held:
             held_permits, self._permits_held = self._permits_held, {}
-            # In key order, as every replica writes them, so that two cannot deadlock on them.
             rows = [
                 {"tenant_id": t, "recipient_id": r, "category": c, "day": day, "created_at": at}
-                for (t, r, c, day), at in sorted(held_permits.items())
+                for (t, r, c, day), at in held_permits.items()
             ]
-            dc = db.daily_caps
-            taken = 0
             for part in _chunks(rows, 500):
-                returned = await self.session.execute(
-                    self.insert(dc).values(part).on_conflict_do_nothing().returning(dc.c.day)
-                )
-                taken += len(returned.all())
-            if taken < len(rows):
-                raise PermitTakenMeanwhile(
-                    f"{len(rows) - taken} daily permits were taken by another transaction"
+                await self.session.execute(
+                    self.insert(db.daily_caps).values(part).on_conflict_do_nothing()
                 )
         if self._closings:
             closings, self._closings = self._closings, {}

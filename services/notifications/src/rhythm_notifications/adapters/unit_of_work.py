@@ -106,7 +106,9 @@ class SqlNotificationsUnitOfWork(UnitOfWork):
             self._wake()
 
     def bind(self, session: AsyncSession) -> None:
-        self.deliveries = SqlDeliveryRepository(session, self.insert, self.publish)
+        self.deliveries = SqlDeliveryRepository(
+            session, self.insert, self.publish, permits_in_memory=self.dialect == "sqlite"
+        )
         self.preferences = SqlPreferenceRepository(session, self.insert)
         self.webhooks = SqlWebhookRepository(session, self.insert)
         self.tenants = SqlTenantRepository(session, self.insert)
