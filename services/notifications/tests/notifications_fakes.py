@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,8 @@ class InMemoryDeliveries:
     """The deliveries repository in memory: deliveries by id, digest items, daily permits,
     overdue and closed obligations."""
 
-    def __init__(self) -> None:
+    def __init__(self, publish: Callable[[Event], Awaitable[str]] | None = None) -> None:
+        self._publish = publish
         self.rows: dict[str, dict[str, Any]] = {}  # delivery id -> its columns
         self.items: list[DigestItem] = []
         self.digested: dict[int, str] = {}  # digest item id -> digest id
@@ -57,7 +58,7 @@ class InMemoryDeliveries:
         used = {r["idempotency_key"] for r in self.rows.values()}
         return used & set(keys)
 
-    async def add(self, delivery: NewDelivery) -> bool:
+    async def add(self, delivery: NewDelivery, *, announce: Event | None = None) -> bool:
         if delivery.idempotency_key in await self.used_keys([delivery.idempotency_key]):
             return False
         self.rows[delivery.id] = {
@@ -69,6 +70,8 @@ class InMemoryDeliveries:
             "updated_at": delivery.created_at,
             "sent_at": None,
         }
+        if announce is not None and self._publish is not None:
+            await self._publish(announce)
         return True
 
     async def collect(self, item: DigestItem, now: datetime) -> None:
@@ -527,7 +530,7 @@ class FakeNotificationsUnitOfWork(FakeUnitOfWork):
 
     def __init__(self, clock: ManualClock | None = None) -> None:
         super().__init__(clock)
-        self.deliveries = InMemoryDeliveries()
+        self.deliveries = InMemoryDeliveries(self.publish)
         self.preferences = InMemoryPreferences()
         self.webhooks = InMemoryWebhooks()
         self.tenants = InMemoryTenants()

@@ -168,3 +168,18 @@ async def test_what_each_recipient_chose_is_read_in_one_go(uows: Uows, clock: Ma
         "e-3": RecipientChoices(),
         "nobody": RecipientChoices(),
     }
+
+
+async def test_a_permit_read_ahead_as_free_but_taken_meanwhile_is_found_taken(
+    uows: Uows, clock: ManualClock, database_url: str
+) -> None:
+    """Two replicas deciding for one manager on PostgreSQL: a permit the read-ahead found free
+    is still taken with its own statement, so the one the other replica took is found taken."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: nobody takes a permit meanwhile")
+    now, missed, day = clock.now(), Category.CHECKIN_MISSED, "2026-03-02"
+    async with uows() as first:
+        await first.deliveries.read_ahead_permits(T, ["m-1"], day)
+        async with uows() as other:  # the other replica takes it and commits first
+            assert await other.deliveries.take_daily_permit(T, "m-1", missed, day, now)
+        assert not await first.deliveries.take_daily_permit(T, "m-1", missed, day, now)

@@ -27,6 +27,7 @@ from rhythm_notifications.use_cases.sending import (
     Mailer,
     WebhookDispatcher,
 )
+from rhythm_shared.kit import crypto
 from rhythm_shared.kit.app import ServiceDefinition, create_app
 from rhythm_shared.kit.clock import Clock
 
@@ -108,7 +109,11 @@ def build(
             routers=[http.router],
             consumers=consumers,
             jobs=jobs,
-            unit_of_work=functools.partial(SqlNotificationsUnitOfWork, wake=due.set),
+            unit_of_work=functools.partial(
+                SqlNotificationsUnitOfWork,
+                wake=due.set,
+                kek=crypto.load_kek(settings.data_key_encryption_key.get_secret_value()),
+            ),
             on_start=on_start,
             on_stop=on_stop,
             clock=clock,

@@ -6,11 +6,11 @@ it opens); use cases see them through the Protocols of domain/ports.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, Text, and_, cast, delete, func, or_, select, update
+from sqlalchemy import Row, Text, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_notifications.adapters import db
@@ -30,11 +30,15 @@ from rhythm_notifications.domain.routing import Category, ChannelChoice
 from rhythm_notifications.domain.schedule import DeliveryMode
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
+from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import Channel, CheckinMissed
 from rhythm_shared.kit.db import escape_like
 
 #: A dialect-aware INSERT supporting ``on_conflict_do_*`` (the unit of work's ``insert``).
 Insert = Callable[[Any], Any]
+#: The unit of work's ``publish``: an event into its outbox.
+Publish = Callable[[Event], Awaitable[str]]
+T = TypeVar("T")
 
 
 def read_only(table: Any) -> Any:
@@ -42,8 +46,28 @@ def read_only(table: Any) -> Any:
     raise RuntimeError("a read-only session writes nothing")
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
+def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _delivery_row(delivery: NewDelivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "tenant_id": delivery.tenant_id,
+        "idempotency_key": delivery.idempotency_key,
+        "recipient_id": delivery.recipient_id,
+        "category": delivery.category,
+        "channel": delivery.channel,
+        "source_event_id": delivery.source_event_id,
+        "source_type": delivery.source_type,
+        "status": delivery.status.value,
+        "reason": delivery.reason,
+        "attempts": 0,
+        "next_attempt_at": delivery.next_attempt_at,
+        "payload": delivery.payload,
+        "created_at": delivery.created_at,
+        "updated_at": delivery.created_at,
+    }
 
 
 def _rowcount(result: Any) -> int:
@@ -57,69 +81,123 @@ class _Repository:
 
 
 class SqlDeliveryRepository(_Repository):
-    """Deliveries, digest items, daily permits, overdue and closed obligations. A daily permit
-    once taken (here or by anyone) stays taken for the unit of work: asked again, as a manager
-    of many reports is within one chunk of events, it answers without a statement."""
+    """Deliveries, digest items, daily permits, overdue and closed obligations.
 
-    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+    Deciding a chunk of events works in memory: what it asks (used idempotency keys, closed
+    obligations, daily permits) is answered from what :meth:`read_ahead_closed`,
+    :meth:`read_ahead_permits` and earlier answers read, a statement only for what was not
+    read; what it writes (deliveries, digest items, overdue and closed obligations) is held and
+    :meth:`flush` writes it in one statement per table and 500 rows (the unit of work calls it
+    before commit). A key added earlier in the chunk counts as used. Every other method
+    flushes first, so whatever it reads or writes sees the chunk's decisions.
+
+    Daily permits read ahead (:meth:`read_ahead_permits`) answer "taken" without a statement.
+    Where the read-ahead is the truth until commit (``permits_in_memory``: SQLite, whose one
+    writer holds its lock from the transaction's first statement), a free one is taken in
+    memory too and written at flush. On PostgreSQL two replicas can decide for the same manager
+    at the same time (their reports' events are on different partitions) and both read the
+    permit as free; the row is the permit, so there a free one is taken at once with its own
+    statement, which waits for the other replica's row and then finds it taken. (Held in
+    memory, a lost race could only be found at flush, after its delivery was decided.)"""
+
+    def __init__(
+        self, session: AsyncSession, insert: Insert, publish: Publish, *, permits_in_memory: bool
+    ) -> None:
         super().__init__(session, insert)
+        self._publish = publish
+        self._permits_in_memory = permits_in_memory
         self._permits_taken: set[tuple[str, str, str, str]] = set()
+        #: Permits read ahead, by (tenant, recipient): from which day on all of theirs are
+        #: known; and those taken in memory, written at flush.
+        self._permits_read: dict[tuple[str, str], str] = {}
+        self._permits_held: dict[tuple[str, str, str, str], datetime] = {}
+        #: Idempotency keys as this transaction has them: taken (stored or held), or free.
+        self._used: set[str] = set()
+        self._free: set[str] = set()
+        #: Obligations known closed (stored or held), and known open, by (tenant, obligation).
+        self._closed: set[tuple[str, str]] = set()
+        self._open: set[tuple[str, str]] = set()
+        #: Writes held until :meth:`flush`, in the order they were decided.
+        self._deliveries: list[tuple[NewDelivery, Event | None]] = []
+        self._items: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._closings: dict[tuple[str, str], datetime] = {}
+        #: Overdue rows to write (the first recorded since the last closing, as the INSERT ...
+        #: ON CONFLICT DO NOTHING one at a time would leave), and those to delete first.
+        self._overdue: dict[tuple[str, str], dict[str, Any]] = {}
+        self._overdue_gone: set[tuple[str, str]] = set()
         #: A pending delivery was added: once this commits, the dispatcher has work.
         self.added_pending = False
 
     async def used_keys(self, keys: Sequence[str]) -> set[str]:
-        """The idempotency keys among ``keys`` already taken by a delivery."""
-        if not keys:
-            return set()
+        """The idempotency keys among ``keys`` already taken by a delivery (stored, or added
+        in this transaction); one statement per 500 keys not asked before."""
+        unknown = sorted({k for k in keys if k not in self._used and k not in self._free})
         d = db.deliveries
-        rows = await self.session.execute(
-            select(d.c.idempotency_key).where(d.c.idempotency_key.in_(list(keys)))
-        )
-        return {row.idempotency_key for row in rows}
-
-    async def add(self, delivery: NewDelivery) -> bool:
-        """Insert one delivery under its idempotency key; False if the key was already used."""
-        result = await self.session.execute(
-            self.insert(db.deliveries)
-            .values(
-                id=delivery.id,
-                tenant_id=delivery.tenant_id,
-                idempotency_key=delivery.idempotency_key,
-                recipient_id=delivery.recipient_id,
-                category=delivery.category,
-                channel=delivery.channel,
-                source_event_id=delivery.source_event_id,
-                source_type=delivery.source_type,
-                status=delivery.status.value,
-                reason=delivery.reason,
-                attempts=0,
-                next_attempt_at=delivery.next_attempt_at,
-                payload=delivery.payload,
-                created_at=delivery.created_at,
-                updated_at=delivery.created_at,
+        for chunk in _chunks(unknown, 500):
+            rows = await self.session.execute(
+                select(d.c.idempotency_key).where(d.c.idempotency_key.in_(chunk))
             )
-            .on_conflict_do_nothing(index_elements=[db.deliveries.c.idempotency_key])
-        )
-        added = _rowcount(result) == 1
-        self.added_pending |= added and delivery.status is Status.PENDING
-        return added
+            found = {row.idempotency_key for row in rows}
+            self._used |= found
+            self._free |= set(chunk) - found
+        return {k for k in keys if k in self._used}
+
+    async def add(self, delivery: NewDelivery, *, announce: Event | None = None) -> bool:
+        """Add one delivery under its idempotency key (written at :meth:`flush`); False if the
+        key was already used.
+
+        ``announce`` goes to the outbox only once the row is really written. The read-ahead's
+        "unused" can be wrong on PostgreSQL: another replica may hold the same key uncommitted
+        (a fact redelivered under another event id while its partition moved between replicas,
+        or a key produced from two partitions). The INSERT ... ON CONFLICT DO NOTHING RETURNING
+        of :meth:`flush` then waits for it and returns no row for the key, and the event for a
+        row that is not ours is never published: at most one NotificationSuppressed per key."""
+        key = delivery.idempotency_key
+        if key in await self.used_keys([key]):
+            return False
+        self._free.discard(key)
+        self._used.add(key)
+        self._deliveries.append((delivery, announce))
+        return True
 
     async def collect(self, item: DigestItem, now: datetime) -> None:
         """Keep ``item`` for the recipient's next digest (once per source event)."""
-        await self.session.execute(
-            self.insert(db.digest_items)
-            .values(
-                tenant_id=item.tenant_id,
-                recipient_id=item.recipient_id,
-                category=item.category,
-                source_event_id=item.source_event_id,
-                due_at=item.due_at,
-                channels=item.channels,
-                payload=item.payload,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
+        key = (item.tenant_id, item.recipient_id, item.category, item.source_event_id)
+        self._items.setdefault(
+            key,
+            {
+                "tenant_id": item.tenant_id,
+                "recipient_id": item.recipient_id,
+                "category": item.category,
+                "source_event_id": item.source_event_id,
+                "due_at": item.due_at,
+                "channels": item.channels,
+                "payload": item.payload,
+                "created_at": now,
+            },
         )
+
+    async def read_ahead_permits(
+        self, tenant: str, recipients: Sequence[str], from_day: str
+    ) -> None:
+        """Read the permits of ``recipients`` for ``from_day`` and later, in one statement per
+        500: asking for one of them then needs no statement."""
+        dc = db.daily_caps
+        unknown = [
+            r
+            for r in sorted(set(recipients))
+            if self._permits_read.get((tenant, r), "9999-12-31") > from_day
+        ]
+        for chunk in _chunks(unknown, 500):
+            rows = await self.session.execute(
+                select(dc.c.recipient_id, dc.c.category, dc.c.day).where(
+                    dc.c.tenant_id == tenant, dc.c.recipient_id.in_(chunk), dc.c.day >= from_day
+                )
+            )
+            self._permits_taken |= {(tenant, r.recipient_id, r.category, r.day) for r in rows}
+            for recipient in chunk:
+                known = self._permits_read.get((tenant, recipient))
+                self._permits_read[(tenant, recipient)] = min(from_day, known or from_day)
 
     async def take_daily_permit(
         self, tenant: str, recipient: str, category: Category, day: str, now: datetime
@@ -128,6 +206,10 @@ class SqlDeliveryRepository(_Repository):
         if permit in self._permits_taken:
             return False
         self._permits_taken.add(permit)
+        read_from = self._permits_read.get((tenant, recipient))
+        if self._permits_in_memory and read_from is not None and read_from <= day:
+            self._permits_held[permit] = now
+            return True
         result = await self.session.execute(
             self.insert(db.daily_caps)
             .values(
@@ -142,43 +224,114 @@ class SqlDeliveryRepository(_Repository):
         return _rowcount(result) == 1
 
     async def record_overdue(self, event: CheckinMissed) -> None:
-        await self.session.execute(
-            self.insert(db.overdue_checkins)
-            .values(
-                tenant_id=event.tenant_id,
-                obligation_id=event.obligation_id,
-                employee_id=event.employee_id,
-                manager_id=event.manager_id,
-                due_at=event.due_at,
-                missed_at=event.occurred_at,
-            )
-            .on_conflict_do_nothing()
+        self._overdue.setdefault(
+            (event.tenant_id, event.obligation_id),
+            {
+                "tenant_id": event.tenant_id,
+                "obligation_id": event.obligation_id,
+                "employee_id": event.employee_id,
+                "manager_id": event.manager_id,
+                "due_at": event.due_at,
+                "missed_at": event.occurred_at,
+            },
         )
 
     async def close_obligation(self, tenant: str, obligation_id: str, closed_at: datetime) -> None:
         """The obligation is closed and no longer overdue."""
-        await self.session.execute(
-            self.insert(db.closed_obligations)
-            .values(tenant_id=tenant, obligation_id=obligation_id, closed_at=closed_at)
-            .on_conflict_do_nothing()
+        key = (tenant, obligation_id)
+        if key not in self._closed:
+            self._closings.setdefault(key, closed_at)
+        self._closed.add(key)
+        self._open.discard(key)
+        self._overdue.pop(key, None)
+        self._overdue_gone.add(key)
+
+    async def read_ahead_closed(self, tenant: str, obligation_ids: Sequence[str]) -> None:
+        """Which of ``obligation_ids`` are closed, in one statement per 500 not known yet."""
+        c = db.closed_obligations
+        unknown = sorted(
+            {o for o in obligation_ids if (tenant, o) not in self._closed}
+            - {o for t, o in self._open if t == tenant}
         )
-        o = db.overdue_checkins
-        await self.session.execute(
-            delete(o).where(o.c.tenant_id == tenant, o.c.obligation_id == obligation_id)
-        )
+        for chunk in _chunks(unknown, 500):
+            rows = await self.session.execute(
+                select(c.c.obligation_id).where(
+                    c.c.tenant_id == tenant, c.c.obligation_id.in_(chunk)
+                )
+            )
+            found = {row.obligation_id for row in rows}
+            self._closed |= {(tenant, o) for o in found}
+            self._open |= {(tenant, o) for o in chunk if o not in found}
 
     async def closed_obligations(self, tenant: str, obligation_ids: Sequence[str]) -> set[str]:
-        wanted = sorted(set(obligation_ids))
-        if not wanted:
-            return set()
-        c = db.closed_obligations
-        rows = await self.session.execute(
-            select(c.c.obligation_id).where(c.c.tenant_id == tenant, c.c.obligation_id.in_(wanted))
-        )
-        return {row.obligation_id for row in rows}
+        await self.read_ahead_closed(tenant, obligation_ids)
+        return {o for o in obligation_ids if (tenant, o) in self._closed}
+
+    async def flush(self) -> None:
+        """Write what is held, in one statement per table and 500 rows; then queue the events
+        of the deliveries really written (see :meth:`add`)."""
+        if self._permits_held:
+            held_permits, self._permits_held = self._permits_held, {}
+            rows = [
+                {"tenant_id": t, "recipient_id": r, "category": c, "day": day, "created_at": at}
+                for (t, r, c, day), at in held_permits.items()
+            ]
+            for part in _chunks(rows, 500):
+                await self.session.execute(
+                    self.insert(db.daily_caps).values(part).on_conflict_do_nothing()
+                )
+        if self._closings:
+            closings, self._closings = self._closings, {}
+            rows = [
+                {"tenant_id": t, "obligation_id": o, "closed_at": at}
+                for (t, o), at in closings.items()
+            ]
+            for part in _chunks(rows, 500):
+                await self.session.execute(
+                    self.insert(db.closed_obligations).values(part).on_conflict_do_nothing()
+                )
+        if self._overdue_gone:
+            gone, self._overdue_gone = sorted(self._overdue_gone), set()
+            o = db.overdue_checkins
+            for keys in _chunks(gone, 500):
+                await self.session.execute(
+                    delete(o).where(tuple_(o.c.tenant_id, o.c.obligation_id).in_(keys))
+                )
+        if self._overdue:
+            overdue, self._overdue = list(self._overdue.values()), {}
+            for part in _chunks(overdue, 500):
+                await self.session.execute(
+                    self.insert(db.overdue_checkins).values(part).on_conflict_do_nothing()
+                )
+        if self._items:
+            items, self._items = list(self._items.values()), {}
+            for part in _chunks(items, 500):
+                await self.session.execute(
+                    self.insert(db.digest_items).values(part).on_conflict_do_nothing()
+                )
+        if self._deliveries:
+            held, self._deliveries = self._deliveries, []
+            written: set[str] = set()
+            d = db.deliveries
+            ordered = sorted((delivery for delivery, _ in held), key=lambda d: d.idempotency_key)
+            for some in _chunks(ordered, 500):
+                returned = await self.session.execute(
+                    self.insert(d)
+                    .values([_delivery_row(delivery) for delivery in some])
+                    .on_conflict_do_nothing(index_elements=[d.c.idempotency_key])
+                    .returning(d.c.id)
+                )
+                written |= {row.id for row in returned}
+            for delivery, announce in held:
+                if delivery.id not in written:
+                    continue
+                self.added_pending |= delivery.status is Status.PENDING
+                if announce is not None:
+                    await self._publish(announce)
 
     async def count_overdue(self, tenant: str, employee_ids: Sequence[str]) -> int:
         """How many of these people have an overdue check-in."""
+        await self.flush()
         o = db.overdue_checkins
         overdue = await self.session.scalar(
             select(func.count(func.distinct(o.c.employee_id))).where(
@@ -188,6 +341,7 @@ class SqlDeliveryRepository(_Repository):
         return int(overdue or 0)
 
     async def due_digest_items(self, now: datetime, limit: int) -> list[DigestItem]:
+        await self.flush()
         i = db.digest_items
         rows = await self.session.execute(
             select(i)
@@ -211,6 +365,7 @@ class SqlDeliveryRepository(_Repository):
         ]
 
     async def mark_digested(self, item_ids: Sequence[int], digest_id: str) -> None:
+        await self.flush()
         i = db.digest_items
         await self.session.execute(
             update(i).where(i.c.id.in_(list(item_ids))).values(digest_id=digest_id)
@@ -221,6 +376,7 @@ class SqlDeliveryRepository(_Repository):
     ) -> list[StoredDelivery]:
         """Claim up to ``limit`` due pending deliveries (SKIP LOCKED: replicas share the work);
         each counts one more attempt."""
+        await self.flush()
         d = db.deliveries
         rows = (
             await self.session.execute(
@@ -248,6 +404,7 @@ class SqlDeliveryRepository(_Repository):
 
     async def expired_leases(self, now: datetime, limit: int) -> list[StoredDelivery]:
         """Claimed or sending deliveries whose lease ran out (their dispatcher died)."""
+        await self.flush()
         d = db.deliveries
         rows = await self.session.execute(
             select(d)
@@ -263,6 +420,7 @@ class SqlDeliveryRepository(_Repository):
 
     async def release(self, delivery_id: str, now: datetime, detail: str) -> None:
         """Back to pending, due now, one more recovery counted."""
+        await self.flush()
         d = db.deliveries
         await self.session.execute(
             update(d)
@@ -281,6 +439,7 @@ class SqlDeliveryRepository(_Repository):
         self, delivery_ids: Sequence[str], token: str, now: datetime
     ) -> set[str]:
         """Mark claimed deliveries as being handed over; the ids this claim still owns."""
+        await self.flush()
         d = db.deliveries
         ids = list(delivery_ids)
         result = await self.session.execute(
@@ -308,6 +467,7 @@ class SqlDeliveryRepository(_Repository):
         token: str | None = None,
     ) -> bool:
         """A final status; with ``token``, only while that claim still owns the delivery."""
+        await self.flush()
         d = db.deliveries
         where = [d.c.id == delivery_id]
         if token is not None:
@@ -338,6 +498,7 @@ class SqlDeliveryRepository(_Repository):
     ) -> set[str]:
         """One final status for many deliveries in one statement; the ids that claim still
         owned (the others were taken back meanwhile and are left as they are)."""
+        await self.flush()
         if not delivery_ids:
             return set()
         d = db.deliveries
@@ -367,6 +528,7 @@ class SqlDeliveryRepository(_Repository):
         detail: str,
         next_attempt_at: datetime,
     ) -> None:
+        await self.flush()
         d = db.deliveries
         await self.session.execute(
             update(d)
@@ -382,6 +544,7 @@ class SqlDeliveryRepository(_Repository):
         )
 
     async def payloads_for(self, tenant: str, recipient: str) -> list[Any]:
+        await self.flush()
         d = db.deliveries
         rows = await self.session.execute(
             select(d.c.payload).where(d.c.tenant_id == tenant, d.c.recipient_id == recipient)
@@ -389,6 +552,7 @@ class SqlDeliveryRepository(_Repository):
         return [payload for (payload,) in rows]
 
     async def overdue_obligations_of(self, tenant: str, employee: str) -> set[str]:
+        await self.flush()
         o = db.overdue_checkins
         return set(
             (
@@ -405,6 +569,7 @@ class SqlDeliveryRepository(_Repository):
     ) -> None:
         """Rewrite the stored payloads (deliveries, digest items) that write out one of
         ``forms``."""
+        await self.flush()
         patterns = {f"%{escape_like(form)}%" for form in forms}
         for table in (db.deliveries, db.digest_items):
             text = cast(table.c.payload, Text)
@@ -423,7 +588,10 @@ class SqlDeliveryRepository(_Repository):
 
     async def forget(self, tenant: str, person: str, obligations: set[str]) -> None:
         """Everything addressed to the person, and their closed obligations."""
+        await self.flush()
         self._permits_taken.clear()
+        self._permits_read.clear()
+        self._used, self._free, self._closed, self._open = set(), set(), set(), set()
         d, di, o, c = db.deliveries, db.digest_items, db.overdue_checkins, db.closed_obligations
         await self.session.execute(
             delete(d).where(d.c.tenant_id == tenant, d.c.recipient_id == person)
@@ -479,7 +647,18 @@ def _settings(row: Any) -> RecipientSettings:
 
 
 class SqlPreferenceRepository(_Repository):
-    """Quiet hours and digest hour, channel and mode per category, push subscriptions."""
+    """Quiet hours and digest hour, channel and mode per category, push subscriptions. What
+    deciding reads of them (:meth:`choices_of`) is kept for the unit of work, and forgotten
+    whenever this repository writes."""
+
+    def __init__(self, session: AsyncSession, insert: Insert) -> None:
+        super().__init__(session, insert)
+        #: (tenant, employee) -> their settings, preferences by category, and a push
+        #: subscription held or not.
+        self._known: dict[
+            tuple[str, str],
+            tuple[RecipientSettings | None, dict[str, CategoryPreference], bool],
+        ] = {}
 
     async def settings(self, tenant: str, employee: str) -> RecipientSettings | None:
         s = db.recipient_settings
@@ -493,6 +672,7 @@ class SqlPreferenceRepository(_Repository):
     async def save_settings(
         self, tenant: str, employee: str, settings: RecipientSettings, now: datetime
     ) -> None:
+        self._known.clear()
         s = db.recipient_settings
         values = {
             "quiet_start": settings.quiet_start,
@@ -539,6 +719,7 @@ class SqlPreferenceRepository(_Repository):
         now: datetime,
     ) -> None:
         """Set one category; an unsubscribe is stamped now, any other choice lifts it."""
+        self._known.clear()
         c = db.category_preferences
         row = {
             "channel": preference.channel.value,
@@ -562,6 +743,7 @@ class SqlPreferenceRepository(_Repository):
         return str(found) if found is not None else None
 
     async def add_push_subscription(self, subscription: PushSubscription) -> None:
+        self._known.clear()
         await self.session.execute(
             db.push_subscriptions.insert().values(
                 id=subscription.id,
@@ -579,6 +761,7 @@ class SqlPreferenceRepository(_Repository):
         self, subscription_id: str, employee: str, p256dh: str, auth: str, now: datetime
     ) -> None:
         """The browser re-subscribed (or the device changed hands): the latest holder owns it."""
+        self._known.clear()
         s = db.push_subscriptions
         await self.session.execute(
             update(s)
@@ -609,6 +792,7 @@ class SqlPreferenceRepository(_Repository):
         self, subscription_id: str, *, tenant: str | None = None, employee: str | None = None
     ) -> bool:
         """Remove a subscription (with ``tenant`` and ``employee``: only if it is theirs)."""
+        self._known.clear()
         s = db.push_subscriptions
         where = [s.c.id == subscription_id]
         if tenant is not None:
@@ -618,65 +802,54 @@ class SqlPreferenceRepository(_Repository):
         result = await self.session.execute(delete(s).where(*where))
         return _rowcount(result) > 0
 
+    async def read_ahead(self, tenant: str, employee_ids: Sequence[str]) -> None:
+        """Read the schedule, every category's setting and whether they hold a push
+        subscription, of those of ``employee_ids`` not read yet: one statement per table and
+        500 people, so that deciding a chunk of events asks no more."""
+        unknown = sorted({pid for pid in employee_ids if (tenant, pid) not in self._known})
+        s, c, p = db.recipient_settings, db.category_preferences, db.push_subscriptions
+        for chunk in _chunks(unknown, 500):
+            settings = {
+                row.employee_id: _settings(row)
+                for row in await self.session.execute(
+                    select(s).where(s.c.tenant_id == tenant, s.c.employee_id.in_(chunk))
+                )
+            }
+            chosen: dict[str, dict[str, CategoryPreference]] = {pid: {} for pid in chunk}
+            for row in await self.session.execute(
+                select(c).where(c.c.tenant_id == tenant, c.c.employee_id.in_(chunk))
+            ):
+                chosen[row.employee_id][row.category] = _preference(row)
+            pushable = set(
+                (
+                    await self.session.scalars(
+                        select(p.c.employee_id)
+                        .where(p.c.tenant_id == tenant, p.c.employee_id.in_(chunk))
+                        .distinct()
+                    )
+                ).all()
+            )
+            for pid in chunk:
+                self._known[(tenant, pid)] = (settings.get(pid), chosen[pid], pid in pushable)
+
     async def choices_of(
         self, tenant: str, employee_ids: Sequence[str], category: Category
     ) -> dict[str, RecipientChoices]:
         """Each person's schedule, setting for ``category`` and whether they hold a push
-        subscription, in one statement (this runs for every consumed event): read along the
-        people directory, where everyone a message is decided for is."""
-        if not employee_ids:
-            return {}
-        e, s, c, p = (
-            db.directory.employees,
-            db.recipient_settings,
-            db.category_preferences,
-            db.push_subscriptions,
-        )
-        pushable = (
-            select(p.c.id)
-            .where(p.c.tenant_id == e.c.tenant_id, p.c.employee_id == e.c.employee_id)
-            .exists()
-        )
-        rows = await self.session.execute(
-            select(
-                e.c.employee_id,
-                s.c.employee_id.label("settings_of"),
-                s.c.quiet_start,
-                s.c.quiet_end,
-                s.c.working_days,
-                s.c.digest_hour,
-                c.c.employee_id.label("preference_of"),
-                c.c.channel,
-                c.c.mode,
-                c.c.unsubscribed_at,
-                pushable.label("has_push"),
+        subscription (this runs for every consumed event: from what :meth:`read_ahead` read,
+        statements only for people it did not read)."""
+        await self.read_ahead(tenant, employee_ids)
+        choices = {}
+        for pid in employee_ids:
+            settings, chosen, has_push = self._known[(tenant, pid)]
+            choices[pid] = RecipientChoices(
+                settings=settings, preference=chosen.get(category.value), has_push=has_push
             )
-            .select_from(
-                e.outerjoin(
-                    s, and_(s.c.tenant_id == e.c.tenant_id, s.c.employee_id == e.c.employee_id)
-                ).outerjoin(
-                    c,
-                    and_(
-                        c.c.tenant_id == e.c.tenant_id,
-                        c.c.employee_id == e.c.employee_id,
-                        c.c.category == category,
-                    ),
-                )
-            )
-            .where(e.c.tenant_id == tenant, e.c.employee_id.in_(list(employee_ids)))
-        )
-        found = {
-            row.employee_id: RecipientChoices(
-                settings=_settings(row) if row.settings_of is not None else None,
-                preference=_preference(row) if row.preference_of is not None else None,
-                has_push=bool(row.has_push),
-            )
-            for row in rows
-        }
-        return {pid: found.get(pid, RecipientChoices()) for pid in employee_ids}
+        return choices
 
     async def forget(self, tenant: str, person: str) -> None:
         """The person's schedule, choices and push subscriptions."""
+        self._known.clear()
         for table in (db.recipient_settings, db.category_preferences, db.push_subscriptions):
             await self.session.execute(
                 delete(table).where(table.c.tenant_id == tenant, table.c.employee_id == person)

@@ -20,13 +20,18 @@ from rhythm_notifications.domain.push import PushSubscription
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
+from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import Channel, CheckinMissed
 from rhythm_shared.kit.ports import People, UnitOfWorkPort
 
 
 class DeliveryRepository(Protocol):
     async def used_keys(self, keys: Sequence[str]) -> set[str]: ...
-    async def add(self, delivery: NewDelivery) -> bool: ...
+    async def add(self, delivery: NewDelivery, *, announce: Event | None = None) -> bool:
+        """Add a delivery under its idempotency key (False if the key was used, earlier in this
+        unit of work too); ``announce`` is published only once the row is really written."""
+        ...
+
     async def collect(self, item: DigestItem, now: datetime) -> None: ...
     async def take_daily_permit(
         self, tenant: str, recipient: str, category: Category, day: str, now: datetime

@@ -79,7 +79,13 @@ async def _chat_channels_for(
     )
 
 
-async def add_delivery(
+async def add_delivery(uow: NotificationsUnitOfWork, **fields: Any) -> str | None:
+    """Add one delivery under its idempotency key; None if the key was already used."""
+    delivery = _delivery(uow, **fields)
+    return delivery.id if await uow.deliveries.add(delivery) else None
+
+
+def _delivery(
     uow: NotificationsUnitOfWork,
     *,
     tenant: str,
@@ -93,9 +99,8 @@ async def add_delivery(
     payload: dict[str, Any],
     next_attempt_at: datetime | None = None,
     reason: str | None = None,
-) -> str | None:
-    """Add one delivery under its idempotency key; None if the key was already used."""
-    delivery = NewDelivery(
+) -> NewDelivery:
+    return NewDelivery(
         id=str(uuid.uuid4()),
         tenant_id=tenant,
         idempotency_key=key,
@@ -110,7 +115,6 @@ async def add_delivery(
         next_attempt_at=next_attempt_at,
         reason=reason,
     )
-    return delivery.id if await uow.deliveries.add(delivery) else None
 
 
 async def _suppress(
@@ -121,7 +125,9 @@ async def _suppress(
     reason: SuppressionReason,
     payload: dict[str, Any],
 ) -> None:
-    delivery_id = await add_delivery(
+    """A suppressed delivery, and its NotificationSuppressed once its row is written (never
+    for a key already used)."""
+    delivery = _delivery(
         uow,
         tenant=envelope.tenant_id,
         key=routing.idempotency_key(trigger.natural_key, recipient, routing.NO_CHANNEL),
@@ -134,19 +140,16 @@ async def _suppress(
         payload=payload,
         reason=reason.value,
     )
-    if delivery_id is None:
-        return
-    await uow.publish(
-        NotificationSuppressed(
-            tenant_id=envelope.tenant_id,
-            occurred_at=uow.clock.now(),
-            notification_id=delivery_id,
-            recipient_id=recipient,
-            category=trigger.category,
-            source_event_id=envelope.id,
-            reason=reason,
-        )
+    announce = NotificationSuppressed(
+        tenant_id=envelope.tenant_id,
+        occurred_at=uow.clock.now(),
+        notification_id=delivery.id,
+        recipient_id=recipient,
+        category=trigger.category,
+        source_event_id=envelope.id,
+        reason=reason,
     )
+    await uow.deliveries.add(delivery, announce=announce)
 
 
 async def _collect_in_digest(
