@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -44,6 +45,19 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+T = TypeVar("T")
+
+#: Values per IN list or multi-row statement: well under every backend's bound-parameter limit.
+IN_LIST = 500
+
+
+def chunks(items: Iterable[T], size: int = IN_LIST) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter), for statements with a bound list."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
 
 #: An auto-incrementing 64-bit key that SQLite also auto-increments (it needs INTEGER).
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -60,7 +60,7 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
-from rhythm_shared.kit.db import UtcDateTime
+from rhythm_shared.kit.db import UtcDateTime, chunks
 from rhythm_shared.kit.directory import (
     MAX_DEPTH,
     EmployeeEvent,
@@ -408,9 +408,7 @@ def _wanted(
         if (tenant_id, entity_id) not in known:
             wanted.setdefault(tenant_id, set()).add(entity_id)
     return [
-        (tenant_id, chunk)
-        for tenant_id, ids in wanted.items()
-        for chunk in _chunks(sorted(ids), 500)
+        (tenant_id, chunk) for tenant_id, ids in wanted.items() for chunk in chunks(sorted(ids))
     ]
 
 
@@ -496,7 +494,7 @@ class PeopleDirectory:
         wanted = sorted(set(employee_ids))
         missing = [i for i in wanted if i not in self._people]
         e = self.tables.employees
-        for chunk in _chunks(missing, 500):
+        for chunk in chunks(missing):
             rows = await self.session.execute(
                 select(e).where(e.c.tenant_id == self.tenant_id, e.c.employee_id.in_(chunk))
             )
@@ -589,7 +587,7 @@ class PeopleDirectory:
         while level and depth < MAX_DEPTH:
             depth += 1
             below: list[str] = []
-            for chunk in _chunks(level, 500):
+            for chunk in chunks(level):
                 rows = await self.session.execute(
                     select(e.c.employee_id).where(
                         e.c.tenant_id == self.tenant_id, e.c.manager_id.in_(chunk)
@@ -648,7 +646,7 @@ class PeopleDirectory:
         while level and depth < MAX_DEPTH:
             depth += 1
             below: list[str] = []
-            for chunk in _chunks(level, 500):
+            for chunk in chunks(level):
                 rows = await self.session.execute(
                     select(u.c.org_unit_id).where(
                         u.c.tenant_id == self.tenant_id, u.c.parent_id.in_(chunk)
@@ -674,7 +672,7 @@ class PeopleDirectory:
         """The known people of the given units (active or not: callers decide)."""
         e = self.tables.employees
         people: list[Person] = []
-        for chunk in _chunks(list(org_unit_ids), 500):
+        for chunk in chunks(list(org_unit_ids)):
             rows = await self.session.execute(
                 select(e)
                 .where(e.c.tenant_id == self.tenant_id, e.c.org_unit_id.in_(chunk))
@@ -745,7 +743,3 @@ class SqlPeople:
     async def apply_key(self, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
         self._directories.pop(event.tenant_id, None)
         await self._projection.keys.apply(self.session, event)
-
-
-def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

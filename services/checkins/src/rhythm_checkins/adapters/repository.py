@@ -53,7 +53,7 @@ from rhythm_shared.contracts.v1 import (
     PolicyScope,
     Visibility,
 )
-from rhythm_shared.kit.db import UtcDateTime
+from rhythm_shared.kit.db import UtcDateTime, chunks
 
 #: A dialect-aware INSERT that supports ``on_conflict_do_*`` (the unit of work's).
 Insert = Callable[[Any], Any]
@@ -63,10 +63,6 @@ _OUTSTANDING = [s.value for s in OUTSTANDING]
 
 def _record(cls: type[Any], row: Any) -> Any:
     return cls(**dict(row._mapping))
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 #: (tenant, employee): the key of what a repository reads ahead for a chunk of people events.
@@ -97,7 +93,7 @@ class SqlCheckinRepository:
         people events reads them in one statement instead of one per manager change)."""
         c = checkins.c
         for tenant_id, ids in _by_tenant(people, self._scheduled).items():
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids):
                 found: dict[str, dict[str, str]] = {i: {} for i in chunk}
                 rows = await self.session.execute(
                     select(c.id, c.employee_id, c.manager_id)
@@ -290,7 +286,7 @@ class SqlCheckinRepository:
                 action_items.c.tenant_id == tenant_id, action_items.c.employee_id == person
             )
         )
-        for chunk in _chunks(about, 500):
+        for chunk in chunks(about):
             await session.execute(delete(action_items).where(action_items.c.checkin_id.in_(chunk)))
             await session.execute(delete(checkins).where(checkins.c.id.in_(chunk)))
             # Their outbox rows, published or not (keyed tenant/check-in).
@@ -472,7 +468,7 @@ class SqlCadenceRepository:
         updates one at a time would lock them."""
         o = obligations.c
         for tenant_id, ids in _by_tenant(people, self._owed).items():
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids):
                 owed: dict[str, dict[str, Obligation]] = {i: {} for i in chunk}
                 rows = await self.session.execute(
                     select(obligations)
@@ -1026,7 +1022,7 @@ class SqlDepartureRepository:
     async def read_ahead(self, people: Iterable[Person]) -> None:
         d = departures.c
         for tenant_id, ids in _by_tenant(people, self._known).items():
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids):
                 rows = await self.session.execute(
                     select(departures).where(d.tenant_id == tenant_id, d.employee_id.in_(chunk))
                 )

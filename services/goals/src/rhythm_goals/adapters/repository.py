@@ -40,9 +40,7 @@ from rhythm_shared.contracts.v1 import (
     OwnerType,
     Visibility,
 )
-
-#: Ids per statement: well below every engine's limit on bound parameters.
-_CHUNK = 500
+from rhythm_shared.kit.db import chunks
 
 
 def goal_from_row(row: Any) -> Goal:
@@ -96,10 +94,6 @@ def key_result_from_row(row: Any) -> KeyResult:
 def _stored(values: dict[str, Any]) -> dict[str, Any]:
     """Column values: enums as their values."""
     return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
-
-
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class SqlGoalRepository:
@@ -222,7 +216,7 @@ class SqlGoalRepository:
         values: dict[str, Any] = {"next_stale_check_at": None}
         if stale_since is not None:
             values["stale_since"] = stale_since
-        for chunk in _chunks(goal_ids, 1000):
+        for chunk in chunks(goal_ids, 1000):
             await self.session.execute(
                 update(goals).where(goals.c.goal_id.in_(chunk)).values(**values)
             )
@@ -246,7 +240,7 @@ class SqlGoalRepository:
         """Delete the goals with everything they hold, and their outbox rows (published or not:
         a queued event would carry a title out); goals aligned to them become roots."""
         s = self.session
-        for chunk in _chunks(goal_ids):
+        for chunk in chunks(goal_ids):
             await s.execute(
                 update(goals)
                 .where(goals.c.tenant_id == tenant_id, goals.c.parent_goal_id.in_(chunk))

@@ -29,16 +29,12 @@ from rhythm_people.domain.erasure import ErasureState
 from rhythm_people.domain.model import Employee, OrgUnit, SourceIdentity, StoredEmployee
 from rhythm_people.domain.ports import StoredKey, Written
 from rhythm_shared.contracts.v1 import PersonKeyIssued
+from rhythm_shared.kit.db import chunks
 
 _EMPLOYEE_FIELDS = tuple(Employee.model_fields)
 _UNIT_FIELDS = tuple(OrgUnit.model_fields)
 #: Rows per statement for bulk writes and IN lists (well under SQLite's variable limit).
 CHUNK = 2_000
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _employee(row: Any) -> StoredEmployee:
@@ -108,7 +104,7 @@ class SqlPeopleRepository:
         if ids is None:
             rows = list((await self.session.execute(base)).all())
         else:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids)), CHUNK):
                 stmt = base.where(employees.c.employee_id.in_(chunk))
                 rows += (await self.session.execute(stmt)).all()
         return {r.employee_id: _employee(r) for r in rows}
@@ -119,7 +115,7 @@ class SqlPeopleRepository:
         if ids is None:
             rows = list((await self.session.execute(base)).all())
         else:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids)), CHUNK):
                 stmt = base.where(org_units.c.org_unit_id.in_(chunk))
                 rows += (await self.session.execute(stmt)).all()
         return {r.org_unit_id: _unit(r) for r in rows}
@@ -147,7 +143,7 @@ class SqlPeopleRepository:
     ) -> dict[str, str | None]:
         table = id_col.table
         out: dict[str, str | None] = {}
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in chunks(sorted(set(ids)), CHUNK):
             stmt = select(id_col, table.c[parent]).where(
                 (table.c.tenant_id == tenant) & id_col.in_(chunk)
             )
@@ -264,7 +260,7 @@ class SqlPeopleRepository:
     async def save_org_units(
         self, tenant: str, units: Sequence[OrgUnit], now: datetime, progress: Written | None = None
     ) -> None:
-        for chunk in _chunks(units):
+        for chunk in chunks(units, CHUNK):
             values = [{"tenant_id": tenant, "updated_at": now, **u.__dict__} for u in chunk]
             await self._upsert(org_units, ["tenant_id", "org_unit_id"], values)
             if progress:
@@ -279,7 +275,7 @@ class SqlPeopleRepository:
         versions: Mapping[str, datetime] | None = None,
     ) -> None:
         versions = versions or {}
-        for chunk in _chunks(people):
+        for chunk in chunks(people, CHUNK):
             values = [
                 {
                     "tenant_id": tenant,
@@ -386,7 +382,7 @@ class SqlKeyStore:
     async def stored(self, tenant: str, employee_ids: Sequence[str]) -> dict[str, StoredKey]:
         k = person_keys
         found: dict[str, StoredKey] = {}
-        for chunk in _chunks(sorted(set(employee_ids)), 500):
+        for chunk in chunks(sorted(set(employee_ids))):
             result = await self.session.execute(
                 select(k.c.employee_id, k.c.key_id, k.c.wrapped_key).where(
                     k.c.tenant_id == tenant, k.c.employee_id.in_(chunk)
@@ -429,7 +425,7 @@ class SqlErasureRepository:
 
     async def erased_among(self, tenant: str, employee_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(sorted(set(employee_ids)), 500):
+        for chunk in chunks(sorted(set(employee_ids))):
             rows = await self.session.execute(
                 select(erasures.c.employee_id).where(
                     erasures.c.tenant_id == tenant, erasures.c.employee_id.in_(chunk)
