@@ -18,16 +18,19 @@ from hypothesis import strategies as st
 
 from bench.chaos.workload import POISON_KINDS, READERS, hostile
 from rhythm_shared.contracts import topics
-from rhythm_shared.contracts.base import EVENT_TYPES
+from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.envelope import (
     MAX_JSON_DEPTH,
     Envelope,
     EnvelopeError,
+    _checked_body,
+    _quick_body,
     from_record,
     to_record,
 )
 from rhythm_shared.contracts.v1 import EmployeeUpserted
 from rhythm_shared.kit.consumer import decode
+from tests.contracts.test_catalog import example_of
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -190,3 +193,81 @@ def test_a_batch_decodes_on_past_an_unreadable_record() -> None:
     assert first.error is not None
     assert "body is not UTF-8" in first.error
     assert second.envelope is not None
+
+
+# -- the one-pass parse (pydantic's JSON parser) beside the step by step path -------------------
+
+#: JSON text pieces the two parsers might read differently: escapes (unpaired surrogates, a
+#: pair, control characters), numbers past float and past Python's digit limit, NaN, a BOM.
+TRICKY = [
+    '"\\ud800"',
+    '"\\udc00x"',
+    '"\\ud83d\\ude00"',
+    '"a\\u0000b"',
+    '"tab\there"',
+    "1e400",
+    "-0",
+    "NaN",
+    "Infinity",
+    "9" * 5000,
+    "12345678901234567890123",
+    '"\ufeff"',
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+]
+
+
+def _checked(model: type[Event], body: bytes) -> Event | None:
+    try:
+        return _checked_body(model.type, model, body)
+    except EnvelopeError:
+        return None
+
+
+def _same_event(model: type[Event], body: bytes) -> None:
+    """Whatever the one-pass parse accepts, the step by step path accepts as the same event."""
+    quick = _quick_body(model, body)
+    if quick is not None:
+        checked = _checked(model, body)
+        assert checked is not None, body
+        assert (type(quick), quick.model_dump_json()) == (type(checked), checked.model_dump_json())
+
+
+@settings(max_examples=400)
+@given(data=st.data(), event_type=st.sampled_from(sorted(EVENT_TYPES)))
+def test_the_one_pass_parse_accepts_nothing_the_checked_path_would_not(
+    data: st.DataObject, event_type: str
+) -> None:
+    model = EVENT_TYPES[event_type]
+    body = dict(example_of(model))
+    for _ in range(data.draw(st.integers(0, 3))):
+        field = data.draw(st.sampled_from([*sorted(body), "extra", "x-unknown"]))
+        if data.draw(st.booleans()):
+            body.pop(field, None)
+        else:
+            body[field] = data.draw(json_values)
+    text = json.dumps(body, ensure_ascii=data.draw(st.booleans()))
+    if data.draw(st.booleans()):  # a raw piece spliced in where a value or text would be
+        at = data.draw(st.integers(0, len(text)))
+        piece = data.draw(st.sampled_from(TRICKY) | st.text(max_size=8))
+        text = text[:at] + piece + text[at:]
+    raw = text.encode("utf-8", errors="surrogatepass")
+    if data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(raw)))
+        raw = raw[:at] + data.draw(st.binary(max_size=6)) + raw[at:]
+    _same_event(model, raw)
+
+
+@pytest.mark.parametrize("piece", TRICKY)
+@pytest.mark.parametrize("where", ["extra", "display_name"])
+def test_tricky_json_in_a_field_is_read_the_same_or_refused(piece: str, where: str) -> None:
+    text = json.dumps(GOOD_BODY)[:-1] + f', "{where}": {piece}}}'
+    raw = text.encode()
+    _same_event(EmployeeUpserted, raw)
+    # and through the whole decoder: an event, or an error that says why
+    decodes_or_says_why(GOOD.headers, raw)
+
+
+def test_a_body_with_more_brackets_than_the_depth_allowed_takes_the_checked_path() -> None:
+    shallow_but_many = json.dumps({**GOOD_BODY, "x": [[] for _ in range(MAX_JSON_DEPTH)]})
+    assert _quick_body(EmployeeUpserted, shallow_but_many.encode()) is None
+    assert isinstance(from_record(GOOD.headers, shallow_but_many.encode()).event, EmployeeUpserted)

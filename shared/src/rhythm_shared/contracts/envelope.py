@@ -8,6 +8,7 @@ record key is the ordering aggregate (``<tenant>/<entity id>``). W3C ``tracepare
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,10 @@ _READ = frozenset((*_REQUIRED, "ce_subject", "ce_tenantid", "content-type", *TRA
 
 
 def _header_map(headers: object) -> dict[str, str]:
-    """The headers the decoder reads, as text. Others are ignored, whatever their bytes."""
+    """The headers the decoder reads, as text. Others are ignored, whatever their bytes.
+
+    The usual pair, (lower-case ``str``, ``bytes``), takes the shortest way; anything else is
+    checked on the way it is read."""
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
@@ -111,20 +115,22 @@ def _header_map(headers: object) -> dict[str, str]:
         raise EnvelopeError("headers are not a list of (name, value) pairs")
     out: dict[str, str] = {}
     for item in items:
-        if not isinstance(item, tuple) or len(item) != 2:
+        if (type(item) is not tuple and not isinstance(item, tuple)) or len(item) != 2:
             raise EnvelopeError("headers are not a list of (name, value) pairs")
         name, raw = item
-        if isinstance(name, bytes):
-            name = name.decode(errors="replace")
-        if not isinstance(name, str):
-            raise EnvelopeError(f"header name {name!r} is not text")
-        name = name.lower()
+        if type(name) is not str:
+            if isinstance(name, bytes):
+                name = name.decode(errors="replace")
+            if not isinstance(name, str):
+                raise EnvelopeError(f"header name {name!r} is not text")
         if name not in _READ:
-            continue
+            name = name.lower()
+            if name not in _READ:
+                continue
         if name in out:
             # Two values for one attribute: which one the producer meant cannot be known.
             raise EnvelopeError(f"header {name!r} appears more than once")
-        if isinstance(raw, bytes | bytearray | memoryview):
+        if type(raw) is bytes or isinstance(raw, bytes | bytearray | memoryview):
             try:
                 out[name] = bytes(raw).decode()
             except UnicodeDecodeError as exc:
@@ -205,8 +211,47 @@ def _decode(headers: object, value: object, max_bytes: int) -> Envelope:
         raise EnvelopeError(f"ce_time {h['ce_time'][:60]!r} is not an RFC 3339 time") from exc
     if time.tzinfo is None:
         raise EnvelopeError(f"ce_time {h['ce_time'][:60]!r} has no UTC offset (RFC 3339)")
+    body = bytes(value)
+    event = _quick_body(model, body)
+    if event is None:
+        event = _checked_body(h["ce_type"], model, body)
+    tenant = h.get("ce_tenantid", event.tenant_id)
+    subject = h.get("ce_subject")  # the body's subject only if none came (it is computed)
+    if tenant != event.tenant_id:
+        raise EnvelopeError("ce_tenantid does not match the body's tenant_id")
+    return Envelope(
+        id=h["ce_id"],
+        source=h["ce_source"],
+        type=h["ce_type"],
+        time=time,
+        subject=event.subject if subject is None else subject,
+        tenant_id=tenant,
+        event=event,
+        trace_headers={k: h[k] for k in TRACE_HEADERS if k in h},
+    )
+
+
+def _quick_body(model: type[Event], body: bytes) -> Event | None:
+    """The body as its event, parsed and validated in one pass (pydantic's JSON parser), when
+    nothing in it can be a reason the step by step path (:func:`_checked_body`) would refuse:
+    no more brackets than the depth allowed, too short for an integer of more digits than
+    Python converts. None when it is not valid: the step by step path then says why.
+
+    Whatever this accepts, that path accepts as the same event (tests/kit/test_hostile_decoding);
+    it refuses more (invalid UTF-8, unpaired surrogates, control characters: JSON errors here)."""
+    digits = sys.get_int_max_str_digits()
+    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH or (digits and len(body) >= digits):
+        return None
     try:
-        text = bytes(value).decode()
+        return model.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _checked_body(event_type: str, model: type[Event], body: bytes) -> Event:
+    """The body as its event, step by step, each failure in words: UTF-8, JSON, depth, model."""
+    try:
+        text = body.decode()
     except UnicodeDecodeError as exc:
         raise EnvelopeError(f"body is not UTF-8: invalid byte at {exc.start}") from exc
     try:
@@ -220,22 +265,9 @@ def _decode(headers: object, value: object, max_bytes: int) -> Envelope:
     if _depth(data) > MAX_JSON_DEPTH:
         raise EnvelopeError(f"body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        event = model.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
         )
-        raise EnvelopeError(f"body does not match {h['ce_type']}: {errors}"[:1000]) from exc
-    tenant = h.get("ce_tenantid", event.tenant_id)
-    if tenant != event.tenant_id:
-        raise EnvelopeError("ce_tenantid does not match the body's tenant_id")
-    return Envelope(
-        id=h["ce_id"],
-        source=h["ce_source"],
-        type=h["ce_type"],
-        time=time,
-        subject=h.get("ce_subject", event.subject),
-        tenant_id=tenant,
-        event=event,
-        trace_headers={k: h[k] for k in TRACE_HEADERS if k in h},
-    )
+        raise EnvelopeError(f"body does not match {event_type}: {errors}"[:1000]) from exc
