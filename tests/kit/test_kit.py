@@ -250,3 +250,27 @@ async def _greet_then_fail(runtime: Any, tenant: str) -> None:
     async with runtime.uow() as uow:
         await sample.greet(uow, tenant, "e-1", sample.Greet(greeting_id="g-1", receiver_id="e-2"))
         raise RuntimeError("failure after the event was queued")
+
+
+async def test_the_inbox_records_a_chunk_of_ids_once_and_names_the_new_ones(
+    database_url: str, topic_prefix: str, kafka_bootstrap: str
+) -> None:
+    """More ids than one multi-row statement takes, with repeats within the call and ids
+    recorded before: each is recorded once, and exactly the new ones come back."""
+    app = sample.build(settings(database_url, topic_prefix, kafka_bootstrap))
+    async with running(app) as runtime:
+        before = [f"ev-{uuid.uuid4()}" for _ in range(300)]
+        async with runtime.uow() as uow:
+            assert await uow.first_times("c", before) == set(before)
+        fresh = [f"ev-{uuid.uuid4()}" for _ in range(1_200)]
+        ids = [*fresh, *before[::3], *fresh[:50]]
+        async with runtime.uow() as uow:
+            assert await uow.first_times("c", ids) == set(fresh)
+            assert await uow.first_times("other", before[:2]) == set(before[:2])
+        inbox = runtime.tables.inbox
+        async with runtime.engine.connect() as conn:
+            counted = await conn.scalar(select(func.count()).select_from(inbox))
+            rows = await conn.scalar(
+                select(func.count(func.distinct(inbox.c.event_id))).where(inbox.c.consumer == "c")
+            )
+        assert (counted, rows) == (1_502, 1_500)

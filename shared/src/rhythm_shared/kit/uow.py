@@ -205,13 +205,10 @@ class UnitOfWork:
             return set()
         inbox = self.tables.inbox
         now = self.clock.now()
-        stmt = (
-            self.insert(inbox)
-            .values([{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids])
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        )
-        return set((await self.session.execute(stmt)).scalars())
+        # One statement compiled once; the rows go in as multi-row VALUES (insertmanyvalues).
+        stmt = self.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids]
+        return set((await self.session.execute(stmt, rows)).scalars())
 
 
 U = TypeVar("U", bound=UnitOfWork, default=UnitOfWork)
