@@ -271,7 +271,8 @@ class EventConsumer:
         return record, envelope, handler
 
     def _span(self, record: Record, envelope: Envelope | None = None) -> Any:
-        headers = header_text(record)
+        # A decoded record's trace headers were read with it; only an unreadable one is read again.
+        headers = header_text(record) if envelope is None else envelope.trace_headers
         if not spans_recorded():
             # Nothing records spans: the record's own trace context is enough for the logs and
             # the records its handler publishes, at a third of a non-recording span's cost.
