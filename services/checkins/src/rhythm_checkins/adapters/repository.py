@@ -5,6 +5,7 @@ carries (:mod:`rhythm_checkins.adapters.unit_of_work`); the protocols are in
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -61,8 +62,20 @@ Insert = Callable[[Any], Any]
 _OUTSTANDING = [s.value for s in OUTSTANDING]
 
 
+#: (record class, a result's column names) -> the columns in the record's field order, if the
+#: result has exactly the record's fields (rows built by position cost a third of by name).
+_ORDER: dict[tuple[type[Any], tuple[str, ...]], Callable[[Any], tuple[Any, ...]] | None] = {}
+
+
 def _record(cls: type[Any], row: Any) -> Any:
-    return cls(**dict(row._mapping))
+    columns = row._fields
+    key = (cls, columns)
+    if key not in _ORDER:
+        names = [f.name for f in dataclasses.fields(cls)]
+        fits = len(names) > 1 and sorted(names) == sorted(columns)
+        _ORDER[key] = operator.itemgetter(*(columns.index(n) for n in names)) if fits else None
+    order = _ORDER[key]
+    return cls(**row._mapping) if order is None else cls(*order(row))
 
 
 #: (tenant, employee): the key of what a repository reads ahead for a chunk of people events.
