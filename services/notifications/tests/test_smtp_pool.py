@@ -10,7 +10,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from notifications_harness import SinkHandler, free_port
 
 from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
-from rhythm_notifications.domain.delivery import Sent
+from rhythm_notifications.domain.delivery import Retry, Sent
 
 MESSAGE = (
     b"From: rhythm@acme.example.com\r\nTo: e-1@acme.example.com\r\n"
@@ -110,3 +110,68 @@ async def test_the_pool_reconnects_after_the_server_dropped_every_session() -> N
         controller.stop()
     assert all(isinstance(o, Sent) for o in [*first, *then]), [*first, *then]
     assert handler.count() == 4
+
+
+class Records:
+    """A sink that notes, in order, when RCPT and DATA reach it; ``refuse`` answers RCPT
+    "450 try later" for those addresses."""
+
+    def __init__(self, log: list[str], refuse: frozenset[str] = frozenset()) -> None:
+        self.log = log
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        self.log.append("rcpt")
+        if address in self.refuse:
+            return "450 4.2.1 try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.log.append("data")
+        return "250 OK"
+
+
+async def test_the_mark_is_committed_while_rcpt_is_answered_and_data_waits_for_it() -> None:
+    log: list[str] = []
+    controller = Controller(Records(log), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp = mailer(controller.port)
+
+    async def slow_mark() -> None:  # a commit slower than MAIL and RCPT together
+        log.append("mark asked")
+        await asyncio.sleep(0.3)
+        log.append("mark committed")
+
+    try:
+        outcome = await smtp.send(MESSAGE, "e-1@acme.example.com", slow_mark)
+    finally:
+        await smtp.close()
+        controller.stop()
+    assert isinstance(outcome, Sent)
+    assert log == ["mark asked", "rcpt", "mark committed", "data"]
+
+
+async def test_a_recipient_refused_after_the_mark_was_asked_is_retried_once_the_mark_landed() -> (
+    None
+):
+    log: list[str] = []
+    handler = Records(log, refuse=frozenset({"e-1@acme.example.com"}))
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp = mailer(controller.port)
+
+    async def slow_mark() -> None:
+        await asyncio.sleep(0.3)
+        log.append("mark committed")
+
+    try:
+        outcome = await smtp.send(MESSAGE, "e-1@acme.example.com", slow_mark)
+    finally:
+        await smtp.close()
+        controller.stop()
+    # The outcome is returned (and so recorded) only after the mark: it is what stays.
+    assert isinstance(outcome, Retry), outcome
+    assert log == ["rcpt", "mark committed"]

@@ -1,8 +1,9 @@
 """Email over SMTP with aiosmtplib: multipart text + HTML, one-click unsubscribe (RFC 8058).
 
 A send is split at the one point that matters for "never twice": everything up to RCPT TO can
-fail without the message existing anywhere, so the delivery is only marked ``sending`` (via the
-``before_data`` callback, committed) right before DATA, after which the server may own it.
+fail without the message existing anywhere, and after DATA the server may own it, so DATA waits
+until the delivery's ``sending`` mark (the ``before_data`` callback) is committed. The commit
+runs while MAIL and RCPT are answered, so a send costs the longer of the two, not their sum.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import secrets
 import ssl
@@ -265,16 +267,23 @@ class SmtpMailer:
     ) -> Outcome:
         sender = parseaddr(self.config.sender)[1]
         async with self._slots:
+            # Started inside the slot: at most ``connections`` marks are ever committed and
+            # not yet answered by DATA, whatever fails in between.
+            marked = asyncio.ensure_future(before_data())
             smtp: aiosmtplib.SMTP | None = None
             after_data = False
             try:
                 smtp = await self._start_mail(sender)
                 await smtp.rcpt(to_address)
-                await before_data()
+                await marked
                 after_data = True
                 await smtp.data(message)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 outcome = _classify(exc, after_data=after_data)
+                # Refused before DATA: the mark still lands first, so the outcome (recorded
+                # after it) is what stays; a claim lost meanwhile is the outcome's to notice.
+                with contextlib.suppress(Exception):
+                    await marked
                 if smtp is not None:
                     healthy = False
                     if isinstance(exc, aiosmtplib.SMTPResponseException) and smtp.is_connected:
@@ -286,6 +295,7 @@ class SmtpMailer:
                     self._release(smtp, healthy)
                 return outcome
             except BaseException:
+                marked.cancel()
                 if smtp is not None:
                     self._release(smtp, False)
                 raise

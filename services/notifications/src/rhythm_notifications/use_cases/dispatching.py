@@ -60,9 +60,10 @@ async def recover_expired_deliveries(
     the message may or may not have left. For email we choose at most once: it is recorded as
     failed (timeout, "ambiguous") and NOT resent, because a duplicate reminder is exactly the
     spam this service exists to prevent, while a rare lost one still shows up as
-    NotificationFailed for reporting and can be resent by a person. The window is one SMTP DATA
-    command, since ``sending`` is committed only right before it. Push is resent (at least
-    once): its Topic header lets the push service replace an undelivered copy.
+    NotificationFailed for reporting and can be resent by a person. The window is one message's
+    MAIL, RCPT and DATA, since ``sending`` is committed while MAIL and RCPT are answered and DATA
+    waits for it. Push is resent (at least once): its Topic header lets the push service
+    replace an undelivered copy.
 
     A delivery taken back more than ``max_recoveries`` times fails instead: whatever stops its
     dispatcher (a crash it causes, say) must not come back with it round after round.

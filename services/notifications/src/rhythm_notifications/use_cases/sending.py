@@ -4,8 +4,7 @@ Each round claims due rows (``FOR UPDATE SKIP LOCKED`` through the repository), 
 follows what is due and replicas share the work. Every step is a short transaction of
 command handlers; what is sent in between goes through the channels (adapters). The
 dispatcher's 'sending' marks and outcomes go in group commits: whatever the sends are waiting
-for when one commit starts is committed together, and a commit first waits briefly for the
-emails still being prepared, so one transaction marks one email per SMTP session.
+for when one commit starts is committed together.
 """
 
 from __future__ import annotations
@@ -79,11 +78,6 @@ UnitsOfWork = Callable[[], AbstractAsyncContextManager[NotificationsUnitOfWork]]
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
-#: How long a group commit waits for the emails still being prepared (rendered, MAIL and RCPT
-#: answered) so that their 'sending' marks share its transaction: a slow server costs the others
-#: this much at most, where without it every session would wait for a transaction of its own.
-GATHER_S = 0.05
-
 DELIVERED = Counter(
     "rhythm_notifications_deliveries_total", "Delivery outcomes", ["channel", "status"]
 )
@@ -120,30 +114,6 @@ def unsubscribe_url(
         expires_at=now + timedelta(days=settings.unsubscribe_token_ttl_days),
     )
     return f"{settings.public_base_url.rstrip('/')}/v1/unsubscribe?token={token}"
-
-
-class _Gathering:
-    """The emails being prepared for their hand-over: the next group commit waits (briefly)
-    until each has asked for its mark, so one transaction carries a mark per SMTP session."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._none = asyncio.Event()
-        self._none.set()
-
-    def start(self) -> None:
-        self.count += 1
-        self._none.clear()
-
-    def done(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._none.set()
-
-    async def wait(self, timeout_s: float) -> None:
-        if self.count:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._none.wait(), timeout_s)
 
 
 @dataclass
@@ -187,7 +157,6 @@ class Dispatcher:
         # One email per SMTP session: it is prepared, waits for its mark or is being sent, so
         # at most SMTP_CONNECTIONS emails are ever between a committed mark and DATA's reply.
         self._in_flight = asyncio.Semaphore(max(settings.smtp_connections, 1))
-        self._gathering = _Gathering()
         self._ledger: list[_Entry] = []
         self._writer: asyncio.Task[None] | None = None
         self.due = due or asyncio.Event()
@@ -298,7 +267,6 @@ class Dispatcher:
         own before DATA) and outcomes. Whatever arrives while one commit runs goes in the next,
         so a busy database makes bigger groups rather than more transactions."""
         while self._ledger:
-            await self._gathering.wait(GATHER_S)
             batch, self._ledger = self._ledger, []
             try:
                 async with self.uows() as uow:
@@ -361,7 +329,9 @@ class Dispatcher:
         try:
             if delivery.channel == Channel.EMAIL.value:
                 async with self._in_flight:  # SMTP sessions; pushes wait on their endpoint only
-                    return await self._email_gathered(delivery, token, person)
+                    return await self._email(
+                        delivery, person, lambda: self._mark_sending(delivery, token)
+                    )
             if delivery.channel in CHAT_CHANNELS:
                 return await self._chat(delivery, token, person)
             return await self._push(delivery, token, person)
@@ -407,24 +377,6 @@ class Dispatcher:
             delivery.category,
             self.clock.now(),
         )
-
-    async def _email_gathered(self, delivery: Claimed, token: str, person: Person) -> Outcome:
-        """``_email``, counted among the emails the next group commit waits for until it asks
-        for its mark (or ends without one)."""
-        preparing = True
-        self._gathering.start()
-
-        async def mark() -> None:
-            nonlocal preparing
-            preparing = False
-            self._gathering.done()
-            await self._mark_sending(delivery, token)
-
-        try:
-            return await self._email(delivery, person, mark)
-        finally:
-            if preparing:
-                self._gathering.done()
 
     async def _email(
         self, delivery: Claimed, person: Person, mark: Callable[[], Awaitable[None]]
