@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from rhythm_shared.kit.db import create_engine
+from rhythm_shared.kit.db import create_engine, create_reader_engine
 from rhythm_shared.kit.kafka import make_producer
 from rhythm_shared.kit.outbox import OutboxRelay
 from tests.kit import sample
@@ -27,7 +27,13 @@ async def main(database_url: str, bootstrap: str, prefix: str) -> None:
     engine = create_engine(database_url)
     producer = make_producer(bootstrap)
     await producer.start()
-    relay = RelayKilledBeforeMark(engine, sample.kit, producer, topic_prefix=prefix)
+    relay = RelayKilledBeforeMark(
+        engine,
+        sample.kit,
+        producer,
+        topic_prefix=prefix,
+        reader=create_reader_engine(database_url, engine),
+    )
     await relay.publish_pending()
 
 

@@ -6,13 +6,16 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import from_record
 from rhythm_shared.kit.app import running
+from rhythm_shared.kit.kafka import make_producer
+from rhythm_shared.kit.outbox import OutboxRelay
 from rhythm_shared.testing import read_records, wait_for
 from tests.kit import sample
 from tests.kit.test_kit import settings
@@ -74,3 +77,58 @@ async def test_a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles
 async def _all_applied(runtime: object, n: int) -> dict[str, int] | None:
     counts = await sample.effect_counts(runtime)  # type: ignore[arg-type]
     return counts if len(counts) == n else None
+
+
+async def test_a_relay_round_takes_the_sqlite_writer_only_to_mark_what_it_published(
+    database_url: str, topic_prefix: str, kafka_bootstrap: str, tenant: str
+) -> None:
+    """On SQLite the relay reads what is pending through the reader engine (no write lock), so
+    a round with nothing to publish sends no statement to the writer, and a round with rows
+    sends it only their mark. Every row is still published once, in order, and marked."""
+    app = sample.build(
+        settings(database_url, topic_prefix, kafka_bootstrap).model_copy(
+            update={"run_relay": False, "run_consumers": False}
+        )
+    )
+    async with running(app) as runtime:
+        for i in range(3):
+            async with runtime.uow() as uow:
+                await sample.greet(
+                    uow, tenant, "e-0", sample.Greet(greeting_id=f"g-{i}", receiver_id="e-1")
+                )
+        writes: list[str] = []
+
+        def on_writer(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            writes.append(statement.split()[0].upper())
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", on_writer)
+        producer = make_producer(kafka_bootstrap)
+        await producer.start()
+        try:
+            relay = OutboxRelay(
+                runtime.engine,
+                runtime.tables,
+                producer,
+                topic_prefix=topic_prefix,
+                reader=runtime.uow.readers.kw["bind"],
+            )
+            assert await relay.publish_pending() == 3
+            sqlite = runtime.engine.dialect.name == "sqlite"
+            if sqlite:
+                assert writes == ["BEGIN", "UPDATE"]
+            writes.clear()
+            assert await relay.publish_pending() == 0
+            if sqlite:
+                assert writes == []
+        finally:
+            await producer.stop()
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", on_writer)
+        outbox = runtime.tables.outbox
+        async with runtime.engine.connect() as conn:
+            unmarked = await conn.scalar(
+                select(func.count()).where(outbox.c.published_at.is_(None))
+            )
+        assert unmarked == 0
+    records = await read_records(kafka_bootstrap, f"{topic_prefix}{topics.CHECKINS}", min_count=3)
+    ids = [from_record(r.headers, r.value).event.feedback_id for r in records]  # type: ignore[attr-defined]
+    assert ids == ["g-0", "g-1", "g-2"]

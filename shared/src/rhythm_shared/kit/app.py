@@ -285,6 +285,7 @@ async def _connect_kafka(
                     batch_size=settings.relay_batch_size,
                     poll_interval_s=settings.relay_poll_interval_s,
                     wakeup=runtime.uow.events_committed,
+                    reader=runtime.uow.readers.kw["bind"],
                 )
                 tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
             if consumers and runtime.broker is None:

@@ -42,8 +42,12 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
         wakeup: asyncio.Event | None = None,
+        reader: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
+        #: SQLite: what is pending is read through the reader engine (a WAL snapshot, no write
+        #: lock), so a round takes the writer slot only to mark what it published.
+        self.reader = reader or engine
         self.outbox = tables.outbox
         self.producer = producer
         self.topic_prefix = topic_prefix
@@ -51,9 +55,26 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.wakeup = wakeup or asyncio.Event()
 
+    def _pending(self) -> Any:
+        return (
+            select(self.outbox)
+            .where(self.outbox.c.published_at.is_(None))
+            .order_by(self.outbox.c.seq)
+            .limit(self.batch_size)
+        )
+
     async def publish_pending(self) -> int:
         """One round: publish up to ``batch_size`` rows in order. Returns how many."""
         postgres = self.engine.dialect.name == "postgresql"
+        if not postgres and self.reader is not self.engine:
+            async with self.reader.connect() as reading:
+                rows = (await reading.execute(self._pending())).all()
+            if not rows:
+                return 0
+            await self._send(rows)
+            async with write_gate(self.engine), self.engine.connect() as conn:
+                await self._mark(conn, [r.seq for r in rows])
+            return len(rows)
         async with self.engine.connect() as conn:
             async with write_gate(self.engine):  # SQLite: its reads begin as writers too
                 if postgres and not await conn.scalar(
@@ -61,14 +82,7 @@ class OutboxRelay:
                 ):
                     await conn.rollback()
                     return 0
-                rows = (
-                    await conn.execute(
-                        select(self.outbox)
-                        .where(self.outbox.c.published_at.is_(None))
-                        .order_by(self.outbox.c.seq)
-                        .limit(self.batch_size)
-                    )
-                ).all()
+                rows = (await conn.execute(self._pending())).all()
                 if not rows or not postgres:
                     await conn.rollback()  # SQLite: don't hold the write lock while publishing
             if not rows:
