@@ -1,7 +1,7 @@
 """The manager table a dashboard request keeps in memory (queries.manager_table), on SQLite and
 PostgreSQL: kept while the org version and the obligation numbers of the period's months stay,
 and made again once another writer (a second replica, its own engine) changes an obligation
-due in one of those months."""
+due in one of those months, the org, or erases a manager."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from rhythm_shared.contracts.v1 import (
     CheckinDue,
     CheckinKind,
     CheckinMissed,
+    EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
 )
@@ -152,6 +153,14 @@ async def test_the_kept_manager_table_serves_until_another_replica_changes_its_m
         assert [r[2] for r, _ in second] == [6]
         assert [r[2] for r, _ in third] == [7]
         assert third == await _made_anew(database_url)
+
+        # The manager is erased (their employee row renamed): made again, as anew.
+        erased = EmployeeErased(tenant_id=T, occurred_at=MARCH, employee_id="boss", erasure_id="e")
+        await _project(writer, [erased])
+        fourth = await _table(reader)
+        assert [r[1] for r, _ in third] == ["ops"]
+        assert fourth != third
+        assert fourth == await _made_anew(database_url)
     finally:
         await writer.dispose()
         await reader.dispose()
