@@ -35,6 +35,7 @@ from rhythm_reporting.domain.projection import (
     current_employee,
     fact_ref,
     link_completions,
+    month_of,
     move_subtree,
     people_of,
     resolve,
@@ -358,4 +359,11 @@ async def _project_tenant(
         by_table[table].append((row_tenant, row_key, counts))
     for table, table_rows in sorted(by_table.items()):  # tables in one order across replicas
         await store.add_to_rollup(table, table_rows)
+    months = {
+        month_of(f["due_at"])
+        for key, fact in changed_facts.get("obligation", {}).items()
+        for f in (fact, old.get(FactRef("obligation", tenant, key)))
+        if f is not None and f.get("due_at") is not None
+    }
+    await store.obligations_changed(tenant, months)
     return sum(len(c) for c in changed_facts.values()), sum(len(r) for r in by_table.values())

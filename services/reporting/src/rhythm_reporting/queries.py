@@ -15,7 +15,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine
 
 from rhythm_reporting.adapters.db import OBLIGATION_COUNTS, UNIT_GOAL_COUNTS, UNIT_MONTH_COUNTS
-from rhythm_reporting.adapters.queries import Queries, Row
+from rhythm_reporting.adapters.queries import MANAGER_COLUMNS, Queries, Row
 from rhythm_reporting.domain import access
 from rhythm_reporting.domain.metrics import (
     COMPLEMENT_CAP,
@@ -658,6 +658,49 @@ class SmallGroups:
         return out
 
 
+#: A tenant's managers of a period, ranked (worst share missed first): each row as
+#: MANAGER_COLUMNS and whether the small-group rule shows the manager.
+ManagerTable = list[tuple[tuple[Any, ...], bool]]
+
+#: Each reader engine's manager tables as requests last made them, by (tenant, period,
+#: minimum), with the (generation, org version, the period's months' obligation numbers) they
+#: are of: a request whose numbers are the same uses them. The most recently made are kept.
+KEPT_MANAGER_TABLES = 32
+_MANAGERS: WeakKeyDictionary[
+    Engine, dict[tuple[str, str, int], tuple[tuple[int, int, tuple[int, ...]], ManagerTable]]
+] = WeakKeyDictionary()
+
+
+async def manager_table(q: Queries, groups: SmallGroups, period: Period) -> ManagerTable:
+    """The tenant's managers of ``period`` and who of them is shown, as of the request's
+    (generation, org version) and the numbers of the period's months: kept from an earlier
+    request of those, or made and kept. Whether a manager is shown does not depend on the
+    scope asked for, and everything it is made of changes only with the org (which raises the
+    org version) or with the obligations of those months (which raise their numbers, in the
+    same transaction: store.obligations_changed), so a kept table is never older than its
+    numbers."""
+    versions = await q.obligation_versions(period.months)
+    key = (q.g, q.org_version, versions)
+    tables = _MANAGERS.setdefault(q.conn.sync_engine, {})
+    name = (q.tenant, period.label, groups.minimum)
+    kept = tables.get(name)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    rows = await q.managers(period.label)
+    visible = await groups.managers({r[0]: r[1] for r in rows}, period)
+    table = [(r, r[0] in visible) for r in rows]
+    # Kept only if nothing changed while it was made and nothing newer is kept already.
+    now = await q.org_version_now()
+    if (*now, await q.obligation_versions(period.months)) == key and (
+        kept is None or kept[0] < key
+    ):
+        tables.pop(name, None)
+        tables[name] = (key, table)
+        while len(tables) > KEPT_MANAGER_TABLES:
+            del tables[next(iter(tables))]
+    return table
+
+
 async def _scope_json(groups: SmallGroups, scope: Scope) -> dict[str, Any]:
     return {
         "org_unit_id": scope.org_unit_id,
@@ -829,14 +872,18 @@ async def manager_adherence(
         },
         [],
     )
-    small = scope.people <= SMALL_SCOPE
-    rows = await q.managers(scope.org_unit_id, period.label, 0, None, small=small)
-    visible = await groups.managers({r["manager_id"]: r["org_unit_id"] for r in rows}, period)
-    shown_rows = [r for r in rows if r["manager_id"] in visible]
+    table = await manager_table(q, groups, period)
+    if scope.org_unit_id == TENANT:
+        rows = table
+    else:
+        units = set((await groups.org()).subtree(scope.org_unit_id))
+        rows = [r for r in table if r[0][1] in units]
+    shown_rows = [r for r, shown in rows if shown]
     hidden = len(rows) - len(shown_rows)
     if limit is not None:
         shown_rows = shown_rows[:limit]
-    names = await q.names(r["manager_id"] for r in shown_rows)
+    named = [dict(zip(MANAGER_COLUMNS, r, strict=True)) for r in shown_rows]
+    names = await q.names(r["manager_id"] for r in named)
     report.rows = [
         {
             "manager_id": r["manager_id"],
@@ -845,7 +892,7 @@ async def manager_adherence(
             **_adherence_row({c: int(r[c] or 0) for c in OBLIGATION_COUNTS}),
             "suppressed": False,
         }
-        for r in shown_rows
+        for r in named
     ]
     report.summary = {"managers_shown": len(report.rows), "managers_suppressed": hidden}
     return report

@@ -435,6 +435,26 @@ manager_report_counts = Table(
     ),
 )
 
+obligation_months = Table(
+    "obligation_months",
+    metadata,
+    _gen(),
+    _tenant(),
+    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC) of the due time."),
+    Column(
+        "version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="Raised by every batch that changes an obligation due in the month.",
+    ),
+    comment=(
+        "A number per month of obligations, raised in the same transaction as every change of "
+        "them (and by an erasure): the manager table kept in memory serves while its months' "
+        "numbers stay."
+    ),
+)
+
 #: Sortable share missed (-1 when nothing is resolved yet), computed by the database.
 MISSED_SHARE = "COALESCE(CAST(missed AS FLOAT) / NULLIF(on_time + late + missed, 0), -1)"
 

@@ -40,6 +40,7 @@ from rhythm_reporting.adapters.db import (
     manager_report_counts,
     manager_reports,
     obligation_facts,
+    obligation_months,
     org_units,
     read_model_generations,
     reflection_facts,
@@ -56,6 +57,7 @@ from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
 T = TypeVar("T")
+
 
 #: Where the contributors of each metric family are: (fact table, person, time, unit, filter).
 #: A contributor is a person whose facts make the figure, counted where they were at the time.
@@ -112,6 +114,9 @@ def _capped_count(people: Select[Any] | CompoundSelect[Any], cap: int, i: int) -
     capped: Select[Any] = select(literal_column("1")).select_from(people.subquery()).limit(cap)
     return select(func.count()).select_from(capped.subquery()).scalar_subquery().label(f"c{i}")
 
+
+#: The columns of :meth:`Queries.managers`' rows, in order.
+MANAGER_COLUMNS = ("manager_id", "org_unit_id", "team_size", *OBLIGATION_COUNTS)
 
 _ACTIVE = select(read_model_generations.c.generation, read_model_generations.c.org_version).where(
     read_model_generations.c.status == "active"
@@ -180,7 +185,9 @@ class Queries:
         return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def _rows(self, query: Select[Any]) -> list[Row]:
-        return [dict(r) for r in (await self.conn.execute(query)).mappings().all()]
+        result = await self.conn.execute(query)
+        keys = list(result.keys())  # zipped with plain tuples: a RowMapping costs more
+        return [dict(zip(keys, r, strict=True)) for r in result.all()]
 
     # -- the org ---------------------------------------------------------------------------
 
@@ -315,16 +322,11 @@ class Queries:
         rows = await self.conn.execute(self.subtree(unit))
         return [r[0] for r in rows.all()]
 
-    async def managers(
-        self, unit: str, period: str, minimum: int, limit: int | None, *, small: bool
-    ) -> list[Row]:
-        """Managers in the scope (by their own unit now, ``org_unit_id``), worst share missed
-        first; teams below ``minimum`` are left out.
-
-        A small scope looks its managers up (unit -> employees -> their rows); a large one walks
-        the ranking index (ix_manager_period_stats_rank) from the top and stops at the limit.
-        """
-        t, mp, e = manager_period_stats, manager_people, employees
+    async def managers(self, period: str) -> list[tuple[Any, ...]]:
+        """The tenant's managers with obligations in ``period`` as :data:`MANAGER_COLUMNS`
+        (their own unit now, their team size, their reports' obligation counts), worst share
+        missed first: the ranking index (ix_manager_period_stats_rank) in its order."""
+        t, mp = manager_period_stats, manager_people
         home = employees.alias("home")
         team = func.coalesce(mp.c.people, 0)
         joined = t.outerjoin(
@@ -338,23 +340,6 @@ class Queries:
             & (home.c.tenant_id == t.c.tenant_id)
             & (home.c.employee_id == t.c.manager_id),
         )
-        where = [t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period]
-        if unit != TENANT:
-            units = await self.subtree_units(unit)
-            scoped = e.c.org_unit_id.in_(units)
-            same_person = (e.c.generation == self.g) & (e.c.tenant_id == self.tenant)
-            if small:  # from the scope's people to their rows (primary-key lookups)
-                where.append(
-                    t.c.manager_id.in_(
-                        select(e.c.employee_id).where(same_person, scoped).scalar_subquery()
-                    )
-                )
-            else:  # walk the ranking, keep the managers whose unit is in scope
-                joined = joined.join(e, same_person & (e.c.employee_id == t.c.manager_id))
-                where.append(scoped)
-        order = [t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
-        if small:  # not the index's order: the planner starts from the scope's people
-            order = [(t.c.missed_share + 0).desc(), t.c.obligations.desc(), t.c.manager_id.desc()]
         query = (
             select(
                 t.c.manager_id,
@@ -363,12 +348,21 @@ class Queries:
                 *(t.c[c] for c in OBLIGATION_COUNTS),
             )
             .select_from(joined)
-            .where(*where, team >= minimum)
-            .order_by(*order)
+            .where(t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.period == period)
+            .order_by(t.c.missed_share.desc(), t.c.obligations.desc(), t.c.manager_id.desc())
         )
-        if limit is not None:
-            query = query.limit(limit)
-        return await self._rows(query)
+        return [tuple(r) for r in (await self.conn.execute(query)).all()]
+
+    async def obligation_versions(self, months: Sequence[str]) -> tuple[int, ...]:
+        """The numbers of ``months`` (store.obligations_changed; 0 for a month with no row)."""
+        t = obligation_months
+        rows = await self.conn.execute(
+            select(t.c.month, t.c.version).where(
+                t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.month.in_(list(months))
+            )
+        )
+        found = {r[0]: int(r[1]) for r in rows.all()}
+        return tuple(found.get(m, 0) for m in months)
 
     async def goals_needing_attention(
         self, unit: str, start: date, end: date, limit: int, *, small: bool

@@ -40,6 +40,7 @@ from rhythm_reporting.adapters.db import (
     employees,
     key_columns,
     manager_reports,
+    obligation_months,
     org_units,
     read_model_generations,
     unit_contributors,
@@ -236,6 +237,19 @@ class ReadModelStore:
             update(t)
             .where(t.c.generation == self.generation)
             .values(org_version=t.c.org_version + 1)
+        )
+
+    async def obligations_changed(self, tenant: str, months: Iterable[str]) -> None:
+        """Raise the numbers of the months whose obligations changed, with the change
+        (dashboards keep the manager table in memory while they stay the same). Last in a
+        batch and in month order: replicas wait for each other here at worst, never in a
+        circle."""
+        rows = [{"month": m, "version": 1} for m in sorted(set(months))]
+        await self._bulk_upsert(
+            obligation_months,
+            rows,
+            increment=True,
+            fixed={"generation": self.generation, "tenant_id": tenant},
         )
 
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -519,6 +533,9 @@ class ReadModelStore:
                 .where(c.c.tenant_id == tenant, c.c.person_id == person)
                 .values(person_id=alias)
             )
+        # Employees renamed are an org change: what dashboards keep in memory is read again.
+        g = read_model_generations
+        await session.execute(update(g).values(org_version=g.c.org_version + 1))
         v, e = employee_versions, employees
         await session.execute(
             update(v)
@@ -711,7 +728,7 @@ async def retired_generations(session: AsyncSession) -> list[int]:
 
 async def drop_generations(session: AsyncSession, generations: Sequence[int]) -> None:
     """Delete the rows of ``generations`` (the record of each generation stays, as dropped)."""
-    for table in (*GENERATIONAL_TABLES, consumer_positions):
+    for table in (*GENERATIONAL_TABLES, obligation_months, consumer_positions):
         await session.execute(table.delete().where(table.c.generation.in_(generations)))
     await session.execute(
         update(read_model_generations)
