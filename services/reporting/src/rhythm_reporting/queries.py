@@ -664,8 +664,9 @@ ManagerTable = list[tuple[tuple[Any, ...], bool]]
 
 #: Each reader engine's manager tables as requests last made them, by (tenant, period,
 #: minimum), with the (generation, org version, the period's months' obligation numbers) they
-#: are of: a request whose numbers are the same uses them. The most recently made are kept.
-KEPT_MANAGER_TABLES = 32
+#: are of: a request whose numbers are the same uses them. The most recently used are kept.
+#: At 200,000 employees one table is 10-40 MiB of the process: a few periods are kept, not all.
+KEPT_MANAGER_TABLES = 4
 _MANAGERS: WeakKeyDictionary[
     Engine, dict[tuple[str, str, int], tuple[tuple[int, int, tuple[int, ...]], ManagerTable]]
 ] = WeakKeyDictionary()
@@ -685,6 +686,7 @@ async def manager_table(q: Queries, groups: SmallGroups, period: Period) -> Mana
     name = (q.tenant, period.label, groups.minimum)
     kept = tables.get(name)
     if kept is not None and kept[0] == key:
+        tables[name] = tables.pop(name)  # the most recently used are the ones kept
         return kept[1]
     rows = await q.managers(period.label)
     visible = await groups.managers({r[0]: r[1] for r in rows}, period)
