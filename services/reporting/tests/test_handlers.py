@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import pytest
 from reporting_fakes import FakeReportingUnitOfWork
@@ -41,6 +41,7 @@ from rhythm_shared.contracts.v1 import (
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2, SealedPersonalData
 from rhythm_shared.kit import crypto
+from rhythm_shared.kit.directory import DIRECTORY_EVENTS, EMPLOYEE_EVENTS, EmployeeEvent
 
 E = TypeVar("E", bound=Event)
 T = "acme"
@@ -383,3 +384,10 @@ def test_every_directory_and_key_event_and_the_batch_have_a_handler() -> None:
         OrgUnitUpserted,
     }
     assert {ProjectEvents: project_events} == COMMAND_HANDLERS
+
+
+def test_the_events_that_take_the_org_dimension_alone_are_the_directory_events() -> None:
+    """The unit of work takes the org-dimension lock alone for a batch with a directory event
+    (kit DIRECTORY_EVENTS); those are exactly the events the handlers apply to the directory."""
+    assert set(EVENT_HANDLERS) == set(DIRECTORY_EVENTS)
+    assert get_args(EmployeeEvent) == EMPLOYEE_EVENTS

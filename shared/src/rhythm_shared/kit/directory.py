@@ -11,16 +11,28 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import (
     EmployeeDeactivated,
     EmployeeErased,
     EmployeeUpserted,
     OrgUnitUpserted,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
 )
 from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 
 #: The events that describe one employee, whatever their version.
 EmployeeEvent = EmployeeUpserted | EmployeeUpsertedV2 | EmployeeDeactivated | EmployeeErased
+#: The same, for ``isinstance`` (spelled out, so that it narrows to ``EmployeeEvent``).
+EMPLOYEE_EVENTS = (EmployeeUpserted, EmployeeUpsertedV2, EmployeeDeactivated, EmployeeErased)
+#: Every event the directory applies: people, org units and the keys of people's data.
+DIRECTORY_EVENTS: tuple[type[Event], ...] = (
+    *EMPLOYEE_EVENTS,
+    OrgUnitUpserted,
+    PersonKeyIssued,
+    PersonKeyDestroyed,
+)
 
 #: A manager chain or a unit tree deeper than this is a loop in the HR data: the walk stops.
 MAX_DEPTH = 64

@@ -51,17 +51,16 @@ from sqlalchemy.sql import visitors
 
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.contracts.v1 import (
-    EmployeeDeactivated,
     EmployeeErased,
-    EmployeeUpserted,
     OrgUnitUpserted,
     PersonKeyDestroyed,
     PersonKeyIssued,
 )
-from rhythm_shared.contracts.v2 import EmployeeUpsertedV2
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.db import UtcDateTime, chunks
 from rhythm_shared.kit.directory import (
+    DIRECTORY_EVENTS,
+    EMPLOYEE_EVENTS,
     MAX_DEPTH,
     EmployeeEvent,
     OrgUnit,
@@ -73,10 +72,9 @@ from rhythm_shared.kit.directory import (
     fold_org_unit,
 )
 
-#: The events that change one person's row.
-EMPLOYEE_EVENTS = (EmployeeUpserted, EmployeeUpsertedV2, EmployeeDeactivated, EmployeeErased)
-
 __all__ = [
+    "DIRECTORY_EVENTS",
+    "EMPLOYEE_EVENTS",
     "MAX_DEPTH",
     "DirectoryProjection",
     "DirectoryTables",

@@ -52,7 +52,7 @@ from rhythm_reporting.adapters.db import (
 )
 from rhythm_reporting.domain.periods import Period
 from rhythm_reporting.domain.projection import DROPPED_ARCHIVE_REASONS, TENANT
-from rhythm_shared.kit.db import UtcDateTime
+from rhythm_shared.kit.db import UtcDateTime, chunks
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
@@ -98,11 +98,6 @@ def _unordered(column: Any) -> Any:
     planner ranges over the (unit, time, person) index rather than walking all of a tenant's
     people in order (SQLite chose that for DISTINCT, reading every fact)."""
     return column.concat("")
-
-
-def _chunks(values: Sequence[T], size: int = 5_000) -> Iterable[Sequence[T]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
 
 
 #: Cells counted per statement: each is a scalar subquery, a column of the one row returned.
@@ -458,7 +453,7 @@ class Queries:
         months = sorted({m for _, m in wanted})
         found: dict[tuple[str, str], int] = {}
         # Units IN and months IN: ranges of the primary key (a row-value IN scans in SQLite).
-        for chunk in _chunks(sorted({u for u, _ in wanted}), 500):
+        for chunk in chunks(sorted({u for u, _ in wanted}), 500):
             rows = await self.conn.execute(
                 select(t.c.org_unit_id, t.c.month, t.c.people).where(
                     t.c.generation == self.g,
@@ -480,7 +475,7 @@ class Queries:
         """:meth:`contributors_outside` of many (month, own, subtrees) cells, in a few
         statements (each cell's people joined by the database, then capped)."""
         out: list[int] = []
-        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+        for chunk in chunks(cells, _CELLS_PER_STATEMENT):
             columns = []
             for i, (month, own, subtrees) in enumerate(chunk):
                 start, end = Period.parse(month).bounds
@@ -506,7 +501,7 @@ class Queries:
         found: set[tuple[str | None, str]] = set()
         for named in (True, False):
             wanted = sorted({(u or "", m) for u, m in cells if (u is not None) == named})
-            for chunk in _chunks(wanted, _CELLS_PER_STATEMENT):
+            for chunk in chunks(wanted, _CELLS_PER_STATEMENT):
                 size = _padded(len(chunk))
                 padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # repeats change nothing
                 params: dict[str, Any] = {"g": self.g, "tenant": self.tenant}
@@ -620,7 +615,7 @@ class Queries:
         t = manager_reports
         named = sorted({NO_MANAGER if m is None else m for m in managers})
         people: set[str] = set()
-        for chunk in _chunks(named, 500):
+        for chunk in chunks(named, 500):
             query = (
                 select(_unordered(t.c.person_id))
                 .where(
@@ -690,7 +685,7 @@ class Queries:
         """:meth:`goal_owners` of many cells (each its units), up to ``cap``, in a few
         statements (each cell a capped scalar subquery)."""
         out: list[int] = []
-        for chunk in _chunks(cells, _CELLS_PER_STATEMENT):
+        for chunk in chunks(cells, _CELLS_PER_STATEMENT):
             columns = [
                 _capped_count(self._goal_owners(overlaps, units).distinct(), cap, i)
                 if units

@@ -49,8 +49,8 @@ from rhythm_reporting.adapters.db import (
 from rhythm_reporting.domain.ports import RollupRows
 from rhythm_reporting.domain.projection import EmployeeVersion, Fact
 from rhythm_shared.kit.consumer import ConflictLost
+from rhythm_shared.kit.db import chunks
 
-CHUNK = 500
 #: Rows per multi-row statement: within both SQLite's and PostgreSQL's 32,766 bound values.
 _ROWS_PER_STATEMENT = 4_000
 #: Advisory lock keys on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises its writers anyway):
@@ -71,17 +71,6 @@ def _lock_hash(kind: str, tenant: str, key: str) -> int:
     """A fact's lock id in FACT_LOCKS (int4); two facts on one id only take turns needlessly."""
     digest = hashlib.blake2b(f"{kind}\x1f{tenant}\x1f{key}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class ReadModelStore:
@@ -214,7 +203,7 @@ class ReadModelStore:
         frontier = {u for u in units if u}
         while frontier:
             found: set[str] = set()
-            for chunk in _chunks(sorted(frontier)):
+            for chunk in chunks(sorted(frontier)):
                 rows = await self.session.execute(
                     select(org_units.c.org_unit_id, org_units.c.parent_id).where(
                         org_units.c.generation == self.generation,
@@ -269,7 +258,7 @@ class ReadModelStore:
     ) -> dict[str, list[EmployeeVersion]]:
         out: dict[str, list[EmployeeVersion]] = defaultdict(list)
         t = employee_versions
-        for chunk in _chunks(sorted(set(people))):
+        for chunk in chunks(sorted(set(people))):
             rows = await self.session.execute(
                 select(
                     t.c.employee_id,
@@ -342,7 +331,7 @@ class ReadModelStore:
     ) -> dict[str, Fact]:
         table, key = FACT_TABLES[kind]
         out: dict[str, Fact] = {}
-        for chunk in _chunks(sorted(set(people))):
+        for chunk in chunks(sorted(set(people))):
             condition = or_(*(table.c[col].in_(chunk) for col in PEOPLE_COLUMNS[kind]))
             rows = await self.session.execute(
                 select(table).where(
@@ -372,7 +361,7 @@ class ReadModelStore:
         keys = key_columns(table)[1:]
         values = value_columns(table)
         out: dict[str, dict[tuple[Any, ...], dict[str, int]]] = defaultdict(dict)
-        for chunk in _chunks(sorted(set(units))):
+        for chunk in chunks(sorted(set(units))):
             rows = await self.session.execute(
                 select(table).where(
                     table.c.generation == self.generation,
@@ -415,7 +404,7 @@ class ReadModelStore:
         delta = {(r["tenant_id"], *(r[k] for k in keys)): r[value] for r in rows}
         groups: dict[tuple[Any, ...], int] = defaultdict(int)
         gone = []
-        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+        for chunk in chunks(rows, _ROWS_PER_STATEMENT):
             for tenant, *key, now in await self._upsert_returning(table, chunk):
                 before = now - delta[(tenant, *key)]
                 change = (now > 0) - (before > 0)
@@ -438,11 +427,11 @@ class ReadModelStore:
         ]
         await self._bulk_upsert(counts, changed, increment=True)
         fell = [(r["tenant_id"], *(r[k] for k in group_keys)) for r in changed if r[people] < 0]
-        for chunk in _chunks(fell):
+        for part in chunks(fell):
             await self.session.execute(
                 delete(counts).where(
                     counts.c.generation == self.generation,
-                    tuple_(counts.c.tenant_id, *(counts.c[k] for k in group_keys)).in_(chunk),
+                    tuple_(counts.c.tenant_id, *(counts.c[k] for k in group_keys)).in_(part),
                     counts.c[people] <= 0,
                 )
             )
@@ -476,7 +465,7 @@ class ReadModelStore:
         return list((await connection.exec_driver_sql(sql, params)).all())
 
     async def _delete_keys(self, table: Table, keys: Sequence[str], gone: list[Any]) -> None:
-        for chunk in _chunks(gone):
+        for chunk in chunks(gone):
             await self.session.execute(
                 delete(table).where(
                     table.c.generation == self.generation,
@@ -554,7 +543,7 @@ class ReadModelStore:
         self, table: Table, key: str, tenant: str, keys: Iterable[str]
     ) -> dict[str, Fact]:
         out: dict[str, Fact] = {}
-        for chunk in _chunks(sorted(set(keys))):
+        for chunk in chunks(sorted(set(keys))):
             rows = await self.session.execute(
                 select(table).where(
                     table.c.generation == self.generation,

@@ -10,12 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rhythm_reporting.adapters.db import directory
 from rhythm_reporting.adapters.store import ReadModelStore, active_generation
-from rhythm_reporting.handlers import EVENT_HANDLERS
 from rhythm_reporting.settings import Settings
 from rhythm_shared.contracts.envelope import Envelope
 from rhythm_shared.kit.clock import Clock
 from rhythm_shared.kit.db import KitTables
-from rhythm_shared.kit.people import SqlPeople
+from rhythm_shared.kit.people import DIRECTORY_EVENTS, SqlPeople
 from rhythm_shared.kit.runtime import Runtime
 from rhythm_shared.kit.uow import UnitOfWork
 
@@ -80,7 +79,7 @@ class SqlReportingUnitOfWork(UnitOfWork):
     async def prepare(self, envelopes: Sequence[Envelope]) -> None:
         # A deadlock or serialization failure here or later is retried by the kit's consumer.
         if self.generation is None:
-            changes_org = any(type(e.event) in EVENT_HANDLERS for e in envelopes)
+            changes_org = any(isinstance(e.event, DIRECTORY_EVENTS) for e in envelopes)
             await self.read_model.lock_org_dimension(exclusive=changes_org)
         await self.people.read_ahead(envelopes)
 
