@@ -871,6 +871,18 @@ def _endpoint(row: Row[Any]) -> WebhookEndpoint:
     )
 
 
+def _due_webhooks(query: Any, now: datetime, skip: Sequence[str]) -> Any:
+    """``query`` over the due webhook deliveries with their endpoints, but those of ``skip``."""
+    wd, w = db.webhook_deliveries, db.webhook_endpoints
+    query = query.select_from(wd.join(w, w.c.id == wd.c.endpoint_id)).where(
+        wd.c.status.in_([Status.PENDING.value, Status.CLAIMED.value]),
+        wd.c.next_attempt_at <= now,
+    )
+    if skip:
+        query = query.where(wd.c.endpoint_id.not_in(sorted(skip)))
+    return query
+
+
 class SqlWebhookRepository(_Repository):
     """Webhook endpoints and the deliveries owed to them. A tenant's active endpoints are read
     once per unit of work (every consumed event asks) and forgotten when endpoints change."""
@@ -971,20 +983,20 @@ class SqlWebhookRepository(_Repository):
         transaction, leaving out the endpoints in ``skip``."""
         wd, w = db.webhook_deliveries, db.webhook_endpoints
         query = (
-            select(wd.c.id.label("delivery_id"), wd.c.body, wd.c.attempts, *w.c)
-            .join(w, w.c.id == wd.c.endpoint_id)
-            .where(
-                wd.c.status.in_([Status.PENDING.value, Status.CLAIMED.value]),
-                wd.c.next_attempt_at <= now,
+            _due_webhooks(
+                select(wd.c.id.label("delivery_id"), wd.c.body, wd.c.attempts, *w.c), now, skip
             )
             .order_by(wd.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True, of=wd)
         )
-        if skip:
-            query = query.where(wd.c.endpoint_id.not_in(sorted(skip)))
         rows = await self.session.execute(query)
         return [DueWebhook(row.delivery_id, _endpoint(row), row.body, row.attempts) for row in rows]
+
+    async def any_due(self, now: datetime, *, skip: Sequence[str]) -> bool:
+        wd = db.webhook_deliveries
+        query = _due_webhooks(select(wd.c.id), now, skip).limit(1)
+        return (await self.session.scalar(query)) is not None
 
     async def suppress(self, delivery_ids: Sequence[str], detail: str) -> None:
         if not delivery_ids:
