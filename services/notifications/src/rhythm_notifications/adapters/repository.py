@@ -274,7 +274,7 @@ class SqlDeliveryRepository(_Repository):
         Each INSERT is compiled once (and cached) with the rows as its parameter list: an
         executemany, which SQLAlchemy sends as multi-row VALUES where it returns rows
         (insertmanyvalues). A VALUES construct of the rows themselves is built and compiled
-        anew each time, at two to four times the CPU."""
+        anew each time: for deliveries, ~8 times the CPU (~550 against ~70 us a row)."""
         if self._permits_held:
             held_permits, self._permits_held = self._permits_held, {}
             await self._insert_new(
