@@ -443,6 +443,9 @@ class InMemoryWebhooks:
             for d in due
         ]
 
+    async def any_due(self, now: datetime, *, skip: Sequence[str]) -> bool:
+        return bool(await self.due(now, 1, skip=skip))
+
     async def suppress(self, delivery_ids: Sequence[str], detail: str) -> None:
         for delivery_id in delivery_ids:
             self.deliveries[delivery_id].update(

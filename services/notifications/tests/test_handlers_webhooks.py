@@ -21,6 +21,7 @@ from rhythm_notifications.commands import (
 from rhythm_notifications.domain.delivery import RetryPolicy, Status
 from rhythm_notifications.domain.routing import webhook_event_types
 from rhythm_notifications.domain.webhooks import ClaimedWebhook
+from rhythm_notifications.use_cases.webhooks import webhooks_due
 from rhythm_shared.contracts.v1 import CheckinMissed
 from rhythm_shared.kit.auth import Principal
 from rhythm_shared.kit.errors import Forbidden, InvalidInput, NotFound
@@ -179,6 +180,25 @@ async def test_claiming_respects_the_per_endpoint_limit_and_drops_removed_endpoi
         (True, Status.SUPPRESSED),
         (True, Status.SUPPRESSED),
     ]
+
+
+async def test_nothing_is_due_while_the_only_owed_endpoint_is_at_its_limit(
+    uow: FakeNotificationsUnitOfWork,
+) -> None:
+    now = uow.clock.now()
+    claim = ClaimWebhooks(limit=10, lease_s=60, token="tok")
+    assert not await webhooks_due(uow, now, claim)  # no endpoint
+    busy = await handle(uow, register())
+    await consume(uow, missed(T))
+
+    def in_flight(n: int) -> ClaimWebhooks:
+        return ClaimWebhooks(
+            limit=10, lease_s=60, token="tok", in_flight={busy["id"]: n}, per_endpoint=2
+        )
+
+    assert not await webhooks_due(uow, now, in_flight(2))
+    assert await webhooks_due(uow, now, in_flight(1))
+    assert await webhooks_due(uow, now, claim)
 
 
 async def _one_claimed(uow: FakeNotificationsUnitOfWork) -> ClaimedWebhook:

@@ -7,13 +7,16 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from notifications_harness import BrowserKeys, HttpSink, SmtpSink, StartService, employee
+from sqlalchemy import event
 from test_email_delivery import missed
 from test_preferences import due, feedback
 
 from rhythm_notifications.adapters import db
+from rhythm_shared.testing import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -151,8 +154,6 @@ async def test_webhooks_are_signed_per_standard_webhooks_and_retried_with_backof
         async def queued() -> bool:
             return bool(await svc.rows(db.webhook_deliveries))
 
-        from rhythm_shared.testing import wait_for
-
         await wait_for(queued)
         assert await svc.dispatch_webhooks() == 1
         [row] = await svc.rows(db.webhook_deliveries)
@@ -174,3 +175,63 @@ async def test_webhooks_are_signed_per_standard_webhooks_and_retried_with_backof
         assert body["data"]["id"] == event_id
         assert body["data"]["obligation_id"] == "ob-e-1-monthly-2026-02"
         assert datetime.fromisoformat(body["timestamp"]) == datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+
+
+async def test_a_webhook_round_with_nothing_due_takes_no_write_transaction(
+    start_service: StartService, http_sink: HttpSink, tenant: str
+) -> None:
+    """A round asks on a read-only session first; only something to claim opens a unit of
+    work. Seen from the write engine: on SQLite the round's reads go to the reader engine, so
+    it sees none of them; on PostgreSQL (one engine) it sees a plain SELECT, nothing that
+    locks or writes. The claim that follows once a delivery is due shows the listener sees
+    what a round writes."""
+    async with start_service() as svc:
+        sqlite = svc.runtime.engine.dialect.name == "sqlite"
+        statements: list[str] = []
+
+        def seen(
+            conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+        ) -> None:
+            statements.append(statement)
+
+        def round_writes() -> list[str]:
+            found = [
+                s
+                for s in statements
+                if "webhook_deliveries" in s
+                and (sqlite or "FOR UPDATE" in s or s.split()[0] in ("INSERT", "UPDATE", "DELETE"))
+            ]
+            statements.clear()
+            return found
+
+        engine = svc.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            assert await svc.dispatch_webhooks() == 0
+            assert round_writes() == []  # the tenant has no endpoint at all
+
+            created = await svc.client.post(
+                "/v1/webhook-endpoints",
+                json={"url": http_sink.base_url + "/hooks/hr"},
+                headers=svc.token("admin", "hr_admin"),
+            )
+            assert created.status_code == 201, created.text
+            http_sink.replies["/hooks/hr"] = [503]
+            await svc.publish([missed(tenant)])
+
+            async def queued() -> bool:
+                return bool(await svc.rows(db.webhook_deliveries))
+
+            await wait_for(queued)
+            assert await svc.dispatch_webhooks() == 1  # answered 503: retried in 10 s
+            statements.clear()
+            assert await svc.dispatch_webhooks() == 0
+            assert round_writes() == []  # owed, but not due yet
+
+            svc.later(seconds=11)
+            assert await svc.dispatch_webhooks() == 1
+            assert any(s.startswith("UPDATE webhook_deliveries") for s in round_writes())
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        [row] = await svc.rows(db.webhook_deliveries)
+        assert (row.status, row.attempts) == ("sent", 2)

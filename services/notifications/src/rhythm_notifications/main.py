@@ -14,7 +14,7 @@ from rhythm_notifications.adapters.email import SmtpConfig, SmtpMailer
 from rhythm_notifications.adapters.outbound import OutboundClient
 from rhythm_notifications.adapters.push import WebPushSender
 from rhythm_notifications.adapters.templates import Templates
-from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork
+from rhythm_notifications.adapters.unit_of_work import SqlNotificationsUnitOfWork, reading
 from rhythm_notifications.adapters.webhooks import WebhookSender
 from rhythm_notifications.entrypoints import http
 from rhythm_notifications.entrypoints.consumers import consumers
@@ -89,7 +89,9 @@ def build(
         return Resources(
             channels=channels,
             dispatcher=Dispatcher(uows, clock, settings, channels, due),
-            webhook_dispatcher=WebhookDispatcher(uows, clock, settings, channels.webhooks),
+            webhook_dispatcher=WebhookDispatcher(
+                uows, functools.partial(reading, uows), clock, settings, channels.webhooks
+            ),
             digests=DigestComposer(uows),
         )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -15,6 +16,7 @@ from rhythm_notifications.adapters.repository import (
     SqlPreferenceRepository,
     SqlTenantRepository,
     SqlWebhookRepository,
+    read_only,
 )
 from rhythm_notifications.domain import routing
 from rhythm_notifications.domain.delivery import reminded_obligation
@@ -27,7 +29,7 @@ from rhythm_shared.contracts.v1 import (
     PersonKeyIssued,
 )
 from rhythm_shared.kit.people import EmployeeEvent, OrgUnitChange, PersonChange, SqlPeople
-from rhythm_shared.kit.uow import UnitOfWork
+from rhythm_shared.kit.uow import UnitOfWork, UnitOfWorkFactory
 
 
 class _People(SqlPeople):
@@ -49,6 +51,21 @@ class _People(SqlPeople):
     async def apply_key(self, event: PersonKeyIssued | PersonKeyDestroyed) -> None:
         self._views.clear()
         await super().apply_key(event)
+
+
+class SqlNotificationsReader:
+    """Satisfies domain/ports.py's NotificationsReader: the repositories on a read-only
+    session (``runtime.uow.read()``), which neither waits for nor blocks the writer."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.webhooks = SqlWebhookRepository(session, read_only)
+
+
+@contextlib.asynccontextmanager
+async def reading(uows: UnitOfWorkFactory[Any]) -> AsyncIterator[SqlNotificationsReader]:
+    """``async with reading(runtime.uow) as reader``: a read-only session's repositories."""
+    async with uows.read() as session:
+        yield SqlNotificationsReader(session)
 
 
 class SqlNotificationsUnitOfWork(UnitOfWork):

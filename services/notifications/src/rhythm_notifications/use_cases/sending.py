@@ -52,7 +52,7 @@ from rhythm_notifications.domain.delivery import (
     undeliverable,
 )
 from rhythm_notifications.domain.links import link
-from rhythm_notifications.domain.ports import NotificationsUnitOfWork
+from rhythm_notifications.domain.ports import NotificationsReader, NotificationsUnitOfWork
 from rhythm_notifications.domain.routing import Category
 from rhythm_notifications.domain.webhooks import ClaimedWebhook
 from rhythm_notifications.settings import Settings
@@ -65,7 +65,11 @@ from rhythm_notifications.use_cases.dispatching import (
     suppress_claimed,
 )
 from rhythm_notifications.use_cases.preferences import remove_push_subscription
-from rhythm_notifications.use_cases.webhooks import claim_webhooks, record_webhook_result
+from rhythm_notifications.use_cases.webhooks import (
+    claim_webhooks,
+    record_webhook_result,
+    webhooks_due,
+)
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.clock import Clock
@@ -75,6 +79,8 @@ if TYPE_CHECKING:
 
 #: Opens one unit of work (``async with uows() as uow``): the runtime's, or a fake's.
 UnitsOfWork = Callable[[], AbstractAsyncContextManager[NotificationsUnitOfWork]]
+#: Opens the repositories on a read-only session (``async with readers() as reader``).
+Readers = Callable[[], AbstractAsyncContextManager[NotificationsReader]]
 
 log = logging.getLogger("rhythm.notifications.dispatch")
 
@@ -517,9 +523,15 @@ class Dispatcher:
 
 class WebhookDispatcher:
     def __init__(
-        self, uows: UnitsOfWork, clock: Clock, settings: Settings, sender: WebhookSender
+        self,
+        uows: UnitsOfWork,
+        readers: Readers,
+        clock: Clock,
+        settings: Settings,
+        sender: WebhookSender,
     ) -> None:
         self.uows = uows
+        self.readers = readers
         self.clock = clock
         self.settings = settings
         self.sender = sender
@@ -535,22 +547,24 @@ class WebhookDispatcher:
         A round does not wait for its slowest endpoint: each request runs as its own task
         (at most OUTBOUND_CONCURRENCY, and OUTBOUND_PER_ENDPOINT per endpoint), so the next
         round claims other tenants' deliveries while a slow endpoint is still thinking.
+        A round with nothing due only reads (:func:`webhooks_due`): no write transaction.
         """
         free = self.settings.outbound_concurrency - len(self._tasks)
         if free <= 0:
             return 0
         token = str(uuid.uuid4())
+        cmd = ClaimWebhooks(
+            limit=min(self.settings.dispatch_batch_size, free),
+            lease_s=max(self.settings.webhook_timeout_s * 3, 60.0),
+            token=token,
+            in_flight=dict(self._in_flight),
+            per_endpoint=self.settings.outbound_per_endpoint,
+        )
+        async with self.readers() as reader:
+            if not await webhooks_due(reader, self.clock.now(), cmd):
+                return 0
         async with self.uows() as uow:
-            claimed = await claim_webhooks(
-                uow,
-                ClaimWebhooks(
-                    limit=min(self.settings.dispatch_batch_size, free),
-                    lease_s=max(self.settings.webhook_timeout_s * 3, 60.0),
-                    token=token,
-                    in_flight=dict(self._in_flight),
-                    per_endpoint=self.settings.outbound_per_endpoint,
-                ),
-            )
+            claimed = await claim_webhooks(uow, cmd)
         for delivery in claimed:
             self._in_flight[delivery.endpoint_id] += 1
             task = asyncio.create_task(self._post(delivery, token))

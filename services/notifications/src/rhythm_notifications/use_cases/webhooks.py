@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rhythm_notifications.commands import (
@@ -16,7 +16,7 @@ from rhythm_notifications.commands import (
 )
 from rhythm_notifications.domain.access import WEBHOOKS_ARE_TENANT_WIDE
 from rhythm_notifications.domain.delivery import Status
-from rhythm_notifications.domain.ports import NotificationsUnitOfWork
+from rhythm_notifications.domain.ports import NotificationsReader, NotificationsUnitOfWork
 from rhythm_notifications.domain.validation import check_url
 from rhythm_notifications.domain.webhooks import (
     ClaimedWebhook,
@@ -110,6 +110,22 @@ async def forward_to_webhooks(uow: NotificationsUnitOfWork, envelope: Envelope) 
     return queued
 
 
+def _full_endpoints(cmd: ClaimWebhooks) -> list[str]:
+    """The endpoints that already have ``per_endpoint`` deliveries in flight."""
+    per_endpoint = cmd.per_endpoint
+    return [e for e, n in cmd.in_flight.items() if per_endpoint is not None and n >= per_endpoint]
+
+
+async def webhooks_due(reader: NotificationsReader, now: datetime, cmd: ClaimWebhooks) -> bool:
+    """Whether :func:`claim_webhooks` would find something to claim (or to suppress) now.
+
+    Asked on a read-only session before a round opens its transaction: most polls find
+    nothing due (a tenant without endpoints, a backlog backing off), and on SQLite every
+    write transaction waits for, and then holds, the one writer slot that the consumers and
+    the email dispatcher need."""
+    return await reader.webhooks.any_due(now, skip=_full_endpoints(cmd))
+
+
 async def claim_webhooks(uow: NotificationsUnitOfWork, cmd: ClaimWebhooks) -> list[ClaimedWebhook]:
     """Claim due webhook deliveries; ones whose dispatcher died are simply retried (receivers
     de-duplicate on webhook-id, as the spec asks them to).
@@ -121,9 +137,8 @@ async def claim_webhooks(uow: NotificationsUnitOfWork, cmd: ClaimWebhooks) -> li
     now = uow.clock.now()
     busy = dict(cmd.in_flight)
     per_endpoint = cmd.per_endpoint
-    full = [e for e, n in busy.items() if per_endpoint is not None and n >= per_endpoint]
     taken = []
-    for due in await uow.webhooks.due(now, cmd.limit, skip=full):
+    for due in await uow.webhooks.due(now, cmd.limit, skip=_full_endpoints(cmd)):
         if per_endpoint is not None and due.endpoint.active:
             if busy.get(due.endpoint.id, 0) >= per_endpoint:
                 continue  # left pending: its lock goes with this transaction
