@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Row, Text, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,22 +32,17 @@ from rhythm_notifications.domain.tenants import ChatChannel
 from rhythm_notifications.domain.webhooks import DueWebhook, WebhookDelivery, WebhookEndpoint
 from rhythm_shared.contracts.base import Event
 from rhythm_shared.contracts.v1 import Channel, CheckinMissed
-from rhythm_shared.kit.db import escape_like
+from rhythm_shared.kit.db import chunks, escape_like
 
 #: A dialect-aware INSERT supporting ``on_conflict_do_*`` (the unit of work's ``insert``).
 Insert = Callable[[Any], Any]
 #: The unit of work's ``publish``: an event into its outbox.
 Publish = Callable[[Event], Awaitable[str]]
-T = TypeVar("T")
 
 
 def read_only(table: Any) -> Any:
     """The ``insert`` of repositories on a read-only session (queries.py): there is none."""
     raise RuntimeError("a read-only session writes nothing")
-
-
-def _chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _delivery_row(delivery: NewDelivery) -> dict[str, Any]:
@@ -133,7 +128,7 @@ class SqlDeliveryRepository(_Repository):
         in this transaction); one statement per 500 keys not asked before."""
         unknown = sorted({k for k in keys if k not in self._used and k not in self._free})
         d = db.deliveries
-        for chunk in _chunks(unknown, 500):
+        for chunk in chunks(unknown):
             rows = await self.session.execute(
                 select(d.c.idempotency_key).where(d.c.idempotency_key.in_(chunk))
             )
@@ -188,7 +183,7 @@ class SqlDeliveryRepository(_Repository):
             for r in sorted(set(recipients))
             if self._permits_read.get((tenant, r), "9999-12-31") > from_day
         ]
-        for chunk in _chunks(unknown, 500):
+        for chunk in chunks(unknown):
             rows = await self.session.execute(
                 select(dc.c.recipient_id, dc.c.category, dc.c.day).where(
                     dc.c.tenant_id == tenant, dc.c.recipient_id.in_(chunk), dc.c.day >= from_day
@@ -253,7 +248,7 @@ class SqlDeliveryRepository(_Repository):
             {o for o in obligation_ids if (tenant, o) not in self._closed}
             - {o for t, o in self._open if t == tenant}
         )
-        for chunk in _chunks(unknown, 500):
+        for chunk in chunks(unknown):
             rows = await self.session.execute(
                 select(c.c.obligation_id).where(
                     c.c.tenant_id == tenant, c.c.obligation_id.in_(chunk)
@@ -296,7 +291,7 @@ class SqlDeliveryRepository(_Repository):
         if self._overdue_gone:
             gone, self._overdue_gone = sorted(self._overdue_gone), set()
             o = db.overdue_checkins
-            for keys in _chunks(gone, 500):
+            for keys in chunks(gone):
                 await self.session.execute(
                     delete(o).where(tuple_(o.c.tenant_id, o.c.obligation_id).in_(keys))
                 )
@@ -606,7 +601,7 @@ class SqlDeliveryRepository(_Repository):
         await self.session.execute(
             delete(o).where(o.c.tenant_id == tenant, o.c.employee_id == person)
         )
-        for chunk in _chunks(sorted(obligations), 500):
+        for chunk in chunks(sorted(obligations)):
             await self.session.execute(
                 delete(c).where(c.c.tenant_id == tenant, c.c.obligation_id.in_(chunk))
             )
@@ -808,7 +803,7 @@ class SqlPreferenceRepository(_Repository):
         500 people, so that deciding a chunk of events asks no more."""
         unknown = sorted({pid for pid in employee_ids if (tenant, pid) not in self._known})
         s, c, p = db.recipient_settings, db.category_preferences, db.push_subscriptions
-        for chunk in _chunks(unknown, 500):
+        for chunk in chunks(unknown):
             settings = {
                 row.employee_id: _settings(row)
                 for row in await self.session.execute(
