@@ -108,7 +108,7 @@ async def measure(url: str, rounds: int) -> dict[str, list[float]]:
     runtime = app.state.runtime
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(runtime.engine.dispose)
-        stack.push_async_callback(runtime.uow.readers.kw["bind"].dispose)
+        stack.push_async_callback(runtime.reader.dispose)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

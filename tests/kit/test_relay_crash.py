@@ -110,7 +110,7 @@ async def test_a_relay_round_takes_the_sqlite_writer_only_to_mark_what_it_publis
                 runtime.tables,
                 producer,
                 topic_prefix=topic_prefix,
-                reader=runtime.uow.readers.kw["bind"],
+                reader=runtime.reader,
             )
             assert await relay.publish_pending() == 3
             sqlite = runtime.engine.dialect.name == "sqlite"

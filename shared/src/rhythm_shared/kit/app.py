@@ -106,6 +106,7 @@ def create_app(defn: ServiceDefinition[S, U, R]) -> FastAPI:
         settings=settings,
         clock=clock,
         engine=engine,
+        reader=reader,
         sessions=sessions,
         tables=defn.tables,
         uow=UnitOfWorkFactory(
@@ -285,7 +286,7 @@ async def _connect_kafka(
                     batch_size=settings.relay_batch_size,
                     poll_interval_s=settings.relay_poll_interval_s,
                     wakeup=runtime.uow.events_committed,
-                    reader=runtime.uow.readers.kw["bind"],
+                    reader=runtime.reader,
                 )
                 tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
             if consumers and runtime.broker is None:

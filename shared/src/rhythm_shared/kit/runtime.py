@@ -44,6 +44,8 @@ class Runtime(Generic[S, U, R]):
     settings: S
     clock: Clock
     engine: AsyncEngine
+    #: The engine reads go through: on SQLite one that takes no write lock; else ``engine``.
+    reader: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tables: KitTables
     uow: UnitOfWorkFactory[U]

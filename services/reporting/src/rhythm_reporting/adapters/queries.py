@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -56,8 +56,6 @@ from rhythm_shared.kit.db import UtcDateTime, chunks
 from rhythm_shared.kit.people import PeopleDirectory
 
 Row = dict[str, Any]
-T = TypeVar("T")
-
 
 #: Where the contributors of each metric family are: (fact table, person, time, unit, filter).
 #: A contributor is a person whose facts make the figure, counted where they were at the time.
