@@ -48,8 +48,8 @@ class InMemoryReadModel:
         self.units: dict[Key, dict[str, Any]] = {}
         #: How often the org changed (the SQL store's org version).
         self.org_version = 0
-        #: How often each (tenant, month)'s obligations changed (the SQL store's obligation_months).
-        self.obligation_months: dict[Key, int] = {}
+        #: How often each (tenant, family, slot)'s facts changed (the SQL store's fact_versions).
+        self.fact_versions: dict[tuple[str, str, str], int] = {}
         self.versions: dict[Key, list[EmployeeVersion]] = {}
         self.employees: dict[Key, Fact] = {}
         self.facts: dict[str, dict[Key, Fact]] = {kind: {} for kind in FACT_KINDS}
@@ -73,10 +73,10 @@ class InMemoryReadModel:
     async def org_changed(self) -> None:
         self.org_version += 1
 
-    async def obligations_changed(self, tenant: str, months: Iterable[str]) -> None:
-        for month in months:
-            key = (tenant, month)
-            self.obligation_months[key] = self.obligation_months.get(key, 0) + 1
+    async def facts_changed(self, tenant: str, slots: Iterable[tuple[str, str]]) -> None:
+        for family, slot in slots:
+            key = (tenant, family, slot)
+            self.fact_versions[key] = self.fact_versions.get(key, 0) + 1
 
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:

@@ -33,9 +33,9 @@ from rhythm_reporting.domain.projection import (
     apply_event,
     contributions,
     current_employee,
+    decision_slots,
     fact_ref,
     link_completions,
-    month_of,
     move_subtree,
     people_of,
     resolve,
@@ -359,11 +359,13 @@ async def _project_tenant(
         by_table[table].append((row_tenant, row_key, counts))
     for table, table_rows in sorted(by_table.items()):  # tables in one order across replicas
         await store.add_to_rollup(table, table_rows)
-    months = {
-        month_of(f["due_at"])
-        for key, fact in changed_facts.get("obligation", {}).items()
-        for f in (fact, old.get(FactRef("obligation", tenant, key)))
-        if f is not None and f.get("due_at") is not None
-    }
-    await store.obligations_changed(tenant, months)
+    await store.facts_changed(
+        tenant,
+        {
+            slot
+            for kind, changed in changed_facts.items()
+            for key, fact in changed.items()
+            for slot in decision_slots(kind, old.get(FactRef(kind, tenant, key)), fact)
+        },
+    )
     return sum(len(c) for c in changed_facts.values()), sum(len(r) for r in by_table.values())

@@ -33,7 +33,7 @@ from rhythm_reporting.domain.metrics import (
     total,
 )
 from rhythm_reporting.domain.periods import Period
-from rhythm_reporting.domain.projection import BASIS_POINTS, TENANT
+from rhythm_reporting.domain.projection import ALL_PERIODS, BASIS_POINTS, TENANT
 from rhythm_shared.kit.access import (
     Relationship,
     acts_as_person,
@@ -318,8 +318,38 @@ async def org_index(q: Queries) -> OrgIndex:
     return org
 
 
+@dataclass
+class Decisions:
+    """What the small-group rule found out about one slot of one family (a month, or a period
+    for goals), as of the org version and the slot's number: shared by the requests of those
+    (see :class:`SmallGroups`)."""
+
+    #: unit -> (contributors, the cap they were counted up to).
+    cells: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: node -> its children shown (rule 2).
+    kids: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: (node, its shown children) -> the residual, up to ``minimum``.
+    residuals: dict[tuple[str, frozenset[str]], int] = field(default_factory=dict)
+    #: Monthly families: units with facts that the org does not know.
+    unknown: list[str] | None = None
+    #: Goals: the units with goals in the period (as the rollups list them).
+    listed: list[str] | None = None
+    #: Goals: (unit, a nested period) -> owners of goals in one and not the other, up to
+    #: ``minimum``.
+    apart: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+#: Each reader engine's decisions, by (tenant, minimum, family, slot), with the (generation,
+#: org version, slot's number) they are of; the most recently used are kept. One holds a few
+#: hundred to a few thousand entries (the cells a request looked at and those around them).
+KEPT_DECISIONS = 512
+_DECISIONS: WeakKeyDictionary[
+    Engine, dict[tuple[str, int, str, str], tuple[tuple[int, int, int], Decisions]]
+] = WeakKeyDictionary()
+
+
 class SmallGroups:
-    """Which cells one request may show, by the rule in domain/metrics.py; memoised per request.
+    """Which cells one request may show, by the rule in domain/metrics.py.
 
     A *slot* is a month label for the unit-by-month families (``obligations``, ``checkins``,
     ``pulse``, ``feedback_given``, ``feedback_received``) and a period label for ``goals``.
@@ -328,37 +358,60 @@ class SmallGroups:
     time (residuals, goal owners) mostly asks whether a group is small or empty, so those
     counts stop at ``minimum`` people; where rule 2 picks a shown part to hide, goal counts stop
     at ``COMPLEMENT_CAP`` times ``minimum``.
+
+    What it finds out about a slot (:class:`Decisions`) is kept for the requests that come
+    after, while the org version and the slot's number (fact_versions: a month's for monthly
+    families, the tenant's goals for goals) stay: every change of those facts raises the number
+    in its own transaction (store.facts_changed), and a request reads the numbers before the
+    facts, so what it adds is of that number or newer, and a newer one is never asked for again.
     """
 
     def __init__(self, q: Queries, minimum: int) -> None:
         self.q = q
         self.minimum = minimum
         self._org: OrgIndex | None = None
-        #: (family, slot, unit) -> (contributors, the cap they were counted up to).
-        self._cells: dict[tuple[str, str, str], tuple[int, int]] = {}
-        self._kids: dict[tuple[str, str, str], frozenset[str]] = {}
-        #: (family, slot, node, its shown children) -> the residual, up to ``minimum``.
-        self._residuals: dict[tuple[str, str, str, frozenset[str]], int] = {}
-        self._listed: dict[tuple[str, str], list[str]] = {}
-        #: (family, month) -> units with facts that the org does not know.
-        self._unknown: dict[tuple[str, str], list[str]] = {}
+        self._slots: dict[tuple[str, str], Decisions] = {}
         self._managers: dict[str, tuple[dict[str, int], frozenset[str]]] = {}
+
+    async def slots(self, family: str, slots: Sequence[str]) -> list[Decisions]:
+        """The decisions of a family's slots: kept from earlier requests of their numbers, or
+        new (and kept); the numbers of those not looked at yet read in one statement."""
+        wanted = [s for s in dict.fromkeys(slots) if (family, s) not in self._slots]
+        if wanted:
+            numbered = [ALL_PERIODS] if family == "goals" else wanted
+            numbers = dict(zip(numbered, await self.q.versions(family, numbered), strict=True))
+            kept = _DECISIONS.setdefault(self.q.conn.sync_engine, {})
+            for slot in wanted:
+                number = numbers[ALL_PERIODS if family == "goals" else slot]
+                key = (self.q.g, self.q.org_version, number)
+                name = (self.q.tenant, self.minimum, family, slot)
+                found = kept.pop(name, None)
+                if found is None or found[0] != key:
+                    found = found if found is not None and found[0] > key else (key, Decisions())
+                kept[name] = found  # the most recently used are the ones kept
+                self._slots[(family, slot)] = found[1] if found[0] == key else Decisions()
+            while len(kept) > KEPT_DECISIONS:
+                del kept[next(iter(kept))]
+        return [self._slots[(family, s)] for s in slots]
+
+    async def slot(self, family: str, slot: str) -> Decisions:
+        return (await self.slots(family, [slot]))[0]
 
     async def org(self) -> OrgIndex:
         if self._org is None:
             self._org = await org_index(self.q)
         return self._org
 
-    async def _cell_units(self, family: str, slot: str, unit: str) -> list[str | None]:
+    async def _cell_units(self, slot: str, unit: str) -> list[str | None]:
         """The units whose goals make a cell, listed: the unit's subtree; for the tenant, every
         unit with goals in the slot (as the rollups list them) and None, goals with no unit."""
         if unit != TENANT:
             return list((await self.org()).subtree(unit))
-        key = (family, slot)
-        if key not in self._listed:
+        d = await self.slot("goals", slot)
+        if d.listed is None:
             period = Period.parse(slot)
-            self._listed[key] = await self.q.goal_units((period.start, period.end))
-        return [*self._listed[key], None]
+            d.listed = await self.q.goal_units((period.start, period.end))
+        return [*d.listed, None]
 
     async def _goal_units(self, unit: str) -> list[str | None] | None:
         """The units whose goals make a cell, None for the tenant's cell (every goal counts
@@ -374,15 +427,15 @@ class SmallGroups:
         the same answer whatever was counted before. Monthly families read the subtree's size
         kept at ingest; goals count their owners from the facts."""
         cap = cap or self.minimum
-        key = (family, slot, unit)
-        cached = self._cells.get(key)
+        d = await self.slot(family, slot)
+        cached = d.cells.get(unit)
         if cached is None or (cached[0] >= cached[1] and cached[1] < cap):
             if family == "goals":
                 n = await self._goal_owners(slot, await self._goal_units(unit), cap)
-                cached = self._cells[key] = (n, cap)
+                cached = d.cells[unit] = (n, cap)
             else:  # the exact size, kept at ingest
                 n = await self.q.rolled_up_contributors(family, slot, unit)
-                cached = self._cells[key] = (n, n + 1)
+                cached = d.cells[unit] = (n, n + 1)
         return min(cached[0], cap)
 
     async def _residual(self, family: str, slot: str, node: str, shown: set[str]) -> int:
@@ -390,18 +443,19 @@ class SmallGroups:
         facts and its hidden children's subtrees (for the tenant: facts with no unit or in units
         under no top unit, and the hidden top units)."""
         org = await self.org()
-        if family == "goals":
-            covered = {u for k in shown for u in org.subtree(k)}
-            cell = await self._cell_units(family, slot, node)
-            rest = [u for u in cell if u not in covered]
-            return await self._goal_owners(slot, rest, self.minimum)
-        key = (family, slot, node, frozenset(shown))
-        if key not in self._residuals:
-            own, hidden = await self._outside(family, slot, node, shown)
-            self._residuals[key] = await self.q.contributors_outside(
-                family, slot, own, hidden, self.minimum
-            )
-        return self._residuals[key]
+        d = await self.slot(family, slot)
+        key = (node, frozenset(shown))
+        if key not in d.residuals:
+            if family == "goals":
+                covered = {u for k in shown for u in org.subtree(k)}
+                cell = await self._cell_units(slot, node)
+                rest = [u for u in cell if u not in covered]
+                n = await self._goal_owners(slot, rest, self.minimum)
+            else:
+                own, hidden = await self._outside(family, slot, node, shown)
+                n = await self.q.contributors_outside(family, slot, own, hidden, self.minimum)
+            d.residuals[key] = n
+        return d.residuals[key]
 
     async def _outside(
         self, family: str, slot: str, node: str, shown: Collection[str]
@@ -411,8 +465,8 @@ class SmallGroups:
         hidden = [k for k in org.children(node) if k not in shown]
         own: list[str | None] = [node]
         if node == TENANT:  # facts under no top unit: in units unknown, in a cycle, or none
-            await self._read_unknown(family, [slot])
-            own = [*self._unknown[(family, slot)], *org.unplaced(), None]
+            (d,) = await self._read_unknown(family, [slot])
+            own = [*(d.unknown or []), *org.unplaced(), None]
         return own, hidden
 
     async def prepare(
@@ -461,20 +515,25 @@ class SmallGroups:
                                 below.add((child, m))
                 open_cells = below
 
-    async def _read_unknown(self, family: str, months: Sequence[str]) -> None:
-        wanted = [m for m in months if (family, m) not in self._unknown]
+    async def _read_unknown(self, family: str, months: Sequence[str]) -> list[Decisions]:
+        decisions = await self.slots(family, months)
+        wanted = [m for m, d in zip(months, decisions, strict=True) if d.unknown is None]
         if wanted:
             listed = await self.q.unknown_units_with_facts(family, wanted)
-            for m in wanted:
-                self._unknown[(family, m)] = listed.get(m, [])
+            for m, d in zip(months, decisions, strict=True):
+                if d.unknown is None:
+                    d.unknown = listed.get(m, [])
+        return decisions
 
     async def _read_counts(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Cells' contributors (exact, as kept at ingest), those not read yet, in a few
         statements."""
-        wanted = sorted({c for c in cells if (family, c[1], c[0]) not in self._cells})
+        months = sorted({m for _, m in cells})
+        decisions = dict(zip(months, await self.slots(family, months), strict=True))
+        wanted = sorted({c for c in cells if c[0] not in decisions[c[1]].cells})
         counts = await self.q.rolled_up_counts(family, wanted)
         for (unit, month), n in zip(wanted, counts, strict=True):
-            self._cells[(family, month, unit)] = (n, n + 1)
+            decisions[month].cells[unit] = (n, n + 1)
 
     async def _read_residuals(self, family: str, cells: Sequence[tuple[str, str]]) -> None:
         """Each cell's residual with the children rule 1 shows, in a few statements."""
@@ -486,9 +545,10 @@ class SmallGroups:
                 for k in org.children(node)
                 if not too_small(await self.contributors(family, month, k), self.minimum)
             }
-            key = (family, month, node, frozenset(shown))
-            if key not in self._residuals:
-                keys.append(key)
+            d = await self.slot(family, month)
+            key = (node, frozenset(shown))
+            if key not in d.residuals:
+                keys.append((d, key))
                 parts.append((month, *await self._outside(family, month, node, shown)))
         # Most residuals are units' own facts alone (no hidden sub-unit), and most of those
         # have none: which units do is asked of all of them at once; only those are counted.
@@ -499,25 +559,27 @@ class SmallGroups:
             for key, part in zip(keys, parts, strict=True)
             if part[2] or any((u, part[0]) in with_facts for u in part[1])
         ]
-        self._residuals.update(dict.fromkeys(keys, 0))
         counts = await self.q.outside_counts(family, [p for _, p in counted], self.minimum)
-        self._residuals.update(zip([k for k, _ in counted], counts, strict=True))
+        for d, key in keys:
+            d.residuals[key] = 0
+        for (d, key), n in zip([k for k, _ in counted], counts, strict=True):
+            d.residuals[key] = n
 
     async def _shown_children(self, family: str, slot: str, node: str) -> frozenset[str]:
         """Rule 2 under a shown cell: its children less the small ones and, while the rest of
         the node is a small group, the smallest shown one (sizes compared up to the cap)."""
-        key = (family, slot, node)
-        if key in self._kids:
-            return self._kids[key]
+        d = await self.slot(family, slot)
+        if node in d.kids:
+            return d.kids[node]
         org = await self.org()
         if family == "goals":  # the children's owners, in a few statements
-            unread = [k for k in org.children(node) if (family, slot, k) not in self._cells]
+            unread = [k for k in org.children(node) if k not in d.cells]
             period = Period.parse(slot)
             owners = await self.q.goal_owner_counts(
                 (period.start, period.end), [org.subtree(k) for k in unread], self.minimum
             )
             for k, n in zip(unread, owners, strict=True):
-                self._cells[(family, slot, k)] = (n, self.minimum)
+                d.cells[k] = (n, self.minimum)
         counts = {k: await self.contributors(family, slot, k) for k in org.children(node)}
         shown = {k for k, n in counts.items() if not too_small(n, self.minimum)}
         while True:
@@ -532,8 +594,8 @@ class SmallGroups:
             if pick is None:
                 break
             shown.discard(pick)
-        self._kids[key] = frozenset(shown)
-        return self._kids[key]
+        d.kids[node] = frozenset(shown)
+        return d.kids[node]
 
     async def slot_shown(self, family: str, slot: str, unit: str) -> bool:
         """Rules 1 and 2 for one cell: itself and every cell above it, top down."""
@@ -563,22 +625,19 @@ class SmallGroups:
         the goals one has and the other lacks come from no one or from ``minimum`` people."""
         if not await self.slot_shown("goals", period.label, unit):
             return False
+        d = await self.slot("goals", period.label)
         for other in period.nested():
-            outer, inner = (
-                (period, other)
-                if set(other.months) < set(period.months)
-                else (
-                    other,
-                    period,
+            if (unit, other.label) not in d.apart:
+                outer, inner = (
+                    (period, other) if set(other.months) < set(period.months) else (other, period)
                 )
-            )
-            apart = await self.q.goal_owners(
-                (outer.start, outer.end),
-                await self._goal_units(unit),
-                (inner.start, inner.end),
-                cap=self.minimum,
-            )
-            if too_small(apart, self.minimum):
+                d.apart[(unit, other.label)] = await self.q.goal_owners(
+                    (outer.start, outer.end),
+                    await self._goal_units(unit),
+                    (inner.start, inner.end),
+                    cap=self.minimum,
+                )
+            if too_small(d.apart[(unit, other.label)], self.minimum):
                 return False
         return True
 
@@ -678,9 +737,9 @@ async def manager_table(q: Queries, groups: SmallGroups, period: Period) -> Mana
     request of those, or made and kept. Whether a manager is shown does not depend on the
     scope asked for, and everything it is made of changes only with the org (which raises the
     org version) or with the obligations of those months (which raise their numbers, in the
-    same transaction: store.obligations_changed), so a kept table is never older than its
+    same transaction: store.facts_changed), so a kept table is never older than its
     numbers."""
-    versions = await q.obligation_versions(period.months)
+    versions = await q.versions("obligations", period.months)
     key = (q.g, q.org_version, versions)
     tables = _MANAGERS.setdefault(q.conn.sync_engine, {})
     name = (q.tenant, period.label, groups.minimum)
@@ -693,7 +752,7 @@ async def manager_table(q: Queries, groups: SmallGroups, period: Period) -> Mana
     table = [(r, r[0] in visible) for r in rows]
     # Kept only if nothing changed while it was made and nothing newer is kept already.
     now = await q.org_version_now()
-    if (*now, await q.obligation_versions(period.months)) == key and (
+    if (*now, await q.versions("obligations", period.months)) == key and (
         kept is None or kept[0] < key
     ):
         tables.pop(name, None)

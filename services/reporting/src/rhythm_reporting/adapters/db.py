@@ -435,23 +435,34 @@ manager_report_counts = Table(
     ),
 )
 
-obligation_months = Table(
-    "obligation_months",
+fact_versions = Table(
+    "fact_versions",
     metadata,
     _gen(),
     _tenant(),
-    Column("month", String(7), primary_key=True, comment="YYYY-MM (UTC) of the due time."),
+    Column(
+        "family",
+        String(32),
+        primary_key=True,
+        comment="A family of small-group decisions (domain/projection.py: DECISION_FAMILIES).",
+    ),
+    Column(
+        "slot",
+        String(7),
+        primary_key=True,
+        comment="YYYY-MM (UTC) of the facts' time; '*' for goals (every period).",
+    ),
     Column(
         "version",
         BigInteger,
         nullable=False,
         server_default="0",
-        comment="Raised by every batch that changes an obligation due in the month.",
+        comment="Raised by every batch that changes a fact of the family in the slot.",
     ),
     comment=(
-        "A number per month of obligations, raised in the same transaction as every change of "
-        "them (and by an erasure): the manager table kept in memory serves while its months' "
-        "numbers stay."
+        "A number per family and month of facts (per tenant for goals), raised in the same "
+        "transaction as every change of them: small-group decisions and manager tables kept "
+        "in memory serve while their numbers (and the org version) stay."
     ),
 )
 

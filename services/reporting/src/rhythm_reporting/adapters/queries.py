@@ -33,6 +33,7 @@ from rhythm_reporting.adapters.db import (
     checkin_facts,
     directory,
     employees,
+    fact_versions,
     feedback_facts,
     goal_facts,
     manager_people,
@@ -40,7 +41,6 @@ from rhythm_reporting.adapters.db import (
     manager_report_counts,
     manager_reports,
     obligation_facts,
-    obligation_months,
     org_units,
     read_model_generations,
     reflection_facts,
@@ -346,16 +346,19 @@ class Queries:
         )
         return [tuple(r) for r in (await self.conn.execute(query)).all()]
 
-    async def obligation_versions(self, months: Sequence[str]) -> tuple[int, ...]:
-        """The numbers of ``months`` (store.obligations_changed; 0 for a month with no row)."""
-        t = obligation_months
+    async def versions(self, family: str, slots: Sequence[str]) -> tuple[int, ...]:
+        """The numbers of a family's ``slots`` (store.facts_changed; 0 for one with no row)."""
+        t = fact_versions
         rows = await self.conn.execute(
-            select(t.c.month, t.c.version).where(
-                t.c.generation == self.g, t.c.tenant_id == self.tenant, t.c.month.in_(list(months))
+            select(t.c.slot, t.c.version).where(
+                t.c.generation == self.g,
+                t.c.tenant_id == self.tenant,
+                t.c.family == family,
+                t.c.slot.in_(sorted(set(slots))),
             )
         )
         found = {r[0]: int(r[1]) for r in rows.all()}
-        return tuple(found.get(m, 0) for m in months)
+        return tuple(found.get(s, 0) for s in slots)
 
     async def goals_needing_attention(
         self, unit: str, start: date, end: date, limit: int, *, small: bool

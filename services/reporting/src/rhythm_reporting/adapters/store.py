@@ -38,9 +38,9 @@ from rhythm_reporting.adapters.db import (
     directory,
     employee_versions,
     employees,
+    fact_versions,
     key_columns,
     manager_reports,
-    obligation_months,
     org_units,
     read_model_generations,
     unit_contributors,
@@ -228,14 +228,14 @@ class ReadModelStore:
             .values(org_version=t.c.org_version + 1)
         )
 
-    async def obligations_changed(self, tenant: str, months: Iterable[str]) -> None:
-        """Raise the numbers of the months whose obligations changed, with the change
-        (dashboards keep the manager table in memory while they stay the same). Last in a
-        batch and in month order: replicas wait for each other here at worst, never in a
-        circle."""
-        rows = [{"month": m, "version": 1} for m in sorted(set(months))]
+    async def facts_changed(self, tenant: str, slots: Iterable[tuple[str, str]]) -> None:
+        """Raise the numbers of the (family, slot)s whose facts changed, with the change
+        (dashboards keep small-group decisions and manager tables in memory while they stay
+        the same). Last in a batch and in one order: replicas wait for each other here at
+        worst, never in a circle."""
+        rows = [{"family": f, "slot": s, "version": 1} for f, s in sorted(set(slots))]
         await self._bulk_upsert(
-            obligation_months,
+            fact_versions,
             rows,
             increment=True,
             fixed={"generation": self.generation, "tenant_id": tenant},
@@ -717,7 +717,7 @@ async def retired_generations(session: AsyncSession) -> list[int]:
 
 async def drop_generations(session: AsyncSession, generations: Sequence[int]) -> None:
     """Delete the rows of ``generations`` (the record of each generation stays, as dropped)."""
-    for table in (*GENERATIONAL_TABLES, obligation_months, consumer_positions):
+    for table in (*GENERATIONAL_TABLES, fact_versions, consumer_positions):
         await session.execute(table.delete().where(table.c.generation.in_(generations)))
     await session.execute(
         update(read_model_generations)

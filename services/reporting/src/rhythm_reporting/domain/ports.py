@@ -28,8 +28,8 @@ class ReadModel(Protocol):
         """The org units or employees change in this transaction (raise the org version)."""
         ...
 
-    async def obligations_changed(self, tenant: str, months: Iterable[str]) -> None:
-        """Obligations due in ``months`` change in this transaction (raise their numbers)."""
+    async def facts_changed(self, tenant: str, slots: Iterable[tuple[str, str]]) -> None:
+        """Facts of these (family, slot)s change in this transaction (raise their numbers)."""
         ...
 
     async def save_units(self, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None: ...

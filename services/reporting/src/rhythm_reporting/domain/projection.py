@@ -330,6 +330,52 @@ def goal_is_stale(fact: Fact) -> bool:
     return last is None or last <= marker
 
 
+#: Where each kind of fact's small-group decisions are: (its time, the families it makes).
+#: Goals overlap periods, so one slot (ALL_PERIODS) covers all of them.
+FACT_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "obligation": ("due_at", ("obligations",)),
+    "checkin": ("held_at", ("checkins", "pulse")),
+    "reflection": ("submitted_at", ("pulse",)),
+    "feedback": ("given_at", ("feedback_given", "feedback_received")),
+}
+DECISION_FAMILIES = (*dict.fromkeys(f for _, fs in FACT_FAMILIES.values() for f in fs), "goals")
+ALL_PERIODS = "*"
+
+
+def goal_membership(fact: Fact | None) -> tuple[Any, ...] | None:
+    """What the goals' small-group rule reads of a goal: whose it is, where and when it counts
+    (not its progress or status, which change far more often)."""
+    if not fact:
+        return None
+    return tuple(
+        fact.get(k)
+        for k in (
+            "owner_type",
+            "owner_id",
+            "org_unit_id",
+            "created_at",
+            "archived_reason",
+            "period_start",
+            "period_end",
+        )
+    )
+
+
+def decision_slots(kind: str, before: Fact | None, after: Fact | None) -> set[tuple[str, str]]:
+    """The (family, slot)s whose small-group decisions a fact's change from ``before`` to
+    ``after`` can change: the families it makes, in the months of both versions' times."""
+    if kind == "goal":
+        changed = goal_membership(before) != goal_membership(after)
+        return {("goals", ALL_PERIODS)} if changed else set()
+    time, families = FACT_FAMILIES[kind]
+    return {
+        (family, month_of(fact[time]))
+        for fact in (before, after)
+        if fact and fact.get(time) is not None
+        for family in families
+    }
+
+
 def goal_is_counted(fact: Fact) -> bool:
     return (
         fact.get("period_start") is not None
