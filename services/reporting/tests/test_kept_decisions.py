@@ -116,7 +116,9 @@ async def _project(engine: AsyncEngine, events: list[Event]) -> None:
         await project_events(uow, batch)
 
 
-async def _request(reader: AsyncEngine) -> tuple[dict[str, tuple[bool, ...]], Decisions, Decisions]:
+async def _request(
+    reader: AsyncEngine,
+) -> tuple[dict[str, tuple[bool, bool, bool]], Decisions, Decisions]:
     """What a dashboard request of ``reader`` decides: each unit's January and Q1 check-ins and
     Q1 goals shown or not; and the January check-in and Q1 goal decisions it used."""
     async with reader.connect() as conn:
@@ -138,7 +140,9 @@ async def _request(reader: AsyncEngine) -> tuple[dict[str, tuple[bool, ...]], De
         )
 
 
-async def _anew(database_url: str) -> tuple[dict[str, tuple[bool, ...]], Decisions, Decisions]:
+async def _anew(
+    database_url: str,
+) -> tuple[dict[str, tuple[bool, bool, bool]], Decisions, Decisions]:
     """The same request on a replica with nothing in memory."""
     fresh = create_engine(database_url)
     try:
