@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +25,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from rhythm_reporting.adapters.db import (
     NO_MANAGER,
@@ -82,10 +86,40 @@ _FAMILY_COUNTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Units past this many go as one JSON array parameter (:class:`_JsonArray`): rendering
+#: thousands of expanding IN parameters costs far more than the database takes to read the facts.
+_LONG_LIST = 32
+
+
+class _JsonArray(FunctionElement[str]):
+    """The strings of a JSON array (one bound parameter) as a subquery for IN: SQLite's
+    json_each, PostgreSQL's json_array_elements_text; either planner ranges over the column's
+    index once per element. A SQL function to SQLAlchemy, so its statements are cached."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_JsonArray)
+def _json_each(element: _JsonArray, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(SELECT value FROM json_each({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_JsonArray, "postgresql")
+def _json_array_elements(element: _JsonArray, compiler: SQLCompiler, **kw: Any) -> str:
+    array = compiler.process(element.clauses, **kw)
+    return f"(SELECT json_array_elements_text(CAST({array} AS json)))"
+
+
 def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
     """Facts in ``units``; None stands for facts with no unit."""
     named = sorted(u for u in set(units) if u is not None)
-    conditions: list[ColumnElement[bool]] = [column.in_(named)] if named else []
+    conditions: list[ColumnElement[bool]] = []
+    if len(named) > _LONG_LIST:
+        array = _JsonArray(bindparam(None, json.dumps(named), String))
+        conditions.append(column.op("IN", is_comparison=True)(array))
+    elif named:
+        conditions.append(column.in_(named))
     if None in units:
         conditions.append(column.is_(None))
     return or_(*conditions)
@@ -567,27 +601,31 @@ class Queries:
         self, family: str, months: Sequence[str]
     ) -> dict[str, list[str]]:
         """:meth:`units_with_facts` of each of ``months`` (month -> units) that the org does
-        not know (facts can name a unit before, or without, its OrgUnitUpserted), in one
-        statement: all the others are in the org's tree, in memory."""
+        not know (facts can name a unit before, or without, its OrgUnitUpserted): first the
+        rollups' units the org lacks, whatever the month (two index walks, usually none left),
+        then the months and family of those alone; all the others are in the org's tree, in
+        memory."""
         t, o = unit_month_stats, org_units
-        known = (
-            select(o.c.org_unit_id)
-            .where(
-                o.c.generation == t.c.generation,
-                o.c.tenant_id == t.c.tenant_id,
-                o.c.org_unit_id == t.c.org_unit_id,
+        unknown = (
+            select(t.c.org_unit_id)
+            .where(t.c.generation == self.g, t.c.tenant_id == self.tenant)
+            .except_(
+                select(o.c.org_unit_id).where(
+                    o.c.generation == self.g, o.c.tenant_id == self.tenant
+                )
             )
-            .exists()
         )
+        candidates = [u for (u,) in (await self.conn.execute(unknown)).all() if u != TENANT]
+        if not candidates:
+            return {}
         rows = await self.conn.execute(
             select(t.c.month, t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
                 t.c.month.in_(list(months)),
-                t.c.org_unit_id != TENANT,
+                _in_units(t.c.org_unit_id, candidates),
                 or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
-                not_(known),
             )
             .distinct()
         )
