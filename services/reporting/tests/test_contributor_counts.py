@@ -5,7 +5,6 @@ without losing facts that have no unit, and a person counts once however many fa
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -287,7 +286,7 @@ def test_a_long_unit_list_is_one_parameter_and_one_cached_statement() -> None:
     statement = select(column).where(_in_units(column, [*many, None]))
     for url in ("sqlite+aiosqlite://", "postgresql+asyncpg://db/reporting"):  # not connected
         dialect = create_async_engine(url).dialect
-        assert list(statement.compile(dialect=dialect).params.values()) == [json.dumps(many)]
+        assert list(statement.compile(dialect=dialect).params.values()) == [many]
     other = select(column).where(_in_units(column, [*many[1:], "elsewhere", None]))
     assert statement._generate_cache_key() == other._generate_cache_key()
 

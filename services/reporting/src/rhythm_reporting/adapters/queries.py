@@ -24,10 +24,13 @@ from sqlalchemy import (
     union,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from rhythm_reporting.adapters.db import (
     NO_MANAGER,
@@ -86,29 +89,45 @@ _FAMILY_COUNTS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Units past this many go as one JSON array parameter (:class:`_JsonArray`): rendering
-#: thousands of expanding IN parameters costs far more than the database takes to read the facts.
+#: Units past this many go as one parameter (:class:`_UnitArray`): rendering thousands of
+#: expanding IN parameters costs far more than the database takes to read the facts.
 _LONG_LIST = 32
 
 
-class _JsonArray(FunctionElement[str]):
-    """The strings of a JSON array (one bound parameter) as a subquery for IN: SQLite's
-    json_each, PostgreSQL's json_array_elements_text; either planner ranges over the column's
-    index once per element. A SQL function to SQLAlchemy, so its statements are cached."""
+class _UnitArray(TypeDecorator[list[str]]):
+    """Unit ids as one parameter: a text array on PostgreSQL, a JSON array on SQLite."""
 
-    type = String()
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(String()))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> Any:
+        return value if dialect.name == "postgresql" or value is None else json.dumps(value)
+
+
+class _in_array(FunctionElement[bool]):
+    """``column`` is one of the :class:`_UnitArray` parameter's ids. PostgreSQL's = ANY is the
+    form its planner gives an expanded IN list (an index range per id, OR IS NULL a BitmapOr);
+    SQLite's IN over json_each ranges over the column's index once per id. A function to
+    SQLAlchemy (``as_comparison``: a condition), so its statements are cached."""
+
     inherit_cache = True
 
 
-@compiles(_JsonArray)
-def _json_each(element: _JsonArray, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(SELECT value FROM json_each({compiler.process(element.clauses, **kw)}))"
+@compiles(_in_array)
+def _in_json_each(element: _in_array, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{column} IN (SELECT value FROM json_each({array}))"
 
 
-@compiles(_JsonArray, "postgresql")
-def _json_array_elements(element: _JsonArray, compiler: SQLCompiler, **kw: Any) -> str:
-    array = compiler.process(element.clauses, **kw)
-    return f"(SELECT json_array_elements_text(CAST({array} AS json)))"
+@compiles(_in_array, "postgresql")
+def _any_of_array(element: _in_array, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{column} = ANY({array})"
 
 
 def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
@@ -116,8 +135,8 @@ def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
     named = sorted(u for u in set(units) if u is not None)
     conditions: list[ColumnElement[bool]] = []
     if len(named) > _LONG_LIST:
-        array = _JsonArray(bindparam(None, json.dumps(named), String))
-        conditions.append(column.op("IN", is_comparison=True)(array))
+        array = bindparam(None, named, _UnitArray())
+        conditions.append(_in_array(column, array).as_comparison(1, 2))
     elif named:
         conditions.append(column.in_(named))
     if None in units:
