@@ -109,7 +109,7 @@ class _UnitArray(TypeDecorator[list[str]]):
         return value if dialect.name == "postgresql" or value is None else json.dumps(value)
 
 
-class _in_array(FunctionElement[bool]):
+class _InArray(FunctionElement[bool]):
     """``column`` is one of the :class:`_UnitArray` parameter's ids. PostgreSQL's = ANY is the
     form its planner gives an expanded IN list (an index range per id, OR IS NULL a BitmapOr);
     SQLite's IN over json_each ranges over the column's index once per id. A function to
@@ -118,14 +118,14 @@ class _in_array(FunctionElement[bool]):
     inherit_cache = True
 
 
-@compiles(_in_array)
-def _in_json_each(element: _in_array, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_InArray)
+def _in_json_each(element: _InArray, compiler: SQLCompiler, **kw: Any) -> str:
     column, array = (compiler.process(c, **kw) for c in element.clauses)
     return f"{column} IN (SELECT value FROM json_each({array}))"
 
 
-@compiles(_in_array, "postgresql")
-def _any_of_array(element: _in_array, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_InArray, "postgresql")
+def _any_of_array(element: _InArray, compiler: SQLCompiler, **kw: Any) -> str:
     column, array = (compiler.process(c, **kw) for c in element.clauses)
     return f"{column} = ANY({array})"
 
@@ -136,7 +136,7 @@ def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     if len(named) > _LONG_LIST:
         array = bindparam(None, named, _UnitArray())
-        conditions.append(_in_array(column, array).as_comparison(1, 2))
+        conditions.append(_InArray(column, array).as_comparison(1, 2))
     elif named:
         conditions.append(column.in_(named))
     if None in units:
@@ -621,9 +621,9 @@ class Queries:
     ) -> dict[str, list[str]]:
         """:meth:`units_with_facts` of each of ``months`` (month -> units) that the org does
         not know (facts can name a unit before, or without, its OrgUnitUpserted): first the
-        rollups' units the org lacks, whatever the month (two index walks, usually none left),
-        then the months and family of those alone; all the others are in the org's tree, in
-        memory."""
+        rollups' units the org lacks, whatever the month (two index walks; most often only the
+        tenant's '*'), then, if any, the months and family of those alone. All the others are in
+        the org's tree, in memory."""
         t, o = unit_month_stats, org_units
         unknown = (
             select(t.c.org_unit_id)
