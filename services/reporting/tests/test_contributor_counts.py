@@ -4,10 +4,15 @@ without losing facts that have no unit, and a person counts once however many fa
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-from rhythm_reporting.adapters.db import kit
-from rhythm_reporting.adapters.queries import Queries
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rhythm_reporting.adapters.db import goal_facts, kit
+from rhythm_reporting.adapters.queries import Queries, _in_units
 from rhythm_reporting.adapters.store import ensure_active_generation
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
@@ -117,6 +122,7 @@ async def test_capped_and_tenant_wide_counts_equal_counting_the_people(database_
             assert await count([*listed, None], 5) == 5
             assert await count([]) == 0
             assert await q.units_with_facts("obligations", ["2026-02"]) == []
+            assert await q.unknown_units_with_facts("obligations", ["2026-03"]) == {}
             # Whose own facts there are (not below; None: no unit), asked of many cells at once,
             # as counting says: 3 cells (a statement of 4, padded) and 1 without a unit.
             cells: list[tuple[str | None, str]] = [
@@ -208,3 +214,105 @@ async def test_goal_owners_of_many_cells_at_once_equal_counting_each(database_ur
             assert await q.goal_owner_counts(q2, cells, 5) == [0, 1, 1, 0, 0, 0]
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _projected(database_url: str, events: list[Event]) -> AsyncIterator[Queries]:
+    """The queries of a fresh read model that has projected ``events``."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            generation = await ensure_active_generation(session, EARLY)
+        async with SqlReportingUnitOfWork(
+            sessions, kit, ManualClock(EARLY), "reporting", generation=generation
+        ) as uow:
+            await project_events(uow, ProjectEvents.of((f"e{i}", e) for i, e in enumerate(events)))
+        async with engine.connect() as conn:
+            yield await Queries.open(conn, T)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_long_unit_list_counts_as_the_short_one(database_url: str) -> None:
+    # Thousands of units (a division's subtree) go as one JSON array parameter, not one
+    # parameter each: the same people, with and without None (facts with no unit).
+    events: list[Event] = [
+        OrgUnitUpserted(tenant_id=T, occurred_at=EARLY, org_unit_id="top", name="Top"),
+        OrgUnitUpserted(
+            tenant_id=T, occurred_at=EARLY, org_unit_id="team", name="Team", parent_id="top"
+        ),
+        *(_person(f"p{i}", "team", EARLY) for i in range(6)),
+        _person("head", "top", EARLY),
+        *(_due(f"a{i}", f"p{i}", MARCH + timedelta(days=2)) for i in range(6)),
+        _due("h", "head", MARCH + timedelta(days=5)),
+        _due("x", "stranger", MARCH + timedelta(days=5)),  # nobody knows them: no unit
+        *(_goal(f"g{i}", f"p{i}", date(2026, 1, 1), date(2026, 3, 31)) for i in range(6)),
+        _goal("g-stranger", "stranger", date(2026, 1, 1), date(2026, 3, 31)),
+    ]
+    filler = [f"unit-{i:04d}" for i in range(2000)]  # no facts in any of them
+    q1 = (date(2026, 1, 1), date(2026, 3, 31))
+    async with _projected(database_url, events) as q:
+        short: list[list[str | None]] = [["team"], ["team", "top"], [None], ["top", None]]
+        expected = {
+            "contributors": [6, 7, 1, 2],
+            "outside_team": [6, 7],
+            "goal_owners": [6, 6, 1, 1],
+        }
+        for units in (short, [[*filler, *u] for u in short]):
+            got = {
+                "contributors": [
+                    await q.contributors("obligations", MARCH, APRIL, u) for u in units
+                ],
+                "outside_team": [
+                    await q.outside_team("2026-03", [n for n in u if n is not None], "other", 20)
+                    for u in units[:2]
+                ],
+                "goal_owners": [await q.goal_owners(q1, u) for u in units],
+            }
+            assert got == expected
+            assert await q.goal_owner_counts(q1, units, 20) == expected["goal_owners"]
+            outside: list[tuple[str, list[str | None], list[str]]] = [
+                ("2026-03", u, []) for u in units
+            ]
+            assert await q.outside_counts("obligations", outside, 20) == expected["contributors"]
+            assert await q.contributors("obligations", MARCH, APRIL, units[1], cap=3) == 3
+
+
+def test_a_long_unit_list_is_one_parameter_and_one_cached_statement() -> None:
+    column = goal_facts.c.org_unit_id
+    many = [f"unit-{i:04d}" for i in range(2000)]
+    statement = select(column).where(_in_units(column, [*many, None]))
+    for url in ("sqlite+aiosqlite://", "postgresql+asyncpg://db/reporting"):  # not connected
+        dialect = create_async_engine(url).dialect
+        assert list(statement.compile(dialect=dialect).params.values()) == [many]
+    other = select(column).where(_in_units(column, [*many[1:], "elsewhere", None]))
+    assert statement._generate_cache_key() == other._generate_cache_key()
+
+
+async def test_units_with_facts_the_org_does_not_know_are_listed_by_month(
+    database_url: str,
+) -> None:
+    events: list[Event] = [
+        OrgUnitUpserted(tenant_id=T, occurred_at=EARLY, org_unit_id="top", name="Top"),
+        _person("known", "top", EARLY),
+        _person("lost", "ghost", EARLY),  # a unit named before (or without) its OrgUnitUpserted
+        _person("gone", "attic", EARLY),
+        _due("k", "known", MARCH + timedelta(days=2)),
+        _due("l", "lost", MARCH + timedelta(days=2)),
+        _due("l2", "lost", APRIL + timedelta(days=2)),
+        _due("g", "gone", MARCH - timedelta(days=20)),  # February only
+    ]
+    async with _projected(database_url, events) as q:
+        assert await q.unknown_units_with_facts("obligations", ["2026-03", "2026-04"]) == {
+            "2026-03": ["ghost"],
+            "2026-04": ["ghost"],
+        }
+        assert await q.unknown_units_with_facts("obligations", ["2026-02", "2026-03"]) == {
+            "2026-02": ["attic"],
+            "2026-03": ["ghost"],
+        }
+        assert await q.unknown_units_with_facts("obligations", ["2026-01"]) == {}
+        assert await q.unknown_units_with_facts("checkins", ["2026-03"]) == {}
+        assert await q.units_with_facts("obligations", ["2026-03"]) == ["ghost", "top"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -23,7 +24,13 @@ from sqlalchemy import (
     union,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from rhythm_reporting.adapters.db import (
     NO_MANAGER,
@@ -82,10 +89,56 @@ _FAMILY_COUNTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Units past this many go as one parameter (:class:`_UnitArray`): rendering thousands of
+#: expanding IN parameters costs far more than the database takes to read the facts.
+_LONG_LIST = 32
+
+
+class _UnitArray(TypeDecorator[list[str]]):
+    """Unit ids as one parameter: a text array on PostgreSQL, a JSON array on SQLite."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(String()))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> Any:
+        return value if dialect.name == "postgresql" or value is None else json.dumps(value)
+
+
+class _InArray(FunctionElement[bool]):
+    """``column`` is one of the :class:`_UnitArray` parameter's ids. PostgreSQL's = ANY is the
+    form its planner gives an expanded IN list (an index range per id, OR IS NULL a BitmapOr);
+    SQLite's IN over json_each ranges over the column's index once per id. A function to
+    SQLAlchemy (``as_comparison``: a condition), so its statements are cached."""
+
+    inherit_cache = True
+
+
+@compiles(_InArray)
+def _in_json_each(element: _InArray, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{column} IN (SELECT value FROM json_each({array}))"
+
+
+@compiles(_InArray, "postgresql")
+def _any_of_array(element: _InArray, compiler: SQLCompiler, **kw: Any) -> str:
+    column, array = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{column} = ANY({array})"
+
+
 def _in_units(column: Any, units: Sequence[str | None]) -> ColumnElement[bool]:
     """Facts in ``units``; None stands for facts with no unit."""
     named = sorted(u for u in set(units) if u is not None)
-    conditions: list[ColumnElement[bool]] = [column.in_(named)] if named else []
+    conditions: list[ColumnElement[bool]] = []
+    if len(named) > _LONG_LIST:
+        array = bindparam(None, named, _UnitArray())
+        conditions.append(_InArray(column, array).as_comparison(1, 2))
+    elif named:
+        conditions.append(column.in_(named))
     if None in units:
         conditions.append(column.is_(None))
     return or_(*conditions)
@@ -570,27 +623,31 @@ class Queries:
         self, family: str, months: Sequence[str]
     ) -> dict[str, list[str]]:
         """:meth:`units_with_facts` of each of ``months`` (month -> units) that the org does
-        not know (facts can name a unit before, or without, its OrgUnitUpserted), in one
-        statement: all the others are in the org's tree, in memory."""
+        not know (facts can name a unit before, or without, its OrgUnitUpserted): first the
+        rollups' units the org lacks, whatever the month (two index walks; most often only the
+        tenant's '*'), then, if any, the months and family of those alone. All the others are in
+        the org's tree, in memory."""
         t, o = unit_month_stats, org_units
-        known = (
-            select(o.c.org_unit_id)
-            .where(
-                o.c.generation == t.c.generation,
-                o.c.tenant_id == t.c.tenant_id,
-                o.c.org_unit_id == t.c.org_unit_id,
+        unknown = (
+            select(t.c.org_unit_id)
+            .where(t.c.generation == self.g, t.c.tenant_id == self.tenant)
+            .except_(
+                select(o.c.org_unit_id).where(
+                    o.c.generation == self.g, o.c.tenant_id == self.tenant
+                )
             )
-            .exists()
         )
+        candidates = [u for (u,) in (await self.conn.execute(unknown)).all() if u != TENANT]
+        if not candidates:
+            return {}
         rows = await self.conn.execute(
             select(t.c.month, t.c.org_unit_id)
             .where(
                 t.c.generation == self.g,
                 t.c.tenant_id == self.tenant,
                 t.c.month.in_(list(months)),
-                t.c.org_unit_id != TENANT,
+                _in_units(t.c.org_unit_id, candidates),
                 or_(*(t.c[c] != 0 for c in _FAMILY_COUNTS[family])),
-                not_(known),
             )
             .distinct()
         )
