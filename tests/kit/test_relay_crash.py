@@ -132,3 +132,59 @@ async def test_a_relay_round_takes_the_sqlite_writer_only_to_mark_what_it_publis
     records = await read_records(kafka_bootstrap, f"{topic_prefix}{topics.CHECKINS}", min_count=3)
     ids = [from_record(r.headers, r.value).event.feedback_id for r in records]  # type: ignore[attr-defined]
     assert ids == ["g-0", "g-1", "g-2"]
+
+
+async def test_a_commit_while_the_relay_publishes_starts_the_next_round_at_once(
+    database_url: str, topic_prefix: str, kafka_bootstrap: str, tenant: str
+) -> None:
+    """An event committed while a round is publishing wakes the relay again: it goes out in
+    the next round, not after the poll interval (an hour here)."""
+    app = sample.build(
+        settings(database_url, topic_prefix, kafka_bootstrap).model_copy(
+            update={"run_relay": False, "run_consumers": False}
+        )
+    )
+
+    async def greet(i: int) -> None:
+        async with runtime.uow() as uow:
+            await sample.greet(
+                uow, tenant, "e-0", sample.Greet(greeting_id=f"g-{i}", receiver_id="e-1")
+            )
+
+    async with running(app) as runtime:
+        producer = make_producer(kafka_bootstrap)
+        await producer.start()
+        relay = OutboxRelay(
+            runtime.engine,
+            runtime.tables,
+            producer,
+            topic_prefix=topic_prefix,
+            poll_interval_s=3600,
+            wakeup=runtime.uow.events_committed,
+            reader=runtime.reader,
+        )
+        send = relay._send
+        rounds: list[int] = []
+
+        async def send_and_commit_another(rows: Any) -> None:
+            rounds.append(len(rows))
+            await send(rows)
+            if len(rounds) == 1:
+                await greet(1)  # committed while the first round publishes
+
+        relay._send = send_and_commit_another  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        await greet(0)
+        task = asyncio.create_task(relay.run(stop))
+        try:
+            records = await asyncio.wait_for(
+                read_records(kafka_bootstrap, f"{topic_prefix}{topics.CHECKINS}", min_count=2),
+                timeout=60,
+            )
+        finally:
+            stop.set()
+            await task
+            await producer.stop()
+    ids = [from_record(r.headers, r.value).event.feedback_id for r in records]  # type: ignore[attr-defined]
+    assert ids == ["g-0", "g-1"]
+    assert rounds == [1, 1]

@@ -136,6 +136,9 @@ class OutboxRelay:
         """Publish until ``stop`` is set; wake on new commits, poll as a safety net."""
         backoff = 0.5
         while not stop.is_set():
+            # Cleared before the round reads, not after: a commit while it publishes sets it
+            # again and the next round starts at once, rather than after the poll interval.
+            self.wakeup.clear()
             try:
                 published = await self.publish_pending()
                 backoff = 0.5
@@ -146,7 +149,6 @@ class OutboxRelay:
                 continue
             if published >= self.batch_size:
                 continue
-            self.wakeup.clear()
             waiter = asyncio.ensure_future(self.wakeup.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait(
