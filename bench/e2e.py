@@ -362,12 +362,17 @@ async def _raw_read(topic: str) -> float:
         await consumer.seek_to_beginning(*parts)
         started, seen = time.perf_counter(), 0
         total = sum(ends.values())
+        progressed = started
         while seen < total:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batch.values():
                 for r in records:
                     json.loads(r.value)
                     seen += 1
+            if batch:
+                progressed = time.perf_counter()
+            elif time.perf_counter() - progressed > 60:
+                raise RuntimeError(f"the raw read of {topic} stalled at {seen} of {total} records")
         return float(total / (time.perf_counter() - started))
     finally:
         await consumer.stop()
