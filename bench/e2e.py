@@ -359,9 +359,10 @@ async def _raw_read(topic: str) -> float:
             parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
+        begins = await consumer.beginning_offsets(parts)
         await consumer.seek_to_beginning(*parts)
         started, seen = time.perf_counter(), 0
-        total = sum(ends.values())
+        total = sum(ends[p] - begins[p] for p in parts)
         progressed = started
         while seen < total:
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
