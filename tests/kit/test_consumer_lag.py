@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import REGISTRY
 
 from rhythm_shared.contracts import topics
@@ -76,6 +78,41 @@ async def test_lag_is_the_broker_s_end_offset_after_the_group_s_committed_one(
     }
     labels = {"group": "behind", "topic": topics.CHECKINS, "partition": "0"}
     assert REGISTRY.get_sample_value("rhythm_consumer_lag", labels) == 3
+
+
+async def test_a_sample_asks_the_broker_about_the_groups_topics_alone(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The broker holds many topics (every test makes its own): a sample's metadata request
+    names the groups' topics and lets the broker create none of them."""
+    await ensure_topics(kafka_bootstrap, [TOPICS[topics.CHECKINS]], prefix=topic_prefix)
+    monitor = LagMonitor(
+        kafka_bootstrap, {"g": [topics.CHECKINS], "h": [topics.CHECKINS, "no.such"]},
+        prefix=topic_prefix,
+    )  # fmt: skip
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    await consumer.start()
+    asked: list[Any] = []
+    send = admin._send_request
+
+    async def recorded(request: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(request)
+        return await send(request, *args, **kwargs)
+
+    admin._send_request = recorded
+    try:
+        lags = await monitor._sample(admin, consumer)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    assert {(g, t) for g, t, _ in lags} == {("g", topics.CHECKINS), ("h", topics.CHECKINS)}
+    metadata = [r for r in asked if isinstance(r, MetadataRequest)]
+    assert [r._topics for r in metadata] == [
+        sorted([f"{topic_prefix}{topics.CHECKINS}", f"{topic_prefix}no.such"])
+    ]
+    assert [r._allow_auto_topic_creation for r in metadata] == [False]
 
 
 def _series(name: str, group: str) -> dict[str, float]:
