@@ -444,7 +444,7 @@ fact_versions = Table(
         "family",
         String(32),
         primary_key=True,
-        comment="A family of small-group decisions (domain/projection.py: DECISION_FAMILIES).",
+        comment="A family of small-group decisions (domain/projection.py: decision_slots).",
     ),
     Column(
         "slot",

@@ -338,7 +338,6 @@ FACT_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "reflection": ("submitted_at", ("pulse",)),
     "feedback": ("given_at", ("feedback_given", "feedback_received")),
 }
-DECISION_FAMILIES = (*dict.fromkeys(f for _, fs in FACT_FAMILIES.values() for f in fs), "goals")
 ALL_PERIODS = "*"
 
 

@@ -30,7 +30,7 @@ def upgrade() -> None:
             "family",
             sa.String(length=32),
             nullable=False,
-            comment="A family of small-group decisions (domain/projection.py: DECISION_FAMILIES).",
+            comment="A family of small-group decisions (domain/projection.py: decision_slots).",
         ),
         sa.Column(
             "slot",
