@@ -11,9 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from rhythm_reporting.adapters.db import goal_facts, kit
+from rhythm_reporting.adapters.db import (
+    MEMBERSHIP_ROLLUPS,
+    ROLLUP_TABLES,
+    goal_facts,
+    key_columns,
+    kit,
+    value_columns,
+)
 from rhythm_reporting.adapters.queries import Queries, _in_units
-from rhythm_reporting.adapters.store import ensure_active_generation
+from rhythm_reporting.adapters.store import _upsert_statement, ensure_active_generation
 from rhythm_reporting.adapters.unit_of_work import SqlReportingUnitOfWork
 from rhythm_reporting.commands import ProjectEvents
 from rhythm_reporting.domain.periods import Period
@@ -289,6 +296,21 @@ def test_a_long_unit_list_is_one_parameter_and_one_cached_statement() -> None:
         assert list(statement.compile(dialect=dialect).params.values()) == [many]
     other = select(column).where(_in_units(column, [*many[1:], "elsewhere", None]))
     assert statement._generate_cache_key() == other._generate_cache_key()
+
+
+def test_rollup_rows_built_by_position_match_every_tables_columns() -> None:
+    """The store builds rollup rows as (generation, tenant, key..., values...) tuples, tens of
+    thousands a batch, without naming columns: each table's written columns are in that order."""
+    for url in ("sqlite+aiosqlite://", "postgresql+asyncpg://db/reporting"):  # not connected
+        dialect = create_async_engine(url).dialect
+        for table in (*ROLLUP_TABLES.values(), *MEMBERSHIP_ROLLUPS.values()):
+            _, columns, _, _ = _upsert_statement(dialect, table, True)
+            assert columns == [
+                "generation",
+                "tenant_id",
+                *key_columns(table),
+                *value_columns(table),
+            ], table.name
 
 
 async def test_units_with_facts_the_org_does_not_know_are_listed_by_month(

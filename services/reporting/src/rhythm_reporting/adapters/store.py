@@ -378,67 +378,60 @@ class ReadModelStore:
         if not rows:
             return
         table = ROLLUP_TABLES[table_name]
-        keys = key_columns(table)
         values = value_columns(table)
-        params = []
+        g = self.generation
         # In key order: replicas that add to the same counters lock them in the same order, so
-        # they wait for each other at worst, never in a circle (a deadlock).
-        for tenant, key, deltas in sorted(rows, key=lambda r: (r[0], r[1])):
-            row: dict[str, Any] = {"generation": self.generation, "tenant_id": tenant}
-            row.update(zip(keys, key, strict=True))
-            for v in values:
-                row[v] = deltas.get(v, 0)
-            params.append(row)
+        # they wait for each other at worst, never in a circle (a deadlock). Rows are built in
+        # the table's column order (generation, tenant, key, values), tens of thousands a batch.
+        ordered = sorted(rows, key=_tenant_and_key)
         if table_name in MEMBERSHIP_ROLLUPS:
-            await self._add_members(table, MEMBERSHIP_ROLLUPS[table_name], params)
-        else:
-            await self._bulk_upsert(table, params, increment=True)
+            (value,) = values
+            members = [(g, tenant, *key, deltas.get(value, 0)) for tenant, key, deltas in ordered]
+            await self._add_members(table, MEMBERSHIP_ROLLUPS[table_name], members)
+            return
+        params = [
+            (g, tenant, *key, *[deltas.get(v, 0) for v in values])
+            for tenant, key, deltas in ordered
+        ]
+        await self._bulk_upsert_rows(table, params, increment=True)
 
-    async def _add_members(self, table: Table, counts: Table, rows: list[dict[str, Any]]) -> None:
+    async def _add_members(self, table: Table, counts: Table, rows: list[tuple[Any, ...]]) -> None:
         """Add to a membership rollup (its last key column the member, one count column) and
         keep ``counts``, its members per group: each statement adds to many rows at once and
         returns their new counts, so a member that came (0 -> n) or went (n -> 0) is known
-        without reading first. A member whose last fact went is no member: its row goes."""
+        without reading first. A member whose last fact went is no member: its row goes.
+
+        ``rows`` are (generation, tenant, key..., delta) in the table's column order."""
         keys = key_columns(table)
-        (value,) = value_columns(table)
-        delta = {(r["tenant_id"], *(r[k] for k in keys)): r[value] for r in rows}
+        delta = {row[1:-1]: row[-1] for row in rows}
         groups: dict[tuple[Any, ...], int] = defaultdict(int)
         gone = []
         for chunk in chunks(rows, _ROWS_PER_STATEMENT):
-            for tenant, *key, now in await self._upsert_returning(table, chunk):
-                before = now - delta[(tenant, *key)]
-                change = (now > 0) - (before > 0)
+            for returned in await self._upsert_returning(table, chunk):
+                now = returned[-1]
+                member = tuple(returned[:-1])
+                change = (now > 0) - (now - delta[member] > 0)
                 if change:
-                    groups[(tenant, *key[:-1])] += change
+                    groups[member[:-1]] += change
                 if now <= 0:
-                    gone.append((tenant, *key))
+                    gone.append(member)
         await self._delete_keys(table, keys, gone)
+        changed = [(self.generation, *group, n) for group, n in sorted(groups.items()) if n]
+        await self._bulk_upsert_rows(counts, changed, increment=True)
         group_keys = key_columns(counts)
-        (people,) = value_columns(counts)
-        changed = [
-            {
-                "generation": self.generation,
-                "tenant_id": group[0],
-                **dict(zip(group_keys, group[1:], strict=True)),
-                people: n,
-            }
-            for group, n in sorted(groups.items())
-            if n
-        ]
-        await self._bulk_upsert(counts, changed, increment=True)
-        fell = [(r["tenant_id"], *(r[k] for k in group_keys)) for r in changed if r[people] < 0]
+        fell = [row[1:-1] for row in changed if row[-1] < 0]
         for part in chunks(fell):
             await self.session.execute(
                 delete(counts).where(
                     counts.c.generation == self.generation,
                     tuple_(counts.c.tenant_id, *(counts.c[k] for k in group_keys)).in_(part),
-                    counts.c[people] <= 0,
+                    counts.c[value_columns(counts)[0]] <= 0,
                 )
             )
 
-    async def _upsert_returning(self, table: Table, rows: list[dict[str, Any]]) -> list[Any]:
-        """One INSERT ... ON CONFLICT DO UPDATE (count + delta) of all ``rows``, returning each
-        row's (tenant, key..., new count)."""
+    async def _upsert_returning(self, table: Table, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """One INSERT ... ON CONFLICT DO UPDATE (count + delta) of all ``rows`` (in the table's
+        column order), returning each row's (tenant, key..., new count)."""
         dialect = self.session.get_bind().dialect
         quote = dialect.identifier_preparer.quote
         columns = [c.name for c in table.columns]
@@ -460,7 +453,7 @@ class ReadModelStore:
             f"{quote(value)} = {name}.{quote(value)} + excluded.{quote(value)} "
             f"RETURNING {', '.join(quote(c) for c in returned)}"
         )
-        params = tuple(r[c] for r in rows for c in columns)
+        params = tuple(v for row in rows for v in row)
         connection = await self.session.connection()
         return list((await connection.exec_driver_sql(sql, params)).all())
 
@@ -604,6 +597,32 @@ class ReadModelStore:
             params.append(tuple(values))
         connection = await self.session.connection()
         await connection.exec_driver_sql(sql, params)
+
+    async def _bulk_upsert_rows(
+        self, table: Table, rows: list[tuple[Any, ...]], *, increment: bool
+    ) -> None:
+        """:meth:`_bulk_upsert` of rows given as tuples in the statement's column order, for
+        the rollups: only the columns whose type converts values (dates on SQLite) are
+        processed."""
+        if not rows:
+            return
+        sql, _, processors, _ = _upsert_statement(self.session.get_bind().dialect, table, increment)
+        converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+        if converting:
+            converted = []
+            for row in rows:
+                values = list(row)
+                for i, processor in converting:
+                    if values[i] is not None:
+                        values[i] = processor(values[i])
+                converted.append(tuple(values))
+            rows = converted
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(sql, rows)
+
+
+def _tenant_and_key(row: tuple[str, tuple[Any, ...], Mapping[str, int]]) -> tuple[Any, ...]:
+    return row[0], row[1]
 
 
 _STATEMENTS: dict[tuple[str, str, bool], tuple[str, list[str], list[Any], dict[str, Any]]] = {}
