@@ -8,6 +8,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -383,17 +384,14 @@ class ReadModelStore:
         # In key order: replicas that add to the same counters lock them in the same order, so
         # they wait for each other at worst, never in a circle (a deadlock). Rows are built in
         # the table's column order (generation, tenant, key, values), tens of thousands a batch.
-        ordered = sorted(rows, key=_tenant_and_key)
-        if table_name in MEMBERSHIP_ROLLUPS:
-            (value,) = values
-            members = [(g, tenant, *key, deltas.get(value, 0)) for tenant, key, deltas in ordered]
-            await self._add_members(table, MEMBERSHIP_ROLLUPS[table_name], members)
-            return
         params = [
             (g, tenant, *key, *[deltas.get(v, 0) for v in values])
-            for tenant, key, deltas in ordered
+            for tenant, key, deltas in sorted(rows, key=itemgetter(0, 1))
         ]
-        await self._bulk_upsert_rows(table, params, increment=True)
+        if table_name in MEMBERSHIP_ROLLUPS:
+            await self._add_members(table, MEMBERSHIP_ROLLUPS[table_name], params)
+        else:
+            await self._bulk_upsert_rows(table, params, increment=True)
 
     async def _add_members(self, table: Table, counts: Table, rows: list[tuple[Any, ...]]) -> None:
         """Add to a membership rollup (its last key column the member, one count column) and
@@ -419,13 +417,14 @@ class ReadModelStore:
         changed = [(self.generation, *group, n) for group, n in sorted(groups.items()) if n]
         await self._bulk_upsert_rows(counts, changed, increment=True)
         group_keys = key_columns(counts)
+        (people,) = value_columns(counts)
         fell = [row[1:-1] for row in changed if row[-1] < 0]
         for part in chunks(fell):
             await self.session.execute(
                 delete(counts).where(
                     counts.c.generation == self.generation,
                     tuple_(counts.c.tenant_id, *(counts.c[k] for k in group_keys)).in_(part),
-                    counts.c[value_columns(counts)[0]] <= 0,
+                    counts.c[people] <= 0,
                 )
             )
 
@@ -619,10 +618,6 @@ class ReadModelStore:
             rows = converted
         connection = await self.session.connection()
         await connection.exec_driver_sql(sql, rows)
-
-
-def _tenant_and_key(row: tuple[str, tuple[Any, ...], Mapping[str, int]]) -> tuple[Any, ...]:
-    return row[0], row[1]
 
 
 _STATEMENTS: dict[tuple[str, str, bool], tuple[str, list[str], list[Any], dict[str, Any]]] = {}
