@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -30,11 +30,15 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     event,
+    func,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
 
 log = logging.getLogger("rhythm.db")
 
@@ -57,6 +61,28 @@ def chunks(items: Iterable[T], size: int = IN_LIST) -> Iterator[list[T]]:
     it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
+
+
+def where_one_of(
+    query: Select[Any], column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect
+) -> Select[Any]:
+    """``query`` narrowed to the rows whose ``column`` is one of ``values`` (a chunk of ids).
+
+    On PostgreSQL, a join to ``unnest`` of one array parameter rather than ``IN ($1, ..., $n)``:
+    a prepared statement keeps the generic plan it made while its table was small, and a table
+    that fills faster than autovacuum analyzes it (a new tenant's first HR sync) then gets a
+    sequential scan that tests every row against the whole list, per statement. Measured on a
+    never-analyzed 40,000-row table, 500 ids: IN 416-476 ms, ``= ANY($1)`` 217-300 ms, the join
+    5-6 ms (1 ms once analyzed). SQLite plans each statement anew: IN, which it answers from
+    the index."""
+    if dialect.name != "postgresql":
+        return query.where(column.in_(values))
+    wanted = (
+        func.unnest(bindparam(None, list(dict.fromkeys(values)), type_=ARRAY(column.type)))
+        .table_valued("value")
+        .render_derived()
+    )
+    return query.join(wanted, column == wanted.c.value)
 
 
 #: An auto-incrementing 64-bit key that SQLite also auto-increments (it needs INTEGER).

@@ -57,7 +57,7 @@ from rhythm_shared.contracts.v1 import (
     PersonKeyIssued,
 )
 from rhythm_shared.kit import crypto
-from rhythm_shared.kit.db import UtcDateTime, chunks
+from rhythm_shared.kit.db import UtcDateTime, chunks, where_one_of
 from rhythm_shared.kit.directory import (
     DIRECTORY_EVENTS,
     EMPLOYEE_EVENTS,
@@ -247,10 +247,10 @@ class DirectoryProjection:
         """Read the rows of ``people`` (tenant, employee) in one statement per tenant and 500,
         so that applying a batch of their events reads none of them one at a time."""
         e = self.tables.employees
+        dialect = session.get_bind().dialect
         for tenant_id, chunk in _wanted(people, self._people):
-            rows = await session.execute(
-                select(e).where(e.c.tenant_id == tenant_id, e.c.employee_id.in_(chunk))
-            )
+            query = select(e).where(e.c.tenant_id == tenant_id)
+            rows = await session.execute(where_one_of(query, e.c.employee_id, chunk, dialect))
             found = {r.employee_id: _person(r) for r in rows}
             for employee_id in chunk:
                 self._people[(tenant_id, employee_id)] = found.get(employee_id)
@@ -260,10 +260,10 @@ class DirectoryProjection:
     ) -> None:
         """:meth:`read_ahead` for org units (tenant, org unit)."""
         u = self.tables.org_units
+        dialect = session.get_bind().dialect
         for tenant_id, chunk in _wanted(units, self._units):
-            rows = await session.execute(
-                select(u).where(u.c.tenant_id == tenant_id, u.c.org_unit_id.in_(chunk))
-            )
+            query = select(u).where(u.c.tenant_id == tenant_id)
+            rows = await session.execute(where_one_of(query, u.c.org_unit_id, chunk, dialect))
             found = {r.org_unit_id: _unit(r) for r in rows}
             for org_unit_id in chunk:
                 self._units[(tenant_id, org_unit_id)] = found.get(org_unit_id)
