@@ -67,7 +67,7 @@ BURST_TOPICS = {
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 #: Events in each burst (full, quick): long enough that a rebalance or a batch timeout is
 #: noise beside it, at each service's own pace.
-BURSTS = {"checkins": (4_000, 500), "notifications": (4_000, 500), "reporting": (20_000, 3_000)}
+BURSTS = {"checkins": (40_000, 4_000), "notifications": (4_000, 500), "reporting": (20_000, 3_000)}
 
 
 class Sink:
