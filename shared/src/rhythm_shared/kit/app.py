@@ -331,16 +331,30 @@ def _sanitize(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, byt
     return dataclasses.replace(record, headers=headers)
 
 
-async def _tolerant_parser(msg: Any, original: Callable[[Any], Any]) -> Any:
-    # FastStream decodes headers as UTF-8 text; a record with a broken or null header must
-    # reach our dead-letter logic rather than fail inside the framework. The framework parses
-    # a cleaned copy; the consumer gets the records as they arrived (and parks them as such).
-    try:
+async def _batch_parser(msg: Any, original: Callable[[Any], Any]) -> Any:
+    """The batch as FastStream's message, with the framework parsing only its first record.
+
+    The framework's batch parser decodes every record's headers into a dict, and its tracing
+    middleware then reads baggage out of each: work (4-17 % of a batch's CPU) and memory (a
+    dict of strings per record, while the batch is applied) that nothing here uses, since the
+    consumer decodes the records itself (rhythm_shared.contracts.envelope) and keeps each
+    record's own trace context (EventConsumer). The first record's headers stand for the batch
+    in the framework's middleware; its body is the batch's bodies (their size is a metric), and
+    the handler gets the records as they arrived. A first record with a broken or null header
+    must reach our dead-letter logic rather than fail inside the framework: the framework then
+    parses a cleaned copy of it."""
+    records = msg if isinstance(msg, tuple) else (msg,)
+    if not records:
         return await original(msg)
+    try:
+        parsed = await original(records[:1])
     except (UnicodeDecodeError, AttributeError):
-        parsed = await original(tuple(_sanitize(r) for r in msg))
-        parsed.raw_message = msg
-        return parsed
+        parsed = await original((_sanitize(records[0]),))
+    first, last = records[0], records[-1]
+    parsed.body = [r.value or b"" for r in records]
+    parsed.raw_message = msg
+    parsed.message_id = f"{first.offset}-{last.offset}-{first.timestamp}"
+    return parsed
 
 
 async def _raw_decoder(msg: Any) -> Any:
@@ -385,7 +399,7 @@ def _make_broker(
             ack_policy=AckPolicy.MANUAL,
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-            parser=_tolerant_parser,
+            parser=_batch_parser,
             decoder=_raw_decoder,
             listener=listener,
         )
