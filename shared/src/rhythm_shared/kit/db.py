@@ -7,7 +7,9 @@ by :func:`define_kit_tables`, so they live in the service's database and migrate
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import contextvars
 import logging
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -279,10 +281,63 @@ def create_reader_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
 
 #: SQLite's busy handler waits for the write lock by sleeping (1 ms growing to 100 ms a try), so
 #: writers of one process that contend through it lose most of their time asleep. They queue on
-#: one asyncio lock per engine instead and go the moment the previous writer is done.
-_WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+#: one gate per engine instead and go the moment the previous writer is done.
+_WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, WriterGate]] = (
     weakref.WeakKeyDictionary()
 )
+_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent_writes", default=False)
+
+
+class WriterGate:
+    """One writer at a time, in arrival order, except that an urgent writer goes before the
+    writers waiting: but never twice in a row while one of them waits, so a stream of urgent
+    writes delays a long transaction by at most one turn and never starves it.
+
+    Urgent writes are the short ones something live waits on (an email's 'sending' mark holds
+    its SMTP session until it is committed); a consumer's chunk can hold the writer for tens of
+    milliseconds, and an urgent write that queued behind it and the relay paid that in full."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._last_urgent = False
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held:
+            self._held, self._last_urgent = True, urgent
+            return
+        turn = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._waiting).append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the gate, then cancelled before taking it: pass it on
+            raise
+
+    def release(self) -> None:
+        while True:
+            urgent = bool(self._urgent) and not (self._last_urgent and self._waiting)
+            queue = self._urgent if urgent else self._waiting
+            if not queue:
+                self._held = False
+                return
+            turn = queue.popleft()
+            if not turn.done():  # a waiter that gave up (cancelled, timed out) is skipped
+                self._last_urgent = urgent
+                turn.set_result(None)
+                return
+
+
+@contextlib.contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Transactions opened within go before other waiting writers (see :class:`WriterGate`)."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
 
 
 @contextlib.asynccontextmanager
@@ -291,11 +346,11 @@ async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
     if engine.dialect.name != "sqlite":
         yield
         return
-    locks = _WRITE_GATES.setdefault(engine.sync_engine, {})
-    lock = locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    gates = _WRITE_GATES.setdefault(engine.sync_engine, {})
+    gate = gates.setdefault(asyncio.get_running_loop(), WriterGate())
     try:
         async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_S):
-            await lock.acquire()
+            await gate.acquire(urgent=_URGENT.get())
     except TimeoutError:
         raise TimeoutError(
             f"waited {SQLITE_BUSY_TIMEOUT_S:.0f} s for the SQLite write lock: another "
@@ -304,7 +359,7 @@ async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        lock.release()
+        gate.release()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -73,6 +73,7 @@ from rhythm_notifications.use_cases.webhooks import (
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.clock import Clock
+from rhythm_shared.kit.db import urgent_writes
 
 if TYPE_CHECKING:
     from rhythm_shared.kit.ports import Person
@@ -271,12 +272,20 @@ class Dispatcher:
     async def _write_ledger(self) -> None:
         """Commit what the sends wait for, together: 'sending' marks (each send waits for its
         own before DATA) and outcomes. Whatever arrives while one commit runs goes in the next,
-        so a busy database makes bigger groups rather than more transactions."""
+        so a busy database makes bigger groups rather than more transactions.
+
+        On SQLite these commits go before a consumer's chunk waiting for the writer (every other
+        turn at most): an email's session waits on its mark, the chunk only on itself."""
         while self._ledger:
-            batch, self._ledger = self._ledger, []
+            # Marks first, alone: a sending mark is a single UPDATE that a session is waiting
+            # on; outcomes (and the events they publish) follow in the next transaction.
+            marks = [e for e in self._ledger if e.result is None]
+            batch = marks or self._ledger
+            self._ledger = [e for e in self._ledger if e.result is not None] if marks else []
             try:
-                async with self.uows() as uow:
-                    results = await self._write(uow, batch)
+                with urgent_writes():
+                    async with self.uows() as uow:
+                        results = await self._write(uow, batch)
             except Exception as exc:
                 for entry in batch:
                     if not entry.done.done():
