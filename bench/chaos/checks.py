@@ -604,7 +604,7 @@ def expected_emails(
 
 #: Sessions of the notifications service's SMTP pool (its default): at most this many messages
 #: are between "sending" (committed right before DATA) and DATA's reply in one process.
-SMTP_CONNECTIONS = 4
+SMTP_CONNECTIONS = 8
 SENDER = "Rhythm <rhythm@localhost.localdomain>"
 
 

@@ -36,7 +36,7 @@ class Settings(ServiceSettings):
     smtp_username: str | None = Field(None, description="SMTP AUTH user, if the server wants one.")
     smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password.")
     smtp_timeout_s: float = Field(30.0, gt=0, description="SMTP command timeout.")
-    smtp_connections: int = Field(4, ge=1, le=64, description="Parallel SMTP sessions.")
+    smtp_connections: int = Field(8, ge=1, le=64, description="Parallel SMTP sessions.")
     email_from: str = Field(
         "Rhythm <rhythm@localhost.localdomain>", description="From header of every email."
     )

@@ -39,7 +39,7 @@ class SmtpConfig:
     password: str | None
     timeout_s: float
     sender: str  # the From header, "Name <address>"
-    connections: int = 4
+    connections: int = 8
 
 
 def message_id(idempotency_key: str, sender: str) -> str:
