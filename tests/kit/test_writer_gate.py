@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rhythm_shared.kit.db import WriterGate, create_engine, urgent_writes, write_gate
+from rhythm_shared.kit.db import create_engine, write_gate
+from rhythm_shared.kit.writers import WriterGate, urgent_writes
 
 
 async def _turns(gate: WriterGate, arrivals: list[tuple[str, bool]]) -> list[str]:

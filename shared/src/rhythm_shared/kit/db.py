@@ -7,9 +7,7 @@ by :func:`define_kit_tables`, so they live in the service's database and migrate
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import contextvars
 import logging
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -41,6 +39,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
+
+from rhythm_shared.kit.writers import WriterGate, writes_are_urgent
 
 log = logging.getLogger("rhythm.db")
 
@@ -285,59 +285,6 @@ def create_reader_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
 _WRITE_GATES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, WriterGate]] = (
     weakref.WeakKeyDictionary()
 )
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent_writes", default=False)
-
-
-class WriterGate:
-    """One writer at a time, in arrival order, except that an urgent writer goes before the
-    writers waiting: but never twice in a row while one of them waits, so a stream of urgent
-    writes delays a long transaction by at most one turn and never starves it.
-
-    Urgent writes are the short ones something live waits on (an email's 'sending' mark holds
-    its SMTP session until it is committed); a consumer's chunk can hold the writer for tens of
-    milliseconds, and an urgent write that queued behind it and the relay paid that in full."""
-
-    def __init__(self) -> None:
-        self._held = False
-        self._last_urgent = False
-        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    async def acquire(self, *, urgent: bool = False) -> None:
-        if not self._held:
-            self._held, self._last_urgent = True, urgent
-            return
-        turn = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._waiting).append(turn)
-        try:
-            await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self.release()  # handed the gate, then cancelled before taking it: pass it on
-            raise
-
-    def release(self) -> None:
-        while True:
-            urgent = bool(self._urgent) and not (self._last_urgent and self._waiting)
-            queue = self._urgent if urgent else self._waiting
-            if not queue:
-                self._held = False
-                return
-            turn = queue.popleft()
-            if not turn.done():  # a waiter that gave up (cancelled, timed out) is skipped
-                self._last_urgent = urgent
-                turn.set_result(None)
-                return
-
-
-@contextlib.contextmanager
-def urgent_writes() -> Iterator[None]:
-    """Transactions opened within go before other waiting writers (see :class:`WriterGate`)."""
-    token = _URGENT.set(True)
-    try:
-        yield
-    finally:
-        _URGENT.reset(token)
 
 
 @contextlib.asynccontextmanager
@@ -350,7 +297,7 @@ async def write_gate(engine: AsyncEngine) -> AsyncIterator[None]:
     gate = gates.setdefault(asyncio.get_running_loop(), WriterGate())
     try:
         async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_S):
-            await gate.acquire(urgent=_URGENT.get())
+            await gate.acquire(urgent=writes_are_urgent())
     except TimeoutError:
         raise TimeoutError(
             f"waited {SQLITE_BUSY_TIMEOUT_S:.0f} s for the SQLite write lock: another "

@@ -73,7 +73,7 @@ from rhythm_notifications.use_cases.webhooks import (
 from rhythm_shared.contracts.v1 import Channel, DeliveryFailure, SuppressionReason
 from rhythm_shared.kit import crypto
 from rhythm_shared.kit.clock import Clock
-from rhythm_shared.kit.db import urgent_writes
+from rhythm_shared.kit.writers import urgent_writes
 
 if TYPE_CHECKING:
     from rhythm_shared.kit.ports import Person
