@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import create_engine, select
 
+from rhythm_notifications.settings import Settings as NotificationsSettings
 from rhythm_shared.contracts import topics
 from rhythm_shared.contracts.envelope import Envelope, EnvelopeError, from_record
 from rhythm_shared.contracts.topics import dlq_topic
@@ -604,7 +605,7 @@ def expected_emails(
 
 #: Sessions of the notifications service's SMTP pool (its default): at most this many messages
 #: are between "sending" (committed right before DATA) and DATA's reply in one process.
-SMTP_CONNECTIONS = 8
+SMTP_CONNECTIONS: int = NotificationsSettings.model_fields["smtp_connections"].default
 SENDER = "Rhythm <rhythm@localhost.localdomain>"
 
 

@@ -20,7 +20,8 @@ class WriterGate:
 
     Urgent writes are the short ones something live waits on (an email's 'sending' mark holds
     its SMTP session until it is committed); a consumer's chunk can hold the writer for tens of
-    milliseconds, and an urgent write that queued behind it and the relay paid that in full."""
+    milliseconds, which an urgent write queued behind it and behind the outbox relay paid in
+    full."""
 
     def __init__(self) -> None:
         self._held = False
