@@ -145,8 +145,25 @@ def _topic_bytes(fleet: Fleet, topic: str | None = None) -> dict[str, bytes]:
         for part in root.glob(f"{fleet.topic_prefix}*"):
             if topic is not None and not part.name.startswith(f"{fleet.topic_prefix}{topic}-"):
                 continue
-            out[part.name] = b"".join(f.read_bytes() for f in part.iterdir() if f.is_file())
+            out[part.name] = b"".join(_present(f) for f in _listed(part))
     return out
+
+
+def _listed(directory: Path) -> list[Path]:
+    """The files of a partition directory; none if the broker deleted it meanwhile."""
+    try:
+        return [f for f in directory.iterdir() if f.is_file()]
+    except FileNotFoundError:
+        return []
+
+
+def _present(path: Path) -> bytes:
+    """A log file's bytes; none if the broker deleted it (a segment compacted or rolled away)
+    between listing and reading: a file that is gone holds nothing to find."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _fill(path: str, org: Org, who: str) -> str:
