@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import re
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from rhythm_notifications.adapters.templates import Rendered
 from rhythm_notifications.domain.delivery import Failed, Outcome, Retry, Sent
@@ -71,7 +72,7 @@ def build_message(
     the standard library's SMTP policy (RFC 2047 encoded words, folding)."""
     headers = [
         _header("From", sender),
-        _header("To", Address(display_name=to_name, addr_spec=to_address)),
+        _header("To", _recipient(to_name, to_address)),
         _header("Subject", rendered.subject),
         _header("Date", format_datetime(now)),
         _header("Message-ID", message_id(idempotency_key, sender)),
@@ -119,6 +120,23 @@ def _header(name: str, value: str | Address) -> str:
     return str(SMTP_POLICY.header_factory(name, value).fold(policy=SMTP_POLICY))
 
 
+#: A display name that ``Address`` prints as it is (none of RFC 5322's specials, no encoding).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 '-]*")
+
+
+def _recipient(name: str, address: str) -> str | Address:
+    """The To header's value: ``Name <address>`` as ``Address`` would print it when both are
+    plain and it fits on one line, else the ``Address`` (quoted, encoded and folded by the
+    policy). Parsing an address again for the header was ~25 us an email."""
+    if (
+        len(name) + len(address) <= _FOLD_AT - 8
+        and _PLAIN_NAME.fullmatch(name)
+        and _everyday(address)
+    ):
+        return f"{name} <{address}>" if name else address
+    return Address(display_name=name, addr_spec=address)
+
+
 def _uri_header(name: str, value: str) -> str:
     """A header holding a URI (RFC 2369): never folded or encoded, since an encoded word in
     it is no URI any more; a URI too long for one line is an error."""
@@ -157,8 +175,33 @@ def _multipart(subtype: str, parts: list[bytes]) -> bytes:
     )  # fmt: skip
 
 
+#: An address of the everyday shape: letters, digits and ``_+-`` in dot-separated atoms before
+#: the @, and after it two or more hostname labels (no ``--`` in them) ending in a top-level
+#: label of letters. Every such address within RFC 5321's 254 characters, outside the special-use
+#: names, passes both checks below (tests/test_email_addresses.py generates them to hold that),
+#: so it skips them: they were ~60 us of the dispatcher's time per email.
+_EVERYDAY_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def _everyday(address: str) -> bool:
+    if len(address) > 254 or _EVERYDAY_ADDRESS.fullmatch(address) is None:
+        return False
+    domain = address.rpartition("@")[2].lower()
+    return "--" not in domain and not any(
+        domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES
+    )
+
+
 def check_address(address: str) -> str | None:
     """None if the address can be written to, else why not (syntax only: no DNS here)."""
+    return None if _everyday(address) else _checked(address)
+
+
+def _checked(address: str) -> str | None:
+    """The full check: email_validator's syntax rules, then the standard library's parser."""
     try:
         validate_email(address, check_deliverability=False)
         Address(addr_spec=address)
