@@ -10,10 +10,12 @@ one email; each manager gets one (the daily cap: their other misses that day wai
 Reported: emails/s of the service (first event on the topic to last email accepted), latency
 p50/p99 from the event's record timestamp on the topic to the sink's 250 reply for its email,
 and, in the same run against the same sink, a raw aiosmtplib send loop (one connection, and as
-many connections as the service uses) with the ratio. Wall time depends on what else the machine
+many connections as the service uses) with the ratio. The SMTP sink and the producer of the
+misses run in processes of their own, as the relay and the checkins service do in production,
+so the service's process holds only the service. Wall time depends on what else the machine
 runs; the CPU milliseconds per email (from the first miss produced to the last email accepted)
-depend much less on it: the whole process's (the service, the producer, the sink's thread and
-SQLite's threads) and the main thread's (the event loop: the service's Python).
+depend much less on it: the whole process's (the service and SQLite's threads) and the main
+thread's (the event loop: the service's Python).
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -55,27 +59,65 @@ REPORTS_PER_MANAGER = 8
 _MSG_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.IGNORECASE | re.MULTILINE)
 
 
-class Sink:
-    """Accepts everything; remembers when each Message-ID was accepted (wall clock)."""
+class _Handler:
+    """aiosmtpd handler: accepts everything; remembers when each Message-ID was accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: Any) -> None:
         self.accepted: dict[str, float] = {}
-        self.total = 0
-        self.lock = threading.Lock()
+        self.total = total
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         now = time.time()
         content = envelope.original_content or b""
         match = _MSG_ID.search(content if isinstance(content, bytes) else content.encode())
-        with self.lock:
-            self.total += 1
-            if match:
-                self.accepted.setdefault(match.group(1).decode(), now)
+        if match:
+            self.accepted.setdefault(match.group(1).decode(), now)
+        with self.total.get_lock():
+            self.total.value += 1
         return "250 OK"
 
+
+def _serve_sink(port: int, total: Any, ready: Any, conn: Connection) -> None:
+    """The sink process: serve SMTP, and the acceptance times when asked, until told to stop."""
+    handler = _Handler(total)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        while conn.recv() == "accepted":
+            conn.send(handler.accepted)
+    finally:
+        controller.stop()
+
+
+class Sink:
+    """A local SMTP server in a process of its own (wall-clock acceptance times, counted)."""
+
+    def __init__(self, port: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.total = ctx.Value("q", 0)
+        ready = ctx.Event()
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve_sink, args=(port, self.total, ready, child), daemon=True
+        )
+        self.process.start()
+        if not ready.wait(60):
+            raise SystemExit("the SMTP sink did not start")
+
     def count(self) -> int:
-        with self.lock:
-            return self.total
+        return int(self.total.value)
+
+    def accepted(self) -> dict[str, float]:
+        self.conn.send("accepted")
+        accepted: dict[str, float] = self.conn.recv()
+        return accepted
+
+    def stop(self) -> None:
+        self.conn.send("stop")
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
 
 
 def _people(tenant: str, n: int, at: datetime) -> tuple[list[EmployeeUpserted], list[str]]:
@@ -149,6 +191,14 @@ async def _produce(bootstrap: str, topic_prefix: str, events: list[Any]) -> list
     finally:
         await producer.stop()
     return [m.timestamp / 1000 for m in metadata]
+
+
+def _produce_misses(
+    bootstrap: str, topic_prefix: str, tenant: str, n: int, managers: list[str], at: datetime
+) -> list[float]:
+    """In a process of its own: publish the misses; their timestamps on the topic."""
+    events = [_missed(tenant, i, managers[i // REPORTS_PER_MANAGER], at) for i in range(n)]
+    return asyncio.run(_produce(bootstrap, topic_prefix, events))
 
 
 async def _wait_for(check: Any, timeout_s: float, what: str) -> None:
@@ -228,10 +278,9 @@ async def main() -> None:
     tenant = f"bench-{uuid.uuid4().hex[:6]}"
     prefix = f"bench{uuid.uuid4().hex[:8]}."
 
-    sink = Sink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
+    sink = Sink(port)
+    producer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
     # Monday 10:00 UTC, flowing: everyone is inside working hours for the whole run.
     clock = SystemClock()
@@ -270,14 +319,14 @@ async def main() -> None:
             await _produce(args.bootstrap, prefix, people)
             await _wait_for(count_people, args.timeout, "the people slice")
 
-            events = [
-                _missed(tenant, i, managers[i // REPORTS_PER_MANAGER], clock.now())
-                for i in range(n)
-            ]
+            await asyncio.get_running_loop().run_in_executor(producer, os.getpid)  # started
             # Which event each email answers: employee email <- its miss; the manager's single
             # email <- the first of their reports' misses that was decided (found below).
+            produce = asyncio.get_running_loop().run_in_executor(
+                producer, _produce_misses, args.bootstrap, prefix, tenant, n, managers, clock.now()
+            )
             cpu_started, loop_cpu_started = time.process_time(), time.thread_time()
-            produced_at = await _produce(args.bootstrap, prefix, events)
+            produced_at = await produce
             first_record = min(produced_at)
 
             started = time.monotonic()
@@ -297,7 +346,8 @@ async def main() -> None:
             await _wait_for(all_sent, args.timeout, f"{expected} emails")
             cpu_s = time.process_time() - cpu_started
             loop_cpu_s = time.thread_time() - loop_cpu_started
-            last_accept = max(sink.accepted.values())
+            accepted_at = sink.accepted()
+            last_accept = max(accepted_at.values())
             service_rate = expected / (last_accept - first_record)
 
             # The service's clock was moved: its stamps less this offset are wall-clock times.
@@ -316,7 +366,7 @@ async def main() -> None:
             to_decided, decided_to_accepted = [], []
             by_obligation = {f"ob-e-{i}-monthly-2026-02": i for i in range(n)}
             for key, created_at in rows:
-                accepted = sink.accepted.get(message_id(key, settings.email_from))
+                accepted = accepted_at.get(message_id(key, settings.email_from))
                 if accepted is None:
                     continue
                 obligation = key.split(":")[2]
@@ -338,7 +388,8 @@ async def main() -> None:
         raw_one = await _raw_loop(port, expected, 1)
         raw_many = await _raw_loop(port, expected, args.smtp_connections)
     finally:
-        controller.stop()
+        sink.stop()
+        producer.shutdown()
 
     figures = {
         "events": n,
