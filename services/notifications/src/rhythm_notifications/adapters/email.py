@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -46,8 +47,13 @@ class SmtpConfig:
 def message_id(idempotency_key: str, sender: str) -> str:
     """A Message-ID derived from the idempotency key: every copy of one notification carries
     the same id, so a receiving system that de-duplicates on it sees one message."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "rhythm.invalid"
-    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}@{domain}>"
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}@{_domain(sender)}>"
+
+
+@functools.lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    """The domain of the From header's address (parsed once per sender, not per email)."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "rhythm.invalid"
 
 
 def build_message(
@@ -251,6 +257,7 @@ class SmtpMailer:
         self.config = config
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(config.connections)
+        self._sender = parseaddr(config.sender)[1]  # the envelope's MAIL FROM
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config
@@ -308,7 +315,6 @@ class SmtpMailer:
         to_address: str,
         before_data: Callable[[], Awaitable[None]],
     ) -> Outcome:
-        sender = parseaddr(self.config.sender)[1]
         async with self._slots:
             # Started inside the slot: at most ``connections`` marks are ever committed and
             # not yet answered by DATA, whatever fails in between.
@@ -316,7 +322,7 @@ class SmtpMailer:
             smtp: aiosmtplib.SMTP | None = None
             after_data = False
             try:
-                smtp = await self._start_mail(sender)
+                smtp = await self._start_mail(self._sender)
                 await smtp.rcpt(to_address)
                 await marked
                 after_data = True

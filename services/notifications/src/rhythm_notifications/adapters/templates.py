@@ -10,6 +10,7 @@ at the top of the text template (``{% set subject = ... %}``) and read from its 
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,9 +49,19 @@ class Rendered:
     html: str
 
 
+class _Environment(Environment):
+    """Each template's globals as one dict rather than a ChainMap over the environment's: Jinja
+    subtracts their keys from the context's at every ``{% import %}``, and over a ChainMap that
+    set difference runs in Python (~4 % of the dispatcher's time per email). Nothing adds
+    globals after the templates are loaded, so a copy sees the same names."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 class Templates:
     def __init__(self) -> None:
-        self.env = Environment(
+        self.env = _Environment(
             loader=PackageLoader("rhythm_notifications", "templates"),
             autoescape=select_autoescape(
                 enabled_extensions=("html",), disabled_extensions=("txt",), default=True
