@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, delete, func, or_, select, tuple_, update
+from sqlalchemy import Row, Text, bindparam, cast, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhythm_notifications.adapters import db
@@ -73,6 +73,35 @@ class _Repository:
     def __init__(self, session: AsyncSession, insert: Insert) -> None:
         self.session = session
         self.insert = insert
+
+
+_d = db.deliveries
+#: The dispatcher's two statements per group commit, built once: constructing an UPDATE and
+#: its cache key was ~110 us a statement, paid on every group. (Bound names are none of the
+#: table's columns, which an UPDATE's parameters would otherwise set.)
+_MARK_SENDING = (
+    update(_d)
+    .where(
+        _d.c.id.in_(bindparam("ids", expanding=True)),
+        _d.c.claim_token == bindparam("claim"),
+        _d.c.status == Status.CLAIMED.value,
+    )
+    .values(status=Status.SENDING.value, updated_at=bindparam("stamp", type_=_d.c.updated_at.type))
+)
+_FINISH_CLAIMED = (
+    update(_d)
+    .where(_d.c.id.in_(bindparam("ids", expanding=True)), _d.c.claim_token == bindparam("claim"))
+    .values(
+        status=bindparam("final", type_=_d.c.status.type),
+        reason=None,
+        detail=bindparam("why", type_=_d.c.detail.type),
+        claim_token=None,
+        next_attempt_at=None,
+        updated_at=bindparam("stamp", type_=_d.c.updated_at.type),
+        sent_at=bindparam("sent", type_=_d.c.sent_at.type),
+    )
+    .returning(_d.c.id)
+)
 
 
 class SqlDeliveryRepository(_Repository):
@@ -438,9 +467,7 @@ class SqlDeliveryRepository(_Repository):
         d = db.deliveries
         ids = list(delivery_ids)
         result = await self.session.execute(
-            update(d)
-            .where(d.c.id.in_(ids), d.c.claim_token == token, d.c.status == Status.CLAIMED.value)
-            .values(status=Status.SENDING.value, updated_at=now)
+            _MARK_SENDING, {"ids": ids, "claim": token, "stamp": now}
         )
         if _rowcount(result) == len(ids):
             return set(ids)
@@ -496,20 +523,16 @@ class SqlDeliveryRepository(_Repository):
         await self.flush()
         if not delivery_ids:
             return set()
-        d = db.deliveries
         rows = await self.session.execute(
-            update(d)
-            .where(d.c.id.in_(list(delivery_ids)), d.c.claim_token == token)
-            .values(
-                status=status.value,
-                reason=None,
-                detail=detail,
-                claim_token=None,
-                next_attempt_at=None,
-                updated_at=now,
-                sent_at=now if status is Status.SENT else None,
-            )
-            .returning(d.c.id)
+            _FINISH_CLAIMED,
+            {
+                "ids": list(delivery_ids),
+                "claim": token,
+                "final": status.value,
+                "why": detail,
+                "stamp": now,
+                "sent": now if status is Status.SENT else None,
+            },
         )
         return {row.id for row in rows}
 
