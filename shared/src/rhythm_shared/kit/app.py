@@ -47,7 +47,7 @@ from rhythm_shared.kit.kafka import (
     make_producer,
     why_unreachable,
 )
-from rhythm_shared.kit.lag import LagMonitor, record_success
+from rhythm_shared.kit.lag import LagMonitor
 from rhythm_shared.kit.limits import BodySizeLimit
 from rhythm_shared.kit.migrations import schema_state, upgrade_to_head
 from rhythm_shared.kit.outbox import OutboxRelay
@@ -206,6 +206,8 @@ def create_app(defn: ServiceDefinition[S, U, R]) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             if runtime.broker is not None:
+                for consumer in runtime.consumers:
+                    await consumer.commits.close()
                 await runtime.broker.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -443,8 +445,8 @@ def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
                 log.exception("consumer_batch_failed", extra={"group": consumer.group})
                 await asyncio.sleep(1.0)
             return
-        await message.ack()
-        record_success(consumer.group, batch, consumer.topic_prefix)
+        # The offsets follow in the background: the next batch is fetched meanwhile.
+        await consumer.commits.applied(message.consumer, batch)
 
     return handle
 

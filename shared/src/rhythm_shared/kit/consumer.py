@@ -49,7 +49,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from rhythm_shared.contracts.base import EVENT_TYPES, Event
 from rhythm_shared.contracts.envelope import MAX_RECORD_BYTES, Envelope, EnvelopeError, from_record
+from rhythm_shared.kit.commits import OffsetCommitter
 from rhythm_shared.kit.kafka import send_to_dlq
+from rhythm_shared.kit.lag import record_success
 from rhythm_shared.kit.telemetry import spans_recorded
 
 log = logging.getLogger("rhythm.consumer")
@@ -220,6 +222,10 @@ class EventConsumer:
         self.retry_base_s = retry_base_s
         self.chunk_size = chunk_size
         self.max_record_bytes = max_record_bytes
+        #: Commits the offsets of the batches applied, behind them (:mod:`.commits`).
+        self.commits = OffsetCommitter(
+            spec.group, on_committed=lambda tps: record_success(spec.group, tps, topic_prefix)
+        )
 
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Apply a batch in as few transactions as possible, one event at a time if one fails.

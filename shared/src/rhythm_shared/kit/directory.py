@@ -87,6 +87,9 @@ class OrgUnit:
     version: Version | None = None
 
 
+_NOBODY = Person(employee_id="")
+
+
 def _newer(version: Version, than: Version | None) -> bool:
     return than is None or version > than
 
@@ -94,7 +97,8 @@ def _newer(version: Version, than: Version | None) -> bool:
 def fold_employee(current: Person | None, event: EmployeeEvent, event_id: str) -> Person:
     """The state after ``event``: the one rule of the directory (see the module docstring)."""
     version: Version = (event.occurred_at, event_id)
-    person = current or Person(employee_id=event.employee_id)
+    # Someone not known yet: every field at its default (the id is the event's, below).
+    person = _NOBODY if current is None else current
     if person.erased:
         return person
     if isinstance(event, EmployeeErased):
@@ -107,8 +111,10 @@ def fold_employee(current: Person | None, event: EmployeeEvent, event_id: str) -
             email, display_name = event.sealed.email, event.sealed.display_name
         else:
             email, display_name = str(event.email), event.display_name
-        return dataclasses.replace(
-            person,
+        # Built whole rather than by dataclasses.replace, which costs three times as much: this
+        # runs for every people event of every service.
+        return Person(
+            employee_id=event.employee_id,
             email=email,
             display_name=display_name,
             manager_id=event.manager_id,
@@ -118,16 +124,19 @@ def fold_employee(current: Person | None, event: EmployeeEvent, event_id: str) -
             hired_on=event.hired_on,
             active=event.active,
             deactivated_at=None if clears else person.deactivated_at,
+            profile_version=version,
             # A cleared deactivation is older than this upsert: nothing compares with it again.
             deactivation_version=None if clears else person.deactivation_version,
-            profile_version=version,
         )
     if not (
         _newer(version, person.profile_version) and _newer(version, person.deactivation_version)
     ):
         return person
     return dataclasses.replace(
-        person, deactivated_at=event.effective_at, deactivation_version=version
+        person,
+        employee_id=event.employee_id,
+        deactivated_at=event.effective_at,
+        deactivation_version=version,
     )
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import Gauge
@@ -36,10 +36,10 @@ LAST_SUCCESS = Gauge(
 )
 
 
-def record_success(group: str, records: Iterable[ConsumerRecord[Any, Any]], prefix: str) -> None:
-    """A batch from these records' partitions has been applied and its offsets committed."""
+def record_success(group: str, partitions: Iterable[TopicPartition], prefix: str) -> None:
+    """Batches from these partitions have been applied and their offsets committed."""
     now = time.time()
-    for topic, partition in {(r.topic, r.partition) for r in records}:
+    for topic, partition in {(tp.topic, tp.partition) for tp in partitions}:
         LAST_SUCCESS.labels(group, topic.removeprefix(prefix), str(partition)).set(now)
 
 
