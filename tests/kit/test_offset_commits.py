@@ -1,7 +1,8 @@
 """A consumer's offsets are committed behind its batches (kit.commits): never ahead of what was
 applied, never going back, one commit in flight at a time, the batches applied meanwhile
-together in the next one; a failed commit is retried for the partitions still assigned; a clean
-stop leaves the group committed at the end of what it applied.
+together in the next one, and a consumer that has caught up waits for its own; a failed commit
+is retried for the partitions still assigned; a clean stop leaves the group committed at the
+end of what it applied.
 
 The properties run against a stand-in for aiokafka's consumer whose commits finish at
 generated moments; the last test runs the kit's sample service on the real broker."""
@@ -74,7 +75,9 @@ class _Consumer:
 
 
 batches = st.lists(
-    st.tuples(st.lists(st.integers(0, 2), min_size=1, max_size=6), st.integers(0, 3)),
+    st.tuples(
+        st.lists(st.integers(0, 2), min_size=1, max_size=6), st.integers(0, 3), st.booleans()
+    ),
     min_size=1,
     max_size=12,
 )
@@ -83,20 +86,22 @@ batches = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(batches=batches, delays=st.lists(st.integers(0, 4), max_size=12))
 def test_commits_follow_the_applied_batches_one_at_a_time(
-    batches: list[tuple[list[int], int]], delays: list[int]
+    batches: list[tuple[list[int], int, bool]], delays: list[int]
 ) -> None:
     async def run() -> None:
         consumer = _Consumer(3, delays)
         committer = OffsetCommitter("g")
         next_offset = [0, 0, 0]
-        for partitions, pause in batches:
+        for partitions, pause, behind in batches:
             records = []
             for p in partitions:
                 records.append(_record(p, next_offset[p]))
                 next_offset[p] += 1
             for r in records:
                 consumer.applied[TopicPartition(TOPIC, r.partition)] = r.offset + 1
-            await committer.applied(consumer, records)
+            await committer.applied(consumer, records, behind=behind)
+            if not behind:  # caught up: the batch's commit was answered before going on
+                assert consumer.committed == consumer.applied
             for _ in range(pause):
                 await asyncio.sleep(0)
         await committer.flush()
@@ -133,7 +138,7 @@ def test_while_stopping_each_batch_waits_for_its_commit() -> None:
         tp = TopicPartition(TOPIC, 0)
         consumer.applied[tp] = 1
         await committer.applied(consumer, [_record(0, 0)])
-        assert consumer.committed == {}  # in flight: the consumer goes on meanwhile
+        assert consumer.committed == {}  # behind: in flight while the consumer goes on
         await committer.close()
         assert consumer.committed == {tp: 1}
         consumer.applied[tp] = 2

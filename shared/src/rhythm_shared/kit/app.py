@@ -407,7 +407,7 @@ def _make_broker(
         )
         if listener is not None:
             listener.subscriber = subscriber
-        subscriber(_batch_handler(consumer))
+        subscriber(_batch_handler(consumer, settings.consumer_batch_size))
     return broker
 
 
@@ -425,7 +425,7 @@ class _ResumeFromStoredPositions(ConsumerRebalanceListener):  # type: ignore[mis
         await self.consumer.resume_from_stored(self.subscriber.consumer, assigned)
 
 
-def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
+def _batch_handler(consumer: EventConsumer, batch_size: int) -> Callable[..., Any]:
     async def handle(body: Any, message: KafkaMessage) -> None:
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
@@ -445,8 +445,9 @@ def _batch_handler(consumer: EventConsumer) -> Callable[..., Any]:
                 log.exception("consumer_batch_failed", extra={"group": consumer.group})
                 await asyncio.sleep(1.0)
             return
-        # The offsets follow in the background: the next batch is fetched meanwhile.
-        await consumer.commits.applied(message.consumer, batch)
+        # A full batch means more are waiting: its offsets follow in the background while the
+        # next batch is fetched and applied.
+        await consumer.commits.applied(message.consumer, batch, behind=len(batch) >= batch_size)
 
     return handle
 

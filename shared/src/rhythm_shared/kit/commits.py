@@ -1,9 +1,13 @@
 """Committing a consumer's offsets behind its batches, not in front of the next one.
 
 A batch's offsets are committed once its transaction has committed (DESIGN §3); waiting for the
-broker's answer before fetching the next batch would leave the consumer idle for a round trip a
-batch. :class:`OffsetCommitter` sends the commit in the background instead: one commit in flight
-at a time, and the batches applied meanwhile go together in the next one. Only offsets of applied
+broker's answer before fetching the next batch would leave a consumer that is behind idle for a
+round trip a batch. :class:`OffsetCommitter` sends the commit in the background instead while
+the consumer is behind (its batches are full): one commit in flight at a time, and the batches
+applied meanwhile go together in the next one. A consumer that has caught up waits for its
+commit as before: it has nothing else to do, and a quick return to an empty topic would only
+make its next batches smaller and its transactions more (on SQLite each one takes the single
+writer from the service's other writers). Only offsets of applied
 records are ever committed, so nothing is skipped; what a crash leaves uncommitted is read again,
 and the inbox (or reporting's stored positions) makes that replay harmless.
 
@@ -43,16 +47,23 @@ class OffsetCommitter:
         self._closing = False
 
     async def applied(
-        self, consumer: AIOKafkaConsumer, records: Iterable[ConsumerRecord[Any, Any]]
+        self,
+        consumer: AIOKafkaConsumer,
+        records: Iterable[ConsumerRecord[Any, Any]],
+        *,
+        behind: bool = True,
     ) -> None:
-        """The batch of ``records`` is applied: commit the offsets after them."""
+        """The batch of ``records`` is applied: commit the offsets after them. Only while the
+        consumer is ``behind`` (its batch was full: more records are waiting) does it go on
+        before the commit is answered; a consumer that has caught up waits, as it has nothing
+        else to do, and leaves the database to the service's other writers meanwhile."""
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             if record.offset >= self._pending.get(tp, 0):
                 self._pending[tp] = record.offset + 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._commit(consumer), name=f"commit-{self.group}")
-        if self._closing:
+        if self._closing or not behind:
             await self.flush()
 
     async def flush(self) -> None:
