@@ -7,9 +7,9 @@ the consumer is behind (its batches are full): one commit in flight at a time, a
 applied meanwhile go together in the next one. A consumer that has caught up waits for its
 commit as before: it has nothing else to do, and a quick return to an empty topic would only
 make its next batches smaller and its transactions more (on SQLite each one takes the single
-writer from the service's other writers). Only offsets of applied
-records are ever committed, so nothing is skipped; what a crash leaves uncommitted is read again,
-and the inbox (or reporting's stored positions) makes that replay harmless.
+writer from the service's other writers). Only offsets of applied records are ever committed,
+so nothing is skipped; what a crash leaves uncommitted is read again, and the inbox (or
+reporting's stored positions) makes that replay harmless.
 
 A commit that fails (the broker away, the group rebalancing) is retried after a pause for the
 partitions still assigned; a partition that went to another member is its new owner's to commit.
