@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import uvloop
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -444,4 +445,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    # The event loop `rhythm serve` runs the service on (uvicorn picks uvloop when installed);
+    # the raw aiosmtplib loop runs on it too.
+    sys.exit(uvloop.run(main()))

@@ -91,6 +91,10 @@ def serve(
         host=settings.http_host,
         port=port or settings.http_port,
         log_config=None,  # the service's JSON logging stays in charge
+        # uvloop where it is installed (a dependency everywhere but Windows): the event path
+        # runs many small tasks and thread hand-offs (aiosqlite), and its loop costs ~10 %
+        # less CPU per email than asyncio's own (bench/notifications_fanout.py).
+        loop="auto",
         timeout_graceful_shutdown=20,
     )
 
