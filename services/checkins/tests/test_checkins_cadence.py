@@ -247,6 +247,10 @@ async def test_two_sweepers_at_once_report_each_fact_exactly_once(
             unit_of_work=SqlCheckinsUnitOfWork,
         )
         try:
+            # The second sweeper's connection is opened before the race, not in it: on a busy
+            # machine connecting took longer than the first sweeper's whole run.
+            async with other_engine.connect() as connection:
+                await connection.execute(select(1))
             svc.clock.travel_to(datetime(2026, 3, 29, 12, tzinfo=UTC))
             a, b = await asyncio.gather(
                 sweep_until_done(svc.runtime.uow, 7), sweep_until_done(other, 7)
